@@ -1,0 +1,353 @@
+package kv
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"math/rand/v2"
+	"sort"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"go.etcd.io/etcd/api/v3/mvccpb"
+	clientv3 "go.etcd.io/etcd/client/v3"
+	"go.uber.org/zap"
+)
+
+// ErrClientClosed is returned by Next when the etcd client was closed.
+var ErrClientClosed = errors.New("etcd client closed")
+
+const (
+	minRetry = 50 * time.Millisecond
+	maxRetry = 5 * time.Second
+)
+
+// WatchOption configures a watch.
+type WatchOption func(*watchConfig)
+
+type watchConfig struct{ fromRev int64 }
+
+// FromRevision skips the initial listing: the watch starts with an empty
+// state and replays etcd's history from rev. Meant for replay and
+// benchmarks; a consumer that acts on state wants the default list-then-watch.
+func FromRevision(rev int64) WatchOption { return func(c *watchConfig) { c.fromRev = rev } }
+
+// Watcher follows the keys under a store's prefix. It is a Source: each call
+// to Next applies the next batch to the watcher's state and returns it.
+//
+// The loop is the one place p2kit talks to etcd's watch API. It lists the
+// prefix (linearizable, paged), then watches from the listing's revision + 1
+// with previous values and progress notifications; after a dropped stream
+// it resumes from the last revision applied, so nothing is lost or repeated;
+// when that revision has been compacted it relists and delivers the
+// difference as one Resync batch. A revision at or below one already
+// applied is refused.
+type Watcher[T any] struct {
+	s      *Store[T]
+	ctx    context.Context
+	cancel context.CancelFunc
+	log    *zap.Logger
+
+	state   map[string]*Object[T]
+	invalid map[string]int64 // names whose current stored value is bad, with its revision
+
+	rev        atomic.Int64
+	listed     bool
+	needRelist bool
+
+	wch     clientv3.WatchChan
+	wcancel context.CancelFunc
+	pending []*clientv3.Event
+
+	retry      time.Duration
+	synced     chan struct{}
+	syncedOnce sync.Once
+}
+
+// Watch starts following the store's prefix. Nothing talks to etcd until the
+// first call to Next. The watch ends when ctx ends or Close is called.
+func (s *Store[T]) Watch(ctx context.Context, opts ...WatchOption) *Watcher[T] {
+	var cfg watchConfig
+	for _, o := range opts {
+		o(&cfg)
+	}
+	wctx, cancel := context.WithCancel(ctx)
+	w := &Watcher[T]{
+		s:       s,
+		ctx:     wctx,
+		cancel:  cancel,
+		log:     s.log.With(zap.String("prefix", s.prefix)),
+		state:   make(map[string]*Object[T]),
+		invalid: make(map[string]int64),
+		synced:  make(chan struct{}),
+	}
+	if cfg.fromRev > 0 {
+		w.listed = true
+		w.rev.Store(cfg.fromRev - 1)
+		w.markSynced()
+	}
+	return w
+}
+
+// Close ends the watch.
+func (w *Watcher[T]) Close() { w.cancel() }
+
+// Synced is closed once the first listing has been applied.
+func (w *Watcher[T]) Synced() <-chan struct{} { return w.synced }
+
+// Revision is the last etcd revision the watcher's state reflects. Progress
+// notifications advance it on a quiet prefix. Safe to call from any goroutine.
+func (w *Watcher[T]) Revision() int64 { return w.rev.Load() }
+
+// State is the watcher's current state; valid until the next call to Next.
+func (w *Watcher[T]) State() View[T] { return MapView[T](w.state) }
+
+func (w *Watcher[T]) markSynced() { w.syncedOnce.Do(func() { close(w.synced) }) }
+
+// Next implements Source.
+func (w *Watcher[T]) Next(ctx context.Context) (*Batch[T], error) {
+	for {
+		if err := w.ctx.Err(); err != nil {
+			w.stopWatch()
+			return nil, err
+		}
+		if err := ctx.Err(); err != nil {
+			return nil, err
+		}
+		if !w.listed || w.needRelist {
+			b, err := w.relist(ctx)
+			if err != nil {
+				if ctx.Err() != nil || w.ctx.Err() != nil {
+					continue
+				}
+				w.log.Warn("list failed; retrying", zap.Error(err))
+				if err := w.wait(ctx); err != nil {
+					return nil, err
+				}
+				continue
+			}
+			w.retry = 0
+			if b != nil {
+				return b, nil
+			}
+			continue
+		}
+		if len(w.pending) > 0 {
+			if b := w.applyPending(); b != nil {
+				return b, nil
+			}
+			continue
+		}
+		if w.wch == nil {
+			w.startWatch()
+		}
+		select {
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		case <-w.ctx.Done():
+			continue
+		case resp, ok := <-w.wch:
+			if !ok {
+				w.stopWatch()
+				if w.s.client.Ctx().Err() != nil {
+					return nil, fmt.Errorf("watch %s: %w", w.s.prefix, ErrClientClosed)
+				}
+				if err := w.wait(ctx); err != nil {
+					return nil, err
+				}
+				continue
+			}
+			if resp.CompactRevision != 0 {
+				w.log.Warn("watch revision compacted; relisting",
+					zap.Int64("resume_revision", w.rev.Load()+1),
+					zap.Int64("compact_revision", resp.CompactRevision))
+				w.stopWatch()
+				w.needRelist = true
+				continue
+			}
+			if err := resp.Err(); err != nil {
+				w.log.Warn("watch stream ended; resuming", zap.Int64("resume_revision", w.rev.Load()+1), zap.Error(err))
+				w.stopWatch()
+				if err := w.wait(ctx); err != nil {
+					return nil, err
+				}
+				continue
+			}
+			w.retry = 0
+			if resp.IsProgressNotify() {
+				if r := resp.Header.Revision; r > w.rev.Load() {
+					w.rev.Store(r)
+				}
+				continue
+			}
+			w.pending = append(w.pending, resp.Events...)
+		}
+	}
+}
+
+// wait sleeps for the current backoff, with jitter, doubling it for next time.
+func (w *Watcher[T]) wait(ctx context.Context) error {
+	if w.retry == 0 {
+		w.retry = minRetry
+	} else {
+		w.retry = min(2*w.retry, maxRetry)
+	}
+	d := w.retry/2 + rand.N(w.retry/2+1)
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-t.C:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-w.ctx.Done():
+		return w.ctx.Err()
+	}
+}
+
+func (w *Watcher[T]) startWatch() {
+	wctx, cancel := context.WithCancel(clientv3.WithRequireLeader(w.ctx))
+	w.wcancel = cancel
+	w.wch = w.s.client.Watch(wctx, w.s.prefix,
+		clientv3.WithPrefix(),
+		clientv3.WithRev(w.rev.Load()+1),
+		clientv3.WithPrevKV(),
+		clientv3.WithProgressNotify())
+}
+
+func (w *Watcher[T]) stopWatch() {
+	if w.wcancel != nil {
+		w.wcancel()
+	}
+	w.wcancel = nil
+	w.wch = nil
+	w.pending = nil
+}
+
+func (w *Watcher[T]) name(key []byte) string { return strings.TrimPrefix(string(key), w.s.prefix) }
+
+// applyPending applies the events of the oldest pending revision to the
+// state and returns them as a batch, or nil when nothing changed.
+func (w *Watcher[T]) applyPending() *Batch[T] {
+	rev := w.pending[0].Kv.ModRevision
+	n := 1
+	for n < len(w.pending) && w.pending[n].Kv.ModRevision == rev {
+		n++
+	}
+	group := w.pending[:n]
+	w.pending = w.pending[n:]
+	if last := w.rev.Load(); rev <= last {
+		w.log.Error("refused events of a revision at or below one already applied",
+			zap.Int64("revision", rev), zap.Int64("applied_revision", last), zap.Int("events", len(group)))
+		return nil
+	}
+	events := make([]Event[T], 0, len(group))
+	for _, ev := range group {
+		name := w.name(ev.Kv.Key)
+		old, had := w.state[name]
+		if ev.Type == mvccpb.DELETE {
+			delete(w.invalid, name)
+			if !had {
+				continue
+			}
+			delete(w.state, name)
+			events = append(events, Event[T]{Type: Delete, Name: name, Key: old.Key, Old: old, Revision: rev})
+			continue
+		}
+		typ := Create
+		if had {
+			typ = Mutate
+		}
+		obj, err := w.s.decode(ev.Kv)
+		if err != nil {
+			w.invalid[name] = ev.Kv.ModRevision
+			w.log.Error("undecodable value; keeping the last good one", zap.Error(err))
+			events = append(events, Event[T]{Type: typ, Name: name, Key: string(ev.Kv.Key), Old: old, Err: err, Revision: rev})
+			continue
+		}
+		delete(w.invalid, name)
+		w.state[name] = obj
+		events = append(events, Event[T]{Type: typ, Name: name, Key: obj.Key, Old: old, New: obj, Revision: rev})
+	}
+	w.rev.Store(rev)
+	if len(events) == 0 {
+		return nil
+	}
+	after := MapView[T](w.state)
+	return &Batch[T]{Kind: Live, Revision: rev, Events: events, Before: beforeOf[T](after, events), After: after}
+}
+
+// relist lists the prefix and diffs the listing against the state. The
+// state is replaced only when the whole listing succeeded.
+func (w *Watcher[T]) relist(ctx context.Context) (*Batch[T], error) {
+	kind := Resync
+	if !w.listed {
+		kind = Initial
+	}
+	w.stopWatch()
+	fresh := make(map[string]*Object[T], len(w.state))
+	invalid := make(map[string]int64)
+	var events []Event[T]
+	rev, err := w.s.listRaw(ctx, func(kv *mvccpb.KeyValue) {
+		name := w.name(kv.Key)
+		old, had := w.state[name]
+		typ := Create
+		if had {
+			typ = Mutate
+		}
+		obj, err := w.s.decode(kv)
+		if err != nil {
+			invalid[name] = kv.ModRevision
+			if had {
+				fresh[name] = old
+			}
+			if w.invalid[name] != kv.ModRevision {
+				events = append(events, Event[T]{Type: typ, Name: name, Key: string(kv.Key), Old: old, Err: err})
+			}
+			return
+		}
+		if had && old.ModRevision == obj.ModRevision {
+			fresh[name] = old
+			return
+		}
+		fresh[name] = obj
+		events = append(events, Event[T]{Type: typ, Name: name, Key: obj.Key, Old: old, New: obj})
+	})
+	if err != nil {
+		return nil, err
+	}
+	if last := w.rev.Load(); rev < last {
+		return nil, fmt.Errorf("listing of %s at revision %d is older than revision %d already applied: refused", w.s.prefix, rev, last)
+	}
+	var deleted []Event[T]
+	for name, old := range w.state {
+		if _, ok := fresh[name]; !ok {
+			deleted = append(deleted, Event[T]{Type: Delete, Name: name, Key: old.Key, Old: old})
+		}
+	}
+	sort.Slice(deleted, func(i, j int) bool { return deleted[i].Name < deleted[j].Name })
+	events = append(events, deleted...)
+	for i := range events {
+		events[i].Revision = rev
+		if events[i].Err != nil {
+			w.log.Error("undecodable value; keeping the last good one", zap.Error(events[i].Err))
+		}
+	}
+	w.state = fresh
+	w.invalid = invalid
+	w.rev.Store(rev)
+	w.listed = true
+	w.needRelist = false
+	if kind == Initial {
+		w.markSynced()
+	} else {
+		w.log.Info("relisted", zap.Int64("revision", rev), zap.Int("changes", len(events)))
+		if len(events) == 0 {
+			return nil, nil
+		}
+	}
+	after := MapView[T](fresh)
+	return &Batch[T]{Kind: kind, Revision: rev, Events: events, Before: beforeOf[T](after, events), After: after}, nil
+}

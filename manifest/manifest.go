@@ -1,0 +1,115 @@
+package manifest
+
+import (
+	"slices"
+	"time"
+)
+
+// LaunchableType names how a launchable's artifact is installed and run.
+type LaunchableType string
+
+// LaunchableTypeHoist is a tar.gz artifact with its entry points inside. It is the only type
+// supported today.
+const LaunchableTypeHoist LaunchableType = "hoist"
+
+// RestartPolicy says what happens when a launchable's process exits.
+type RestartPolicy string
+
+const (
+	// RestartAlways restarts the process whenever it exits. It is the default.
+	RestartAlways RestartPolicy = "always"
+	// RestartNever leaves the process stopped once it exits.
+	RestartNever RestartPolicy = "never"
+)
+
+const (
+	// DefaultEntryPoint is the entry point of a launchable that names none.
+	DefaultEntryPoint = "bin/launch"
+	// DefaultStatusPath is the path of an HTTP status check that names none.
+	DefaultStatusPath = "/_status"
+)
+
+// Manifest is a pod manifest: the pod's id and what it runs. Field names follow P2's pod
+// manifest. A Manifest read from a store is shared: use Clone before changing it.
+type Manifest struct {
+	// ID is the pod id. Required; see ValidateID.
+	ID string `json:"id"`
+	// RunAs is the user the pod's processes run as. Empty leaves the choice to the launcher.
+	RunAs string `json:"run_as,omitempty"`
+	// Launchables are the pod's units of installation, by name. At least one is required.
+	Launchables map[string]Launchable `json:"launchables"`
+	// Config is free-form configuration written to the pod's config file. Numbers decode as
+	// float64, as encoding/json decodes them.
+	Config map[string]any `json:"config,omitempty"`
+	// Status is the pod's health check; nil means the pod has none.
+	Status *StatusCheck `json:"status,omitempty"`
+	// MinHealthPercentage is the share of the pod's instances that must stay healthy during
+	// changes, 0 to 100. Nil leaves the choice to the controller.
+	MinHealthPercentage *int `json:"min_health_percentage,omitempty"`
+	// TerminationGracePeriod is how many seconds a stopping process gets between the polite
+	// signal and the kill. Zero leaves the choice to the launcher.
+	TerminationGracePeriod int `json:"termination_grace_period,omitempty"`
+	// Signature is reserved for a signature over the manifest's canonical JSON. It is not part
+	// of that JSON, so it never changes the digest.
+	Signature string `json:"signature,omitempty"`
+}
+
+// Launchable is one installable, runnable artifact of a pod.
+type Launchable struct {
+	// LaunchableType says how the artifact is installed; see LaunchableTypeHoist.
+	LaunchableType LaunchableType `json:"launchable_type"`
+	// Location is the artifact's URL: file://, http:// or https://.
+	Location string `json:"location"`
+	// Digest is the SHA-256 of the artifact, "sha256:" followed by 64 lowercase hex digits.
+	// Installation is refused when the fetched artifact does not match it.
+	Digest string `json:"digest"`
+	// EntryPoints are the executables to run, relative to the unpacked artifact. Empty means
+	// DefaultEntryPoint; see EntryPointsOrDefault.
+	EntryPoints []string `json:"entry_points,omitempty"`
+	// RestartPolicy says whether an exited process is restarted. Empty means RestartAlways;
+	// see RestartPolicyOrDefault.
+	RestartPolicy RestartPolicy `json:"restart_policy,omitempty"`
+	// Env is added to the environment of the launchable's processes.
+	Env map[string]string `json:"env,omitempty"`
+}
+
+// StatusCheck is a pod's health check.
+type StatusCheck struct {
+	// HTTP turns on an HTTP GET of Path on Port; a 2xx answer is healthy.
+	HTTP bool `json:"http"`
+	// Port is the local port the pod serves its status on, 1 to 65535.
+	Port int `json:"port"`
+	// Path is the status URL path. Empty means DefaultStatusPath; see PathOrDefault.
+	Path string `json:"path,omitempty"`
+}
+
+// EntryPointsOrDefault returns the launchable's entry points, or DefaultEntryPoint alone when it
+// names none. The returned slice is the caller's own.
+func (l Launchable) EntryPointsOrDefault() []string {
+	if len(l.EntryPoints) == 0 {
+		return []string{DefaultEntryPoint}
+	}
+	return slices.Clone(l.EntryPoints)
+}
+
+// RestartPolicyOrDefault returns the launchable's restart policy, or RestartAlways when it
+// names none.
+func (l Launchable) RestartPolicyOrDefault() RestartPolicy {
+	if l.RestartPolicy == "" {
+		return RestartAlways
+	}
+	return l.RestartPolicy
+}
+
+// PathOrDefault returns the status check's path, or DefaultStatusPath when it names none.
+func (s StatusCheck) PathOrDefault() string {
+	if s.Path == "" {
+		return DefaultStatusPath
+	}
+	return s.Path
+}
+
+// GracePeriod returns TerminationGracePeriod as a duration.
+func (m *Manifest) GracePeriod() time.Duration {
+	return time.Duration(m.TerminationGracePeriod) * time.Second
+}
