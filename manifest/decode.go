@@ -16,9 +16,9 @@ import (
 //
 // Decoding is strict: an unknown or duplicate field, a field name in the wrong case, a value of
 // the wrong type (an unquoted YAML number where a string belongs, say), more than one YAML
-// document, or nesting deeper than 100 levels is an error naming the field. Nothing is
-// defaulted or rewritten; the accessors (EntryPointsOrDefault and the like) apply defaults.
-// Every error wraps ErrInvalid.
+// document, or nesting deeper than 100 levels is an error, and a problem with a field names
+// the field (see FieldError). Nothing is defaulted or rewritten; the accessors
+// (EntryPointsOrDefault and the like) apply defaults. Every error wraps ErrInvalid.
 func Decode(data []byte) (*Manifest, error) {
 	js := data
 	if !json.Valid(data) {
@@ -37,10 +37,10 @@ func Decode(data []byte) (*Manifest, error) {
 	return m, nil
 }
 
-// UnmarshalJSON decodes a manifest as strictly as Decode does, but does not validate it: a
-// Manifest embedded in another JSON value (a replication controller, say) is checked for
-// unknown fields and wrong types by json.Unmarshal, and by Validate when its owner calls it.
-// Fields absent from data are left zero, whatever m held before. JSON null leaves m unchanged.
+// UnmarshalJSON decodes m as strictly as Decode does but does not validate it. A Manifest
+// embedded in another JSON value (a replication controller's, say) is therefore refused by
+// json.Unmarshal for unknown fields and wrong types, and its owner calls Validate. Fields absent
+// from data are left zero, whatever m held before; JSON null leaves m unchanged.
 func (m *Manifest) UnmarshalJSON(data []byte) error {
 	if string(bytes.TrimSpace(data)) == "null" {
 		return nil

@@ -2,6 +2,7 @@ package manifest
 
 import (
 	"regexp"
+	"strconv"
 	"strings"
 	"testing"
 
@@ -52,7 +53,7 @@ func TestValidateID(t *testing.T) {
 			require.Error(t, err)
 			assert.ErrorIs(t, err, ErrInvalidID)
 			if len(tt.id) <= 2*MaxIDLength {
-				assert.Contains(t, err.Error(), strings.Trim(quote(tt.id), `"`))
+				assert.Contains(t, err.Error(), strconv.Quote(tt.id), "the error names the id")
 			}
 		})
 	}
@@ -69,5 +70,3 @@ func TestValidateIDMessages(t *testing.T) {
 	require.ErrorIs(t, err, ErrInvalidID)
 	assert.Less(t, len(err.Error()), 1024, "a huge id must not make a huge error")
 }
-
-func quote(s string) string { return regexp.QuoteMeta(s) }

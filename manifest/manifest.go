@@ -39,7 +39,8 @@ type Manifest struct {
 	// Launchables are the pod's units of installation, by name. At least one is required.
 	Launchables map[string]Launchable `json:"launchables"`
 	// Config is free-form configuration written to the pod's config file. Numbers decode as
-	// float64, as encoding/json decodes them.
+	// float64, as encoding/json decodes them: integers beyond ±2^53 lose precision, so write
+	// such values as strings.
 	Config map[string]any `json:"config,omitempty"`
 	// Status is the pod's health check; nil means the pod has none.
 	Status *StatusCheck `json:"status,omitempty"`

@@ -48,6 +48,9 @@ func checkValue(dec *json.Decoder, path string, t reflect.Type, depth int) error
 	for t != nil && t.Kind() == reflect.Pointer {
 		t = t.Elem()
 	}
+	if t != nil && t.Kind() == reflect.Interface {
+		t = nil // free-form: any JSON value
+	}
 	kind := reflect.Interface
 	if t != nil {
 		kind = t.Kind()

@@ -1,0 +1,147 @@
+package podtree
+
+import (
+	"context"
+	"fmt"
+	"strings"
+
+	"github.com/p2kit/p2kit/internal/keyspace"
+	"github.com/p2kit/p2kit/kv"
+	"github.com/p2kit/p2kit/manifest"
+	clientv3 "go.etcd.io/etcd/client/v3"
+)
+
+// Object is a manifest read from a tree with its revisions; its Name is
+// "<node>/<pod-id>".
+type Object = kv.Object[manifest.Manifest]
+
+// Tree holds the pod manifests of every node under one directory ("intent"
+// or "reality").
+type Tree struct {
+	kind string
+	s    *kv.Store[manifest.Manifest]
+}
+
+// New returns the tree at <root>/<dir>/.
+func New(client *clientv3.Client, dir string, opts ...keyspace.Option) *Tree {
+	o := keyspace.Resolve(opts)
+	return &Tree{
+		kind: dir,
+		s: kv.New(client, o.Dir(dir),
+			kv.WithNameCheck[manifest.Manifest](keyspace.IDs("node", "pod")),
+			kv.WithValidate(validate),
+			kv.WithLogger[manifest.Manifest](o.Log)),
+	}
+}
+
+// validate checks a manifest and that its id is the pod id of its key.
+func validate(name string, m *manifest.Manifest) error {
+	_, pod := split(name)
+	if m.ID != pod {
+		return fmt.Errorf("manifest id %q does not match the pod id %q of its key", m.ID, pod)
+	}
+	return m.Validate()
+}
+
+func split(name string) (node, pod string) {
+	for i := 0; i < len(name); i++ {
+		if name[i] == '/' {
+			return name[:i], name[i+1:]
+		}
+	}
+	return "", name
+}
+
+// Name returns the store name of a node's pod: "<node>/<pod-id>".
+func Name(node, pod string) string { return node + "/" + pod }
+
+// Store is the typed store underneath, for building transactions.
+func (t *Tree) Store() *kv.Store[manifest.Manifest] { return t.s }
+
+// Key returns the full key of a node's pod, or an error naming a bad id.
+func (t *Tree) Key(node, pod string) (string, error) { return t.s.Key(Name(node, pod)) }
+
+// Set writes m as the manifest of pod m.ID on node, whatever is there.
+func (t *Tree) Set(ctx context.Context, node string, m *manifest.Manifest) (*Object, error) {
+	if m == nil {
+		return nil, fmt.Errorf("%s %s: nil manifest", t.kind, node)
+	}
+	return t.s.Put(ctx, Name(node, m.ID), m)
+}
+
+// Create writes m on node only if the node has no pod m.ID yet
+// (kv.ErrExists otherwise).
+func (t *Tree) Create(ctx context.Context, node string, m *manifest.Manifest) (*Object, error) {
+	if m == nil {
+		return nil, fmt.Errorf("%s %s: nil manifest", t.kind, node)
+	}
+	return t.s.Create(ctx, Name(node, m.ID), m)
+}
+
+// Update writes m over prev if it has not changed since prev was read
+// (kv.ErrConflict otherwise). m.ID must stay the pod id. prev may come from
+// any read of the tree, a node's watch included.
+func (t *Tree) Update(ctx context.Context, prev *Object, m *manifest.Manifest) (*Object, error) {
+	if prev == nil {
+		return nil, fmt.Errorf("%s: update of a nil object", t.kind)
+	}
+	p := *prev
+	p.Name = strings.TrimPrefix(prev.Key, t.s.Prefix())
+	return t.s.Update(ctx, &p, m)
+}
+
+// Get reads the manifest of pod on node: kv.ErrNotFound when missing.
+func (t *Tree) Get(ctx context.Context, node, pod string) (*Object, error) {
+	return t.s.Get(ctx, Name(node, pod))
+}
+
+// Delete removes pod from node: kv.ErrNotFound when missing. With
+// kv.IfModRevision it deletes only the version that was read.
+func (t *Tree) Delete(ctx context.Context, node, pod string, opts ...kv.DeleteOption) error {
+	return t.s.Delete(ctx, Name(node, pod), opts...)
+}
+
+// List reads every pod of one node.
+func (t *Tree) List(ctx context.Context, node string) (*kv.Listing[manifest.Manifest], error) {
+	sub, err := t.node(node)
+	if err != nil {
+		return nil, err
+	}
+	l, err := sub.List(ctx)
+	if err != nil {
+		return nil, err
+	}
+	// Names in the sub-store are relative to the node; keep them
+	// "<node>/<pod-id>" like everywhere else in the tree.
+	for _, o := range l.Items {
+		o.Name = Name(node, o.Name)
+	}
+	return l, nil
+}
+
+// ListAll reads every pod of every node at one revision.
+func (t *Tree) ListAll(ctx context.Context) (*kv.Listing[manifest.Manifest], error) {
+	return t.s.List(ctx)
+}
+
+// WatchNode follows the pods of one node; its prefix ends in "/", so node
+// "web1" never sees "web10". Names in its events are pod ids.
+func (t *Tree) WatchNode(ctx context.Context, node string, opts ...kv.WatchOption) (*kv.Watcher[manifest.Manifest], error) {
+	sub, err := t.node(node)
+	if err != nil {
+		return nil, err
+	}
+	return sub.Watch(ctx, opts...), nil
+}
+
+// WatchAll follows the pods of every node; names are "<node>/<pod-id>".
+func (t *Tree) WatchAll(ctx context.Context, opts ...kv.WatchOption) *kv.Watcher[manifest.Manifest] {
+	return t.s.Watch(ctx, opts...)
+}
+
+func (t *Tree) node(node string) (*kv.Store[manifest.Manifest], error) {
+	if err := keyspace.CheckID("node", node); err != nil {
+		return nil, fmt.Errorf("%s: %w", t.kind, err)
+	}
+	return t.s.Sub(node)
+}
