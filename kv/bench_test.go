@@ -4,7 +4,6 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"os"
 	"strings"
 	"sync"
 	"testing"
@@ -54,9 +53,10 @@ var (
 // versions each) once per process, and returns the first revision.
 func benchHistory(b *testing.B) (*clientv3.Client, int64) {
 	benchOnce.Do(func() {
-		// The cluster outlives this benchmark: it is shared by both.
-		benchCluster = etcdtest.New(&keepAlive{TB: b})
-		cli := benchCluster.ClientFor(&keepAlive{TB: b}, benchCluster.Endpoints()...)
+		// The cluster is shared by both benchmarks and lives as long as
+		// the test process.
+		benchCluster, _ = etcdtest.Standalone()
+		cli := benchCluster.ClientFor(b, benchCluster.Endpoints()...)
 		ctx := context.Background()
 		resp, err := cli.Get(ctx, "/bench")
 		if err != nil {
@@ -82,19 +82,6 @@ func benchHistory(b *testing.B) (*clientv3.Client, int64) {
 	})
 	cli := benchCluster.ClientFor(b, benchCluster.Endpoints()...)
 	return cli, benchStart
-}
-
-// keepAlive lets the shared cluster skip per-benchmark cleanup; the process
-// exit ends it.
-type keepAlive struct{ testing.TB }
-
-func (k *keepAlive) Cleanup(func()) {}
-func (k *keepAlive) TempDir() string {
-	d, err := osMkdirTemp()
-	if err != nil {
-		k.TB.Fatal(err)
-	}
-	return d
 }
 
 // BenchmarkWatchRaw is what a user writes by hand: a plain clientv3 watch
@@ -154,4 +141,3 @@ func BenchmarkWatchTyped(b *testing.B) {
 	b.ReportMetric(float64(time.Since(t0).Nanoseconds())/float64(b.N*benchEvents), "ns/event")
 }
 
-func osMkdirTemp() (string, error) { return os.MkdirTemp("", "p2kit-bench-") }

@@ -12,9 +12,9 @@ import (
 	"fmt"
 	"net"
 	"net/url"
+	"os"
 	"strings"
 	"sync"
-	"testing"
 	"time"
 
 	clientv3 "go.etcd.io/etcd/client/v3"
@@ -22,12 +22,21 @@ import (
 	"go.uber.org/zap"
 )
 
+// TB is the part of testing.TB the package uses; *testing.T and *testing.B
+// satisfy it, and Standalone provides one for examples.
+type TB interface {
+	Helper()
+	Fatalf(format string, args ...any)
+	Cleanup(func())
+	TempDir() string
+}
+
 // startTimeout bounds how long a member may take to become ready.
 const startTimeout = 30 * time.Second
 
 // Cluster is a set of embedded etcd members that form one etcd cluster.
 type Cluster struct {
-	t       testing.TB
+	t       TB
 	Members []*Member
 }
 
@@ -45,11 +54,11 @@ type Member struct {
 }
 
 // New starts a single-member cluster.
-func New(t testing.TB) *Cluster { return NewCluster(t, 1) }
+func New(t TB) *Cluster { return NewCluster(t, 1) }
 
 // NewCluster starts an n-member cluster on loopback ports chosen by the
 // operating system and waits until every member is ready.
-func NewCluster(t testing.TB, n int) *Cluster {
+func NewCluster(t TB, n int) *Cluster {
 	t.Helper()
 	var lastErr error
 	for attempt := 0; attempt < 5; attempt++ {
@@ -68,7 +77,7 @@ func NewCluster(t testing.TB, n int) *Cluster {
 	return nil
 }
 
-func startCluster(t testing.TB, n int) (*Cluster, error) {
+func startCluster(t TB, n int) (*Cluster, error) {
 	c := &Cluster{t: t}
 	var peers []string
 	for i := 0; i < n; i++ {
@@ -172,7 +181,7 @@ func (m *Member) Running() bool {
 }
 
 // Stop stops the member; its data directory is kept for Restart.
-func (m *Member) Stop(t testing.TB) {
+func (m *Member) Stop(t TB) {
 	t.Helper()
 	m.mu.Lock()
 	e := m.etcd
@@ -184,7 +193,7 @@ func (m *Member) Stop(t testing.TB) {
 }
 
 // Restart starts a stopped member again with its data directory.
-func (m *Member) Restart(t testing.TB) {
+func (m *Member) Restart(t TB) {
 	t.Helper()
 	if m.Running() {
 		t.Fatalf("etcdtest: member %s is running", m.Name)
@@ -230,19 +239,15 @@ func (c *Cluster) Endpoints() []string {
 }
 
 // Client returns a client for every member, closed by t.Cleanup.
-func (c *Cluster) Client(t testing.TB) *clientv3.Client {
+func (c *Cluster) Client(t TB) *clientv3.Client {
 	t.Helper()
 	return c.ClientFor(t, c.Endpoints()...)
 }
 
 // ClientFor returns a client for the given endpoints, closed by t.Cleanup.
-func (c *Cluster) ClientFor(t testing.TB, endpoints ...string) *clientv3.Client {
+func (c *Cluster) ClientFor(t TB, endpoints ...string) *clientv3.Client {
 	t.Helper()
-	cli, err := clientv3.New(clientv3.Config{
-		Endpoints:   endpoints,
-		DialTimeout: 5 * time.Second,
-		Logger:      zap.NewNop(),
-	})
+	cli, err := newClient(endpoints)
 	if err != nil {
 		t.Fatalf("etcdtest: client for %v: %v", endpoints, err)
 	}
@@ -250,8 +255,19 @@ func (c *Cluster) ClientFor(t testing.TB, endpoints ...string) *clientv3.Client 
 	return cli
 }
 
+// NewClient returns a client for every member; the caller closes it.
+func (c *Cluster) NewClient() (*clientv3.Client, error) { return newClient(c.Endpoints()) }
+
+func newClient(endpoints []string) (*clientv3.Client, error) {
+	return clientv3.New(clientv3.Config{
+		Endpoints:   endpoints,
+		DialTimeout: 5 * time.Second,
+		Logger:      zap.NewNop(),
+	})
+}
+
 // Leader waits until some running member is the leader and returns it.
-func (c *Cluster) Leader(t testing.TB) *Member {
+func (c *Cluster) Leader(t TB) *Member {
 	t.Helper()
 	deadline := time.Now().Add(startTimeout)
 	for time.Now().Before(deadline) {
@@ -268,7 +284,7 @@ func (c *Cluster) Leader(t testing.TB) *Member {
 
 // Compact compacts the key-value history up to rev (0: the current
 // revision) and waits until the compaction is applied.
-func (c *Cluster) Compact(t testing.TB, rev int64) int64 {
+func (c *Cluster) Compact(t TB, rev int64) int64 {
 	t.Helper()
 	cli := c.Client(t)
 	ctx, cancel := context.WithTimeout(context.Background(), startTimeout)
@@ -284,4 +300,47 @@ func (c *Cluster) Compact(t testing.TB, rev int64) int64 {
 		t.Fatalf("etcdtest: compact %d: %v", rev, err)
 	}
 	return rev
+}
+
+// Standalone starts a single-member cluster outside a test, for runnable
+// examples and shared benchmark fixtures. It panics if etcd cannot start;
+// stop removes the member and its directory.
+func Standalone() (c *Cluster, stop func()) {
+	sa := &standalone{}
+	c = New(sa)
+	return c, sa.run
+}
+
+type standalone struct {
+	mu       sync.Mutex
+	cleanups []func()
+}
+
+func (s *standalone) Helper() {}
+
+func (s *standalone) Fatalf(format string, args ...any) { panic(fmt.Sprintf(format, args...)) }
+
+func (s *standalone) Cleanup(fn func()) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.cleanups = append(s.cleanups, fn)
+}
+
+func (s *standalone) TempDir() string {
+	dir, err := os.MkdirTemp("", "etcdtest-")
+	if err != nil {
+		panic(err)
+	}
+	s.Cleanup(func() { _ = os.RemoveAll(dir) })
+	return dir
+}
+
+func (s *standalone) run() {
+	s.mu.Lock()
+	fns := s.cleanups
+	s.cleanups = nil
+	s.mu.Unlock()
+	for i := len(fns) - 1; i >= 0; i-- {
+		fns[i]()
+	}
 }
