@@ -31,3 +31,10 @@ func ManifestJSON(id string) string {
 	}
 	return string(b)
 }
+
+// MutateManifest returns a changed copy of m: a longer grace period.
+func MutateManifest(m *manifest.Manifest) *manifest.Manifest {
+	c := m.Clone()
+	c.TerminationGracePeriod++
+	return c
+}
