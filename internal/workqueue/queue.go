@@ -1,0 +1,170 @@
+// Package workqueue is a keyed work queue for level-triggered reconcilers:
+// a key added many times is processed once, never by two workers at once,
+// and a key dirtied while it is processed runs again afterwards. Failed keys
+// come back after an exponential backoff with jitter.
+package workqueue
+
+import (
+	"context"
+	"math/rand/v2"
+	"sync"
+	"time"
+)
+
+// Queue holds keys waiting to be processed.
+type Queue struct {
+	mu         sync.Mutex
+	cond       *sync.Cond
+	order      []string
+	queued     map[string]bool
+	active     map[string]bool
+	dirty      map[string]bool
+	failures   map[string]int
+	timers     map[string]*time.Timer
+	closed     bool
+	minBackoff time.Duration
+	maxBackoff time.Duration
+}
+
+// New returns a queue whose retries back off from min to max.
+func New(minBackoff, maxBackoff time.Duration) *Queue {
+	q := &Queue{
+		queued:     map[string]bool{},
+		active:     map[string]bool{},
+		dirty:      map[string]bool{},
+		failures:   map[string]int{},
+		timers:     map[string]*time.Timer{},
+		minBackoff: minBackoff,
+		maxBackoff: maxBackoff,
+	}
+	q.cond = sync.NewCond(&q.mu)
+	return q
+}
+
+// Add asks for key to be processed. A key already waiting is not added
+// twice; a key being processed runs again once it is done.
+func (q *Queue) Add(key string) {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	q.addLocked(key)
+}
+
+func (q *Queue) addLocked(key string) {
+	if q.closed {
+		return
+	}
+	if t, ok := q.timers[key]; ok {
+		t.Stop()
+		delete(q.timers, key)
+	}
+	if q.active[key] {
+		q.dirty[key] = true
+		return
+	}
+	if q.queued[key] {
+		return
+	}
+	q.queued[key] = true
+	q.order = append(q.order, key)
+	q.cond.Signal()
+}
+
+// Get blocks until a key is ready and marks it active, or returns false
+// once the queue is closed.
+func (q *Queue) Get() (string, bool) {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	for len(q.order) == 0 && !q.closed {
+		q.cond.Wait()
+	}
+	if q.closed {
+		return "", false
+	}
+	key := q.order[0]
+	q.order = q.order[1:]
+	delete(q.queued, key)
+	q.active[key] = true
+	return key, true
+}
+
+// Done reports the outcome of processing key. A nil err resets its backoff;
+// an error schedules a retry after the key's next backoff. A key dirtied
+// while active is queued again at once.
+func (q *Queue) Done(key string, err error) {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	delete(q.active, key)
+	if err == nil {
+		delete(q.failures, key)
+	} else {
+		q.failures[key]++
+	}
+	if q.dirty[key] {
+		delete(q.dirty, key)
+		q.addLocked(key)
+		return
+	}
+	if err != nil && !q.closed {
+		d := q.backoff(q.failures[key])
+		q.timers[key] = time.AfterFunc(d, func() {
+			q.mu.Lock()
+			defer q.mu.Unlock()
+			if _, ok := q.timers[key]; ok {
+				delete(q.timers, key)
+				q.addLocked(key)
+			}
+		})
+	}
+}
+
+// Failures is how many times in a row key has failed.
+func (q *Queue) Failures(key string) int {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	return q.failures[key]
+}
+
+// Forget drops key's failure count and any pending retry.
+func (q *Queue) Forget(key string) {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	delete(q.failures, key)
+	if t, ok := q.timers[key]; ok {
+		t.Stop()
+		delete(q.timers, key)
+	}
+}
+
+// backoff doubles from min per failure up to max, with up to 25% jitter.
+func (q *Queue) backoff(failures int) time.Duration {
+	d := q.minBackoff
+	for i := 1; i < failures && d < q.maxBackoff; i++ {
+		d *= 2
+	}
+	d = min(d, q.maxBackoff)
+	return d - time.Duration(rand.Int64N(int64(d)/4+1))
+}
+
+// Close wakes every Get and drops pending retries.
+func (q *Queue) Close() {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	q.closed = true
+	for k, t := range q.timers {
+		t.Stop()
+		delete(q.timers, k)
+	}
+	q.cond.Broadcast()
+}
+
+// CloseOnDone closes the queue when ctx ends.
+func (q *Queue) CloseOnDone(ctx context.Context) (stop func() bool) {
+	return context.AfterFunc(ctx, q.Close)
+}
+
+// Len is the number of keys waiting.
+func (q *Queue) Len() int {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	return len(q.order)
+}
