@@ -1,0 +1,185 @@
+package failsafe_test
+
+import (
+	"errors"
+	"testing"
+
+	"github.com/p2kit/p2kit/failsafe"
+	"github.com/p2kit/p2kit/internal/etcdtest"
+	"github.com/p2kit/p2kit/kv"
+	"github.com/stretchr/testify/require"
+)
+
+// chain is a stack of guards under test.
+type chain struct {
+	name   string
+	guards func(h *failsafe.Holds) []failsafe.Guard[item]
+	// holdsSixty: the chain holds deleting 60 of 100 keys.
+	holdsSixty bool
+}
+
+var chains = []chain{
+	{"not-empty", func(h *failsafe.Holds) []failsafe.Guard[item] {
+		return []failsafe.Guard[item]{failsafe.NotEmpty[item](h)}
+	}, false},
+	{"max-deletes", func(h *failsafe.Holds) []failsafe.Guard[item] {
+		return []failsafe.Guard[item]{failsafe.MaxDeletes[item](h, 2, 0.5)}
+	}, true},
+	{"not-empty,max-deletes", func(h *failsafe.Holds) []failsafe.Guard[item] {
+		return []failsafe.Guard[item]{failsafe.NotEmpty[item](h), failsafe.MaxDeletes[item](h, 2, 0.5)}
+	}, true},
+	{"max-deletes,not-empty", func(h *failsafe.Holds) []failsafe.Guard[item] {
+		return []failsafe.Guard[item]{failsafe.MaxDeletes[item](h, 2, 0.5), failsafe.NotEmpty[item](h)}
+	}, true},
+}
+
+// forChains runs fn for every chain, each with its own prefixes in one etcd.
+func forChains(t *testing.T, fn func(t *testing.T, f *fixture, ch chain)) {
+	c := etcdtest.New(t)
+	cli := c.Client(t)
+	for _, ch := range chains {
+		t.Run(ch.name, func(t *testing.T) { fn(t, newFixture(t, c, cli), ch) })
+	}
+}
+
+// start fills 100 keys, starts the watch through the chain and takes the
+// initial listing.
+func (f *fixture) start(t *testing.T, ch chain) <-chan seen {
+	t.Helper()
+	f.fill(t, 100)
+	src := failsafe.Chain[item](f.store.Watch(ctxT(t)), ch.guards(f.h)...)
+	out := consume(t, src)
+	s := recv(t, out)
+	require.Equal(t, kv.Initial, s.Kind)
+	require.Len(t, s.Events, 100)
+	return out
+}
+
+func TestWipeThenRestoreDeliversNothing(t *testing.T) {
+	forChains(t, func(t *testing.T, f *fixture, ch chain) {
+		out := f.start(t, ch)
+		f.wipe(t)
+		recs := f.waitHolds(t, 1)
+		none(t, out)
+		rec := recs[0]
+		require.Equal(t, "test/"+t.Name(), rec.Component)
+		require.Contains(t, []string{"not-empty", "max-deletes"}, rec.Guard)
+		require.Equal(t, 100, rec.Deletes)
+		require.Equal(t, 100, rec.Total)
+		require.NotZero(t, rec.Revision)
+		require.NotEmpty(t, rec.Reason)
+		require.False(t, rec.Time.IsZero())
+		labels := map[string]string{"guard": rec.Guard}
+		require.Equal(t, 1.0, counter(t, f.reg, "p2kit_failsafe_holds_total", labels))
+		require.Equal(t, 1.0, counter(t, f.reg, "p2kit_failsafe_active_holds", labels))
+		require.Equal(t, 1, f.logs.FilterMessageSnippet("failsafe hold:").FilterField(
+			zapString("hold", rec.ID)).Len())
+
+		// Key by key: no partial restore leaks the rest as deletes.
+		f.restore(t, 100)
+		f.waitHolds(t, 0)
+		f.sentinel(t, out)
+		require.Equal(t, 0.0, counter(t, f.reg, "p2kit_failsafe_active_holds", labels))
+	})
+}
+
+func TestWipeThenReleaseDeliversAllDeletes(t *testing.T) {
+	forChains(t, func(t *testing.T, f *fixture, ch chain) {
+		out := f.start(t, ch)
+		f.wipe(t)
+		recs := f.waitHolds(t, 1)
+		none(t, out)
+
+		require.NoError(t, failsafe.Release(ctxT(t), f.cli, f.root, recs[0].ID, "tester"))
+		s := recv(t, out)
+		require.Equal(t, kv.Net, s.Kind)
+		require.Len(t, s.Events, 100)
+		require.Equal(t, 100, s.count(kv.Delete))
+		require.Equal(t, 100, s.Before)
+		require.Equal(t, 0, s.After)
+		require.True(t, s.Released)
+		f.waitHolds(t, 0)
+		f.waitGone(t, failsafe.ReleaseKey(f.root, recs[0].ID))
+
+		// Later batches are judged as usual.
+		f.sentinel(t, out)
+	})
+}
+
+func TestDeleteOneIsDelivered(t *testing.T) {
+	forChains(t, func(t *testing.T, f *fixture, ch chain) {
+		out := f.start(t, ch)
+		f.deleteKeys(t, 1)
+		s := recv(t, out)
+		require.Equal(t, kv.Live, s.Kind)
+		require.Len(t, s.Events, 1)
+		require.Equal(t, kv.Delete, s.Events[0].Type)
+		require.Equal(t, 100, s.Before)
+		require.Equal(t, 99, s.After)
+		f.waitHolds(t, 0)
+	})
+}
+
+func TestDeleteSixtyIsHeld(t *testing.T) {
+	forChains(t, func(t *testing.T, f *fixture, ch chain) {
+		out := f.start(t, ch)
+		f.deleteKeys(t, 60)
+		if !ch.holdsSixty {
+			s := recv(t, out)
+			require.Equal(t, 60, s.count(kv.Delete))
+			return
+		}
+		recs := f.waitHolds(t, 1)
+		require.Equal(t, "max-deletes", recs[0].Guard)
+		require.Equal(t, 60, recs[0].Deletes)
+		none(t, out)
+	})
+}
+
+func TestRelistAfterCompactionIsHeld(t *testing.T) {
+	forChains(t, func(t *testing.T, f *fixture, ch chain) {
+		f.fill(t, 100)
+		ctx := ctxT(t)
+		src := failsafe.Chain[item](f.store.Watch(ctx), ch.guards(f.h)...)
+		// Take the listing, then change etcd behind the watch's back: it
+		// opens its watch stream only on the next call to Next.
+		b, err := src.Next(ctx)
+		require.NoError(t, err)
+		require.Equal(t, kv.Initial, b.Kind)
+		wiped := f.wipe(t)
+		_, err = f.cli.Put(ctx, f.root+"/elsewhere", "x")
+		require.NoError(t, err)
+		f.c.Compact(t, 0)
+
+		out := consume(t, src)
+		recs := f.waitHolds(t, 1)
+		require.Equal(t, 100, recs[0].Deletes)
+		require.Greater(t, recs[0].Revision, wiped, "held batch is the relist, not the live wipe")
+		none(t, out)
+
+		f.restore(t, 100)
+		f.waitHolds(t, 0)
+		f.sentinel(t, out)
+	})
+}
+
+func TestReleaseOfUnknownHold(t *testing.T) {
+	c := etcdtest.New(t)
+	cli := c.Client(t)
+	f := newFixture(t, c, cli)
+	err := failsafe.Release(ctxT(t), cli, f.root, "no-such-hold", "tester")
+	require.True(t, errors.Is(err, kv.ErrNotFound), "got %v", err)
+	require.ErrorContains(t, err, "no-such-hold")
+
+	// A release written by hand for a hold nobody has is removed once a
+	// hold is in effect.
+	bogus := failsafe.ReleaseKey(f.root, "no-such-hold")
+	_, err = cli.Put(ctxT(t), bogus, `{"released_by":"tester"}`)
+	require.NoError(t, err)
+	out := f.start(t, chains[0])
+	f.wipe(t)
+	f.waitHolds(t, 1)
+	f.waitGone(t, bogus)
+	require.Equal(t, 1, f.logs.FilterMessage("release of an unknown hold removed").Len())
+	none(t, out)
+}
