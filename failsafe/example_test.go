@@ -4,16 +4,12 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"net"
-	"net/url"
-	"os"
 	"time"
 
 	"github.com/p2kit/p2kit/failsafe"
+	"github.com/p2kit/p2kit/internal/etcdtest"
 	"github.com/p2kit/p2kit/kv"
 	clientv3 "go.etcd.io/etcd/client/v3"
-	"go.etcd.io/etcd/server/v3/embed"
-	"go.uber.org/zap"
 )
 
 type pod struct {
@@ -70,42 +66,15 @@ func Example() {
 	// net batch of 4 deletes; released: true
 }
 
-// startEtcd starts an embedded etcd in a temporary directory. Tests use
-// internal/etcdtest; an Example has no *testing.T.
+// startEtcd starts a throw-away etcd member for the example.
 func startEtcd() (*clientv3.Client, func()) {
-	dir, err := os.MkdirTemp("", "failsafe-example")
-	if err != nil {
-		panic(err)
-	}
-	cfg := embed.NewConfig()
-	cfg.Dir = dir
-	cfg.LogLevel = "error"
-	cfg.ZapLoggerBuilder = embed.NewZapLoggerBuilder(zap.NewNop())
-	client, peer := loopback(), loopback()
-	cfg.ListenClientUrls, cfg.AdvertiseClientUrls = []url.URL{client}, []url.URL{client}
-	cfg.ListenPeerUrls, cfg.AdvertisePeerUrls = []url.URL{peer}, []url.URL{peer}
-	cfg.InitialCluster = cfg.Name + "=" + peer.String()
-	e, err := embed.StartEtcd(cfg)
-	if err != nil {
-		panic(err)
-	}
-	<-e.Server.ReadyNotify()
-	cli, err := clientv3.New(clientv3.Config{Endpoints: []string{client.String()}, Logger: zap.NewNop()})
+	c, stop := etcdtest.Standalone()
+	cli, err := c.NewClient()
 	if err != nil {
 		panic(err)
 	}
 	return cli, func() {
 		cli.Close()
-		e.Close()
-		os.RemoveAll(dir)
+		stop()
 	}
-}
-
-func loopback() url.URL {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		panic(err)
-	}
-	defer l.Close()
-	return url.URL{Scheme: "http", Host: l.Addr().String()}
 }
