@@ -140,4 +140,3 @@ func BenchmarkWatchTyped(b *testing.B) {
 	}
 	b.ReportMetric(float64(time.Since(t0).Nanoseconds())/float64(b.N*benchEvents), "ns/event")
 }
-

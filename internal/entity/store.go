@@ -179,11 +179,21 @@ func (s *Store[T]) Modify(ctx context.Context, actor, id string, fn func(v *T) e
 // Delete removes id with its audit record, which holds the deleted value.
 // check, when not nil, may refuse the delete of the value it is shown; the
 // delete is a compare-and-swap on that value, so a concurrent change makes
-// Delete read and check again. A missing id is kv.ErrNotFound.
+// Delete read and check again. A missing id is kv.ErrNotFound. A stored
+// value that cannot be decoded is deleted too (its record has no details),
+// but when check is set only with Force, since check cannot judge it.
 func (s *Store[T]) Delete(ctx context.Context, actor, id string, check func(cur *kv.Object[T], w WriteOptions) error, opts ...WriteOption) error {
 	w := ResolveWrite(opts)
 	for {
 		cur, err := s.kv.Get(ctx, id)
+		var derr *kv.DecodeError
+		if errors.As(err, &derr) {
+			err = s.deleteBad(ctx, actor, id, derr, check != nil, w)
+			if errors.Is(err, errRetry) && ctx.Err() == nil {
+				continue
+			}
+			return err
+		}
 		if err != nil {
 			return fmt.Errorf("delete: %w", err)
 		}
@@ -214,6 +224,34 @@ func (s *Store[T]) Delete(ctx context.Context, actor, id string, check func(cur 
 	}
 }
 
+// errRetry says the value changed under a delete: read it again.
+var errRetry = errors.New("changed; read again")
+
+// deleteBad deletes a stored value that cannot be decoded, so that an
+// operator can clear it through the audited path. When the entity has a
+// delete check, which cannot judge a bad value, it takes Force.
+func (s *Store[T]) deleteBad(ctx context.Context, actor, id string, bad *kv.DecodeError, checked bool, w WriteOptions) error {
+	if checked && !w.Force {
+		return fmt.Errorf("delete: %w (a bad stored value can only be deleted with Force)", bad)
+	}
+	t := txn{
+		cmps: append([]clientv3.Cmp{clientv3.Compare(clientv3.ModRevision(bad.Key), "=", bad.Revision)}, w.Guard...),
+		ops:  []clientv3.Op{clientv3.OpDelete(bad.Key)},
+	}
+	t.probe(bad.Key)
+	resp, err := s.commit(ctx, &t, audit.Deleted, id, actor, nil)
+	if err != nil {
+		return fmt.Errorf("delete %s: %w", bad.Key, err)
+	}
+	if resp.Succeeded {
+		return nil
+	}
+	if t.modRevision(resp, 0) != bad.Revision {
+		return errRetry
+	}
+	return fmt.Errorf("delete %s: guard failed: %w", bad.Key, kv.ErrConflict)
+}
+
 // checkUnique runs Spec.Unique against every other stored entity and, when
 // they pass, guards t with the revision of the listing.
 func (s *Store[T]) checkUnique(ctx context.Context, t *txn, id string, v *T) error {
@@ -241,7 +279,11 @@ func (s *Store[T]) commit(ctx context.Context, t *txn, event audit.EventType, id
 	if actor == "" {
 		return nil, errors.New("actor: required")
 	}
-	rec, err := s.audit.Op(event, s.spec.Dir, id, actor, v)
+	var details any
+	if v != nil {
+		details = v
+	}
+	rec, err := s.audit.Op(event, s.spec.Dir, id, actor, details)
 	if err != nil {
 		return nil, err
 	}

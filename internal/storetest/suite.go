@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -37,6 +38,7 @@ func Run[T any](t *testing.T, h Harness[T]) {
 		{"Watch", testWatch[T]},
 		{"Garbage", testGarbage[T]},
 		{"GarbageWatch", testGarbageWatch[T]},
+		{"GarbageDelete", testGarbageDelete[T]},
 		{"InvalidIDs", testInvalidIDs[T]},
 		{"MissingField", testMissingField[T]},
 	}
@@ -332,16 +334,30 @@ func testGarbageWatch[T any](t *testing.T, e *env[T]) {
 	requireSame(t, &c.Value, &ev.New.Value)
 }
 
+func testGarbageDelete[T any](t *testing.T, e *env[T]) {
+	keep := e.create(t, 0)
+	bad := e.key(e.h.ID(1))
+	e.rawPut(t, bad, garbage)
+	require.NoError(t, e.s.Delete(e.ctx, e.h.ID(1)), "a bad stored value can be deleted")
+	_, err := e.s.Get(e.ctx, e.h.ID(1))
+	require.ErrorIs(t, err, kv.ErrNotFound)
+	l, err := e.s.List(e.ctx)
+	require.NoError(t, err)
+	require.Empty(t, l.Invalid)
+	require.Len(t, l.Items, 1)
+	require.Equal(t, keep.Key, l.Items[0].Key)
+}
+
 func testInvalidIDs[T any](t *testing.T, e *env[T]) {
 	require.NotEmpty(t, e.h.InvalidIDs)
 	for _, id := range e.h.InvalidIDs {
 		_, err := e.s.Create(e.ctx, id, e.h.Valid(id))
 		require.Error(t, err, "create %q", id)
-		require.Contains(t, err.Error(), id, "the error names the bad id")
+		requireNames(t, err, id)
 		_, err = e.s.Get(e.ctx, id)
 		require.Error(t, err, "get %q", id)
 		require.NotErrorIs(t, err, kv.ErrNotFound, "get %q", id)
-		require.Contains(t, err.Error(), id)
+		requireNames(t, err, id)
 		require.Error(t, e.s.Delete(e.ctx, id), "delete %q", id)
 	}
 	require.Zero(t, e.count(t), "nothing was written")
@@ -365,4 +381,14 @@ func testMissingField[T any](t *testing.T, e *env[T]) {
 	require.Contains(t, err.Error(), e.h.IncompleteField)
 	_, err = e.s.Get(e.ctx, other)
 	require.ErrorIs(t, err, kv.ErrNotFound, "a refused write stored nothing")
+}
+
+// requireNames checks that err names id, plainly or quoted.
+func requireNames(t *testing.T, err error, id string) {
+	t.Helper()
+	msg := err.Error()
+	q := strconv.Quote(id)
+	if !strings.Contains(msg, id) && !strings.Contains(msg, q[1:len(q)-1]) {
+		t.Fatalf("error %q does not name the bad id %s", msg, q)
+	}
 }

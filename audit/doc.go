@@ -1,0 +1,5 @@
+// Package audit records every change to a controller entity (daemon set,
+// replication controller, roll, pod cluster) at /p2/audit/<time-ordered-id>,
+// written in the same transaction as the change itself. Records sort by time,
+// so List reads them oldest first from any point in time.
+package audit

@@ -1,0 +1,113 @@
+package audit
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/p2kit/p2kit/internal/keyspace"
+	"github.com/p2kit/p2kit/kv"
+	"go.etcd.io/etcd/api/v3/mvccpb"
+	clientv3 "go.etcd.io/etcd/client/v3"
+	"go.uber.org/zap"
+)
+
+// Option configures a Log.
+type Option = keyspace.Option
+
+// WithPrefix sets the root prefix (default "/p2").
+func WithPrefix(root string) Option { return keyspace.WithPrefix(root) }
+
+// WithLogger sets the logger watches use.
+func WithLogger(l *zap.Logger) Option { return keyspace.WithLogger(l) }
+
+// Log is the audit trail at <root>/audit/.
+type Log struct {
+	s   *kv.Store[Record]
+	now func() time.Time
+}
+
+// NewLog returns the audit trail under the root prefix.
+func NewLog(client *clientv3.Client, opts ...Option) *Log {
+	o := keyspace.Resolve(opts)
+	return &Log{
+		s: kv.New(client, o.Dir("audit"),
+			kv.WithNameCheck[Record](keyspace.IDs("audit record")),
+			kv.WithValidate(func(_ string, r *Record) error { return r.Validate() }),
+			kv.WithLogger[Record](o.Log)),
+		now: time.Now,
+	}
+}
+
+// Store is the typed store underneath, for watches and raw reads.
+func (l *Log) Store() *kv.Store[Record] { return l.s }
+
+// Op returns the put of a new record of a change to an entity, stamped with
+// the current time, for the caller to add to the transaction that makes the
+// change. details is marshalled as JSON; nil leaves it out.
+func (l *Log) Op(event EventType, entity, id, actor string, details any) (clientv3.Op, error) {
+	r := &Record{EventType: event, Entity: entity, ID: id, Actor: actor, Timestamp: l.now().UTC()}
+	if details != nil {
+		raw, err := json.Marshal(details)
+		if err != nil {
+			return clientv3.Op{}, fmt.Errorf("audit %s %s %s: details: %w", event, entity, id, err)
+		}
+		r.Details = raw
+	}
+	op, err := l.s.PutOp(NewID(r.Timestamp), r)
+	if err != nil {
+		return clientv3.Op{}, fmt.Errorf("audit %s %s %s: %w", event, entity, id, err)
+	}
+	return op, nil
+}
+
+// List returns the records written at or after since, oldest first, at
+// most limit of them (0: no limit). Records that cannot be decoded are
+// reported in the listing's Invalid and do not stop it.
+func (l *Log) List(ctx context.Context, since time.Time, limit int) (*kv.Listing[Record], error) {
+	prefix := l.s.Prefix()
+	opts := []clientv3.OpOption{clientv3.WithRange(clientv3.GetPrefixRangeEnd(prefix))}
+	if limit > 0 {
+		opts = append(opts, clientv3.WithLimit(int64(limit)))
+	}
+	resp, err := l.s.Client().Get(ctx, prefix+idPrefix(since), opts...)
+	if err != nil {
+		return nil, fmt.Errorf("list %s since %s: %w", prefix, since.Format(time.RFC3339Nano), err)
+	}
+	out := &kv.Listing[Record]{Revision: resp.Header.Revision}
+	for _, item := range resp.Kvs {
+		obj, err := decode(prefix, item)
+		if err != nil {
+			out.Invalid = append(out.Invalid, err)
+			continue
+		}
+		out.Items = append(out.Items, obj)
+	}
+	return out, nil
+}
+
+// decode reads one stored record the way the store does, for List's ranged
+// read.
+func decode(prefix string, item *mvccpb.KeyValue) (*kv.Object[Record], *kv.DecodeError) {
+	key := string(item.Key)
+	obj := &kv.Object[Record]{
+		Name:           strings.TrimPrefix(key, prefix),
+		Key:            key,
+		CreateRevision: item.CreateRevision,
+		ModRevision:    item.ModRevision,
+		Version:        item.Version,
+	}
+	err := keyspace.IDs("audit record")(obj.Name)
+	if err == nil {
+		err = json.Unmarshal(item.Value, &obj.Value)
+	}
+	if err == nil {
+		err = obj.Value.Validate()
+	}
+	if err != nil {
+		return nil, &kv.DecodeError{Key: key, Revision: item.ModRevision, Err: err}
+	}
+	return obj, nil
+}

@@ -1,0 +1,55 @@
+package daemonset
+
+import (
+	"context"
+
+	"github.com/p2kit/p2kit/audit"
+	"github.com/p2kit/p2kit/internal/entity"
+	"github.com/p2kit/p2kit/internal/keyspace"
+	"github.com/p2kit/p2kit/kv"
+	clientv3 "go.etcd.io/etcd/client/v3"
+	"go.uber.org/zap"
+)
+
+// Dir is the key directory of daemon sets under the root prefix.
+const Dir = audit.DaemonSet
+
+// Object is a daemon set read from the store with its revisions.
+type Object = kv.Object[DaemonSet]
+
+// Option configures a Store.
+type Option = keyspace.Option
+
+// WithPrefix sets the root prefix (default "/p2").
+func WithPrefix(root string) Option { return keyspace.WithPrefix(root) }
+
+// WithLogger sets the logger watches use.
+func WithLogger(l *zap.Logger) Option { return keyspace.WithLogger(l) }
+
+// WriteOption configures one create, update or delete.
+type WriteOption = entity.WriteOption
+
+// Guard makes a write apply only while every compare holds (a controller's
+// lock); otherwise kv.ErrConflict.
+func Guard(cmps ...clientv3.Cmp) WriteOption { return entity.Guard(cmps...) }
+
+// Store holds every daemon set. Each create, update and delete writes an
+// audit record naming the actor in the same transaction.
+type Store struct {
+	e *entity.Store[DaemonSet]
+}
+
+// NewStore returns the daemon set store under the root prefix.
+func NewStore(client *clientv3.Client, opts ...Option) *Store {
+	return &Store{entity.New(client, entity.Spec[DaemonSet]{
+		Dir:      Dir,
+		ID:       func(d *DaemonSet) string { return d.ID },
+		Validate: (*DaemonSet).Validate,
+	}, opts...)}
+}
+
+// Delete removes a daemon set. Deleting a daemon set removes no intent: its
+// pods stay where they run until an operator unschedules them.
+func (s *Store) Delete(ctx context.Context, actor, id string, opts ...WriteOption) error {
+	return s.e.Delete(ctx, actor, id, nil, opts...)
+}

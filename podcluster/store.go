@@ -1,0 +1,73 @@
+package podcluster
+
+import (
+	"context"
+	"errors"
+	"fmt"
+
+	"github.com/p2kit/p2kit/audit"
+	"github.com/p2kit/p2kit/internal/entity"
+	"github.com/p2kit/p2kit/internal/keyspace"
+	"github.com/p2kit/p2kit/kv"
+	clientv3 "go.etcd.io/etcd/client/v3"
+	"go.uber.org/zap"
+)
+
+// Dir is the key directory of pod clusters under the root prefix.
+const Dir = audit.PodCluster
+
+// ErrDuplicate refuses a cluster whose (pod_id, availability_zone, name)
+// another cluster already has.
+var ErrDuplicate = errors.New("pod cluster already exists for this pod, zone and name")
+
+// Object is a pod cluster read from the store with its revisions.
+type Object = kv.Object[PodCluster]
+
+// Option configures a Store.
+type Option = keyspace.Option
+
+// WithPrefix sets the root prefix (default "/p2").
+func WithPrefix(root string) Option { return keyspace.WithPrefix(root) }
+
+// WithLogger sets the logger watches use.
+func WithLogger(l *zap.Logger) Option { return keyspace.WithLogger(l) }
+
+// WriteOption configures one create, update or delete.
+type WriteOption = entity.WriteOption
+
+// Guard makes a write apply only while every compare holds (a controller's
+// lock); otherwise kv.ErrConflict.
+func Guard(cmps ...clientv3.Cmp) WriteOption { return entity.Guard(cmps...) }
+
+// Store holds every pod cluster. Each create, update and delete writes an
+// audit record naming the actor in the same transaction.
+//
+// Create and Update refuse a cluster whose (pod_id, availability_zone,
+// name) another has (ErrDuplicate); the check holds at the revision of the
+// write.
+type Store struct {
+	e *entity.Store[PodCluster]
+}
+
+// NewStore returns the pod cluster store under the root prefix.
+func NewStore(client *clientv3.Client, opts ...Option) *Store {
+	return &Store{entity.New(client, entity.Spec[PodCluster]{
+		Dir:      Dir,
+		ID:       func(c *PodCluster) string { return c.ID },
+		Validate: (*PodCluster).Validate,
+		Unique:   distinct,
+	}, opts...)}
+}
+
+// distinct refuses two clusters with the same pod, zone and name.
+func distinct(c, other *PodCluster) error {
+	if c.PodID == other.PodID && c.AvailabilityZone == other.AvailabilityZone && c.Name == other.Name {
+		return fmt.Errorf("%w: %s/%s/%s is cluster %q", ErrDuplicate, c.PodID, c.AvailabilityZone, c.Name, other.ID)
+	}
+	return nil
+}
+
+// Delete removes a pod cluster.
+func (s *Store) Delete(ctx context.Context, actor, id string, opts ...WriteOption) error {
+	return s.e.Delete(ctx, actor, id, nil, opts...)
+}

@@ -1,0 +1,63 @@
+package podcluster
+
+import (
+	"errors"
+	"fmt"
+
+	"github.com/p2kit/p2kit/internal/wire"
+	"github.com/p2kit/p2kit/manifest"
+)
+
+// PodCluster is the pods of PodID in AvailabilityZone selected by
+// PodSelector, under a Name.
+type PodCluster struct {
+	ID               string `json:"id"`
+	PodID            string `json:"pod_id"`
+	AvailabilityZone string `json:"availability_zone"`
+	Name             string `json:"name"`
+	// PodSelector is a label selector over pods; required, since an empty
+	// one would select every pod.
+	PodSelector string `json:"pod_selector"`
+	// Annotations are free-form data for the cluster's syncers.
+	Annotations map[string]any `json:"annotations,omitempty"`
+	// MinHealthPercentage is the share of members that must stay healthy,
+	// 0 to 100.
+	MinHealthPercentage int `json:"min_health_percentage"`
+}
+
+// Validate checks the cluster; every problem names its field.
+func (c *PodCluster) Validate() error {
+	var errs []error
+	if err := manifest.ValidateID(c.ID); err != nil {
+		errs = append(errs, fmt.Errorf("id: %w", err))
+	}
+	if err := manifest.ValidateID(c.PodID); err != nil {
+		errs = append(errs, fmt.Errorf("pod_id: %w", err))
+	}
+	if err := manifest.ValidateID(c.AvailabilityZone); err != nil {
+		errs = append(errs, fmt.Errorf("availability_zone: %w", err))
+	}
+	if err := manifest.ValidateID(c.Name); err != nil {
+		errs = append(errs, fmt.Errorf("name: %w", err))
+	}
+	if c.PodSelector == "" {
+		errs = append(errs, errors.New("pod_selector: required"))
+	} else if err := wire.Selector("pod_selector", c.PodSelector); err != nil {
+		errs = append(errs, err)
+	}
+	if p := c.MinHealthPercentage; p < 0 || p > 100 {
+		errs = append(errs, fmt.Errorf("min_health_percentage: want 0 to 100, got %d", p))
+	}
+	return errors.Join(errs...)
+}
+
+// UnmarshalJSON decodes a cluster strictly: unknown fields are refused.
+func (c *PodCluster) UnmarshalJSON(data []byte) error {
+	type plain PodCluster
+	var p plain
+	if err := wire.Strict(data, &p); err != nil {
+		return err
+	}
+	*c = PodCluster(p)
+	return nil
+}

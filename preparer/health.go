@@ -1,0 +1,122 @@
+package preparer
+
+import (
+	"context"
+	"fmt"
+	"net/http"
+	"sync"
+	"time"
+
+	"github.com/p2kit/p2kit/manifest"
+	"github.com/p2kit/p2kit/status"
+	"go.uber.org/zap"
+)
+
+// DefaultHealthChecker checks a pod over HTTP when its manifest has a status
+// check with http set, and otherwise passes while every process runs.
+type DefaultHealthChecker struct {
+	// Client makes the HTTP checks; nil means a client with a 2s timeout.
+	Client *http.Client
+}
+
+var defaultHealthClient = &http.Client{Timeout: 2 * time.Second}
+
+// Check implements HealthChecker.
+func (d DefaultHealthChecker) Check(ctx context.Context, m *manifest.Manifest, procs []status.Process) (status.Health, error) {
+	if m.Status != nil && m.Status.HTTP {
+		c := d.Client
+		if c == nil {
+			c = defaultHealthClient
+		}
+		url := fmt.Sprintf("http://127.0.0.1:%d%s", m.Status.Port, m.Status.PathOrDefault())
+		req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
+		if err != nil {
+			return status.Critical, err
+		}
+		resp, err := c.Do(req)
+		if err != nil {
+			return status.Critical, fmt.Errorf("health %s: %w", url, err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode < 200 || resp.StatusCode > 299 {
+			return status.Critical, fmt.Errorf("health %s: %s", url, resp.Status)
+		}
+		return status.Passing, nil
+	}
+	if len(procs) == 0 {
+		return status.Unknown, nil
+	}
+	for _, pr := range procs {
+		if pr.PID == 0 {
+			return status.Critical, fmt.Errorf("%s %s is not running", pr.Launchable, pr.EntryPoint)
+		}
+	}
+	return status.Passing, nil
+}
+
+// healthLoop checks every launched pod each interval and writes a pod's
+// status record when its health or processes change.
+func (p *Preparer) healthLoop(ctx context.Context) {
+	t := time.NewTicker(p.healthEvery)
+	defer t.Stop()
+	for {
+		p.checkAll(ctx)
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+	}
+}
+
+func (p *Preparer) checkAll(ctx context.Context) {
+	p.mu.Lock()
+	var pods []*manifest.Manifest
+	for pod, m := range p.desired {
+		if last, ok := p.lastStatus[pod]; ok && last.Status == status.Launched && pod != p.selfPod {
+			pods = append(pods, m)
+		}
+	}
+	p.mu.Unlock()
+	sem := make(chan struct{}, p.workers)
+	var wg sync.WaitGroup
+	for _, m := range pods {
+		sem <- struct{}{}
+		wg.Go(func() {
+			defer func() { <-sem }()
+			p.checkPod(ctx, m)
+		})
+	}
+	wg.Wait()
+}
+
+func (p *Preparer) checkPod(ctx context.Context, m *manifest.Manifest) {
+	unlock := p.lockPod(m.ID)
+	defer unlock()
+	p.mu.Lock()
+	last, ok := p.lastStatus[m.ID]
+	current := p.desired[m.ID] == m
+	p.mu.Unlock()
+	if !ok || last.Status != status.Launched || !current {
+		return // changed since the list was taken
+	}
+	procs, err := p.launch.Processes(m.ID)
+	if err != nil {
+		p.log.Warn("read processes", zap.String("pod", m.ID), zap.Error(err))
+		return
+	}
+	h, herr := p.health.Check(ctx, m, procs)
+	if ctx.Err() != nil {
+		return
+	}
+	st := last
+	st.Health = h
+	st.Processes = procs
+	if h != last.Health {
+		p.log.Info("pod health changed", zap.String("pod", m.ID),
+			zap.String("from", string(last.Health)), zap.String("to", string(h)), zap.NamedError("reason", herr))
+	}
+	if err := p.setStatus(ctx, m.ID, st); err != nil {
+		p.log.Warn("write pod status", zap.String("pod", m.ID), zap.Error(err))
+	}
+}

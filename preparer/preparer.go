@@ -1,0 +1,268 @@
+package preparer
+
+import (
+	"context"
+	"fmt"
+	"sync"
+	"time"
+
+	"github.com/p2kit/p2kit/failsafe"
+	"github.com/p2kit/p2kit/intent"
+	"github.com/p2kit/p2kit/internal/workqueue"
+	"github.com/p2kit/p2kit/kv"
+	"github.com/p2kit/p2kit/manifest"
+	"github.com/p2kit/p2kit/reality"
+	"github.com/p2kit/p2kit/status"
+	"github.com/prometheus/client_golang/prometheus"
+	clientv3 "go.etcd.io/etcd/client/v3"
+	"go.uber.org/zap"
+)
+
+// DefaultSelfPodID is the pod id under which the preparer finds itself in
+// its node's intent.
+const DefaultSelfPodID = "p2-preparer"
+
+// Preparer converges one node. Create it with New and start it with Run.
+type Preparer struct {
+	node     string
+	selfPod  string
+	prefix   string
+	client   *clientv3.Client
+	intent   *intent.Store
+	reality  *reality.Store
+	statuses *status.PodStatusStore
+	inst     Installer
+	launch   Launcher
+	health   HealthChecker
+	log      *zap.Logger
+	reg      prometheus.Registerer
+	m        *metrics
+
+	workers     int
+	healthEvery time.Duration
+	minBackoff  time.Duration
+	maxBackoff  time.Duration
+
+	mu         sync.Mutex
+	desired    map[string]*manifest.Manifest // the guarded view of intent
+	badIntent  map[string]error              // intent keys whose value cannot be decoded
+	real       map[string]*kv.Object[manifest.Manifest]
+	lastStatus map[string]status.PodStatus
+	podLocks   map[string]*sync.Mutex
+}
+
+// Option configures a Preparer.
+type Option func(*Preparer)
+
+// WithPrefix sets the root prefix of the keys (default "/p2").
+func WithPrefix(p string) Option { return func(pr *Preparer) { pr.prefix = p } }
+
+// WithSelfPodID sets the preparer's own pod id (default "p2-preparer").
+func WithSelfPodID(id string) Option { return func(pr *Preparer) { pr.selfPod = id } }
+
+// WithLogger sets the logger (default: none).
+func WithLogger(l *zap.Logger) Option { return func(pr *Preparer) { pr.log = l } }
+
+// WithRegistry registers the preparer's and its failsafe's metrics.
+func WithRegistry(r prometheus.Registerer) Option { return func(pr *Preparer) { pr.reg = r } }
+
+// WithWorkers sets how many pods are worked on at once (default 8).
+func WithWorkers(n int) Option {
+	return func(pr *Preparer) {
+		if n > 0 {
+			pr.workers = n
+		}
+	}
+}
+
+// WithHealthChecker replaces the default check (HTTP when the manifest asks
+// for it, otherwise "every process runs").
+func WithHealthChecker(h HealthChecker) Option { return func(pr *Preparer) { pr.health = h } }
+
+// WithHealthInterval sets how often launched pods are checked (default 5s).
+func WithHealthInterval(d time.Duration) Option {
+	return func(pr *Preparer) {
+		if d > 0 {
+			pr.healthEvery = d
+		}
+	}
+}
+
+// WithBackoff sets the retry backoff of a failing pod (default 1s to 1m).
+func WithBackoff(minDelay, maxDelay time.Duration) Option {
+	return func(pr *Preparer) { pr.minBackoff, pr.maxBackoff = minDelay, maxDelay }
+}
+
+// New returns a preparer for node that installs with inst and runs pods
+// with launch.
+func New(client *clientv3.Client, node string, inst Installer, launch Launcher, opts ...Option) (*Preparer, error) {
+	if err := manifest.ValidateID(node); err != nil {
+		return nil, fmt.Errorf("preparer: node: %w", err)
+	}
+	p := &Preparer{
+		node:        node,
+		selfPod:     DefaultSelfPodID,
+		prefix:      "/p2",
+		client:      client,
+		inst:        inst,
+		launch:      launch,
+		log:         zap.NewNop(),
+		workers:     8,
+		healthEvery: 5 * time.Second,
+		minBackoff:  time.Second,
+		maxBackoff:  time.Minute,
+		desired:     map[string]*manifest.Manifest{},
+		badIntent:   map[string]error{},
+		real:        map[string]*kv.Object[manifest.Manifest]{},
+		lastStatus:  map[string]status.PodStatus{},
+		podLocks:    map[string]*sync.Mutex{},
+	}
+	for _, o := range opts {
+		o(p)
+	}
+	if err := manifest.ValidateID(p.selfPod); err != nil {
+		return nil, fmt.Errorf("preparer: self pod id: %w", err)
+	}
+	if p.health == nil {
+		p.health = DefaultHealthChecker{}
+	}
+	p.log = p.log.With(zap.String("node", node))
+	p.intent = intent.NewStore(client, intent.WithPrefix(p.prefix), intent.WithLogger(p.log))
+	p.reality = reality.NewStore(client, reality.WithPrefix(p.prefix), reality.WithLogger(p.log))
+	p.statuses = status.NewPodStatusStore(client, status.WithPrefix(p.prefix), status.WithLogger(p.log))
+	p.m = newMetrics(p.reg)
+	return p, nil
+}
+
+// Run converges the node until ctx ends. It does nothing at all until the
+// failsafe chain delivers the first intent batch, that is until the
+// preparer's own pod is in intent. It returns nil when ctx ends.
+func (p *Preparer) Run(ctx context.Context) error {
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	holds := failsafe.NewHolds(p.client, "preparer/"+p.node,
+		failsafe.WithLogger(p.log), failsafe.WithRegistry(p.reg), failsafe.WithPrefix(p.prefix))
+	w, err := p.intent.WatchNode(ctx, p.node)
+	if err != nil {
+		return fmt.Errorf("preparer %s: %w", p.node, err)
+	}
+	src := failsafe.Chain[manifest.Manifest](w,
+		failsafe.RequireKey[manifest.Manifest](holds, p.selfPod),
+		failsafe.MaxDeletes[manifest.Manifest](holds, 2, 0.5))
+
+	q := workqueue.New(p.minBackoff, p.maxBackoff)
+	var wg sync.WaitGroup
+	defer func() {
+		cancel()
+		q.Close()
+		wg.Wait()
+	}()
+
+	started := false
+	for {
+		b, err := src.Next(ctx)
+		if err != nil {
+			if ctx.Err() != nil {
+				return nil
+			}
+			return fmt.Errorf("preparer %s: intent watch: %w", p.node, err)
+		}
+		if !started {
+			if err := p.start(ctx, q); err != nil {
+				return err
+			}
+			for range p.workers {
+				wg.Go(func() { p.work(ctx, q) })
+			}
+			wg.Go(func() { p.healthLoop(ctx) })
+			started = true
+		}
+		p.apply(b, q)
+	}
+}
+
+// start loads what the node has installed, once intent has been seen, and
+// queues every pod on disk or in reality: those no longer in intent are
+// removed by the same reconcile that handles everything else.
+func (p *Preparer) start(ctx context.Context, q *workqueue.Queue) error {
+	l, err := p.reality.List(ctx, p.node)
+	if err != nil {
+		return fmt.Errorf("preparer %s: read reality: %w", p.node, err)
+	}
+	p.mu.Lock()
+	for _, o := range l.Items {
+		p.real[o.Value.ID] = o
+	}
+	p.mu.Unlock()
+	for _, o := range l.Items {
+		q.Add(o.Value.ID)
+	}
+	for _, bad := range l.Invalid {
+		p.log.Error("reality value cannot be decoded; the next install overwrites it", zap.Error(bad))
+	}
+	pods, err := p.inst.Pods()
+	if err != nil {
+		return fmt.Errorf("preparer %s: list installed pods: %w", p.node, err)
+	}
+	for _, pod := range pods {
+		q.Add(pod)
+	}
+	p.log.Info("preparer started", zap.Int("reality", len(l.Items)), zap.Int("on_disk", len(pods)))
+	return nil
+}
+
+// apply records a delivered intent batch and queues the pods it touches.
+func (p *Preparer) apply(b *kv.Batch[manifest.Manifest], q *workqueue.Queue) {
+	p.mu.Lock()
+	for i := range b.Events {
+		ev := &b.Events[i]
+		switch {
+		case ev.Err != nil:
+			p.badIntent[ev.Name] = ev.Err
+			p.log.Error("intent value cannot be decoded; keeping the last good one", zap.Error(ev.Err))
+		case ev.Type == kv.Delete:
+			delete(p.badIntent, ev.Name)
+			delete(p.desired, ev.Name)
+		default:
+			delete(p.badIntent, ev.Name)
+			p.desired[ev.Name] = &ev.New.Value
+		}
+	}
+	p.mu.Unlock()
+	for i := range b.Events {
+		q.Add(b.Events[i].Name)
+	}
+}
+
+func (p *Preparer) work(ctx context.Context, q *workqueue.Queue) {
+	for {
+		pod, ok := q.Get()
+		if !ok {
+			return
+		}
+		start := time.Now()
+		err := p.reconcile(ctx, pod)
+		p.m.reconcile.Observe(time.Since(start).Seconds())
+		if err != nil && ctx.Err() == nil {
+			p.m.failures.Inc()
+			p.log.Warn("pod action failed; retrying", zap.String("pod", pod), zap.Int("failures", q.Failures(pod)+1), zap.Error(err))
+		}
+		if ctx.Err() != nil {
+			err = nil
+		}
+		q.Done(pod, err)
+	}
+}
+
+// lockPod serializes the actions and health checks of one pod.
+func (p *Preparer) lockPod(pod string) func() {
+	p.mu.Lock()
+	l, ok := p.podLocks[pod]
+	if !ok {
+		l = &sync.Mutex{}
+		p.podLocks[pod] = l
+	}
+	p.mu.Unlock()
+	l.Lock()
+	return l.Unlock
+}

@@ -1,0 +1,80 @@
+package rc
+
+import (
+	"context"
+	"errors"
+	"fmt"
+
+	"github.com/p2kit/p2kit/audit"
+	"github.com/p2kit/p2kit/internal/entity"
+	"github.com/p2kit/p2kit/internal/keyspace"
+	"github.com/p2kit/p2kit/kv"
+	clientv3 "go.etcd.io/etcd/client/v3"
+	"go.uber.org/zap"
+)
+
+// Dir is the key directory of RCs under the root prefix.
+const Dir = audit.ReplicationController
+
+// ErrNotScaledDown refuses to delete an RC whose replicas_desired is not 0;
+// scale it down first, or delete with Force.
+var ErrNotScaledDown = errors.New("replication controller not scaled down to 0 replicas")
+
+// Object is an RC read from the store with its revisions.
+type Object = kv.Object[RC]
+
+// Option configures a Store.
+type Option = keyspace.Option
+
+// WithPrefix sets the root prefix (default "/p2").
+func WithPrefix(root string) Option { return keyspace.WithPrefix(root) }
+
+// WithLogger sets the logger watches use.
+func WithLogger(l *zap.Logger) Option { return keyspace.WithLogger(l) }
+
+// WriteOption configures one create, update or delete.
+type WriteOption = entity.WriteOption
+
+// Guard makes a write apply only while every compare holds (a controller's
+// lock: concurrency.Mutex.IsOwner); otherwise kv.ErrConflict.
+func Guard(cmps ...clientv3.Cmp) WriteOption { return entity.Guard(cmps...) }
+
+// Force lets Delete remove an RC that is not scaled down.
+func Force() WriteOption { return entity.Force() }
+
+// Store holds every RC. Each create, update and delete writes an audit
+// record naming the actor in the same transaction.
+type Store struct {
+	e *entity.Store[RC]
+}
+
+// NewStore returns the RC store under the root prefix.
+func NewStore(client *clientv3.Client, opts ...Option) *Store {
+	return &Store{entity.New(client, entity.Spec[RC]{
+		Dir:      Dir,
+		ID:       func(r *RC) string { return r.ID },
+		Validate: (*RC).Validate,
+	}, opts...)}
+}
+
+// Delete removes an RC, refused with ErrNotScaledDown while its
+// replicas_desired is not 0 unless Force is given. The check and the delete
+// are one compare-and-swap, so a concurrent scale-up cannot slip between
+// them. A stored value that cannot be decoded is deleted only with Force.
+func (s *Store) Delete(ctx context.Context, actor, id string, opts ...WriteOption) error {
+	return s.e.Delete(ctx, actor, id, func(cur *Object, w entity.WriteOptions) error {
+		if cur.Value.ReplicasDesired != 0 && !w.Force {
+			return fmt.Errorf("%w: replicas_desired is %d", ErrNotScaledDown, cur.Value.ReplicasDesired)
+		}
+		return nil
+	}, opts...)
+}
+
+// Scale sets an RC's replicas_desired, retrying while the RC changes
+// underneath.
+func (s *Store) Scale(ctx context.Context, actor, id string, replicas int, opts ...WriteOption) (*Object, error) {
+	return s.Modify(ctx, actor, id, func(r *RC) error {
+		r.ReplicasDesired = replicas
+		return nil
+	}, opts...)
+}

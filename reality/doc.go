@@ -1,0 +1,4 @@
+// Package reality stores what each node's preparer has installed and
+// launched: one pod manifest per node and pod at /p2/reality/<node>/<pod-id>.
+// Controllers compare it with intent to see how far a deployment has come.
+package reality

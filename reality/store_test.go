@@ -1,0 +1,30 @@
+package reality_test
+
+import (
+	"fmt"
+	"strings"
+	"testing"
+
+	"github.com/p2kit/p2kit/internal/storetest"
+	"github.com/p2kit/p2kit/manifest"
+	"github.com/p2kit/p2kit/reality"
+	clientv3 "go.etcd.io/etcd/client/v3"
+)
+
+func TestConformance(t *testing.T) {
+	storetest.Run(t, storetest.Harness[manifest.Manifest]{
+		Open: func(t *testing.T, cli *clientv3.Client, root string) storetest.Store[manifest.Manifest] {
+			return storetest.PodTree(reality.NewStore(cli, reality.WithPrefix(root)))
+		},
+		Key: func(root, id string) string { return root + "/reality/" + id },
+		ID:  func(i int) string { return fmt.Sprintf("web1/pod-%d", i) },
+		Valid: func(id string) *manifest.Manifest {
+			_, pod, _ := strings.Cut(id, "/")
+			return storetest.Manifest(pod)
+		},
+		Mutate:       storetest.MutateManifest,
+		InvalidIDs:   []string{"web1/Bad", "Web1/pod", "web1", "web1/pod/x", "web1/-x"},
+		MissingJSON:  func(id string) string { return `{"id": "pod-0"}` },
+		MissingField: "launchables",
+	})
+}
