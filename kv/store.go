@@ -25,6 +25,7 @@ type Store[T any] struct {
 	codec     Codec[T]
 	validate  func(name string, v *T) error
 	checkName func(name string) error
+	filter    func(name string) bool
 	pageSize  int64
 	log       *zap.Logger
 }
@@ -47,6 +48,14 @@ func WithValidate[T any](fn func(name string, v *T) error) Option[T] {
 // require valid ids and the right number of segments.
 func WithNameCheck[T any](fn func(name string) error) Option[T] {
 	return func(s *Store[T]) { s.checkName = fn }
+}
+
+// WithKeyFilter makes the store ignore every key under its prefix whose
+// name fails keep: such keys are never listed, watched or reported as
+// undecodable, and Get treats them as missing. Stores that share a prefix
+// with other data (status records of several namespaces) use it.
+func WithKeyFilter[T any](keep func(name string) bool) Option[T] {
+	return func(s *Store[T]) { s.filter = keep }
 }
 
 // WithPageSize sets how many keys one List request fetches.
@@ -95,6 +104,9 @@ func (s *Store[T]) Sub(name string) (*Store[T], error) {
 	sub.checkName = DefaultNameCheck
 	if s.validate != nil {
 		sub.validate = func(n string, v *T) error { return parent.validate(name+"/"+n, v) }
+	}
+	if s.filter != nil {
+		sub.filter = func(n string) bool { return parent.filter(name + "/" + n) }
 	}
 	if s.checkName != nil {
 		sub.checkName = func(n string) error {
@@ -161,6 +173,15 @@ func (s *Store[T]) encode(name string, v *T) (string, string, error) {
 	return key, string(data), nil
 }
 
+// keeps reports whether the store's filter keeps the key.
+func (s *Store[T]) keeps(key []byte) bool {
+	if s.filter == nil {
+		return true
+	}
+	name, ok := strings.CutPrefix(string(key), s.prefix)
+	return ok && s.filter(name)
+}
+
 // decode turns a stored key-value into an object, or a *DecodeError.
 func (s *Store[T]) decode(kv *mvccpb.KeyValue) (*Object[T], error) {
 	key := string(kv.Key)
@@ -201,7 +222,7 @@ func (s *Store[T]) Get(ctx context.Context, name string) (*Object[T], error) {
 	if err != nil {
 		return nil, fmt.Errorf("get %s: %w", key, err)
 	}
-	if len(resp.Kvs) == 0 {
+	if len(resp.Kvs) == 0 || !s.keeps(resp.Kvs[0].Key) {
 		return nil, fmt.Errorf("%s: %w", key, ErrNotFound)
 	}
 	return s.decode(resp.Kvs[0])
@@ -255,7 +276,9 @@ func (s *Store[T]) listRaw(ctx context.Context, fn func(*mvccpb.KeyValue)) (int6
 			rev = resp.Header.Revision
 		}
 		for _, kv := range resp.Kvs {
-			fn(kv)
+			if s.keeps(kv.Key) {
+				fn(kv)
+			}
 		}
 		if !resp.More || len(resp.Kvs) == 0 {
 			return rev, nil

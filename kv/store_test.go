@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 	"sync/atomic"
 	"testing"
 
@@ -225,4 +226,36 @@ func TestCommitChunked(t *testing.T) {
 	require.NoError(t, err)
 	_, err = kv.Commit(ctx, cli, []clientv3.Cmp{cmp}, put)
 	require.ErrorIs(t, err, kv.ErrConflict)
+}
+
+func TestKeyFilter(t *testing.T) {
+	cli := etcdtest.New(t).Client(t)
+	ctx := testCtx(t)
+	mine := func(name string) bool { return strings.HasSuffix(name, "/mine") }
+	s := kv.New(cli, "/t/f", kv.WithKeyFilter[item](mine))
+	_, err := cli.Put(ctx, "/t/f/a/theirs", "not json at all")
+	require.NoError(t, err)
+	_, err = s.Put(ctx, "a/mine", &item{N: 1})
+	require.NoError(t, err)
+
+	l, err := s.List(ctx)
+	require.NoError(t, err)
+	require.Len(t, l.Items, 1)
+	require.Empty(t, l.Invalid, "filtered keys are not reported as undecodable")
+	_, err = s.Get(ctx, "a/theirs")
+	require.ErrorIs(t, err, kv.ErrNotFound)
+
+	sub, err := s.Sub("a")
+	require.NoError(t, err)
+	w := sub.Watch(ctx)
+	b := next[item](t, w)
+	require.Len(t, b.Events, 1)
+	_, err = cli.Put(ctx, "/t/f/a/theirs", "still not json")
+	require.NoError(t, err)
+	o, err := s.Put(ctx, "a/mine", &item{N: 2})
+	require.NoError(t, err)
+	b = next[item](t, w)
+	require.Equal(t, o.ModRevision, b.Revision, "the filtered write is never delivered")
+	require.Len(t, b.Events, 1)
+	require.NoError(t, b.Events[0].Err)
 }

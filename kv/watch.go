@@ -245,6 +245,9 @@ func (w *Watcher[T]) applyPending() *Batch[T] {
 	}
 	events := make([]Event[T], 0, len(group))
 	for _, ev := range group {
+		if !w.s.keeps(ev.Kv.Key) {
+			continue
+		}
 		name := w.name(ev.Kv.Key)
 		old, had := w.state[name]
 		if ev.Type == mvccpb.DELETE {

@@ -49,6 +49,7 @@ func newStore[T any](client *clientv3.Client, ns string, o keyspace.Options) *St
 	return &Store[T]{
 		ns: ns,
 		s: kv.New(client, o.Dir("status"),
+			kv.WithKeyFilter[T](func(name string) bool { return lastSegment(name) == ns }),
 			kv.WithNameCheck[T](nameCheck(ns)),
 			kv.WithValidate(func(_ string, v *T) error {
 				if val, ok := any(v).(Validator); ok {
@@ -118,18 +119,7 @@ func (s *Store[T]) List(ctx context.Context, typ Type) (*kv.Listing[T], error) {
 	if err != nil {
 		return nil, err
 	}
-	l, err := sub.List(ctx)
-	if err != nil {
-		return nil, err
-	}
-	invalid := l.Invalid[:0]
-	for _, e := range l.Invalid {
-		if lastSegment(e.Key) == s.ns {
-			invalid = append(invalid, e)
-		}
-	}
-	l.Invalid = invalid
-	return l, nil
+	return sub.List(ctx)
 }
 
 // Watch follows the namespace's records of one type; names are
@@ -139,7 +129,7 @@ func (s *Store[T]) Watch(ctx context.Context, typ Type, opts ...kv.WatchOption) 
 	if err != nil {
 		return nil, err
 	}
-	return newWatcher(sub.Watch(ctx, opts...), s.ns), nil
+	return sub.Watch(ctx, opts...), nil
 }
 
 // WatchID follows the namespace's records under one id prefix of a type:
@@ -150,7 +140,7 @@ func (s *Store[T]) WatchID(ctx context.Context, typ Type, id string, opts ...kv.
 	if err != nil {
 		return nil, err
 	}
-	return newWatcher(sub.Watch(ctx, opts...), s.ns), nil
+	return sub.Watch(ctx, opts...), nil
 }
 
 // sub returns the store under <type>/ or <type>/<id>/.
