@@ -1,0 +1,150 @@
+package farm_test
+
+import (
+	"context"
+	"fmt"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/p2kit/p2kit/farm"
+	"github.com/p2kit/p2kit/internal/etcdtest"
+	"github.com/p2kit/p2kit/kv"
+	"github.com/stretchr/testify/require"
+	clientv3 "go.etcd.io/etcd/client/v3"
+	"go.uber.org/zap/zaptest"
+)
+
+// recorder reconciles by writing its name to /t/owner/<id>, fenced.
+type recorder struct {
+	name string
+	cli  *clientv3.Client
+	mu   sync.Mutex
+	seen map[string]int
+}
+
+func (r *recorder) Reconcile(ctx context.Context, id string, fence farm.Fence) error {
+	_, err := kv.Commit(ctx, r.cli, fence.Cmps(), clientv3.OpPut("/t/owner/"+id, r.name))
+	if err != nil {
+		return err
+	}
+	r.mu.Lock()
+	r.seen[id]++
+	r.mu.Unlock()
+	return nil
+}
+
+func (r *recorder) ids() map[string]bool {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	out := map[string]bool{}
+	for id := range r.seen {
+		out[id] = true
+	}
+	return out
+}
+
+func startFarm(t *testing.T, cli *clientv3.Client, name string, ids []string) (*farm.Farm, *recorder, context.CancelFunc) {
+	rec := &recorder{name: name, cli: cli, seen: map[string]int{}}
+	f, err := farm.New(cli, "things", rec,
+		farm.WithTTL(2), farm.WithIdentity(name), farm.WithLogger(zaptest.NewLogger(t)),
+		farm.WithBackoff(20*time.Millisecond, 200*time.Millisecond), farm.WithResync(200*time.Millisecond))
+	require.NoError(t, err)
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		require.NoError(t, f.Run(ctx))
+	}()
+	t.Cleanup(func() { cancel(); <-done })
+	for _, id := range ids {
+		f.Enqueue(id)
+	}
+	return f, rec, cancel
+}
+
+func TestEachEntityHasOneOwnerAndTakeover(t *testing.T) {
+	c := etcdtest.New(t)
+	var ids []string
+	for i := range 10 {
+		ids = append(ids, fmt.Sprintf("e%d", i))
+	}
+	cliA := c.Client(t)
+	fa, ra, _ := startFarm(t, cliA, "a", ids)
+	fb, rb, _ := startFarm(t, c.Client(t), "b", ids)
+
+	require.Eventually(t, func() bool { return len(fa.Owned())+len(fb.Owned()) == len(ids) },
+		30*time.Second, 10*time.Millisecond)
+	// Resyncs run several times; ownership does not move.
+	ownedA, ownedB := fa.Owned(), fb.Owned()
+	require.Eventually(t, func() bool {
+		ra.mu.Lock()
+		defer ra.mu.Unlock()
+		for _, id := range ownedA {
+			if ra.seen[id] < 3 {
+				return false
+			}
+		}
+		return true
+	}, 30*time.Second, 10*time.Millisecond)
+	require.Equal(t, ownedA, fa.Owned())
+	require.Equal(t, ownedB, fb.Owned())
+	for id := range ra.ids() {
+		require.NotContains(t, rb.ids(), id, "entity %s reconciled by both farms", id)
+	}
+
+	// Farm a dies without a word: its lease expires and b takes over.
+	require.NoError(t, cliA.Close())
+	require.Eventually(t, func() bool { return len(fb.Owned()) == len(ids) }, 30*time.Second, 20*time.Millisecond)
+	check := c.Client(t)
+	require.Eventually(t, func() bool {
+		resp, err := check.Get(context.Background(), "/t/owner/", clientv3.WithPrefix())
+		if err != nil || len(resp.Kvs) != len(ids) {
+			return false
+		}
+		for _, kv := range resp.Kvs {
+			if string(kv.Value) != "b" {
+				return false
+			}
+		}
+		return true
+	}, 30*time.Second, 20*time.Millisecond)
+}
+
+func TestGracefulStopHandsOverAtOnce(t *testing.T) {
+	c := etcdtest.New(t)
+	ids := []string{"x", "y", "z"}
+	fa, _, stopA := startFarm(t, c.Client(t), "a", ids)
+	require.Eventually(t, func() bool { return len(fa.Owned()) == 3 }, 30*time.Second, 10*time.Millisecond)
+	fb, _, _ := startFarm(t, c.Client(t), "b", ids)
+	stopA()
+	require.Eventually(t, func() bool { return len(fb.Owned()) == 3 }, 30*time.Second, 10*time.Millisecond)
+}
+
+func TestFenceStopsALostOwner(t *testing.T) {
+	c := etcdtest.New(t)
+	cli := c.Client(t)
+	var fence farm.Fence
+	got := make(chan struct{})
+	var once sync.Once
+	f, err := farm.New(cli, "things", farm.ReconcileFunc(func(ctx context.Context, id string, fn farm.Fence) error {
+		fence = fn
+		once.Do(func() { close(got) })
+		return nil
+	}), farm.WithTTL(1))
+	require.NoError(t, err)
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { defer close(done); _ = f.Run(ctx) }()
+	f.Enqueue("e")
+	<-got
+	_, err = kv.Commit(context.Background(), cli, fence.Cmps(), clientv3.OpPut("/t/x", "1"))
+	require.NoError(t, err, "the owner may write")
+	// The lock is taken away (as when the lease expires).
+	_, err = cli.Delete(context.Background(), "/p2/locks/things/", clientv3.WithPrefix())
+	require.NoError(t, err)
+	_, err = kv.Commit(context.Background(), cli, fence.Cmps(), clientv3.OpPut("/t/x", "2"))
+	require.ErrorIs(t, err, kv.ErrConflict, "a lost owner cannot write")
+	cancel()
+	<-done
+}
