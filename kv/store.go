@@ -87,6 +87,9 @@ func New[T any](client *clientv3.Client, prefix string, opts ...Option[T]) *Stor
 	for _, o := range opts {
 		o(s)
 	}
+	if s.log == nil {
+		s.log = zap.NewNop()
+	}
 	return s
 }
 

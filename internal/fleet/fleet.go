@@ -1,0 +1,248 @@
+// Package fleet keeps the controllers' shared picture of the fleet: node
+// and pod labels, intent, reality and pod status, each mirrored from its
+// own watch behind failsafe guards, with change notifications that farms
+// turn into "look again".
+package fleet
+
+import (
+	"context"
+	"sort"
+	"strings"
+	"sync"
+
+	"github.com/p2kit/p2kit/failsafe"
+	"github.com/p2kit/p2kit/intent"
+	"github.com/p2kit/p2kit/kv"
+	"github.com/p2kit/p2kit/labels"
+	"github.com/p2kit/p2kit/manifest"
+	"github.com/p2kit/p2kit/reality"
+	"github.com/p2kit/p2kit/status"
+	clientv3 "go.etcd.io/etcd/client/v3"
+	"go.uber.org/zap"
+)
+
+// Source names what changed.
+type Source int
+
+const (
+	NodeLabels Source = iota + 1
+	PodLabels
+	Intent
+	Reality
+	PodStatus
+)
+
+// Change says that a name of one source changed. For pods the name is
+// "<node>/<pod-id>"; for node labels it is the node.
+type Change struct {
+	Source Source
+	Names  []string
+}
+
+// View is the mirrored fleet. Create it with New, start it with Run.
+type View struct {
+	client *clientv3.Client
+	prefix string
+	holds  *failsafe.Holds
+	log    *zap.Logger
+
+	NodeLabels *Mirror[labels.Set]
+	PodLabels  *Mirror[labels.Set]
+	Intent     *Mirror[manifest.Manifest]
+	Reality    *Mirror[manifest.Manifest]
+	Status     *Mirror[status.PodStatus]
+
+	mu      sync.Mutex
+	subs    []func(Change)
+	digests map[string]digestAt // reality digests by name, computed once per revision
+}
+
+type digestAt struct {
+	rev    int64
+	digest string
+}
+
+// New returns a view over the keys under prefix. Holds of its guards are
+// recorded through holds.
+func New(client *clientv3.Client, prefix string, holds *failsafe.Holds, log *zap.Logger) *View {
+	if log == nil {
+		log = zap.NewNop()
+	}
+	return &View{
+		client:     client,
+		prefix:     prefix,
+		holds:      holds,
+		log:        log,
+		NodeLabels: newMirror[labels.Set](),
+		PodLabels:  newMirror[labels.Set](),
+		Intent:     newMirror[manifest.Manifest](),
+		Reality:    newMirror[manifest.Manifest](),
+		Status:     newMirror[status.PodStatus](),
+		digests:    map[string]digestAt{},
+	}
+}
+
+// Subscribe calls fn after every applied batch. fn runs on the watch's
+// goroutine: keep it short (queue work, do not do it).
+func (v *View) Subscribe(fn func(Change)) {
+	v.mu.Lock()
+	defer v.mu.Unlock()
+	v.subs = append(v.subs, fn)
+}
+
+func (v *View) notify(src Source) func([]string) {
+	return func(names []string) {
+		v.mu.Lock()
+		subs := append([]func(Change){}, v.subs...)
+		v.mu.Unlock()
+		for _, fn := range subs {
+			fn(Change{Source: src, Names: names})
+		}
+	}
+}
+
+// Run follows the fleet until ctx ends. Label watches are guarded with
+// NotEmpty (an empty label tree where labels existed is held, not read as
+// "no node matches"); intent, reality and status with NotEmpty and
+// MaxDeletes(10, 0.5).
+func (v *View) Run(ctx context.Context) error {
+	ls := labels.New(v.client, labels.WithPrefix(v.prefix), labels.WithLogger(v.log))
+	is := intent.NewStore(v.client, intent.WithPrefix(v.prefix), intent.WithLogger(v.log))
+	rs := reality.NewStore(v.client, reality.WithPrefix(v.prefix), reality.WithLogger(v.log))
+	ss := status.NewPodStatusStore(v.client, status.WithPrefix(v.prefix), status.WithLogger(v.log))
+	sw, err := ss.WatchAll(ctx)
+	if err != nil {
+		return err
+	}
+
+	errs := make(chan error, 5)
+	var wg sync.WaitGroup
+	wg.Go(func() {
+		errs <- v.NodeLabels.run(ctx, failsafe.Chain[labels.Set](ls.Watch(ctx, labels.Node),
+			failsafe.NotEmpty[labels.Set](v.holds)), v.notify(NodeLabels))
+	})
+	wg.Go(func() {
+		errs <- v.PodLabels.run(ctx, failsafe.Chain[labels.Set](ls.Watch(ctx, labels.Pod),
+			failsafe.NotEmpty[labels.Set](v.holds)), v.notify(PodLabels))
+	})
+	wg.Go(func() {
+		errs <- v.Intent.run(ctx, guardPods[manifest.Manifest](is.WatchAll(ctx), v.holds), v.notify(Intent))
+	})
+	wg.Go(func() {
+		errs <- v.Reality.run(ctx, guardPods[manifest.Manifest](rs.WatchAll(ctx), v.holds), v.notify(Reality))
+	})
+	wg.Go(func() {
+		errs <- v.Status.run(ctx, guardPods[status.PodStatus](sw, v.holds), v.notify(PodStatus))
+	})
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		if err != nil && ctx.Err() == nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func guardPods[T any](src kv.Source[T], h *failsafe.Holds) kv.Source[T] {
+	return failsafe.Chain(src, failsafe.NotEmpty[T](h), failsafe.MaxDeletes[T](h, 10, 0.5))
+}
+
+// WaitSynced blocks until every mirror has its first listing, or ctx ends.
+func (v *View) WaitSynced(ctx context.Context) error {
+	for _, ch := range []<-chan struct{}{v.NodeLabels.Synced(), v.PodLabels.Synced(),
+		v.Intent.Synced(), v.Reality.Synced(), v.Status.Synced()} {
+		select {
+		case <-ch:
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+	}
+	return nil
+}
+
+// NodesMatching lists the labelled nodes whose labels match sel, sorted.
+func (v *View) NodesMatching(sel labels.Selector) []string {
+	var nodes []string
+	v.NodeLabels.Range(func(o *kv.Object[labels.Set]) bool {
+		if sel.Matches(o.Value) {
+			nodes = append(nodes, o.Name)
+		}
+		return true
+	})
+	sort.Strings(nodes)
+	return nodes
+}
+
+// PodsMatching lists the pods ("<node>/<pod-id>") whose pod labels match
+// sel, sorted.
+func (v *View) PodsMatching(sel labels.Selector) []string {
+	var pods []string
+	v.PodLabels.Range(func(o *kv.Object[labels.Set]) bool {
+		if sel.Matches(o.Value) {
+			pods = append(pods, o.Name)
+		}
+		return true
+	})
+	sort.Strings(pods)
+	return pods
+}
+
+// NodesWithIntent lists the nodes whose intent holds podID, sorted.
+func (v *View) NodesWithIntent(podID string) []string {
+	var nodes []string
+	v.Intent.Range(func(o *kv.Object[manifest.Manifest]) bool {
+		if node, pod, ok := strings.Cut(o.Name, "/"); ok && pod == podID {
+			nodes = append(nodes, node)
+		}
+		return true
+	})
+	sort.Strings(nodes)
+	return nodes
+}
+
+// Healthy reports whether pod on node runs the manifest with digest and
+// its health check passes: reality has that version and the preparer's
+// record says launched, passing, for that digest.
+func (v *View) Healthy(node, pod, digest string) bool {
+	name := node + "/" + pod
+	r, ok := v.Reality.Get(name)
+	if !ok {
+		return false
+	}
+	if v.realityDigest(r) != digest {
+		return false
+	}
+	s, ok := v.Status.Get(name + "/" + status.PreparerNamespace)
+	if !ok {
+		return false
+	}
+	return s.Value.Status == status.Launched && s.Value.ManifestDigest == digest && s.Value.Health == status.Passing
+}
+
+// RealityDigest is the digest of the manifest pod on node has installed,
+// or "" when it has none.
+func (v *View) RealityDigest(node, pod string) string {
+	r, ok := v.Reality.Get(node + "/" + pod)
+	if !ok {
+		return ""
+	}
+	return v.realityDigest(r)
+}
+
+func (v *View) realityDigest(r *kv.Object[manifest.Manifest]) string {
+	v.mu.Lock()
+	d, ok := v.digests[r.Name]
+	v.mu.Unlock()
+	if ok && d.rev == r.ModRevision {
+		return d.digest
+	}
+	digest, err := r.Value.Digest()
+	if err != nil {
+		return ""
+	}
+	v.mu.Lock()
+	v.digests[r.Name] = digestAt{rev: r.ModRevision, digest: digest}
+	v.mu.Unlock()
+	return digest
+}

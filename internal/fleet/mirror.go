@@ -1,0 +1,78 @@
+package fleet
+
+import (
+	"context"
+	"sync"
+
+	"github.com/p2kit/p2kit/kv"
+)
+
+// Mirror keeps a copy of what a (guarded) source delivered, safe to read
+// from any goroutine, and tells a callback which names changed.
+type Mirror[T any] struct {
+	mu     sync.RWMutex
+	state  map[string]*kv.Object[T]
+	synced chan struct{}
+	once   sync.Once
+}
+
+func newMirror[T any]() *Mirror[T] {
+	return &Mirror[T]{state: map[string]*kv.Object[T]{}, synced: make(chan struct{})}
+}
+
+// run applies every batch of src until ctx ends, then calls changed with the
+// names the batch touched.
+func (m *Mirror[T]) run(ctx context.Context, src kv.Source[T], changed func(names []string)) error {
+	return kv.Run(ctx, src, func(b *kv.Batch[T]) error {
+		names := make([]string, 0, len(b.Events))
+		m.mu.Lock()
+		for i := range b.Events {
+			ev := &b.Events[i]
+			names = append(names, ev.Name)
+			switch {
+			case ev.Err != nil:
+				// Keep the last good value.
+			case ev.Type == kv.Delete:
+				delete(m.state, ev.Name)
+			default:
+				m.state[ev.Name] = ev.New
+			}
+		}
+		m.mu.Unlock()
+		m.once.Do(func() { close(m.synced) })
+		if changed != nil && len(names) > 0 {
+			changed(names)
+		}
+		return nil
+	})
+}
+
+// Get returns the object at name.
+func (m *Mirror[T]) Get(name string) (*kv.Object[T], bool) {
+	m.mu.RLock()
+	defer m.mu.RUnlock()
+	o, ok := m.state[name]
+	return o, ok
+}
+
+// Len is the number of names.
+func (m *Mirror[T]) Len() int {
+	m.mu.RLock()
+	defer m.mu.RUnlock()
+	return len(m.state)
+}
+
+// Range calls fn for every object under a read lock; fn must not call back
+// into the mirror's writers.
+func (m *Mirror[T]) Range(fn func(*kv.Object[T]) bool) {
+	m.mu.RLock()
+	defer m.mu.RUnlock()
+	for _, o := range m.state {
+		if !fn(o) {
+			return
+		}
+	}
+}
+
+// Synced is closed once the first batch has been applied.
+func (m *Mirror[T]) Synced() <-chan struct{} { return m.synced }
