@@ -1,0 +1,37 @@
+package hoist
+
+import "errors"
+
+var (
+	// ErrDigestMismatch is wrapped by the error of an install whose artifact's sha256 is not the
+	// digest its launchable names. The message names the location and both digests.
+	ErrDigestMismatch = errors.New("artifact digest mismatch")
+	// ErrUnsafeArchive is wrapped by the error of an archive that would write outside its
+	// destination, holds an entry of a kind that is never unpacked (devices, FIFOs), or unpacks to
+	// more than the limit. The message names the entry.
+	ErrUnsafeArchive = errors.New("unsafe archive")
+	// ErrFetch is wrapped by the error of an artifact that could not be fetched: a missing file,
+	// an HTTP status other than 2xx, a broken connection, an artifact over the size limit. The
+	// message names the location.
+	ErrFetch = errors.New("fetch failed")
+	// ErrHook is wrapped by the error of a hook that failed: it exited non-zero, timed out, or
+	// could not be run. The message names the pod, the launchable and the hook.
+	ErrHook = errors.New("hook failed")
+	// ErrNotInstalled is wrapped by the error of a lookup of an install that is not on disk.
+	ErrNotInstalled = errors.New("not installed")
+)
+
+// marked is an error that matches a sentinel with errors.Is without the sentinel's text
+// appearing in its message.
+type marked struct {
+	sentinel error
+	err      error
+}
+
+func (e *marked) Error() string   { return e.err.Error() }
+func (e *marked) Unwrap() []error { return []error{e.sentinel, e.err} }
+
+// mark returns err, made to match sentinel as well.
+func mark(sentinel, err error) error {
+	return &marked{sentinel: sentinel, err: err}
+}
