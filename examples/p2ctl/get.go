@@ -1,0 +1,36 @@
+package main
+
+import (
+	"fmt"
+
+	"github.com/spf13/cobra"
+)
+
+func (a *app) getCommand() *cobra.Command {
+	return verbCommand("get", "Show one entity", a.getKind)
+}
+
+// getKind is "get <kind> <id>": a table row, or with -o json|yaml the value
+// with its key and revisions.
+func (a *app) getKind(k *kind) *cobra.Command {
+	return &cobra.Command{
+		Use:  k.use(true),
+		Args: cobra.ExactArgs(len(k.idArgs)),
+		RunE: func(cmd *cobra.Command, ids []string) error {
+			ctx, cancel := a.oneShot(cmd)
+			defer cancel()
+			r, err := a.resource(ctx, k)
+			if err != nil {
+				return err
+			}
+			row, err := r.get(ctx, ids)
+			if err != nil {
+				return fmt.Errorf("get %s: %w", display(k, ids), err)
+			}
+			if a.structured() {
+				return a.printValue(row.env)
+			}
+			return printTable(a.stdout, r.headers(), [][]string{row.cells})
+		},
+	}
+}
