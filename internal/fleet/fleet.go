@@ -101,10 +101,12 @@ func (v *View) notify(src Source) func([]string) {
 	}
 }
 
-// Run follows the fleet until ctx ends. Label watches are guarded with
-// NotEmpty (an empty label tree where labels existed is held, not read as
-// "no node matches"); intent, reality and status with NotEmpty and
-// MaxDeletes(10, 0.5).
+// Run follows the fleet until ctx ends. Node labels are guarded with
+// NotEmpty: an empty label tree where labels existed is held, not read as
+// "no node matches". Pod labels, intent, reality and status are guarded
+// with MaxDeletes(2, 0.5): a wipe of more than two pods is held, while
+// controllers removing pods one transaction at a time, down to none, are
+// not.
 func (v *View) Run(ctx context.Context) error {
 	ls := labels.New(v.client, labels.WithPrefix(v.prefix), labels.WithLogger(v.log))
 	is := intent.NewStore(v.client, intent.WithPrefix(v.prefix), intent.WithLogger(v.log))
@@ -122,8 +124,7 @@ func (v *View) Run(ctx context.Context) error {
 			failsafe.NotEmpty[labels.Set](v.holds)), v.notify(NodeLabels))
 	})
 	wg.Go(func() {
-		errs <- v.PodLabels.run(ctx, failsafe.Chain[labels.Set](ls.Watch(ctx, labels.Pod),
-			failsafe.NotEmpty[labels.Set](v.holds)), v.notify(PodLabels))
+		errs <- v.PodLabels.run(ctx, guardPods[labels.Set](ls.Watch(ctx, labels.Pod), v.holds), v.notify(PodLabels))
 	})
 	wg.Go(func() {
 		errs <- v.Intent.run(ctx, guardPods[manifest.Manifest](is.WatchAll(ctx), v.holds), v.notify(Intent))
@@ -145,7 +146,7 @@ func (v *View) Run(ctx context.Context) error {
 }
 
 func guardPods[T any](src kv.Source[T], h *failsafe.Holds) kv.Source[T] {
-	return failsafe.Chain(src, failsafe.NotEmpty[T](h), failsafe.MaxDeletes[T](h, 10, 0.5))
+	return failsafe.Chain(src, failsafe.MaxDeletes[T](h, 2, 0.5))
 }
 
 // WaitSynced blocks until every mirror has its first listing, or ctx ends.

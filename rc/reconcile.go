@@ -1,0 +1,272 @@
+package rc
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"maps"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/p2kit/p2kit/farm"
+	"github.com/p2kit/p2kit/kv"
+	"github.com/p2kit/p2kit/labels"
+	"github.com/p2kit/p2kit/manifest"
+	"github.com/p2kit/p2kit/status"
+	clientv3 "go.etcd.io/etcd/client/v3"
+	"go.uber.org/zap"
+)
+
+// nodesPerTxn bounds the nodes one scheduling transaction writes: two
+// operations and two compares each, within etcd's default of 128.
+const nodesPerTxn = 60
+
+// reconcile brings one RC to its desired state from the whole current
+// state: the RC read from etcd and the fleet view.
+func (f *Farm) reconcile(ctx context.Context, id string, fence farm.Fence) error {
+	obj, err := f.store.Get(ctx, id)
+	if errors.Is(err, kv.ErrNotFound) {
+		// Deleted (or vanished in a held mass delete): its pods stay.
+		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("rc %s: %w", id, err)
+	}
+	r := &obj.Value
+	pod := r.Manifest.ID
+	f.index(id, pod)
+	log := f.log.With(zap.String("rc", id), zap.String("pod", pod))
+	digest, err := r.Manifest.Digest()
+	if err != nil {
+		return fmt.Errorf("rc %s: manifest: %w", id, err)
+	}
+	sel, err := labels.Parse(r.NodeSelector)
+	if err != nil {
+		return fmt.Errorf("rc %s: node_selector: %w", id, err)
+	}
+	healthy := func(p podRef) bool { return p.Pod == pod && f.view.Healthy(p.Node, p.Pod, digest) }
+
+	var msg string
+	if !r.Disabled {
+		mine := f.podsOf(id)
+		pl := place(r.ReplicasDesired, f.view.NodesMatching(sel), mine, pod, f.busy(id, pod), healthy)
+		msg = pl.Message
+		if err := f.apply(ctx, log, id, r, digest, pl, fence); err != nil {
+			return err
+		}
+	}
+
+	mine := f.podsOf(id)
+	st := Status{Desired: r.ReplicasDesired, Current: len(mine), Disabled: r.Disabled, Message: msg}
+	for _, p := range mine {
+		if healthy(p) {
+			st.Healthy++
+		}
+	}
+	return f.writeStatus(ctx, id, &st, fence)
+}
+
+// apply writes a placement: additions first, then manifest and label
+// updates of the pods that stay, then removals. After each write it waits
+// until the fleet view shows it, so that the next pass never acts on a
+// view older than its own writes.
+func (f *Farm) apply(ctx context.Context, log *zap.Logger, id string, r *RC, digest string, pl placement, fence farm.Fence) error {
+	want := labels.Set{}
+	maps.Copy(want, r.PodLabels)
+	want[IDLabel] = id
+	pod := r.Manifest.ID
+
+	for chunk := range slices.Chunk(pl.Add, nodesPerTxn) {
+		cmps := fence.Cmps()
+		var ops []clientv3.Op
+		for _, node := range chunk {
+			name := node + "/" + pod
+			ic, err := f.intent.KV().Missing(name)
+			if err != nil {
+				return fmt.Errorf("rc %s: schedule on %s: %w", id, node, err)
+			}
+			lc, err := f.podLbls.Missing(name)
+			if err != nil {
+				return fmt.Errorf("rc %s: schedule on %s: %w", id, node, err)
+			}
+			iop, err := f.intent.SetOp(node, &r.Manifest)
+			if err != nil {
+				return fmt.Errorf("rc %s: schedule on %s: %w", id, node, err)
+			}
+			lop, err := f.podLbls.PutOp(name, &want)
+			if err != nil {
+				return fmt.Errorf("rc %s: pod labels on %s: %w", id, node, err)
+			}
+			cmps = append(cmps, ic, lc)
+			ops = append(ops, iop, lop)
+		}
+		resp, err := kv.Commit(ctx, f.client, cmps, ops...)
+		if err != nil {
+			return fmt.Errorf("rc %s: schedule %s on %s: %w", id, pod, strings.Join(chunk, ","), err)
+		}
+		log.Info("scheduled", zap.Strings("nodes", chunk), zap.Int64("revision", resp.Header.Revision))
+		if err := f.awaitLabels(ctx, id, chunk, pod, resp.Header.Revision); err != nil {
+			return err
+		}
+	}
+
+	var updated []string
+	var rev int64
+	for _, p := range pl.Keep {
+		var ops []clientv3.Op
+		cur, ok := f.view.Intent.Get(p.name())
+		if !ok || digestOf(&cur.Value) != digest {
+			op, err := f.intent.SetOp(p.Node, &r.Manifest)
+			if err != nil {
+				return fmt.Errorf("rc %s: update %s: %w", id, p.name(), err)
+			}
+			ops = append(ops, op)
+		}
+		if !maps.Equal(p.Labels.Value, want) {
+			op, err := f.podLbls.PutOp(p.name(), &want)
+			if err != nil {
+				return fmt.Errorf("rc %s: pod labels of %s: %w", id, p.name(), err)
+			}
+			ops = append(ops, op)
+		}
+		if len(ops) == 0 {
+			continue
+		}
+		resp, err := kv.Commit(ctx, f.client, append(fence.Cmps(), f.podLbls.Unchanged(p.Labels)), ops...)
+		if err != nil {
+			return fmt.Errorf("rc %s: update %s: %w", id, p.name(), err)
+		}
+		updated = append(updated, p.Node)
+		rev = resp.Header.Revision
+	}
+	if len(updated) > 0 {
+		log.Info("updated manifest or pod labels", zap.Strings("nodes", updated))
+		if err := f.awaitView(ctx, fmt.Sprintf("rc %s updates at revision %d", id, rev), func() bool {
+			for _, node := range updated {
+				o, ok := f.view.Intent.Get(node + "/" + pod)
+				if !ok || o.ModRevision < rev && digestOf(&o.Value) != digest {
+					return false
+				}
+			}
+			return true
+		}); err != nil {
+			return fmt.Errorf("rc %s: %w", id, err)
+		}
+	}
+
+	for chunk := range slices.Chunk(pl.Remove, nodesPerTxn) {
+		cmps := fence.Cmps()
+		var ops []clientv3.Op
+		var nodes []string
+		for _, p := range chunk {
+			iop, err := f.intent.DeleteOp(p.Node, p.Pod)
+			if err != nil {
+				return fmt.Errorf("rc %s: unschedule %s: %w", id, p.name(), err)
+			}
+			lop, err := f.podLbls.DeleteOp(p.name())
+			if err != nil {
+				return fmt.Errorf("rc %s: unschedule %s: %w", id, p.name(), err)
+			}
+			cmps = append(cmps, f.podLbls.Unchanged(p.Labels))
+			ops = append(ops, iop, lop)
+			nodes = append(nodes, p.Node)
+		}
+		resp, err := kv.Commit(ctx, f.client, cmps, ops...)
+		if err != nil {
+			return fmt.Errorf("rc %s: unschedule from %s: %w", id, strings.Join(nodes, ","), err)
+		}
+		log.Info("unscheduled", zap.Strings("nodes", nodes), zap.Int64("revision", resp.Header.Revision))
+		rev := resp.Header.Revision
+		if err := f.awaitView(ctx, fmt.Sprintf("rc %s removals at revision %d", id, rev), func() bool {
+			for _, p := range chunk {
+				if o, ok := f.view.PodLabels.Get(p.name()); ok && o.ModRevision < rev {
+					return false
+				}
+			}
+			return true
+		}); err != nil {
+			return fmt.Errorf("rc %s: %w", id, err)
+		}
+	}
+	return nil
+}
+
+// awaitLabels waits until the view shows the pod labels written at rev.
+func (f *Farm) awaitLabels(ctx context.Context, id string, nodes []string, pod string, rev int64) error {
+	err := f.awaitView(ctx, fmt.Sprintf("rc %s writes at revision %d", id, rev), func() bool {
+		for _, node := range nodes {
+			if o, ok := f.view.PodLabels.Get(node + "/" + pod); !ok || o.ModRevision < rev {
+				return false
+			}
+		}
+		return true
+	})
+	if err != nil {
+		return fmt.Errorf("rc %s: %w", id, err)
+	}
+	return nil
+}
+
+// podsOf lists the pods labelled with the RC's id, in the fleet view.
+func (f *Farm) podsOf(id string) []podRef {
+	var out []podRef
+	f.view.PodLabels.Range(func(o *kv.Object[labels.Set]) bool {
+		if o.Value[IDLabel] == id {
+			node, pod, _ := strings.Cut(o.Name, "/")
+			out = append(out, podRef{Node: node, Pod: pod, Labels: o})
+		}
+		return true
+	})
+	return out
+}
+
+// busy returns the nodes where pod is scheduled, or labelled, by anything
+// but RC id: the RC never takes them over.
+func (f *Farm) busy(id, pod string) map[string]bool {
+	busy := map[string]bool{}
+	for _, node := range f.view.NodesWithIntent(pod) {
+		o, ok := f.view.PodLabels.Get(node + "/" + pod)
+		if !ok || o.Value[IDLabel] != id {
+			busy[node] = true
+		}
+	}
+	f.view.PodLabels.Range(func(o *kv.Object[labels.Set]) bool {
+		if node, p, _ := strings.Cut(o.Name, "/"); p == pod && o.Value[IDLabel] != id {
+			busy[node] = true
+		}
+		return true
+	})
+	return busy
+}
+
+// writeStatus writes the RC's status record when it says something new.
+func (f *Farm) writeStatus(ctx context.Context, id string, st *Status, fence farm.Fence) error {
+	cur, err := f.statuses.Get(ctx, status.ReplicationControllers, id)
+	if err == nil && cur.Value.same(st) {
+		return nil
+	}
+	if err != nil && !errors.Is(err, kv.ErrNotFound) {
+		var derr *kv.DecodeError
+		if !errors.As(err, &derr) {
+			return fmt.Errorf("rc %s: read status: %w", id, err)
+		}
+	}
+	st.UpdatedAt = time.Now().UTC().Truncate(time.Millisecond)
+	op, err := f.statuses.PutOp(status.ReplicationControllers, id, st)
+	if err != nil {
+		return fmt.Errorf("rc %s: status: %w", id, err)
+	}
+	if _, err := kv.Commit(ctx, f.client, fence.Cmps(), op); err != nil {
+		return fmt.Errorf("rc %s: write status: %w", id, err)
+	}
+	return nil
+}
+
+func digestOf(m *manifest.Manifest) string {
+	d, err := m.Digest()
+	if err != nil {
+		return ""
+	}
+	return d
+}

@@ -1,0 +1,325 @@
+package roll
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/p2kit/p2kit/failsafe"
+	"github.com/p2kit/p2kit/farm"
+	"github.com/p2kit/p2kit/internal/fleet"
+	"github.com/p2kit/p2kit/kv"
+	"github.com/p2kit/p2kit/rc"
+	"github.com/p2kit/p2kit/status"
+	"github.com/prometheus/client_golang/prometheus"
+	clientv3 "go.etcd.io/etcd/client/v3"
+	"go.uber.org/zap"
+)
+
+// FarmKind is the farm kind of rolls: their locks live under
+// <root>/locks/rolls/.
+const FarmKind = Dir
+
+// DefaultActor is the audit actor of the roll farm's writes.
+const DefaultActor = "roll-farm"
+
+// Farm runs every roll: it moves replicas from each roll's old RC to its
+// new RC in steps that keep at least minimum_replicas pods healthy, and
+// leaves the pods themselves to the RC farm. Any number of farm processes
+// may run; each roll is driven by exactly one of them at a time.
+//
+// Failsafe: a change that deletes more than half of all rolls, and more
+// than 1, is held (failsafe.MaxDeletes) and recorded; a deleted roll halts
+// and leaves both RCs as they are.
+type Farm struct {
+	client   *clientv3.Client
+	cfg      farmConfig
+	log      *zap.Logger
+	rolls    *Store
+	rcs      *rc.Store
+	statuses *status.Store[Status]
+	holds    *failsafe.Holds
+	view     *fleet.View
+	ownView  bool
+	farm     *farm.Farm
+
+	mu     sync.Mutex
+	byPod  map[string]map[string]bool // pod id -> rolls whose RCs schedule it
+	podsOf map[string][]string        // roll id -> its RCs' pod ids
+	gone   map[string]bool            // rolls the guarded watch saw deleted
+	timers map[string]timer           // delayed looks (roll_delay, deadline)
+	closed bool
+}
+
+type farmConfig struct {
+	prefix   string
+	log      *zap.Logger
+	reg      prometheus.Registerer
+	farmOpts []farm.Option
+	actor    string
+	view     *fleet.View
+	catchUp  time.Duration
+}
+
+// FarmOption configures a Farm. (Option configures a Store; the farm's
+// prefix and logger options are WithFarmPrefix and WithFarmLogger, as in
+// the daemon set and pod cluster packages.)
+type FarmOption func(*farmConfig)
+
+// WithFarmPrefix sets the root prefix (default "/p2").
+func WithFarmPrefix(root string) FarmOption {
+	return func(c *farmConfig) { c.prefix = strings.TrimRight(root, "/") }
+}
+
+// WithFarmLogger sets the logger (default: none).
+func WithFarmLogger(l *zap.Logger) FarmOption { return func(c *farmConfig) { c.log = l } }
+
+// WithRegistry registers the farm's failsafe metrics with r; nil registers
+// nothing.
+func WithRegistry(r prometheus.Registerer) FarmOption { return func(c *farmConfig) { c.reg = r } }
+
+// WithTTL sets the lease TTL in seconds (default 10): how long the rolls of
+// a dead farm process wait before another process takes them over.
+func WithTTL(seconds int) FarmOption {
+	return func(c *farmConfig) { c.farmOpts = append(c.farmOpts, farm.WithTTL(seconds)) }
+}
+
+// WithResync sets how often every roll is reconciled without a change
+// (default 30s).
+func WithResync(d time.Duration) FarmOption {
+	return func(c *farmConfig) { c.farmOpts = append(c.farmOpts, farm.WithResync(d)) }
+}
+
+// WithWorkers sets how many rolls are reconciled at once (default 4).
+func WithWorkers(n int) FarmOption {
+	return func(c *farmConfig) { c.farmOpts = append(c.farmOpts, farm.WithWorkers(n)) }
+}
+
+// WithBackoff sets the retry backoff of a failing roll (default 1s to 1m).
+func WithBackoff(minDelay, maxDelay time.Duration) FarmOption {
+	return func(c *farmConfig) { c.farmOpts = append(c.farmOpts, farm.WithBackoff(minDelay, maxDelay)) }
+}
+
+// WithIdentity names this process in logs (default host name and pid).
+func WithIdentity(id string) FarmOption {
+	return func(c *farmConfig) { c.farmOpts = append(c.farmOpts, farm.WithIdentity(id)) }
+}
+
+// WithActor sets the audit actor of the farm's writes (default "roll-farm").
+func WithActor(actor string) FarmOption { return func(c *farmConfig) { c.actor = actor } }
+
+// WithFleet makes the farm read the fleet through v, which the caller
+// runs (one view can serve every farm of a process). Without it the farm
+// runs a view of its own.
+func WithFleet(v *fleet.View) FarmOption { return func(c *farmConfig) { c.view = v } }
+
+// NewFarm returns a roll farm; start it with Run.
+func NewFarm(client *clientv3.Client, opts ...FarmOption) (*Farm, error) {
+	cfg := farmConfig{prefix: "/p2", log: zap.NewNop(), actor: DefaultActor}
+	for _, o := range opts {
+		o(&cfg)
+	}
+	if cfg.log == nil {
+		cfg.log = zap.NewNop()
+	}
+	if cfg.actor == "" {
+		return nil, errors.New("roll farm: actor: required")
+	}
+	log := cfg.log.With(zap.String("component", DefaultActor))
+	f := &Farm{
+		client:   client,
+		cfg:      cfg,
+		log:      log,
+		rolls:    NewStore(client, WithPrefix(cfg.prefix), WithLogger(log)),
+		rcs:      rc.NewStore(client, rc.WithPrefix(cfg.prefix), rc.WithLogger(log)),
+		statuses: NewStatusStore(client, WithPrefix(cfg.prefix), WithLogger(log)),
+		holds: failsafe.NewHolds(client, DefaultActor, failsafe.WithLogger(log),
+			failsafe.WithRegistry(cfg.reg), failsafe.WithPrefix(cfg.prefix)),
+		view:   cfg.view,
+		byPod:  map[string]map[string]bool{},
+		podsOf: map[string][]string{},
+		gone:   map[string]bool{},
+		timers: map[string]timer{},
+	}
+	if f.view == nil {
+		f.view = fleet.New(client, cfg.prefix, f.holds, log)
+		f.ownView = true
+	}
+	fo := append([]farm.Option{farm.WithPrefix(cfg.prefix), farm.WithLogger(log)}, cfg.farmOpts...)
+	var err error
+	f.farm, err = farm.New(client, FarmKind, farm.ReconcileFunc(f.reconcile), fo...)
+	if err != nil {
+		return nil, fmt.Errorf("roll farm: %w", err)
+	}
+	f.view.Subscribe(f.onFleet)
+	return f, nil
+}
+
+// Owned lists the rolls this process drives now, sorted.
+func (f *Farm) Owned() []string { return f.farm.Owned() }
+
+// Run drives rolls until ctx ends; it returns nil then. It starts only
+// once the fleet view has its first listing.
+func (f *Farm) Run(ctx context.Context) error {
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	defer f.stopTimers()
+	errs := make(chan error, 3)
+	var wg sync.WaitGroup
+	defer wg.Wait()
+	if f.ownView {
+		wg.Go(func() { errs <- f.view.Run(ctx) })
+	}
+	synced := make(chan error, 1)
+	go func() { synced <- f.view.WaitSynced(ctx) }()
+	select {
+	case err := <-errs:
+		if ctx.Err() != nil || err == nil {
+			return nil
+		}
+		return fmt.Errorf("roll farm: fleet view: %w", err)
+	case err := <-synced:
+		if err != nil {
+			return nil // ctx ended
+		}
+	}
+	wg.Go(func() { errs <- f.farm.Run(ctx) })
+	wg.Go(func() { errs <- f.watch(ctx) })
+	err := <-errs
+	cancel()
+	if ctx.Err() != nil && errors.Is(err, context.Canceled) {
+		err = nil
+	}
+	if err != nil {
+		return fmt.Errorf("roll farm: %w", err)
+	}
+	return nil
+}
+
+// watch follows the rolls through the failsafe guard and tells the farm
+// which ones to look at again.
+func (f *Farm) watch(ctx context.Context) error {
+	w := f.rolls.Watch(ctx)
+	defer w.Close()
+	src := failsafe.Chain[Roll](w, failsafe.MaxDeletes[Roll](f.holds, 1, 0.5))
+	err := kv.Run(ctx, src, func(b *kv.Batch[Roll]) error {
+		for i := range b.Events {
+			ev := &b.Events[i]
+			switch {
+			case ev.Err != nil:
+				f.log.Error("undecodable roll; acting on nothing until it is fixed", zap.String("key", ev.Key), zap.Error(ev.Err))
+			case ev.Type == kv.Delete:
+				f.log.Info("roll deleted; it halts and both RCs stay as they are", zap.String("roll", ev.Name))
+				f.mu.Lock()
+				f.gone[ev.Name] = true
+				f.mu.Unlock()
+				f.farm.Enqueue(ev.Name) // the owner records the halt, then forgets it
+			default:
+				f.mu.Lock()
+				delete(f.gone, ev.Name)
+				f.mu.Unlock()
+				f.farm.Enqueue(ev.Name)
+			}
+		}
+		return nil
+	})
+	if ctx.Err() != nil {
+		return nil
+	}
+	return fmt.Errorf("watch rolls: %w", err)
+}
+
+// track records the pod ids of a roll's RCs, so that fleet changes of
+// those pods make the roll look again.
+func (f *Farm) track(id string, pods ...string) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.untrackLocked(id)
+	for _, p := range pods {
+		if f.byPod[p] == nil {
+			f.byPod[p] = map[string]bool{}
+		}
+		f.byPod[p][id] = true
+	}
+	f.podsOf[id] = pods
+}
+
+func (f *Farm) untrackLocked(id string) {
+	for _, p := range f.podsOf[id] {
+		delete(f.byPod[p], id)
+		if len(f.byPod[p]) == 0 {
+			delete(f.byPod, p)
+		}
+	}
+	delete(f.podsOf, id)
+}
+
+// onFleet makes the rolls whose pods changed look again.
+func (f *Farm) onFleet(c fleet.Change) {
+	if c.Source == fleet.NodeLabels {
+		return // the RC farm reacts; the roll sees its pods change
+	}
+	var ids []string
+	seen := map[string]bool{}
+	f.mu.Lock()
+	for _, name := range c.Names {
+		_, rest, _ := strings.Cut(name, "/")
+		pod, _, _ := strings.Cut(rest, "/")
+		if seen[pod] {
+			continue
+		}
+		seen[pod] = true
+		for id := range f.byPod[pod] {
+			ids = append(ids, id)
+		}
+	}
+	f.mu.Unlock()
+	for _, id := range ids {
+		f.farm.Enqueue(id)
+	}
+}
+
+type timer struct {
+	t   *time.Timer
+	due time.Time
+}
+
+// after makes roll id look again in d (a roll_delay or a deadline); an
+// earlier look already due stands.
+func (f *Farm) after(id string, d time.Duration) {
+	due := time.Now().Add(d)
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.closed {
+		return
+	}
+	if cur, ok := f.timers[id]; ok {
+		if !cur.due.After(due) {
+			return
+		}
+		cur.t.Stop()
+	}
+	var t *time.Timer
+	t = time.AfterFunc(d, func() {
+		f.mu.Lock()
+		if cur, ok := f.timers[id]; ok && cur.t == t {
+			delete(f.timers, id)
+		}
+		f.mu.Unlock()
+		f.farm.Enqueue(id)
+	})
+	f.timers[id] = timer{t: t, due: due}
+}
+
+func (f *Farm) stopTimers() {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.closed = true
+	for id, t := range f.timers {
+		t.t.Stop()
+		delete(f.timers, id)
+	}
+}

@@ -1,0 +1,300 @@
+package roll
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/p2kit/p2kit/audit"
+	"github.com/p2kit/p2kit/farm"
+	"github.com/p2kit/p2kit/kv"
+	"github.com/p2kit/p2kit/labels"
+	"github.com/p2kit/p2kit/rc"
+	"github.com/p2kit/p2kit/status"
+	clientv3 "go.etcd.io/etcd/client/v3"
+	"go.uber.org/zap"
+)
+
+// reconcile takes one step of a roll, derived from the whole current
+// state: the roll, both RCs read from etcd, the pods' health in the fleet
+// view, and the roll's status record (when it started, when it last
+// stepped).
+func (f *Farm) reconcile(ctx context.Context, id string, fence farm.Fence) error {
+	obj, err := f.rolls.Get(ctx, id)
+	if errors.Is(err, kv.ErrNotFound) {
+		return f.halt(ctx, id, fence)
+	}
+	if err != nil {
+		return fmt.Errorf("roll %s: %w", id, err)
+	}
+	r := &obj.Value
+	log := f.log.With(zap.String("roll", id))
+	now := time.Now().UTC().Truncate(time.Millisecond)
+
+	cur, err := f.readStatus(ctx, id)
+	if err != nil {
+		return err
+	}
+	st := Status{Phase: Rolling, OldRC: r.OldRC, NewRC: r.NewRC, DesiredReplicas: r.DesiredReplicas,
+		MinimumReplicas: r.MinimumReplicas, RollRevision: obj.CreateRevision, StartedAt: now}
+	if cur != nil && cur.RollRevision == obj.CreateRevision {
+		if cur.Phase == Done {
+			return nil // done is final
+		}
+		st.StartedAt, st.LastStepAt = cur.StartedAt, cur.LastStepAt
+	}
+
+	newRC, err := f.rcs.Get(ctx, r.NewRC)
+	if errors.Is(err, kv.ErrNotFound) {
+		st.Phase, st.Message = Failed, fmt.Sprintf("new rc %s is missing", r.NewRC)
+		return f.writeStatus(ctx, id, cur, &st, fence)
+	}
+	if err != nil {
+		return fmt.Errorf("roll %s: new rc: %w", id, err)
+	}
+	oldRC, err := f.rcs.Get(ctx, r.OldRC)
+	if errors.Is(err, kv.ErrNotFound) {
+		oldRC = nil // deleted: nothing left to move from
+	} else if err != nil {
+		return fmt.Errorf("roll %s: old rc: %w", id, err)
+	}
+	pods := []string{newRC.Value.Manifest.ID}
+	if oldRC != nil && oldRC.Value.Manifest.ID != pods[0] {
+		pods = append(pods, oldRC.Value.Manifest.ID)
+	}
+	f.track(id, pods...)
+
+	s := state{D: r.DesiredReplicas, M: r.MinimumReplicas, N: newRC.Value.ReplicasDesired}
+	s.HNew = min(f.healthy(&newRC.Value), s.N)
+	if oldRC != nil {
+		s.O = oldRC.Value.ReplicasDesired
+		s.HOld = min(f.healthy(&oldRC.Value), s.O)
+	}
+	st.OldReplicas, st.NewReplicas, st.OldHealthy, st.NewHealthy, st.Healthy = s.O, s.N, s.HOld, s.HNew, s.HOld+s.HNew
+
+	if s.complete() {
+		st.Phase = Done
+		st.Message = fmt.Sprintf("new rc %s runs %d healthy replicas", r.NewRC, s.HNew)
+		switch {
+		case oldRC == nil:
+		case r.LeaveOld:
+			st.Message += fmt.Sprintf("; old rc %s left at 0 replicas", r.OldRC)
+		default:
+			if err := f.rcs.Delete(ctx, f.cfg.actor, r.OldRC, rc.Guard(fence.Cmps()...)); err != nil && !errors.Is(err, kv.ErrNotFound) {
+				return fmt.Errorf("roll %s: delete old rc: %w", id, err)
+			}
+			log.Info("roll done; old RC deleted", zap.String("old_rc", r.OldRC))
+			st.Message += fmt.Sprintf("; old rc %s deleted", r.OldRC)
+		}
+		return f.writeStatus(ctx, id, cur, &st, fence)
+	}
+
+	if d := r.Deadline.Std(); d > 0 {
+		end := st.StartedAt.Add(d)
+		if !now.Before(end) {
+			st.Phase = Failed
+			st.Message = fmt.Sprintf("deadline %s passed at %s: roll stopped with old rc %s at %d replicas (%d healthy) "+
+				"and new rc %s at %d (%d healthy); nothing reverted",
+				d, end.Format(time.RFC3339), r.OldRC, s.O, s.HOld, r.NewRC, s.N, s.HNew)
+			if cur == nil || cur.Phase != Failed {
+				log.Warn("roll deadline passed; stopping", zap.Duration("deadline", d))
+			}
+			return f.writeStatus(ctx, id, cur, &st, fence)
+		}
+		f.after(id, end.Sub(now))
+	}
+
+	if delay := r.RollDelay.Std(); delay > 0 && !st.LastStepAt.IsZero() {
+		if next := st.LastStepAt.Add(delay); now.Before(next) {
+			st.Message = fmt.Sprintf("waiting roll_delay %s before the next step", delay)
+			f.after(id, next.Sub(now))
+			return f.writeStatus(ctx, id, cur, &st, fence)
+		}
+	}
+
+	o, n, why := s.next()
+	if o == s.O && n == s.N {
+		st.Message = why
+		return f.writeStatus(ctx, id, cur, &st, fence)
+	}
+	st.OldReplicas, st.NewReplicas, st.LastStepAt = o, n, now
+	st.Message = fmt.Sprintf("stepped: old rc %s %d -> %d, new rc %s %d -> %d", r.OldRC, s.O, o, r.NewRC, s.N, n)
+	if err := f.step(ctx, id, oldRC, o, newRC, n, &st, fence); err != nil {
+		return err
+	}
+	log.Info("roll step", zap.String("old_rc", r.OldRC), zap.Int("old_replicas", o),
+		zap.String("new_rc", r.NewRC), zap.Int("new_replicas", n), zap.Int("healthy", s.HOld+s.HNew))
+	if delay := r.RollDelay.Std(); delay > 0 {
+		f.after(id, delay)
+	}
+	return nil
+}
+
+// state is what a roll step is decided from: replicas_desired of the old
+// (O) and new (N) RC, their healthy pods (each at most its RC's
+// replicas), the roll's desired (D) and minimum (M) replicas.
+type state struct {
+	O, N, HOld, HNew, D, M int
+}
+
+// complete: the new RC runs D healthy pods and the old one is at 0.
+func (s state) complete() bool { return s.O == 0 && s.N == s.D && s.HNew >= s.D }
+
+// next returns the replicas of the old and new RC after one step, or the
+// same replicas and why it waits. Replicas move from old to new only as
+// far as the healthy pods stay at or above M once the moved old pods are
+// gone; new pods not yet healthy count for nothing. When nothing can move
+// and every new pod is healthy, the new RC grows by one without taking
+// from the old (a surge), so that a roll with M equal to D still moves.
+func (s state) next() (o, n int, why string) {
+	canRemove := max(0, s.HOld+s.HNew-s.M)
+	waiting := fmt.Sprintf("waiting for pods to become healthy: %d healthy, %d needed, %d of %d new pods healthy",
+		s.HOld+s.HNew, s.M, s.HNew, s.N)
+	switch {
+	case s.N < s.D && s.O > 0:
+		if k := min(s.O, canRemove, s.D-s.N); k > 0 {
+			return s.O - k, s.N + k, ""
+		}
+		if s.HNew >= s.N {
+			return s.O, s.N + 1, ""
+		}
+		return s.O, s.N, waiting
+	case s.N < s.D:
+		return 0, s.D, ""
+	case s.O > 0:
+		if k := min(s.O, canRemove); k > 0 {
+			return s.O - k, s.N, ""
+		}
+		return s.O, s.N, waiting
+	case s.N > s.D:
+		return 0, s.D, ""
+	}
+	return s.O, s.N, waiting
+}
+
+// step writes both RCs' new replicas, their audit records and the roll's
+// status in one transaction, fenced by the roll's lock.
+func (f *Farm) step(ctx context.Context, id string, oldRC *rc.Object, o int, newRC *rc.Object, n int, st *Status, fence farm.Fence) error {
+	cmps := fence.Cmps()
+	var ops []clientv3.Op
+	for _, w := range []struct {
+		obj      *rc.Object
+		replicas int
+	}{{oldRC, o}, {newRC, n}} {
+		if w.obj == nil || w.obj.Value.ReplicasDesired == w.replicas {
+			continue
+		}
+		next := w.obj.Value
+		next.ReplicasDesired = w.replicas
+		cmp, op, err := f.rcs.KV().UpdateOp(w.obj, &next)
+		if err != nil {
+			return fmt.Errorf("roll %s: scale rc %s: %w", id, w.obj.Name, err)
+		}
+		rec, err := f.rcs.Audit().Op(audit.Updated, rc.Dir, w.obj.Name, f.cfg.actor, &next)
+		if err != nil {
+			return fmt.Errorf("roll %s: scale rc %s: %w", id, w.obj.Name, err)
+		}
+		cmps = append(cmps, cmp)
+		ops = append(ops, op, rec)
+	}
+	st.UpdatedAt = time.Now().UTC().Truncate(time.Millisecond)
+	sop, err := f.statuses.PutOp(status.Rolls, id, st)
+	if err != nil {
+		return fmt.Errorf("roll %s: status: %w", id, err)
+	}
+	if _, err := kv.Commit(ctx, f.client, cmps, append(ops, sop)...); err != nil {
+		return fmt.Errorf("roll %s: scale %s to %d and %s to %d: %w", id, st.OldRC, o, st.NewRC, n, err)
+	}
+	return nil
+}
+
+// halt records that a deleted roll stopped where it was, and forgets it.
+// Both RCs stay as they are. Only a delete the guarded watch delivered
+// counts: a roll missing while a mass delete is held is left alone.
+func (f *Farm) halt(ctx context.Context, id string, fence farm.Fence) error {
+	f.mu.Lock()
+	gone := f.gone[id]
+	if gone {
+		f.untrackLocked(id)
+	}
+	f.mu.Unlock()
+	if !gone {
+		return nil
+	}
+	cur, err := f.readStatus(ctx, id)
+	if err != nil {
+		return err
+	}
+	if cur != nil && cur.Phase == Rolling {
+		st := *cur
+		st.Phase = Halted
+		st.Message = "roll deleted: halted; both RCs stay as they are"
+		st.UpdatedAt = time.Now().UTC().Truncate(time.Millisecond)
+		key, err := f.rolls.Key(id)
+		if err != nil {
+			return fmt.Errorf("roll %s: %w", id, err)
+		}
+		op, err := f.statuses.PutOp(status.Rolls, id, &st)
+		if err != nil {
+			return fmt.Errorf("roll %s: status: %w", id, err)
+		}
+		missing := clientv3.Compare(clientv3.CreateRevision(key), "=", 0)
+		if _, err := kv.Commit(ctx, f.client, append(fence.Cmps(), missing), op); err != nil && !errors.Is(err, kv.ErrConflict) {
+			return fmt.Errorf("roll %s: write halted status: %w", id, err)
+		}
+	}
+	f.farm.Forget(context.WithoutCancel(ctx), id)
+	return nil
+}
+
+// healthy counts the pods of r that run its manifest with health passing.
+func (f *Farm) healthy(r *rc.RC) int {
+	digest, err := r.Manifest.Digest()
+	if err != nil {
+		return 0
+	}
+	n := 0
+	f.view.PodLabels.Range(func(o *kv.Object[labels.Set]) bool {
+		if o.Value[rc.IDLabel] != r.ID {
+			return true
+		}
+		node, pod, _ := strings.Cut(o.Name, "/")
+		if f.view.Healthy(node, pod, digest) {
+			n++
+		}
+		return true
+	})
+	return n
+}
+
+// readStatus reads the roll's status record, nil when it has none (or an
+// unreadable one, which the next write replaces).
+func (f *Farm) readStatus(ctx context.Context, id string) (*Status, error) {
+	o, err := f.statuses.Get(ctx, status.Rolls, id)
+	var derr *kv.DecodeError
+	switch {
+	case err == nil:
+		return &o.Value, nil
+	case errors.Is(err, kv.ErrNotFound), errors.As(err, &derr):
+		return nil, nil
+	}
+	return nil, fmt.Errorf("roll %s: read status: %w", id, err)
+}
+
+// writeStatus writes st unless it says what cur says.
+func (f *Farm) writeStatus(ctx context.Context, id string, cur, st *Status, fence farm.Fence) error {
+	if cur != nil && cur.same(st) {
+		return nil
+	}
+	st.UpdatedAt = time.Now().UTC().Truncate(time.Millisecond)
+	op, err := f.statuses.PutOp(status.Rolls, id, st)
+	if err != nil {
+		return fmt.Errorf("roll %s: status: %w", id, err)
+	}
+	if _, err := kv.Commit(ctx, f.client, fence.Cmps(), op); err != nil {
+		return fmt.Errorf("roll %s: write status: %w", id, err)
+	}
+	return nil
+}
