@@ -10,26 +10,22 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/p2kit/p2kit/internal/cli"
 	"github.com/spf13/cobra"
 	clientv3 "go.etcd.io/etcd/client/v3"
 	"go.uber.org/zap"
 )
 
-// defaultEndpoints is the etcd p2ctl talks to without --etcd or P2_ETCD.
-const defaultEndpoints = "127.0.0.1:2379"
-
 // app is one invocation of p2ctl: its global flags, its output streams and
 // the etcd client, dialled on first use so that commands which fail on
 // their arguments never touch the network.
 type app struct {
-	endpoints      string
+	etcd           cli.Etcd
 	prefix         string
 	logLevel       string
 	output         string
 	actor          string
-	dialTimeout    time.Duration
 	commandTimeout time.Duration
-	tls            tlsFlags
 
 	stdin          io.Reader
 	stdout, stderr io.Writer
@@ -88,14 +84,12 @@ func (a *app) rootCommand() *cobra.Command {
 // globalFlags declares the flags every command takes.
 func (a *app) globalFlags(root *cobra.Command) {
 	f := root.PersistentFlags()
-	f.StringVar(&a.endpoints, "etcd", envOr("P2_ETCD", defaultEndpoints), "comma-separated etcd endpoints (env P2_ETCD)")
+	a.etcd.Register(f)
 	f.StringVar(&a.prefix, "prefix", "/p2", "root prefix of every p2kit key")
 	f.StringVar(&a.logLevel, "log-level", "error", "log level of the etcd client: debug, info, warn, error")
 	f.StringVarP(&a.output, "output", "o", "table", "output format: table, json or yaml")
 	f.StringVar(&a.actor, "actor", defaultActor(), "who makes the change, as written into audit records")
-	f.DurationVar(&a.dialTimeout, "dial-timeout", 5*time.Second, "how long to wait for etcd to answer before giving up")
 	f.DurationVar(&a.commandTimeout, "command-timeout", 30*time.Second, "time limit of one command (not of watch or --follow)")
-	a.tls.register(f)
 }
 
 // setup checks the global flags before any command runs.
@@ -115,7 +109,7 @@ func (a *app) setup() error {
 	if a.prefix == "" {
 		return fmt.Errorf("--prefix: the root / is not a prefix; use one such as /p2")
 	}
-	log, err := newLogger(a.logLevel, a.stderr)
+	log, err := cli.NewLogger(a.logLevel, a.stderr)
 	if err != nil {
 		return err
 	}
@@ -128,12 +122,12 @@ func (a *app) client(ctx context.Context) (*clientv3.Client, error) {
 	if a.cli != nil {
 		return a.cli, nil
 	}
-	cli, err := dial(ctx, a.dialOptions())
+	c, err := a.etcd.Dial(ctx, a.log)
 	if err != nil {
 		return nil, err
 	}
-	a.cli = cli
-	return cli, nil
+	a.cli = c
+	return c, nil
 }
 
 // close releases the etcd client.
@@ -155,17 +149,8 @@ func (a *app) oneShot(cmd *cobra.Command) (context.Context, context.CancelFunc) 
 	return context.WithTimeout(cmd.Context(), a.commandTimeout)
 }
 
-// envOr returns the environment variable key, or def when it is unset or
-// empty.
-func envOr(key, def string) string {
-	if v := os.Getenv(key); v != "" {
-		return v
-	}
-	return def
-}
-
 // defaultActor is $USER, or "p2ctl" when it is unset.
-func defaultActor() string { return envOr("USER", "p2ctl") }
+func defaultActor() string { return cli.EnvOr("USER", "p2ctl") }
 
 // oneLine flattens an error (errors.Join separates with newlines) into the
 // one line p2ctl prints.

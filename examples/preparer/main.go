@@ -1,0 +1,95 @@
+// Command preparer is p2kit's reference agent for one node: it converges
+// the node's intent in etcd into installed, running pods (hoist artifacts,
+// supervised processes) and reports what it did. Apps it launches keep
+// running when it stops or restarts; on start it adopts them again.
+package main
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"os"
+
+	"github.com/p2kit/p2kit/internal/cli"
+	"github.com/p2kit/p2kit/preparer"
+	"github.com/p2kit/p2kit/preparer/hoist"
+	"github.com/p2kit/p2kit/preparer/process"
+	"github.com/spf13/pflag"
+	"go.uber.org/zap"
+)
+
+func main() {
+	// Launched apps are supervised by this same binary in supervisor mode.
+	process.MaybeSupervise()
+	os.Exit(run(os.Args[1:], os.Stderr))
+}
+
+func run(args []string, stderr io.Writer) int {
+	err := runErr(args, stderr)
+	if errors.Is(err, pflag.ErrHelp) {
+		return 0
+	}
+	if err != nil {
+		fmt.Fprintf(stderr, "preparer: %v\n", err)
+		return 1
+	}
+	return 0
+}
+
+func runErr(args []string, stderr io.Writer) error {
+	host, _ := os.Hostname()
+	fs := pflag.NewFlagSet("preparer", pflag.ContinueOnError)
+	fs.SetOutput(stderr)
+	var d cli.Daemon
+	d.Register(fs, "127.0.0.1:9101")
+	node := fs.String("node", host, "this node's name")
+	podRoot := fs.String("pod-root", "/data/pods", "directory pods are installed in")
+	selfPod := fs.String("self-pod-id", preparer.DefaultSelfPodID, "the preparer's own pod id in intent")
+	workers := fs.Int("workers", 8, "pods worked on at once")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	prefix, err := cli.CheckPrefix(d.Prefix)
+	if err != nil {
+		return err
+	}
+	log, err := cli.JSONLogger(d.LogLevel)
+	if err != nil {
+		return err
+	}
+	defer func() { _ = log.Sync() }()
+	log = log.With(zap.String("component", "preparer"))
+
+	ctx, stop := cli.SignalContext()
+	defer stop()
+	client, err := d.Etcd.Dial(ctx, log.Named("etcd").WithOptions(zap.IncreaseLevel(zap.WarnLevel)))
+	if err != nil {
+		return err
+	}
+	defer client.Close()
+
+	reg := cli.NewRegistry()
+	p, err := preparer.New(client, *node,
+		preparer.Hoist(hoist.New(*podRoot, hoist.WithLogger(log))),
+		process.New(*podRoot, process.WithLogger(log)),
+		preparer.WithPrefix(prefix),
+		preparer.WithSelfPodID(*selfPod),
+		preparer.WithWorkers(*workers),
+		preparer.WithLogger(log),
+		preparer.WithRegistry(reg))
+	if err != nil {
+		return err
+	}
+	if d.MetricsAddr != "" {
+		if _, err := cli.ServeMetrics(ctx, d.MetricsAddr, reg, log); err != nil {
+			return err
+		}
+	}
+	log.Info("preparer starting", zap.String("node", *node), zap.String("pod_root", *podRoot),
+		zap.Strings("etcd", cli.SplitEndpoints(d.Etcd.Endpoints)))
+	if err := p.Run(ctx); err != nil {
+		return err
+	}
+	log.Info("preparer stopped")
+	return nil
+}
