@@ -3,7 +3,9 @@ package preparer
 import (
 	"context"
 	"fmt"
+	"net"
 	"net/http"
+	"strconv"
 	"sync"
 	"time"
 
@@ -17,6 +19,8 @@ import (
 type DefaultHealthChecker struct {
 	// Client makes the HTTP checks; nil means a client with a 2s timeout.
 	Client *http.Client
+	// Host is the address checked; empty means 127.0.0.1.
+	Host string
 }
 
 var defaultHealthClient = &http.Client{Timeout: 2 * time.Second}
@@ -28,7 +32,11 @@ func (d DefaultHealthChecker) Check(ctx context.Context, m *manifest.Manifest, p
 		if c == nil {
 			c = defaultHealthClient
 		}
-		url := fmt.Sprintf("http://127.0.0.1:%d%s", m.Status.Port, m.Status.PathOrDefault())
+		host := d.Host
+		if host == "" {
+			host = "127.0.0.1"
+		}
+		url := fmt.Sprintf("http://%s%s", net.JoinHostPort(host, strconv.Itoa(m.Status.Port)), m.Status.PathOrDefault())
 		req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
 		if err != nil {
 			return status.Critical, err

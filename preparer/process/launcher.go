@@ -51,6 +51,7 @@ type Launcher struct {
 	log        *zap.Logger
 	minBackoff time.Duration
 	maxBackoff time.Duration
+	env        map[string]string
 
 	mu    sync.Mutex
 	locks map[string]*sync.Mutex
@@ -58,6 +59,11 @@ type Launcher struct {
 
 // Option configures a Launcher.
 type Option func(*Launcher)
+
+// WithEnv adds variables to every app's environment, under the
+// launchable's own env (which wins): facts about the node such as its name
+// or address.
+func WithEnv(env map[string]string) Option { return func(l *Launcher) { l.env = env } }
 
 // WithLogger sets the Launcher's logger; the default discards.
 func WithLogger(log *zap.Logger) Option {
@@ -223,7 +229,7 @@ func (l *Launcher) specs(m *manifest.Manifest, digest, installDir string) ([]*sp
 	for _, name := range names {
 		lch := m.Launchables[name]
 		root := filepath.Join(installDir, name)
-		env := mergeEnv(base, lch.Env, map[string]string{
+		env := mergeEnv(base, l.env, lch.Env, map[string]string{
 			"POD_ID":             m.ID,
 			"POD_HOME":           podDir,
 			"LAUNCHABLE_ID":      name,

@@ -16,6 +16,7 @@ import (
 	"github.com/p2kit/p2kit/manifest"
 	"github.com/p2kit/p2kit/preparer/process"
 	"github.com/stretchr/testify/require"
+	"go.uber.org/zap/zaptest"
 )
 
 func TestLaunchRunsEntryPointWithEnvAndLogs(t *testing.T) {
@@ -28,7 +29,8 @@ echo "to stderr" >&2
 exec sleep 1000`)
 	p.update(func(l *manifest.Launchable) { l.Env["GREETING"] = "hi there" })
 	cleanupPod(t, root, "hello", func() []int { return p.pids("pids") })
-	l := newLauncher(t, root)
+	l := process.New(root, process.WithLogger(zaptest.NewLogger(t)),
+		process.WithEnv(map[string]string{"P2_NODE": "web1", "GREETING": "overridden by the launchable"}))
 	ctx := context.Background()
 
 	require.NoError(t, l.Launch(ctx, p.m, p.install))
@@ -56,6 +58,7 @@ exec sleep 1000`)
 	env := string(b)
 	for _, want := range []string{
 		"GREETING=hi there",
+		"P2_NODE=web1",
 		"POD_ID=hello",
 		"POD_HOME=" + filepath.Join(root, "hello"),
 		"LAUNCHABLE_ID=app",
