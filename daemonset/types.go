@@ -22,8 +22,9 @@ type DaemonSet struct {
 	NodeSelector string `json:"node_selector"`
 	// Disabled stops the daemon set from scheduling or unscheduling.
 	Disabled bool `json:"disabled"`
-	// MinHealth is how many of its nodes must stay healthy during an
-	// update.
+	// MinHealth is the percentage (0 to 100) of its nodes that must stay
+	// healthy during an update; the farm still updates one node at a
+	// time when that leaves no room.
 	MinHealth int `json:"min_health"`
 	// Timeout is how long one node may take to become healthy.
 	Timeout Duration `json:"timeout"`

@@ -6,6 +6,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"strconv"
+	"sync/atomic"
 	"testing"
 
 	"github.com/p2kit/p2kit/manifest"
@@ -15,9 +16,10 @@ import (
 )
 
 func TestDefaultHealthChecker(t *testing.T) {
-	healthy := true
+	var healthy atomic.Bool
+	healthy.Store(true)
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if r.URL.Path != "/_status" || !healthy {
+		if r.URL.Path != "/_status" || !healthy.Load() {
 			w.WriteHeader(http.StatusServiceUnavailable)
 		}
 	}))
@@ -33,7 +35,7 @@ func TestDefaultHealthChecker(t *testing.T) {
 	h, err := c.Check(ctx, m, nil)
 	require.NoError(t, err)
 	require.Equal(t, status.Passing, h)
-	healthy = false
+	healthy.Store(false)
 	h, err = c.Check(ctx, m, nil)
 	require.Equal(t, status.Critical, h)
 	require.ErrorContains(t, err, "503")
