@@ -1,0 +1,196 @@
+package daemonset_test
+
+import (
+	"context"
+	"fmt"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/p2kit/p2kit/daemonset"
+	"github.com/p2kit/p2kit/farm"
+	"github.com/p2kit/p2kit/intent"
+	"github.com/p2kit/p2kit/internal/etcdtest"
+	"github.com/p2kit/p2kit/internal/storetest"
+	"github.com/p2kit/p2kit/kv"
+	"github.com/p2kit/p2kit/status"
+	clientv3 "go.etcd.io/etcd/client/v3"
+)
+
+// BenchmarkDaemonSetFanout10k schedules one manifest on 10,000 nodes with
+// no rate limit, three ways in the same run against the same etcd:
+//
+//   - batched: the farm's write path on its own: intent and owner label of
+//     each node in fenced transactions of at most 128 operations, several
+//     in flight (twice the keys the single path writes);
+//   - farm: the same end to end: a daemon set created with a running farm
+//     (watch, fleet view, plan, writes), timed until the 10,000th intent
+//     appears in a watch;
+//   - intent-batched: intent alone (the same keys as single) with
+//     intent.Schedule: fenced transactions of 128 puts, one after another;
+//   - single: one intent put per node, one after another.
+//
+// It reports each in ms, speedup-x (single / batched), farm-speedup-x
+// (single / farm) and intent-speedup-x (single / intent-batched).
+func BenchmarkDaemonSetFanout10k(b *testing.B) {
+	const nodes = 10000
+	cli := etcdtest.New(b).Client(b)
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
+	defer cancel()
+
+	names := make([]string, nodes)
+	var ops []clientv3.Op
+	for i := range names {
+		names[i] = fmt.Sprintf("node%05d", i)
+		ops = append(ops, clientv3.OpPut("/p2/labels/node/"+names[i], `{"role":"fan"}`))
+	}
+	if _, err := kv.CommitChunked(ctx, cli, nil, ops); err != nil {
+		b.Fatal(err)
+	}
+	is := intent.NewStore(cli)
+	fence := benchFence(b, cli)
+	manifestOf := func(pod string) *daemonset.DaemonSet {
+		return &daemonset.DaemonSet{ID: pod, PodID: pod, Manifest: *storetest.Manifest(pod), NodeSelector: "role=fan"}
+	}
+
+	var batchTime, farmTime, intentTime, singleTime time.Duration
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		// Each path runs alone: the farm (and its fleet view) only
+		// during its own.
+		start := time.Now()
+		if err := daemonset.BatchedSchedule(ctx, cli, fence, manifestOf(fmt.Sprintf("batch%d", i)), names); err != nil {
+			b.Fatal(err)
+		}
+		batchTime += time.Since(start)
+
+		b.StopTimer()
+		d, stop := benchFarm(b, ctx, cli, i)
+		b.StartTimer()
+		start = time.Now()
+		d()
+		farmTime += time.Since(start)
+		b.StopTimer()
+		stop()
+		b.StartTimer()
+
+		start = time.Now()
+		if _, err := is.Schedule(ctx, fence.Cmps(), names, storetest.Manifest(fmt.Sprintf("intent%d", i))); err != nil {
+			b.Fatal(err)
+		}
+		intentTime += time.Since(start)
+
+		single := storetest.Manifest(fmt.Sprintf("single%d", i))
+		start = time.Now()
+		for _, n := range names {
+			if _, err := is.Set(ctx, n, single); err != nil {
+				b.Fatal(err)
+			}
+		}
+		singleTime += time.Since(start)
+	}
+	b.StopTimer()
+	ms := func(d time.Duration) float64 { return float64(d.Microseconds()) / 1000 / float64(b.N) }
+	b.ReportMetric(ms(batchTime), "batched-ms")
+	b.ReportMetric(ms(farmTime), "farm-ms")
+	b.ReportMetric(ms(intentTime), "intent-batched-ms")
+	b.ReportMetric(ms(singleTime), "single-put-ms")
+	b.ReportMetric(ms(singleTime)/ms(batchTime), "speedup-x")
+	b.ReportMetric(ms(singleTime)/ms(farmTime), "farm-speedup-x")
+	b.ReportMetric(ms(singleTime)/ms(intentTime), "intent-speedup-x")
+}
+
+// benchFarm starts a daemon set farm, waits until its view of the nodes is
+// synced, and returns run, which creates daemon set fan<i> on every node
+// and returns once the 10,000th intent of it appears, and stop.
+func benchFarm(b *testing.B, ctx context.Context, cli *clientv3.Client, i int) (run, stop func()) {
+	const nodes = 10000
+	f, err := daemonset.NewFarm(cli, daemonset.WithResync(time.Hour), daemonset.WithActor("bench"))
+	if err != nil {
+		b.Fatal(err)
+	}
+	fctx, fcancel := context.WithCancel(ctx)
+	done := make(chan error, 1)
+	go func() { done <- f.Run(fctx) }()
+	stop = func() { fcancel(); <-done }
+	store := daemonset.NewStore(cli)
+	statuses, err := status.NewStore[daemonset.Status](cli, daemonset.StatusNamespace)
+	if err != nil {
+		b.Fatal(err)
+	}
+	// A daemon set that matches nothing has a status once the farm has
+	// synced its view of the nodes.
+	warm := fmt.Sprintf("warm%d", i)
+	if _, err := store.Create(ctx, "bench", &daemonset.DaemonSet{ID: warm, PodID: warm,
+		Manifest: *storetest.Manifest(warm), NodeSelector: "role=none"}); err != nil {
+		b.Fatal(err)
+	}
+	for {
+		if _, err := statuses.Get(ctx, status.DaemonSets, warm); err == nil {
+			break
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	pod := fmt.Sprintf("fan%d", i)
+	wctx, wcancel := context.WithCancel(ctx)
+	wch := cli.Watch(wctx, "/p2/intent/", clientv3.WithPrefix())
+	all := make(chan struct{})
+	go func() {
+		n := 0
+		for resp := range wch {
+			for _, ev := range resp.Events {
+				if strings.HasSuffix(string(ev.Kv.Key), "/"+pod) && ev.IsCreate() {
+					n++
+				}
+			}
+			if n == nodes {
+				close(all)
+				return
+			}
+		}
+	}()
+	// Let the watch start before timing.
+	if _, err := cli.Get(ctx, "/p2/intent/x"); err != nil {
+		b.Fatal(err)
+	}
+	run = func() {
+		defer wcancel()
+		ds := &daemonset.DaemonSet{ID: pod, PodID: pod, Manifest: *storetest.Manifest(pod), NodeSelector: "role=fan"}
+		if _, err := store.Create(ctx, "bench", ds); err != nil {
+			b.Fatal(err)
+		}
+		select {
+		case <-all:
+		case <-ctx.Done():
+			b.Fatal("the farm never scheduled every node")
+		}
+	}
+	return run, stop
+}
+
+// benchFence owns one entity with a farm and returns its fence.
+func benchFence(b *testing.B, cli *clientv3.Client) farm.Fence {
+	got := make(chan farm.Fence, 1)
+	f, err := farm.New(cli, "bench", farm.ReconcileFunc(func(ctx context.Context, id string, fence farm.Fence) error {
+		select {
+		case got <- fence:
+		default:
+		}
+		return nil
+	}), farm.WithResync(time.Hour))
+	if err != nil {
+		b.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- f.Run(ctx) }()
+	b.Cleanup(func() { cancel(); <-done })
+	f.Enqueue("fence")
+	select {
+	case fence := <-got:
+		return fence
+	case <-time.After(30 * time.Second):
+		b.Fatal("no fence")
+	}
+	return farm.Fence{}
+}

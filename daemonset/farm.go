@@ -1,0 +1,442 @@
+package daemonset
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/p2kit/p2kit/failsafe"
+	"github.com/p2kit/p2kit/farm"
+	"github.com/p2kit/p2kit/intent"
+	"github.com/p2kit/p2kit/internal/fleet"
+	"github.com/p2kit/p2kit/kv"
+	"github.com/p2kit/p2kit/labels"
+	"github.com/p2kit/p2kit/status"
+	"github.com/prometheus/client_golang/prometheus"
+	clientv3 "go.etcd.io/etcd/client/v3"
+	"go.uber.org/zap"
+)
+
+// OwnerLabel is the pod label a daemon set puts on every pod it schedules,
+// in the same transaction as the pod's intent: "daemon_set_id=<id>". The
+// farm unschedules only pods that carry its own id.
+const OwnerLabel = "daemon_set_id"
+
+// StatusNamespace is the namespace of the farm's status record of each
+// daemon set: /p2/status/daemon_sets/<id>/ds-farm.
+const StatusNamespace = "ds-farm"
+
+// viewWait bounds how long a pass waits for the fleet view to show its own
+// writes before it fails and is retried.
+const viewWait = 30 * time.Second
+
+// FarmOption configures a Farm.
+type FarmOption func(*farmConfig)
+
+type farmConfig struct {
+	prefix   string
+	log      *zap.Logger
+	reg      prometheus.Registerer
+	ttl      int
+	resync   time.Duration
+	actor    string
+	view     *fleet.View
+	workers  int
+	minBack  time.Duration
+	maxBack  time.Duration
+	identity string
+}
+
+// WithFarmPrefix sets the root prefix (default "/p2"). (WithPrefix is the
+// store's option.)
+func WithFarmPrefix(root string) FarmOption {
+	return func(c *farmConfig) { c.prefix = strings.TrimRight(root, "/") }
+}
+
+// WithFarmLogger sets the logger (default: none). (WithLogger is the
+// store's option.)
+func WithFarmLogger(l *zap.Logger) FarmOption {
+	return func(c *farmConfig) {
+		if l != nil {
+			c.log = l
+		}
+	}
+}
+
+// WithRegistry registers the farm's and its failsafe's metrics with r; nil
+// registers nothing.
+func WithRegistry(r prometheus.Registerer) FarmOption { return func(c *farmConfig) { c.reg = r } }
+
+// WithTTL sets the lease TTL in seconds (default 10): how long a dead
+// process keeps its daemon sets.
+func WithTTL(seconds int) FarmOption { return func(c *farmConfig) { c.ttl = seconds } }
+
+// WithResync sets how often every daemon set is reconciled without a change
+// (default 30s).
+func WithResync(d time.Duration) FarmOption { return func(c *farmConfig) { c.resync = d } }
+
+// WithActor names the farm in audit records (default "ds-farm@<host>").
+func WithActor(actor string) FarmOption { return func(c *farmConfig) { c.actor = actor } }
+
+// WithFleet shares a fleet view the caller runs (one per controller
+// process); without it the farm runs its own.
+func WithFleet(v *fleet.View) FarmOption { return func(c *farmConfig) { c.view = v } }
+
+// WithWorkers sets how many daemon sets are reconciled at once (default 4).
+func WithWorkers(n int) FarmOption { return func(c *farmConfig) { c.workers = n } }
+
+// WithBackoff sets the retry backoff of a failing daemon set (default 1s to
+// 1m).
+func WithBackoff(minDelay, maxDelay time.Duration) FarmOption {
+	return func(c *farmConfig) { c.minBack, c.maxBack = minDelay, maxDelay }
+}
+
+// WithIdentity names this process in logs and locks' logs.
+func WithIdentity(id string) FarmOption { return func(c *farmConfig) { c.identity = id } }
+
+// Farm is the daemon set controller: it schedules each daemon set's
+// manifest on the nodes its selector matches, paced by the daemon set's
+// rate limit, rolls manifest changes within min_health, and unschedules
+// nodes that stop matching. Several farms may run at once; each daemon set
+// is owned by one of them through an etcd lock, and every write carries
+// that lock's fence.
+//
+// Failsafes (DESIGN.md): deletes of daemon sets never reach the reconciler
+// (failsafe.IgnoreDeletes) and remove no intent; a selector that matches
+// no node unschedules nothing; node labels come from the fleet view, whose
+// NotEmpty guard holds an emptied label tree.
+type Farm struct {
+	client   *clientv3.Client
+	cfg      farmConfig
+	log      *zap.Logger
+	store    *Store
+	intent   *intent.Store
+	podLbls  *kv.Store[labels.Set]
+	statuses *status.Store[Status]
+	holds    *failsafe.Holds
+	farm     *farm.Farm
+	view     *fleet.View
+	ownView  bool
+	m        *metrics
+
+	mu       sync.Mutex
+	sets     map[string]*Object             // daemon sets that exist, from the watch
+	timers   map[string]*timer              // "look again after" timers
+	last     map[string]time.Time           // last paced action per daemon set
+	updating map[string]map[string]updateAt // node updates in flight per daemon set
+	digests  map[string]digestAt            // intent digests by name, per revision
+	changed  chan struct{}                  // closed and replaced on every view change
+	running  bool
+}
+
+type timer struct {
+	t  *time.Timer
+	at time.Time
+}
+
+type updateAt struct {
+	digest string
+	since  time.Time
+}
+
+type digestAt struct {
+	rev    int64
+	digest string
+}
+
+// NewFarm returns a daemon set farm. Start it with Run.
+func NewFarm(client *clientv3.Client, opts ...FarmOption) (*Farm, error) {
+	host, _ := os.Hostname()
+	cfg := farmConfig{
+		prefix:  "/p2",
+		log:     zap.NewNop(),
+		ttl:     10,
+		resync:  30 * time.Second,
+		actor:   "ds-farm@" + host,
+		workers: 4,
+		minBack: time.Second,
+		maxBack: time.Minute,
+	}
+	for _, o := range opts {
+		o(&cfg)
+	}
+	if cfg.actor == "" {
+		return nil, errors.New("daemon set farm: empty actor")
+	}
+	f := &Farm{
+		client:   client,
+		cfg:      cfg,
+		log:      cfg.log.With(zap.String("component", "ds-farm")),
+		store:    NewStore(client, WithPrefix(cfg.prefix), WithLogger(cfg.log)),
+		intent:   intent.NewStore(client, intent.WithPrefix(cfg.prefix), intent.WithLogger(cfg.log)),
+		sets:     map[string]*Object{},
+		timers:   map[string]*timer{},
+		last:     map[string]time.Time{},
+		updating: map[string]map[string]updateAt{},
+		digests:  map[string]digestAt{},
+		changed:  make(chan struct{}),
+		m:        newMetrics(cfg.reg, cfg.log),
+	}
+	pl, err := labels.New(client, labels.WithPrefix(cfg.prefix), labels.WithLogger(cfg.log)).Of(labels.Pod)
+	if err != nil {
+		return nil, fmt.Errorf("daemon set farm: %w", err)
+	}
+	f.podLbls = pl
+	if f.statuses, err = status.NewStore[Status](client, StatusNamespace, status.WithPrefix(cfg.prefix)); err != nil {
+		return nil, fmt.Errorf("daemon set farm: %w", err)
+	}
+	f.holds = failsafe.NewHolds(client, "ds-farm", failsafe.WithLogger(cfg.log),
+		failsafe.WithRegistry(cfg.reg), failsafe.WithPrefix(cfg.prefix))
+	f.view = cfg.view
+	if f.view == nil {
+		f.view = fleet.New(client, cfg.prefix, f.holds, cfg.log)
+		f.ownView = true
+	}
+	fopts := []farm.Option{
+		farm.WithPrefix(cfg.prefix), farm.WithLogger(cfg.log), farm.WithTTL(cfg.ttl),
+		farm.WithResync(cfg.resync), farm.WithWorkers(cfg.workers),
+		farm.WithBackoff(cfg.minBack, cfg.maxBack),
+	}
+	if cfg.identity != "" {
+		fopts = append(fopts, farm.WithIdentity(cfg.identity))
+	}
+	if f.farm, err = farm.New(client, Dir, farm.ReconcileFunc(f.reconcile), fopts...); err != nil {
+		return nil, fmt.Errorf("daemon set farm: %w", err)
+	}
+	f.view.Subscribe(f.onFleetChange)
+	return f, nil
+}
+
+// Owned lists the daemon sets this process holds, sorted.
+func (f *Farm) Owned() []string { return f.farm.Owned() }
+
+// Run reconciles daemon sets until ctx ends. It waits for the fleet view's
+// first listing before acting, so that a node it has not seen yet is never
+// taken for a node that does not match.
+func (f *Farm) Run(ctx context.Context) error {
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	var wg sync.WaitGroup
+	errs := make(chan error, 3)
+	defer func() {
+		cancel()
+		wg.Wait()
+		f.stopTimers()
+	}()
+	if f.ownView {
+		wg.Go(func() {
+			if err := f.view.Run(ctx); err != nil && ctx.Err() == nil {
+				errs <- fmt.Errorf("daemon set farm: fleet view: %w", err)
+			}
+		})
+	}
+	synced := make(chan error, 1)
+	go func() { synced <- f.view.WaitSynced(ctx) }()
+	select {
+	case err := <-synced:
+		if err != nil {
+			return nil // ctx ended
+		}
+	case err := <-errs:
+		return err
+	}
+	f.mu.Lock()
+	f.running = true
+	f.mu.Unlock()
+	wg.Go(func() {
+		if err := f.watch(ctx); err != nil && ctx.Err() == nil {
+			errs <- err
+		}
+		cancel()
+	})
+	wg.Go(func() {
+		_ = f.farm.Run(ctx)
+		cancel()
+	})
+	select {
+	case <-ctx.Done():
+		return nil
+	case err := <-errs:
+		return err
+	}
+}
+
+// watch follows the daemon sets: every create or change asks for a
+// reconcile; deletes are logged and dropped before the reconciler's view
+// (failsafe.IgnoreDeletes), so a deleted daemon set removes no intent.
+func (f *Farm) watch(ctx context.Context) error {
+	src := failsafe.Chain[DaemonSet](f.store.Watch(ctx), f.noteDeletes, failsafe.IgnoreDeletes[DaemonSet]())
+	err := kv.Run(ctx, src, func(b *kv.Batch[DaemonSet]) error {
+		for i := range b.Events {
+			ev := &b.Events[i]
+			if ev.Err != nil {
+				f.log.Error("undecodable daemon set; keeping the last good value", zap.String("key", ev.Key), zap.Error(ev.Err))
+				continue
+			}
+			if ev.Type == kv.Delete {
+				continue // IgnoreDeletes never passes one
+			}
+			f.mu.Lock()
+			f.sets[ev.Name] = ev.New
+			f.mu.Unlock()
+			f.farm.Enqueue(ev.Name)
+			// Another daemon set of the same pod may now overlap it.
+			for _, id := range f.setsOf(ev.New.Value.PodID) {
+				if id != ev.Name {
+					f.farm.Enqueue(id)
+				}
+			}
+		}
+		return nil
+	})
+	if err != nil && ctx.Err() == nil {
+		return fmt.Errorf("daemon set farm: watch: %w", err)
+	}
+	return nil
+}
+
+// noteDeletes is the guard in front of IgnoreDeletes: it logs each deleted
+// daemon set, says that its intent stays, and gives it up.
+func (f *Farm) noteDeletes(src kv.Source[DaemonSet]) kv.Source[DaemonSet] {
+	return sourceFunc[DaemonSet](func(ctx context.Context) (*kv.Batch[DaemonSet], error) {
+		b, err := src.Next(ctx)
+		if err != nil {
+			return nil, err
+		}
+		for i := range b.Events {
+			ev := &b.Events[i]
+			if ev.Type != kv.Delete {
+				continue
+			}
+			nodes := len(f.ownedNodes(ev.Name, ev.Old.Value.PodID))
+			f.log.Info("daemon set deleted; removing no intent: its pods stay where they run",
+				zap.String("daemon_set", ev.Name), zap.String("pod", ev.Old.Value.PodID), zap.Int("nodes", nodes))
+			f.mu.Lock()
+			delete(f.sets, ev.Name)
+			delete(f.last, ev.Name)
+			delete(f.updating, ev.Name)
+			if t := f.timers[ev.Name]; t != nil {
+				t.t.Stop()
+				delete(f.timers, ev.Name)
+			}
+			f.mu.Unlock()
+			f.farm.Forget(ctx, ev.Name)
+		}
+		return b, nil
+	})
+}
+
+type sourceFunc[T any] func(ctx context.Context) (*kv.Batch[T], error)
+
+func (s sourceFunc[T]) Next(ctx context.Context) (*kv.Batch[T], error) { return s(ctx) }
+
+// setsOf lists the daemon sets of pod id, sorted by age (oldest first).
+func (f *Farm) setsOf(pod string) []string {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	var ids []string
+	for id, o := range f.sets {
+		if o.Value.PodID == pod {
+			ids = append(ids, id)
+		}
+	}
+	return ids
+}
+
+// onFleetChange turns a change of the fleet into "look again" for the
+// daemon sets it may concern.
+func (f *Farm) onFleetChange(c fleet.Change) {
+	f.mu.Lock()
+	close(f.changed)
+	f.changed = make(chan struct{})
+	if !f.running {
+		f.mu.Unlock()
+		return
+	}
+	var ids []string
+	if c.Source == fleet.NodeLabels {
+		for id := range f.sets {
+			ids = append(ids, id)
+		}
+	} else {
+		pods := map[string]bool{}
+		for _, name := range c.Names {
+			_, rest, _ := strings.Cut(name, "/")
+			pod, _, _ := strings.Cut(rest, "/")
+			pods[pod] = true
+		}
+		for id, o := range f.sets {
+			if pods[o.Value.PodID] {
+				ids = append(ids, id)
+			}
+		}
+	}
+	f.mu.Unlock()
+	for _, id := range ids {
+		f.farm.Enqueue(id)
+	}
+}
+
+// waitView blocks until ok holds over the fleet view, which lags the
+// farm's own writes by a watch round trip.
+func (f *Farm) waitView(ctx context.Context, what string, ok func() bool) error {
+	ctx, cancel := context.WithTimeout(ctx, viewWait)
+	defer cancel()
+	for {
+		f.mu.Lock()
+		ch := f.changed
+		f.mu.Unlock()
+		if ok() {
+			return nil
+		}
+		select {
+		case <-ch:
+		case <-ctx.Done():
+			return fmt.Errorf("waiting for the fleet view to show %s: %w", what, ctx.Err())
+		}
+	}
+}
+
+// after asks for id to be reconciled again after d, unless it already will
+// be sooner.
+func (f *Farm) after(id string, d time.Duration) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if !f.running {
+		return
+	}
+	at := time.Now().Add(d)
+	if t := f.timers[id]; t != nil {
+		if !t.at.After(at) {
+			return
+		}
+		t.t.Stop()
+	}
+	var self *timer
+	self = &timer{at: at, t: time.AfterFunc(d, func() {
+		f.mu.Lock()
+		if f.timers[id] == self {
+			delete(f.timers, id)
+		}
+		run := f.running
+		f.mu.Unlock()
+		if run {
+			f.farm.Enqueue(id)
+		}
+	})}
+	f.timers[id] = self
+}
+
+func (f *Farm) stopTimers() {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.running = false
+	for id, t := range f.timers {
+		t.t.Stop()
+		delete(f.timers, id)
+	}
+}

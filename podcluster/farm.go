@@ -1,0 +1,515 @@
+package podcluster
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"sort"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/p2kit/p2kit/failsafe"
+	"github.com/p2kit/p2kit/farm"
+	"github.com/p2kit/p2kit/internal/fleet"
+	"github.com/p2kit/p2kit/kv"
+	"github.com/p2kit/p2kit/labels"
+	"github.com/p2kit/p2kit/status"
+	"github.com/prometheus/client_golang/prometheus"
+	clientv3 "go.etcd.io/etcd/client/v3"
+	"go.uber.org/zap"
+)
+
+// FarmOption configures a Farm.
+type FarmOption func(*farmConfig)
+
+type farmConfig struct {
+	prefix   string
+	log      *zap.Logger
+	reg      prometheus.Registerer
+	ttl      int
+	resync   time.Duration
+	actor    string
+	view     *fleet.View
+	workers  int
+	minBack  time.Duration
+	maxBack  time.Duration
+	identity string
+}
+
+// WithFarmPrefix sets the root prefix (default "/p2"). (WithPrefix is the
+// store's option.)
+func WithFarmPrefix(root string) FarmOption {
+	return func(c *farmConfig) { c.prefix = strings.TrimRight(root, "/") }
+}
+
+// WithFarmLogger sets the logger (default: none). (WithLogger is the
+// store's option.)
+func WithFarmLogger(l *zap.Logger) FarmOption {
+	return func(c *farmConfig) {
+		if l != nil {
+			c.log = l
+		}
+	}
+}
+
+// WithRegistry registers the farm's and its failsafe's metrics with r; nil
+// registers nothing.
+func WithRegistry(r prometheus.Registerer) FarmOption { return func(c *farmConfig) { c.reg = r } }
+
+// WithTTL sets the lease TTL in seconds (default 10).
+func WithTTL(seconds int) FarmOption { return func(c *farmConfig) { c.ttl = seconds } }
+
+// WithResync sets how often every cluster is looked at again without a
+// change (default 30s). An unchanged cluster is not synced again.
+func WithResync(d time.Duration) FarmOption { return func(c *farmConfig) { c.resync = d } }
+
+// WithActor names the farm in logs (default "pc-farm@<host>").
+func WithActor(actor string) FarmOption { return func(c *farmConfig) { c.actor = actor } }
+
+// WithFleet shares a fleet view the caller runs; without it the farm runs
+// its own.
+func WithFleet(v *fleet.View) FarmOption { return func(c *farmConfig) { c.view = v } }
+
+// WithWorkers sets how many clusters are synced at once (default 4).
+func WithWorkers(n int) FarmOption { return func(c *farmConfig) { c.workers = n } }
+
+// WithBackoff sets the retry backoff of a failing sync (default 1s to 1m).
+func WithBackoff(minDelay, maxDelay time.Duration) FarmOption {
+	return func(c *farmConfig) { c.minBack, c.maxBack = minDelay, maxDelay }
+}
+
+// WithIdentity names this process in logs.
+func WithIdentity(id string) FarmOption { return func(c *farmConfig) { c.identity = id } }
+
+// Farm keeps one Syncer up to date with every pod cluster: its members are
+// the pods of the cluster's pod id whose pod labels match its selector,
+// each with its node and health. Several farms may run at once; each
+// cluster is owned by one of them through an etcd lock, and every record
+// the farm writes carries that lock's fence.
+//
+// Failsafes (DESIGN.md): the cluster watch is guarded by NotEmpty and
+// MaxDeletes(1, 0.5) and starts from the clusters the syncer was last told
+// about (their sync records), so an empty or mass-deleting answer, at
+// start or later, never reaches DeleteCluster; pod labels come from the
+// fleet view, whose NotEmpty guard keeps the members of a wiped label tree.
+type Farm struct {
+	client  *clientv3.Client
+	cfg     farmConfig
+	log     *zap.Logger
+	store   *Store
+	syncer  Syncer
+	records *status.Store[SyncRecord]
+	holds   *failsafe.Holds
+	farm    *farm.Farm
+	view    *fleet.View
+	ownView bool
+	m       *metrics
+
+	mu       sync.Mutex
+	clusters map[string]*Object // the guarded view; ModRevision 0: known from a sync record only
+	running  bool
+}
+
+// NewFarm returns a pod cluster farm syncing to syncer. Start it with Run.
+func NewFarm(client *clientv3.Client, syncer Syncer, opts ...FarmOption) (*Farm, error) {
+	if syncer == nil {
+		return nil, errors.New("pod cluster farm: nil syncer")
+	}
+	host, _ := os.Hostname()
+	cfg := farmConfig{
+		prefix:  "/p2",
+		log:     zap.NewNop(),
+		ttl:     10,
+		resync:  30 * time.Second,
+		actor:   "pc-farm@" + host,
+		workers: 4,
+		minBack: time.Second,
+		maxBack: time.Minute,
+	}
+	for _, o := range opts {
+		o(&cfg)
+	}
+	f := &Farm{
+		client: client,
+		cfg:    cfg,
+		log: cfg.log.With(zap.String("component", "pc-farm"), zap.String("actor", cfg.actor),
+			zap.String("syncer", syncer.Type())),
+		store:    NewStore(client, WithPrefix(cfg.prefix), WithLogger(cfg.log)),
+		syncer:   syncer,
+		clusters: map[string]*Object{},
+		m:        newMetrics(cfg.reg, cfg.log),
+	}
+	var err error
+	if f.records, err = status.NewStore[SyncRecord](client, syncer.Type(), status.WithPrefix(cfg.prefix)); err != nil {
+		return nil, fmt.Errorf("pod cluster farm: syncer type: %w", err)
+	}
+	f.holds = failsafe.NewHolds(client, "pc-farm/"+syncer.Type(), failsafe.WithLogger(cfg.log),
+		failsafe.WithRegistry(cfg.reg), failsafe.WithPrefix(cfg.prefix))
+	f.view = cfg.view
+	if f.view == nil {
+		f.view = fleet.New(client, cfg.prefix, f.holds, cfg.log)
+		f.ownView = true
+	}
+	fopts := []farm.Option{
+		farm.WithPrefix(cfg.prefix), farm.WithLogger(cfg.log), farm.WithTTL(cfg.ttl),
+		farm.WithResync(cfg.resync), farm.WithWorkers(cfg.workers),
+		farm.WithBackoff(cfg.minBack, cfg.maxBack),
+	}
+	if cfg.identity != "" {
+		fopts = append(fopts, farm.WithIdentity(cfg.identity))
+	}
+	// One lock directory per syncer type: two syncers sync independently.
+	if f.farm, err = farm.New(client, Dir+"-"+syncer.Type(), farm.ReconcileFunc(f.reconcile), fopts...); err != nil {
+		return nil, fmt.Errorf("pod cluster farm: %w", err)
+	}
+	f.view.Subscribe(f.onFleetChange)
+	return f, nil
+}
+
+// Owned lists the clusters this process holds, sorted.
+func (f *Farm) Owned() []string { return f.farm.Owned() }
+
+// Run syncs until ctx ends. It waits for the fleet view's first listing
+// before acting.
+func (f *Farm) Run(ctx context.Context) error {
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	var wg sync.WaitGroup
+	errs := make(chan error, 4)
+	defer func() {
+		cancel()
+		wg.Wait()
+		f.mu.Lock()
+		f.running = false
+		f.mu.Unlock()
+	}()
+	if f.ownView {
+		wg.Go(func() {
+			if err := f.view.Run(ctx); err != nil && ctx.Err() == nil {
+				errs <- fmt.Errorf("pod cluster farm: fleet view: %w", err)
+			}
+		})
+	}
+	synced := make(chan error, 1)
+	go func() { synced <- f.view.WaitSynced(ctx) }()
+	select {
+	case err := <-synced:
+		if err != nil {
+			return nil // ctx ended
+		}
+	case err := <-errs:
+		return err
+	}
+	seed, err := f.remembered(ctx)
+	if err != nil {
+		if ctx.Err() != nil {
+			return nil
+		}
+		return err
+	}
+	f.mu.Lock()
+	f.running = true
+	f.mu.Unlock()
+	wg.Go(func() {
+		if err := f.watchClusters(ctx, seed); err != nil && ctx.Err() == nil {
+			errs <- err
+		}
+		cancel()
+	})
+	wg.Go(func() {
+		if err := f.watchRecords(ctx); err != nil && ctx.Err() == nil {
+			errs <- err
+		}
+		cancel()
+	})
+	wg.Go(func() {
+		_ = f.farm.Run(ctx)
+		cancel()
+	})
+	select {
+	case <-ctx.Done():
+		return nil
+	case err := <-errs:
+		return err
+	}
+}
+
+// remembered lists the clusters the syncer was last told about: those with
+// a sync record.
+func (f *Farm) remembered(ctx context.Context) (map[string]*Object, error) {
+	l, err := f.records.List(ctx, status.PodClusters)
+	if err != nil {
+		return nil, fmt.Errorf("pod cluster farm: list sync records: %w", err)
+	}
+	seed := map[string]*Object{}
+	for _, o := range l.Items {
+		id, _, _ := strings.Cut(o.Name, "/")
+		key, err := f.store.Key(id)
+		if err != nil {
+			continue
+		}
+		seed[id] = &Object{Name: id, Key: key}
+	}
+	return seed, nil
+}
+
+// watchClusters follows the clusters through the guards. A cluster that
+// is created or changes is synced; one whose delete passed the guards is
+// deleted from the syncer.
+func (f *Farm) watchClusters(ctx context.Context, seed map[string]*Object) error {
+	src := failsafe.Chain[PodCluster](rememberFrom(f.store.Watch(ctx), seed),
+		failsafe.NotEmpty[PodCluster](f.holds),
+		failsafe.MaxDeletes[PodCluster](f.holds, 1, 0.5))
+	err := kv.Run(ctx, src, func(b *kv.Batch[PodCluster]) error {
+		for i := range b.Events {
+			ev := &b.Events[i]
+			if ev.Err != nil {
+				f.log.Error("undecodable pod cluster; keeping the last good value", zap.String("key", ev.Key), zap.Error(ev.Err))
+				continue
+			}
+			f.mu.Lock()
+			if ev.Type == kv.Delete {
+				delete(f.clusters, ev.Name)
+			} else {
+				f.clusters[ev.Name] = ev.New
+			}
+			f.mu.Unlock()
+			if ev.Type == kv.Delete || ev.New.ModRevision > 0 {
+				f.farm.Enqueue(ev.Name)
+			}
+		}
+		return nil
+	})
+	if err != nil && ctx.Err() == nil {
+		return fmt.Errorf("pod cluster farm: watch: %w", err)
+	}
+	return nil
+}
+
+// watchRecords syncs a cluster again when its sync record is deleted.
+// Creating or changing a record does nothing.
+func (f *Farm) watchRecords(ctx context.Context) error {
+	w, err := f.records.Watch(ctx, status.PodClusters)
+	if err != nil {
+		return fmt.Errorf("pod cluster farm: %w", err)
+	}
+	err = kv.Run(ctx, w, func(b *kv.Batch[SyncRecord]) error {
+		for i := range b.Events {
+			ev := &b.Events[i]
+			if ev.Type != kv.Delete {
+				continue
+			}
+			id, _, _ := strings.Cut(ev.Name, "/")
+			f.mu.Lock()
+			o, ok := f.clusters[id]
+			f.mu.Unlock()
+			if ok && o.ModRevision > 0 {
+				f.log.Info("sync record deleted; syncing the cluster again", zap.String("pod_cluster", id))
+				f.farm.Enqueue(id)
+			}
+		}
+		return nil
+	})
+	if err != nil && ctx.Err() == nil {
+		return fmt.Errorf("pod cluster farm: sync record watch: %w", err)
+	}
+	return nil
+}
+
+// onFleetChange asks the clusters of every pod id that changed to look
+// again.
+func (f *Farm) onFleetChange(c fleet.Change) {
+	if c.Source == fleet.NodeLabels {
+		return
+	}
+	pods := map[string]bool{}
+	for _, name := range c.Names {
+		_, rest, _ := strings.Cut(name, "/")
+		pod, _, _ := strings.Cut(rest, "/")
+		pods[pod] = true
+	}
+	f.mu.Lock()
+	if !f.running {
+		f.mu.Unlock()
+		return
+	}
+	var ids []string
+	for id, o := range f.clusters {
+		if o.ModRevision > 0 && pods[o.Value.PodID] {
+			ids = append(ids, id)
+		}
+	}
+	f.mu.Unlock()
+	for _, id := range ids {
+		f.farm.Enqueue(id)
+	}
+}
+
+// members lists the members of cluster c in the fleet view, sorted.
+func (f *Farm) members(c *PodCluster) ([]Member, error) {
+	sel, err := labels.Parse(c.PodSelector)
+	if err != nil {
+		return nil, fmt.Errorf("pod cluster %s: pod_selector: %w", c.ID, err)
+	}
+	var ms []Member
+	for _, name := range f.view.PodsMatching(sel) {
+		node, pod, ok := strings.Cut(name, "/")
+		if !ok || pod != c.PodID {
+			continue
+		}
+		d := f.view.RealityDigest(node, pod)
+		ms = append(ms, Member{Node: node, PodID: pod, Healthy: d != "" && f.view.Healthy(node, pod, d)})
+	}
+	sortMembers(ms)
+	return ms, nil
+}
+
+// reconcile brings the syncer's copy of cluster id up to date, derived
+// from the guarded cluster view, the fleet view and the sync record.
+func (f *Farm) reconcile(ctx context.Context, id string, fence farm.Fence) error {
+	f.mu.Lock()
+	obj, exists := f.clusters[id]
+	f.mu.Unlock()
+	if exists && obj.ModRevision == 0 {
+		return nil // known from its sync record only, until the guards pass the listing
+	}
+	log := f.log.With(zap.String("pod_cluster", id))
+	rec, err := f.records.Get(ctx, status.PodClusters, id)
+	switch {
+	case errors.Is(err, kv.ErrNotFound):
+		rec = nil
+	case errors.Is(err, kv.ErrDecode):
+		log.Warn("unreadable sync record; syncing again", zap.Error(err))
+		rec = nil
+	case err != nil:
+		return fmt.Errorf("pod cluster %s: read sync record: %w", id, err)
+	}
+
+	if !exists {
+		if rec != nil {
+			// The guards passed this delete: it is not part of an
+			// empty or mass-deleting answer.
+			if err := f.syncer.DeleteCluster(ctx, id); err != nil {
+				f.m.deletes.WithLabelValues(f.syncer.Type(), "error").Inc()
+				return fmt.Errorf("pod cluster %s: delete from %s syncer: %w", id, f.syncer.Type(), err)
+			}
+			f.m.deletes.WithLabelValues(f.syncer.Type(), "ok").Inc()
+			key, err := f.records.Key(status.PodClusters, id)
+			if err != nil {
+				return fmt.Errorf("pod cluster %s: %w", id, err)
+			}
+			if _, err := kv.Commit(ctx, f.client, append(fence.Cmps(), f.records.KV().Unchanged(rec)), clientv3.OpDelete(key)); err != nil {
+				return fmt.Errorf("pod cluster %s: remove sync record: %w", id, err)
+			}
+			log.Info("pod cluster deleted; removed from the syncer")
+		}
+		f.farm.Forget(ctx, id)
+		return nil
+	}
+
+	c := obj.Value
+	members, err := f.members(&c)
+	if err != nil {
+		return err
+	}
+	digest, err := SyncDigest(&c, members)
+	if err != nil {
+		return err
+	}
+	if rec != nil && rec.Value.Digest == digest {
+		log.Debug("pod cluster in sync; not syncing", zap.String("digest", digest))
+		return nil
+	}
+	healthy := 0
+	for _, m := range members {
+		if m.Healthy {
+			healthy++
+		}
+	}
+	if err := f.syncer.SyncCluster(ctx, &c, members); err != nil {
+		f.m.syncs.WithLabelValues(f.syncer.Type(), "error").Inc()
+		return fmt.Errorf("pod cluster %s: sync with %s syncer: %w", id, f.syncer.Type(), err)
+	}
+	f.m.syncs.WithLabelValues(f.syncer.Type(), "ok").Inc()
+	op, err := f.records.PutOp(status.PodClusters, id, &SyncRecord{
+		Digest: digest, Members: len(members), Healthy: healthy, SyncedAt: time.Now().UTC(),
+	})
+	if err != nil {
+		return fmt.Errorf("pod cluster %s: sync record: %w", id, err)
+	}
+	if _, err := kv.Commit(ctx, f.client, fence.Cmps(), op); err != nil {
+		return fmt.Errorf("pod cluster %s: write sync record: %w", id, err)
+	}
+	log.Info("pod cluster synced", zap.Int("members", len(members)), zap.Int("healthy", healthy),
+		zap.String("digest", digest))
+	return nil
+}
+
+// rememberFrom makes a cluster watch start from seed (the clusters the
+// syncer was last told about) instead of from nothing: its first batch
+// holds the seed, and the watch's first listing follows as the change from
+// the seed, so that guards judge it like any other change. A listing that
+// lacks most remembered clusters is then held, not read as their deletion.
+func rememberFrom(src kv.Source[PodCluster], seed map[string]*Object) kv.Source[PodCluster] {
+	if len(seed) == 0 {
+		return src
+	}
+	return &remembered{inner: src, seed: seed}
+}
+
+type remembered struct {
+	inner kv.Source[PodCluster]
+	seed  map[string]*Object
+	stage int // 0: seed not sent; 1: listing not sent; 2: pass through
+}
+
+// Next implements kv.Source.
+func (r *remembered) Next(ctx context.Context) (*kv.Batch[PodCluster], error) {
+	switch r.stage {
+	case 0:
+		names := make([]string, 0, len(r.seed))
+		for name := range r.seed {
+			names = append(names, name)
+		}
+		sort.Strings(names)
+		events := make([]kv.Event[PodCluster], 0, len(names))
+		for _, name := range names {
+			o := r.seed[name]
+			events = append(events, kv.Event[PodCluster]{Type: kv.Create, Name: name, Key: o.Key, New: o})
+		}
+		r.stage = 1
+		return &kv.Batch[PodCluster]{Kind: kv.Initial, Events: events,
+			Before: kv.MapView[PodCluster]{}, After: kv.MapView[PodCluster](r.seed)}, nil
+	case 1:
+		b, err := r.inner.Next(ctx)
+		if err != nil {
+			return nil, err
+		}
+		r.stage = 2
+		events := make([]kv.Event[PodCluster], 0, len(b.Events)+len(r.seed))
+		listed := map[string]bool{}
+		for _, ev := range b.Events {
+			listed[ev.Name] = true // an undecodable value is listed too
+			if old, ok := r.seed[ev.Name]; ok {
+				ev.Type, ev.Old = kv.Mutate, old
+			}
+			events = append(events, ev)
+		}
+		var gone []string
+		for name := range r.seed {
+			if _, ok := b.After.Get(name); !ok && !listed[name] {
+				gone = append(gone, name)
+			}
+		}
+		sort.Strings(gone)
+		for _, name := range gone {
+			o := r.seed[name]
+			events = append(events, kv.Event[PodCluster]{Type: kv.Delete, Name: name, Key: o.Key, Old: o, Revision: b.Revision})
+		}
+		return &kv.Batch[PodCluster]{Kind: kv.Resync, Revision: b.Revision, Events: events,
+			Before: kv.MapView[PodCluster](r.seed), After: b.After}, nil
+	}
+	return r.inner.Next(ctx)
+}
