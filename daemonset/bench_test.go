@@ -105,7 +105,7 @@ func BenchmarkDaemonSetFanout10k(b *testing.B) {
 // and returns once the 10,000th intent of it appears, and stop.
 func benchFarm(b *testing.B, ctx context.Context, cli *clientv3.Client, i int) (run, stop func()) {
 	const nodes = 10000
-	f, err := daemonset.NewFarm(cli, daemonset.WithResync(time.Hour), daemonset.WithActor("bench"))
+	f, err := daemonset.NewFarm(cli, farm.WithResync(time.Hour), farm.WithActor("bench"))
 	if err != nil {
 		b.Fatal(err)
 	}

@@ -16,7 +16,6 @@ import (
 	"github.com/p2kit/p2kit/kv"
 	"github.com/p2kit/p2kit/labels"
 	"github.com/p2kit/p2kit/status"
-	"github.com/prometheus/client_golang/prometheus"
 	clientv3 "go.etcd.io/etcd/client/v3"
 	"go.uber.org/zap"
 )
@@ -34,70 +33,6 @@ const StatusNamespace = "ds-farm"
 // writes before it fails and is retried.
 const viewWait = 30 * time.Second
 
-// FarmOption configures a Farm.
-type FarmOption func(*farmConfig)
-
-type farmConfig struct {
-	prefix   string
-	log      *zap.Logger
-	reg      prometheus.Registerer
-	ttl      int
-	resync   time.Duration
-	actor    string
-	view     *fleet.View
-	workers  int
-	minBack  time.Duration
-	maxBack  time.Duration
-	identity string
-}
-
-// WithFarmPrefix sets the root prefix (default "/p2"). (WithPrefix is the
-// store's option.)
-func WithFarmPrefix(root string) FarmOption {
-	return func(c *farmConfig) { c.prefix = strings.TrimRight(root, "/") }
-}
-
-// WithFarmLogger sets the logger (default: none). (WithLogger is the
-// store's option.)
-func WithFarmLogger(l *zap.Logger) FarmOption {
-	return func(c *farmConfig) {
-		if l != nil {
-			c.log = l
-		}
-	}
-}
-
-// WithRegistry registers the farm's and its failsafe's metrics with r; nil
-// registers nothing.
-func WithRegistry(r prometheus.Registerer) FarmOption { return func(c *farmConfig) { c.reg = r } }
-
-// WithTTL sets the lease TTL in seconds (default 10): how long a dead
-// process keeps its daemon sets.
-func WithTTL(seconds int) FarmOption { return func(c *farmConfig) { c.ttl = seconds } }
-
-// WithResync sets how often every daemon set is reconciled without a change
-// (default 30s).
-func WithResync(d time.Duration) FarmOption { return func(c *farmConfig) { c.resync = d } }
-
-// WithActor names the farm in audit records (default "ds-farm@<host>").
-func WithActor(actor string) FarmOption { return func(c *farmConfig) { c.actor = actor } }
-
-// WithFleet shares a fleet view the caller runs (one per controller
-// process); without it the farm runs its own.
-func WithFleet(v *fleet.View) FarmOption { return func(c *farmConfig) { c.view = v } }
-
-// WithWorkers sets how many daemon sets are reconciled at once (default 4).
-func WithWorkers(n int) FarmOption { return func(c *farmConfig) { c.workers = n } }
-
-// WithBackoff sets the retry backoff of a failing daemon set (default 1s to
-// 1m).
-func WithBackoff(minDelay, maxDelay time.Duration) FarmOption {
-	return func(c *farmConfig) { c.minBack, c.maxBack = minDelay, maxDelay }
-}
-
-// WithIdentity names this process in logs and locks' logs.
-func WithIdentity(id string) FarmOption { return func(c *farmConfig) { c.identity = id } }
-
 // Farm is the daemon set controller: it schedules each daemon set's
 // manifest on the nodes its selector matches, paced by the daemon set's
 // rate limit, rolls manifest changes within min_health, and unschedules
@@ -111,7 +46,7 @@ func WithIdentity(id string) FarmOption { return func(c *farmConfig) { c.identit
 // NotEmpty guard holds an emptied label tree.
 type Farm struct {
 	client   *clientv3.Client
-	cfg      farmConfig
+	cfg      farm.Config
 	log      *zap.Logger
 	store    *Store
 	intent   *intent.Store
@@ -149,62 +84,42 @@ type digestAt struct {
 }
 
 // NewFarm returns a daemon set farm. Start it with Run.
-func NewFarm(client *clientv3.Client, opts ...FarmOption) (*Farm, error) {
+func NewFarm(client *clientv3.Client, opts ...farm.Option) (*Farm, error) {
 	host, _ := os.Hostname()
-	cfg := farmConfig{
-		prefix:  "/p2",
-		log:     zap.NewNop(),
-		ttl:     10,
-		resync:  30 * time.Second,
-		actor:   "ds-farm@" + host,
-		workers: 4,
-		minBack: time.Second,
-		maxBack: time.Minute,
-	}
-	for _, o := range opts {
-		o(&cfg)
-	}
-	if cfg.actor == "" {
+	cfg := farm.Configure("ds-farm@"+host, opts...)
+	if cfg.Actor == "" {
 		return nil, errors.New("daemon set farm: empty actor")
 	}
 	f := &Farm{
 		client:   client,
 		cfg:      cfg,
-		log:      cfg.log.With(zap.String("component", "ds-farm")),
-		store:    NewStore(client, WithPrefix(cfg.prefix), WithLogger(cfg.log)),
-		intent:   intent.NewStore(client, intent.WithPrefix(cfg.prefix), intent.WithLogger(cfg.log)),
+		log:      cfg.Log.With(zap.String("component", "ds-farm")),
+		store:    NewStore(client, WithPrefix(cfg.Prefix), WithLogger(cfg.Log)),
+		intent:   intent.NewStore(client, intent.WithPrefix(cfg.Prefix), intent.WithLogger(cfg.Log)),
 		sets:     map[string]*Object{},
 		timers:   map[string]*timer{},
 		last:     map[string]time.Time{},
 		updating: map[string]map[string]updateAt{},
 		digests:  map[string]digestAt{},
 		changed:  make(chan struct{}),
-		m:        newMetrics(cfg.reg, cfg.log),
+		m:        newMetrics(cfg.Registry, cfg.Log),
 	}
-	pl, err := labels.New(client, labels.WithPrefix(cfg.prefix), labels.WithLogger(cfg.log)).Of(labels.Pod)
+	pl, err := labels.New(client, labels.WithPrefix(cfg.Prefix), labels.WithLogger(cfg.Log)).Of(labels.Pod)
 	if err != nil {
 		return nil, fmt.Errorf("daemon set farm: %w", err)
 	}
 	f.podLbls = pl
-	if f.statuses, err = status.NewStore[Status](client, StatusNamespace, status.WithPrefix(cfg.prefix)); err != nil {
+	if f.statuses, err = status.NewStore[Status](client, StatusNamespace, status.WithPrefix(cfg.Prefix)); err != nil {
 		return nil, fmt.Errorf("daemon set farm: %w", err)
 	}
-	f.holds = failsafe.NewHolds(client, "ds-farm", failsafe.WithLogger(cfg.log),
-		failsafe.WithRegistry(cfg.reg), failsafe.WithPrefix(cfg.prefix))
-	f.view = cfg.view
+	f.holds = failsafe.NewHolds(client, "ds-farm", failsafe.WithLogger(cfg.Log),
+		failsafe.WithRegistry(cfg.Registry), failsafe.WithPrefix(cfg.Prefix))
+	f.view = cfg.Fleet
 	if f.view == nil {
-		f.view = fleet.New(client, cfg.prefix, f.holds, cfg.log)
+		f.view = fleet.New(client, cfg.Prefix, f.holds, cfg.Log)
 		f.ownView = true
 	}
-	fopts := []farm.Option{
-		farm.WithPrefix(cfg.prefix), farm.WithLogger(cfg.log), farm.WithTTL(cfg.ttl),
-		farm.WithResync(cfg.resync), farm.WithWorkers(cfg.workers),
-		farm.WithBackoff(cfg.minBack, cfg.maxBack),
-	}
-	if cfg.identity != "" {
-		fopts = append(fopts, farm.WithIdentity(cfg.identity))
-	}
-	if f.farm, err = farm.New(client, Dir, farm.ReconcileFunc(f.reconcile), fopts...); err != nil {
+	if f.farm, err = farm.New(client, Dir, farm.ReconcileFunc(f.reconcile), opts...); err != nil {
 		return nil, fmt.Errorf("daemon set farm: %w", err)
 	}
 	f.view.Subscribe(f.onFleetChange)

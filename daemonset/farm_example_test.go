@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/p2kit/p2kit/daemonset"
+	"github.com/p2kit/p2kit/farm"
 	"github.com/p2kit/p2kit/intent"
 	"github.com/p2kit/p2kit/internal/etcdtest"
 	"github.com/p2kit/p2kit/internal/storetest"
@@ -32,7 +33,7 @@ func ExampleNewFarm() {
 	ls.Put(ctx, labels.Node, "web2", labels.Set{"role": "edge"})
 	ls.Put(ctx, labels.Node, "db1", labels.Set{"role": "db"})
 
-	f, err := daemonset.NewFarm(cli, daemonset.WithActor("example"))
+	f, err := daemonset.NewFarm(cli, farm.WithActor("example"))
 	if err != nil {
 		panic(err)
 	}

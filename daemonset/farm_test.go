@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/p2kit/p2kit/daemonset"
+	"github.com/p2kit/p2kit/farm"
 	"github.com/p2kit/p2kit/intent"
 	"github.com/p2kit/p2kit/internal/etcdtest"
 	"github.com/p2kit/p2kit/internal/storetest"
@@ -83,12 +84,12 @@ func (w *world) node(name string, set labels.Set) *memory.Node {
 }
 
 // farm starts a daemon set farm; stop stops it and waits.
-func (w *world) farm(opts ...daemonset.FarmOption) (stop func()) {
+func (w *world) farm(opts ...farm.Option) (stop func()) {
 	w.t.Helper()
-	opts = append([]daemonset.FarmOption{
-		daemonset.WithFarmLogger(w.log.Named("ds-farm")), daemonset.WithTTL(2),
-		daemonset.WithBackoff(20*time.Millisecond, 500*time.Millisecond), daemonset.WithResync(time.Second),
-		daemonset.WithActor("ds-farm-test"),
+	opts = append([]farm.Option{
+		farm.WithLogger(w.log.Named("ds-farm")), farm.WithTTL(2),
+		farm.WithBackoff(20*time.Millisecond, 500*time.Millisecond), farm.WithResync(time.Second),
+		farm.WithActor("ds-farm-test"),
 	}, opts...)
 	f, err := daemonset.NewFarm(w.cli, opts...)
 	require.NoError(w.t, err)
@@ -423,12 +424,12 @@ func TestRollKeepsMinHealth(t *testing.T) {
 func TestTakeover(t *testing.T) {
 	w := newWorld(t)
 	w.node("t1", labels.Set{"role": "edge"})
-	stopA := w.farm(daemonset.WithIdentity("a"))
+	stopA := w.farm(farm.WithIdentity("a"))
 	ds := daemonSet("edge", "role=edge", 0)
 	_, err := w.store.Create(w.ctx, "alice", ds)
 	require.NoError(t, err)
 	w.waitNodes("hello", "t1")
-	w.farm(daemonset.WithIdentity("b"))
+	w.farm(farm.WithIdentity("b"))
 	stopA()
 	w.node("t2", labels.Set{"role": "edge"})
 	w.waitNodes("hello", "t1", "t2")

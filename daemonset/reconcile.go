@@ -78,7 +78,7 @@ func (f *Farm) reconcile(ctx context.Context, id string, fence farm.Fence) error
 	if !ds.Disabled {
 		if reason := f.overlap(obj, matched); reason != "" {
 			log.Warn("daemon set overlaps an older one; disabling it", zap.String("reason", reason))
-			if _, err := f.store.Modify(ctx, f.cfg.actor, id, func(v *DaemonSet) error {
+			if _, err := f.store.Modify(ctx, f.cfg.Actor, id, func(v *DaemonSet) error {
 				v.Disabled = true
 				return nil
 			}, Guard(fence.Cmps()...)); err != nil {

@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"os"
 	"sort"
 	"strings"
 	"sync"
@@ -66,62 +65,28 @@ type Farm struct {
 	session *concurrency.Session
 }
 
-// Option configures a Farm.
-type Option func(*Farm)
-
-// WithPrefix sets the root prefix (default "/p2"); locks live under
-// <root>/locks/<kind>/.
-func WithPrefix(root string) Option {
-	return func(f *Farm) { f.lockDir = strings.TrimSuffix(root, "/") + "/locks/" + f.kind + "/" }
-}
-
-// WithLogger sets the logger.
-func WithLogger(l *zap.Logger) Option { return func(f *Farm) { f.log = l } }
-
-// WithTTL sets the lease TTL in seconds (default 10): how long a dead
-// process keeps its entities.
-func WithTTL(seconds int) Option { return func(f *Farm) { f.ttl = seconds } }
-
-// WithWorkers sets how many entities are reconciled at once (default 4).
-func WithWorkers(n int) Option { return func(f *Farm) { f.workers = max(n, 1) } }
-
-// WithResync sets how often every known entity is reconciled again even
-// without a change (default 30s).
-func WithResync(d time.Duration) Option { return func(f *Farm) { f.resync = d } }
-
-// WithBackoff sets the retry backoff of a failing entity (default 1s to 1m).
-func WithBackoff(minDelay, maxDelay time.Duration) Option {
-	return func(f *Farm) { f.minBack, f.maxBack = minDelay, maxDelay }
-}
-
-// WithIdentity names this process in logs (default host name and pid).
-func WithIdentity(id string) Option { return func(f *Farm) { f.identity = id } }
-
-// New returns a farm for kind ("replication_controllers", ...).
+// New returns a farm for kind ("replication_controllers", ...), configured
+// by the same options as the entity farms built on it.
 func New(client *clientv3.Client, kind string, rec Reconciler, opts ...Option) (*Farm, error) {
 	if err := manifest.ValidateID(kind); err != nil {
 		return nil, fmt.Errorf("farm kind: %w", err)
 	}
-	host, _ := os.Hostname()
+	cfg := Configure("farm", opts...)
 	f := &Farm{
 		client:   client,
 		kind:     kind,
+		lockDir:  cfg.Prefix + "/locks/" + kind + "/",
 		rec:      rec,
-		log:      zap.NewNop(),
-		ttl:      10,
-		workers:  4,
-		resync:   30 * time.Second,
-		identity: fmt.Sprintf("%s/%d", host, os.Getpid()),
-		minBack:  time.Second,
-		maxBack:  time.Minute,
+		ttl:      cfg.TTL,
+		workers:  cfg.Workers,
+		resync:   cfg.Resync,
+		identity: cfg.Identity,
+		minBack:  cfg.MinBackoff,
+		maxBack:  cfg.MaxBackoff,
 		known:    map[string]bool{},
 		owned:    map[string]*concurrency.Mutex{},
 	}
-	WithPrefix("/p2")(f)
-	for _, o := range opts {
-		o(f)
-	}
-	f.log = f.log.With(zap.String("farm", kind), zap.String("identity", f.identity))
+	f.log = cfg.Log.With(zap.String("farm", kind), zap.String("identity", f.identity))
 	f.q = workqueue.New(f.minBack, f.maxBack)
 	return f, nil
 }

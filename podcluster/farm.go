@@ -16,72 +16,9 @@ import (
 	"github.com/p2kit/p2kit/kv"
 	"github.com/p2kit/p2kit/labels"
 	"github.com/p2kit/p2kit/status"
-	"github.com/prometheus/client_golang/prometheus"
 	clientv3 "go.etcd.io/etcd/client/v3"
 	"go.uber.org/zap"
 )
-
-// FarmOption configures a Farm.
-type FarmOption func(*farmConfig)
-
-type farmConfig struct {
-	prefix   string
-	log      *zap.Logger
-	reg      prometheus.Registerer
-	ttl      int
-	resync   time.Duration
-	actor    string
-	view     *fleet.View
-	workers  int
-	minBack  time.Duration
-	maxBack  time.Duration
-	identity string
-}
-
-// WithFarmPrefix sets the root prefix (default "/p2"). (WithPrefix is the
-// store's option.)
-func WithFarmPrefix(root string) FarmOption {
-	return func(c *farmConfig) { c.prefix = strings.TrimRight(root, "/") }
-}
-
-// WithFarmLogger sets the logger (default: none). (WithLogger is the
-// store's option.)
-func WithFarmLogger(l *zap.Logger) FarmOption {
-	return func(c *farmConfig) {
-		if l != nil {
-			c.log = l
-		}
-	}
-}
-
-// WithRegistry registers the farm's and its failsafe's metrics with r; nil
-// registers nothing.
-func WithRegistry(r prometheus.Registerer) FarmOption { return func(c *farmConfig) { c.reg = r } }
-
-// WithTTL sets the lease TTL in seconds (default 10).
-func WithTTL(seconds int) FarmOption { return func(c *farmConfig) { c.ttl = seconds } }
-
-// WithResync sets how often every cluster is looked at again without a
-// change (default 30s). An unchanged cluster is not synced again.
-func WithResync(d time.Duration) FarmOption { return func(c *farmConfig) { c.resync = d } }
-
-// WithActor names the farm in logs (default "pc-farm@<host>").
-func WithActor(actor string) FarmOption { return func(c *farmConfig) { c.actor = actor } }
-
-// WithFleet shares a fleet view the caller runs; without it the farm runs
-// its own.
-func WithFleet(v *fleet.View) FarmOption { return func(c *farmConfig) { c.view = v } }
-
-// WithWorkers sets how many clusters are synced at once (default 4).
-func WithWorkers(n int) FarmOption { return func(c *farmConfig) { c.workers = n } }
-
-// WithBackoff sets the retry backoff of a failing sync (default 1s to 1m).
-func WithBackoff(minDelay, maxDelay time.Duration) FarmOption {
-	return func(c *farmConfig) { c.minBack, c.maxBack = minDelay, maxDelay }
-}
-
-// WithIdentity names this process in logs.
-func WithIdentity(id string) FarmOption { return func(c *farmConfig) { c.identity = id } }
 
 // Farm keeps one Syncer up to date with every pod cluster: its members are
 // the pods of the cluster's pod id whose pod labels match its selector,
@@ -96,7 +33,7 @@ func WithIdentity(id string) FarmOption { return func(c *farmConfig) { c.identit
 // fleet view, whose NotEmpty guard keeps the members of a wiped label tree.
 type Farm struct {
 	client  *clientv3.Client
-	cfg     farmConfig
+	cfg     farm.Config
 	log     *zap.Logger
 	store   *Store
 	syncer  Syncer
@@ -113,55 +50,35 @@ type Farm struct {
 }
 
 // NewFarm returns a pod cluster farm syncing to syncer. Start it with Run.
-func NewFarm(client *clientv3.Client, syncer Syncer, opts ...FarmOption) (*Farm, error) {
+func NewFarm(client *clientv3.Client, syncer Syncer, opts ...farm.Option) (*Farm, error) {
 	if syncer == nil {
 		return nil, errors.New("pod cluster farm: nil syncer")
 	}
 	host, _ := os.Hostname()
-	cfg := farmConfig{
-		prefix:  "/p2",
-		log:     zap.NewNop(),
-		ttl:     10,
-		resync:  30 * time.Second,
-		actor:   "pc-farm@" + host,
-		workers: 4,
-		minBack: time.Second,
-		maxBack: time.Minute,
-	}
-	for _, o := range opts {
-		o(&cfg)
-	}
+	cfg := farm.Configure("pc-farm@"+host, opts...)
 	f := &Farm{
 		client: client,
 		cfg:    cfg,
-		log: cfg.log.With(zap.String("component", "pc-farm"), zap.String("actor", cfg.actor),
+		log: cfg.Log.With(zap.String("component", "pc-farm"), zap.String("actor", cfg.Actor),
 			zap.String("syncer", syncer.Type())),
-		store:    NewStore(client, WithPrefix(cfg.prefix), WithLogger(cfg.log)),
+		store:    NewStore(client, WithPrefix(cfg.Prefix), WithLogger(cfg.Log)),
 		syncer:   syncer,
 		clusters: map[string]*Object{},
-		m:        newMetrics(cfg.reg, cfg.log),
+		m:        newMetrics(cfg.Registry, cfg.Log),
 	}
 	var err error
-	if f.records, err = status.NewStore[SyncRecord](client, syncer.Type(), status.WithPrefix(cfg.prefix)); err != nil {
+	if f.records, err = status.NewStore[SyncRecord](client, syncer.Type(), status.WithPrefix(cfg.Prefix)); err != nil {
 		return nil, fmt.Errorf("pod cluster farm: syncer type: %w", err)
 	}
-	f.holds = failsafe.NewHolds(client, "pc-farm/"+syncer.Type(), failsafe.WithLogger(cfg.log),
-		failsafe.WithRegistry(cfg.reg), failsafe.WithPrefix(cfg.prefix))
-	f.view = cfg.view
+	f.holds = failsafe.NewHolds(client, "pc-farm/"+syncer.Type(), failsafe.WithLogger(cfg.Log),
+		failsafe.WithRegistry(cfg.Registry), failsafe.WithPrefix(cfg.Prefix))
+	f.view = cfg.Fleet
 	if f.view == nil {
-		f.view = fleet.New(client, cfg.prefix, f.holds, cfg.log)
+		f.view = fleet.New(client, cfg.Prefix, f.holds, cfg.Log)
 		f.ownView = true
 	}
-	fopts := []farm.Option{
-		farm.WithPrefix(cfg.prefix), farm.WithLogger(cfg.log), farm.WithTTL(cfg.ttl),
-		farm.WithResync(cfg.resync), farm.WithWorkers(cfg.workers),
-		farm.WithBackoff(cfg.minBack, cfg.maxBack),
-	}
-	if cfg.identity != "" {
-		fopts = append(fopts, farm.WithIdentity(cfg.identity))
-	}
 	// One lock directory per syncer type: two syncers sync independently.
-	if f.farm, err = farm.New(client, Dir+"-"+syncer.Type(), farm.ReconcileFunc(f.reconcile), fopts...); err != nil {
+	if f.farm, err = farm.New(client, Dir+"-"+syncer.Type(), farm.ReconcileFunc(f.reconcile), opts...); err != nil {
 		return nil, fmt.Errorf("pod cluster farm: %w", err)
 	}
 	f.view.Subscribe(f.onFleetChange)

@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/p2kit/p2kit/farm"
 	"github.com/p2kit/p2kit/intent"
 	"github.com/p2kit/p2kit/internal/etcdtest"
 	"github.com/p2kit/p2kit/internal/storetest"
@@ -143,9 +144,9 @@ func (w *world) cluster(id, selector string) {
 
 func (w *world) farm(s podcluster.Syncer, name string) (stop func()) {
 	w.t.Helper()
-	f, err := podcluster.NewFarm(w.cli, s, podcluster.WithFarmLogger(w.log.Named(name)),
-		podcluster.WithTTL(2), podcluster.WithBackoff(20*time.Millisecond, 200*time.Millisecond),
-		podcluster.WithResync(500*time.Millisecond), podcluster.WithIdentity(name))
+	f, err := podcluster.NewFarm(w.cli, s, farm.WithLogger(w.log.Named(name)),
+		farm.WithTTL(2), farm.WithBackoff(20*time.Millisecond, 200*time.Millisecond),
+		farm.WithResync(500*time.Millisecond), farm.WithIdentity(name))
 	require.NoError(w.t, err)
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
@@ -212,10 +213,13 @@ func TestFileSyncerFollowsScaling(t *testing.T) {
 	w.waitMembers("web", "n3:true")
 
 	// Every pod label vanishes: the fleet view holds the wipe and the
-	// members stay. (It lets a controller remove the last two.)
+	// members stay. (Its MaxDeletes(10, 0.5) guard lets controllers remove
+	// up to ten pods at once, so the wipe here takes more.)
 	for _, n := range []string{"n1", "n2", "n3"} {
-		_, err = w.labels.Put(w.ctx, labels.Pod, labels.PodID(n, "other"), labels.Set{"app": "other"})
-		require.NoError(t, err)
+		for i := range 4 {
+			_, err = w.labels.Put(w.ctx, labels.Pod, labels.PodID(n, fmt.Sprintf("other%d", i)), labels.Set{"app": "other"})
+			require.NoError(t, err)
+		}
 	}
 	_, err = w.cli.Delete(w.ctx, "/p2/labels/pod/", clientv3.WithPrefix())
 	require.NoError(t, err)
@@ -304,9 +308,18 @@ func TestRestartDoesNotResync(t *testing.T) {
 	w.waitMembers("web", "n1:true")
 	w.waitMembers("api", "n2:true")
 	require.Eventually(t, func() bool { s, _ := sy.counts(); return s["old"] == 1 }, waitFor, 10*time.Millisecond)
+	// Wait until farm A has synced the healthy members, so that nothing
+	// changes between the two farms.
+	records, err := status.NewStore[podcluster.SyncRecord](w.cli, "file")
+	require.NoError(t, err)
 	require.Eventually(t, func() bool {
-		resp, err := w.cli.Get(w.ctx, "/p2/status/pod_clusters/", clientv3.WithPrefix(), clientv3.WithCountOnly())
-		return err == nil && resp.Count == 3
+		for _, id := range []string{"web", "api"} {
+			o, err := records.Get(w.ctx, status.PodClusters, id)
+			if err != nil || o.Value.Healthy != 1 {
+				return false
+			}
+		}
+		return true
 	}, waitFor, 10*time.Millisecond)
 	stopA()
 	require.NoError(t, w.store.Delete(w.ctx, "alice", "old"))
@@ -330,7 +343,7 @@ func TestRestartDoesNotResync(t *testing.T) {
 		o, err := ps.Get(w.ctx, "n3", "hello")
 		return err == nil && o.Value.Health == status.Passing
 	}, waitFor, 10*time.Millisecond)
-	_, err := w.labels.Put(w.ctx, labels.Pod, "n3/hello", labels.Set{"app": "hello", "tier": "web"})
+	_, err = w.labels.Put(w.ctx, labels.Pod, "n3/hello", labels.Set{"app": "hello", "tier": "web"})
 	require.NoError(t, err)
 	w.waitMembers("web", "n1:true", "n3:true")
 	stays(t, 500*time.Millisecond, func() bool {

@@ -15,7 +15,6 @@ import (
 	"github.com/p2kit/p2kit/kv"
 	"github.com/p2kit/p2kit/labels"
 	"github.com/p2kit/p2kit/status"
-	"github.com/prometheus/client_golang/prometheus"
 	clientv3 "go.etcd.io/etcd/client/v3"
 	"go.uber.org/zap"
 )
@@ -40,7 +39,7 @@ const DefaultActor = "rc-farm"
 // scheduled, always.
 type Farm struct {
 	client   *clientv3.Client
-	cfg      farmConfig
+	cfg      farm.Config
 	log      *zap.Logger
 	store    *Store
 	intent   *intent.Store
@@ -59,82 +58,21 @@ type Farm struct {
 	changed   chan struct{} // closed and replaced after every fleet change
 }
 
-type farmConfig struct {
-	prefix   string
-	log      *zap.Logger
-	reg      prometheus.Registerer
-	farmOpts []farm.Option
-	actor    string
-	view     *fleet.View
-	catchUp  time.Duration
-}
-
-// FarmOption configures a Farm. (Option configures a Store; the farm's
-// prefix and logger options are WithFarmPrefix and WithFarmLogger, as in
-// the daemon set and pod cluster packages.)
-type FarmOption func(*farmConfig)
-
-// WithFarmPrefix sets the root prefix (default "/p2").
-func WithFarmPrefix(root string) FarmOption {
-	return func(c *farmConfig) { c.prefix = strings.TrimRight(root, "/") }
-}
-
-// WithFarmLogger sets the logger (default: none).
-func WithFarmLogger(l *zap.Logger) FarmOption { return func(c *farmConfig) { c.log = l } }
-
-// WithRegistry registers the farm's failsafe metrics with r; nil registers
-// nothing.
-func WithRegistry(r prometheus.Registerer) FarmOption { return func(c *farmConfig) { c.reg = r } }
-
-// WithTTL sets the lease TTL in seconds (default 10): how long the RCs of
-// a dead farm process wait before another process takes them over.
-func WithTTL(seconds int) FarmOption {
-	return func(c *farmConfig) { c.farmOpts = append(c.farmOpts, farm.WithTTL(seconds)) }
-}
-
-// WithResync sets how often every RC is reconciled without a change
-// (default 30s).
-func WithResync(d time.Duration) FarmOption {
-	return func(c *farmConfig) { c.farmOpts = append(c.farmOpts, farm.WithResync(d)) }
-}
-
-// WithWorkers sets how many RCs are reconciled at once (default 4).
-func WithWorkers(n int) FarmOption {
-	return func(c *farmConfig) { c.farmOpts = append(c.farmOpts, farm.WithWorkers(n)) }
-}
-
-// WithBackoff sets the retry backoff of a failing RC (default 1s to 1m).
-func WithBackoff(minDelay, maxDelay time.Duration) FarmOption {
-	return func(c *farmConfig) { c.farmOpts = append(c.farmOpts, farm.WithBackoff(minDelay, maxDelay)) }
-}
-
-// WithIdentity names this process in logs (default host name and pid).
-func WithIdentity(id string) FarmOption {
-	return func(c *farmConfig) { c.farmOpts = append(c.farmOpts, farm.WithIdentity(id)) }
-}
-
-// WithActor sets the audit actor of the farm's writes (default "rc-farm").
-func WithActor(actor string) FarmOption { return func(c *farmConfig) { c.actor = actor } }
-
-// WithFleet makes the farm read the fleet through v, which the caller
-// runs (one view can serve every farm of a process). Without it the farm
-// runs a view of its own.
-func WithFleet(v *fleet.View) FarmOption { return func(c *farmConfig) { c.view = v } }
+// catchUpTimeout bounds the wait for the fleet view to show the farm's own
+// writes.
+const catchUpTimeout = 10 * time.Second
 
 // NewFarm returns an RC farm; start it with Run.
-func NewFarm(client *clientv3.Client, opts ...FarmOption) (*Farm, error) {
-	cfg := farmConfig{prefix: "/p2", log: zap.NewNop(), actor: DefaultActor, catchUp: 10 * time.Second}
-	for _, o := range opts {
-		o(&cfg)
+func NewFarm(client *clientv3.Client, opts ...farm.Option) (*Farm, error) {
+	cfg := farm.Configure(DefaultActor, opts...)
+	if cfg.Log == nil {
+		cfg.Log = zap.NewNop()
 	}
-	if cfg.log == nil {
-		cfg.log = zap.NewNop()
-	}
-	if cfg.actor == "" {
+	if cfg.Actor == "" {
 		return nil, errors.New("rc farm: actor: required")
 	}
-	log := cfg.log.With(zap.String("component", DefaultActor))
-	ls := labels.New(client, labels.WithPrefix(cfg.prefix), labels.WithLogger(log))
+	log := cfg.Log.With(zap.String("component", DefaultActor))
+	ls := labels.New(client, labels.WithPrefix(cfg.Prefix), labels.WithLogger(log))
 	podLbls, err := ls.Of(labels.Pod)
 	if err != nil {
 		return nil, fmt.Errorf("rc farm: %w", err)
@@ -143,22 +81,22 @@ func NewFarm(client *clientv3.Client, opts ...FarmOption) (*Farm, error) {
 		client:   client,
 		cfg:      cfg,
 		log:      log,
-		store:    NewStore(client, WithPrefix(cfg.prefix), WithLogger(log)),
-		intent:   intent.NewStore(client, intent.WithPrefix(cfg.prefix), intent.WithLogger(log)),
+		store:    NewStore(client, WithPrefix(cfg.Prefix), WithLogger(log)),
+		intent:   intent.NewStore(client, intent.WithPrefix(cfg.Prefix), intent.WithLogger(log)),
 		podLbls:  podLbls,
-		statuses: NewStatusStore(client, WithPrefix(cfg.prefix), WithLogger(log)),
+		statuses: NewStatusStore(client, WithPrefix(cfg.Prefix), WithLogger(log)),
 		holds: failsafe.NewHolds(client, DefaultActor, failsafe.WithLogger(log),
-			failsafe.WithRegistry(cfg.reg), failsafe.WithPrefix(cfg.prefix)),
-		view:    cfg.view,
+			failsafe.WithRegistry(cfg.Registry), failsafe.WithPrefix(cfg.Prefix)),
+		view:    cfg.Fleet,
 		byPod:   map[string]map[string]bool{},
 		podOf:   map[string]string{},
 		changed: make(chan struct{}),
 	}
 	if f.view == nil {
-		f.view = fleet.New(client, cfg.prefix, f.holds, log)
+		f.view = fleet.New(client, cfg.Prefix, f.holds, log)
 		f.ownView = true
 	}
-	fo := append([]farm.Option{farm.WithPrefix(cfg.prefix), farm.WithLogger(log)}, cfg.farmOpts...)
+	fo := append(opts[:len(opts):len(opts)], farm.WithLogger(log))
 	f.farm, err = farm.New(client, FarmKind, farm.ReconcileFunc(f.reconcile), fo...)
 	if err != nil {
 		return nil, fmt.Errorf("rc farm: %w", err)
@@ -310,7 +248,7 @@ func podOfName(name string) string {
 // awaitView waits until cond holds of the fleet view, re-checking after
 // every fleet change, for at most the catch-up time.
 func (f *Farm) awaitView(ctx context.Context, what string, cond func() bool) error {
-	t := time.NewTimer(f.cfg.catchUp)
+	t := time.NewTimer(catchUpTimeout)
 	defer t.Stop()
 	for {
 		f.changedMu.Lock()
@@ -324,7 +262,7 @@ func (f *Farm) awaitView(ctx context.Context, what string, cond func() bool) err
 		case <-ctx.Done():
 			return ctx.Err()
 		case <-t.C:
-			return fmt.Errorf("fleet view has not caught up with %s after %s", what, f.cfg.catchUp)
+			return fmt.Errorf("fleet view has not caught up with %s after %s", what, catchUpTimeout)
 		}
 	}
 }

@@ -6,6 +6,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/p2kit/p2kit/farm"
 	"github.com/p2kit/p2kit/intent"
 	"github.com/p2kit/p2kit/internal/etcdtest"
 	"github.com/p2kit/p2kit/internal/storetest"
@@ -47,7 +48,7 @@ func Example_farm() {
 		wg.Go(func() { _ = p.Run(ctx) })
 	}
 
-	f, err := rc.NewFarm(cli, rc.WithTTL(5))
+	f, err := rc.NewFarm(cli, farm.WithTTL(5))
 	if err != nil {
 		panic(err)
 	}

@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/p2kit/p2kit/failsafe"
+	"github.com/p2kit/p2kit/farm"
 	"github.com/p2kit/p2kit/kv"
 	"github.com/p2kit/p2kit/labels"
 	"github.com/p2kit/p2kit/manifest"
@@ -211,8 +212,8 @@ func TestTwoFarmsShareTheRCsAndTakeOver(t *testing.T) {
 	e := newFleet(t)
 	e.startNodes(labels.Set{"env": "prod"}, nodeNames("node", 3)...)
 	clis := []*clientv3.Client{e.c.Client(t), e.c.Client(t)}
-	fa, _ := e.runFarm(clis[0], rc.WithIdentity("a"))
-	fb, _ := e.runFarm(clis[1], rc.WithIdentity("b"))
+	fa, _ := e.runFarm(clis[0], farm.WithIdentity("a"))
+	fb, _ := e.runFarm(clis[1], farm.WithIdentity("b"))
 	farms := []*rc.Farm{fa, fb}
 
 	var ids []string

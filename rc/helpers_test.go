@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/p2kit/p2kit/farm"
 	"github.com/p2kit/p2kit/intent"
 	"github.com/p2kit/p2kit/internal/etcdtest"
 	"github.com/p2kit/p2kit/labels"
@@ -70,15 +71,15 @@ func (e *fleetEnv) startNodes(set labels.Set, names ...string) {
 }
 
 // farmOpts are fast settings for tests.
-func farmOpts(t *testing.T, extra ...rc.FarmOption) []rc.FarmOption {
-	return append([]rc.FarmOption{
-		rc.WithFarmLogger(quiet(t)), rc.WithTTL(2), rc.WithResync(200 * time.Millisecond),
-		rc.WithBackoff(20*time.Millisecond, 200*time.Millisecond),
+func farmOpts(t *testing.T, extra ...farm.Option) []farm.Option {
+	return append([]farm.Option{
+		farm.WithLogger(quiet(t)), farm.WithTTL(2), farm.WithResync(200 * time.Millisecond),
+		farm.WithBackoff(20*time.Millisecond, 200*time.Millisecond),
 	}, extra...)
 }
 
 // runFarm starts an RC farm until the test ends or stop is called.
-func (e *fleetEnv) runFarm(cli *clientv3.Client, opts ...rc.FarmOption) (f *rc.Farm, stop func()) {
+func (e *fleetEnv) runFarm(cli *clientv3.Client, opts ...farm.Option) (f *rc.Farm, stop func()) {
 	e.t.Helper()
 	f, err := rc.NewFarm(cli, farmOpts(e.t, opts...)...)
 	require.NoError(e.t, err)

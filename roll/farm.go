@@ -14,7 +14,6 @@ import (
 	"github.com/p2kit/p2kit/kv"
 	"github.com/p2kit/p2kit/rc"
 	"github.com/p2kit/p2kit/status"
-	"github.com/prometheus/client_golang/prometheus"
 	clientv3 "go.etcd.io/etcd/client/v3"
 	"go.uber.org/zap"
 )
@@ -36,7 +35,7 @@ const DefaultActor = "roll-farm"
 // and leaves both RCs as they are.
 type Farm struct {
 	client   *clientv3.Client
-	cfg      farmConfig
+	cfg      farm.Config
 	log      *zap.Logger
 	rolls    *Store
 	rcs      *rc.Store
@@ -54,101 +53,36 @@ type Farm struct {
 	closed bool
 }
 
-type farmConfig struct {
-	prefix   string
-	log      *zap.Logger
-	reg      prometheus.Registerer
-	farmOpts []farm.Option
-	actor    string
-	view     *fleet.View
-	catchUp  time.Duration
-}
-
-// FarmOption configures a Farm. (Option configures a Store; the farm's
-// prefix and logger options are WithFarmPrefix and WithFarmLogger, as in
-// the daemon set and pod cluster packages.)
-type FarmOption func(*farmConfig)
-
-// WithFarmPrefix sets the root prefix (default "/p2").
-func WithFarmPrefix(root string) FarmOption {
-	return func(c *farmConfig) { c.prefix = strings.TrimRight(root, "/") }
-}
-
-// WithFarmLogger sets the logger (default: none).
-func WithFarmLogger(l *zap.Logger) FarmOption { return func(c *farmConfig) { c.log = l } }
-
-// WithRegistry registers the farm's failsafe metrics with r; nil registers
-// nothing.
-func WithRegistry(r prometheus.Registerer) FarmOption { return func(c *farmConfig) { c.reg = r } }
-
-// WithTTL sets the lease TTL in seconds (default 10): how long the rolls of
-// a dead farm process wait before another process takes them over.
-func WithTTL(seconds int) FarmOption {
-	return func(c *farmConfig) { c.farmOpts = append(c.farmOpts, farm.WithTTL(seconds)) }
-}
-
-// WithResync sets how often every roll is reconciled without a change
-// (default 30s).
-func WithResync(d time.Duration) FarmOption {
-	return func(c *farmConfig) { c.farmOpts = append(c.farmOpts, farm.WithResync(d)) }
-}
-
-// WithWorkers sets how many rolls are reconciled at once (default 4).
-func WithWorkers(n int) FarmOption {
-	return func(c *farmConfig) { c.farmOpts = append(c.farmOpts, farm.WithWorkers(n)) }
-}
-
-// WithBackoff sets the retry backoff of a failing roll (default 1s to 1m).
-func WithBackoff(minDelay, maxDelay time.Duration) FarmOption {
-	return func(c *farmConfig) { c.farmOpts = append(c.farmOpts, farm.WithBackoff(minDelay, maxDelay)) }
-}
-
-// WithIdentity names this process in logs (default host name and pid).
-func WithIdentity(id string) FarmOption {
-	return func(c *farmConfig) { c.farmOpts = append(c.farmOpts, farm.WithIdentity(id)) }
-}
-
-// WithActor sets the audit actor of the farm's writes (default "roll-farm").
-func WithActor(actor string) FarmOption { return func(c *farmConfig) { c.actor = actor } }
-
-// WithFleet makes the farm read the fleet through v, which the caller
-// runs (one view can serve every farm of a process). Without it the farm
-// runs a view of its own.
-func WithFleet(v *fleet.View) FarmOption { return func(c *farmConfig) { c.view = v } }
-
 // NewFarm returns a roll farm; start it with Run.
-func NewFarm(client *clientv3.Client, opts ...FarmOption) (*Farm, error) {
-	cfg := farmConfig{prefix: "/p2", log: zap.NewNop(), actor: DefaultActor}
-	for _, o := range opts {
-		o(&cfg)
+func NewFarm(client *clientv3.Client, opts ...farm.Option) (*Farm, error) {
+	cfg := farm.Configure(DefaultActor, opts...)
+	if cfg.Log == nil {
+		cfg.Log = zap.NewNop()
 	}
-	if cfg.log == nil {
-		cfg.log = zap.NewNop()
-	}
-	if cfg.actor == "" {
+	if cfg.Actor == "" {
 		return nil, errors.New("roll farm: actor: required")
 	}
-	log := cfg.log.With(zap.String("component", DefaultActor))
+	log := cfg.Log.With(zap.String("component", DefaultActor))
 	f := &Farm{
 		client:   client,
 		cfg:      cfg,
 		log:      log,
-		rolls:    NewStore(client, WithPrefix(cfg.prefix), WithLogger(log)),
-		rcs:      rc.NewStore(client, rc.WithPrefix(cfg.prefix), rc.WithLogger(log)),
-		statuses: NewStatusStore(client, WithPrefix(cfg.prefix), WithLogger(log)),
+		rolls:    NewStore(client, WithPrefix(cfg.Prefix), WithLogger(log)),
+		rcs:      rc.NewStore(client, rc.WithPrefix(cfg.Prefix), rc.WithLogger(log)),
+		statuses: NewStatusStore(client, WithPrefix(cfg.Prefix), WithLogger(log)),
 		holds: failsafe.NewHolds(client, DefaultActor, failsafe.WithLogger(log),
-			failsafe.WithRegistry(cfg.reg), failsafe.WithPrefix(cfg.prefix)),
-		view:   cfg.view,
+			failsafe.WithRegistry(cfg.Registry), failsafe.WithPrefix(cfg.Prefix)),
+		view:   cfg.Fleet,
 		byPod:  map[string]map[string]bool{},
 		podsOf: map[string][]string{},
 		gone:   map[string]bool{},
 		timers: map[string]timer{},
 	}
 	if f.view == nil {
-		f.view = fleet.New(client, cfg.prefix, f.holds, log)
+		f.view = fleet.New(client, cfg.Prefix, f.holds, log)
 		f.ownView = true
 	}
-	fo := append([]farm.Option{farm.WithPrefix(cfg.prefix), farm.WithLogger(log)}, cfg.farmOpts...)
+	fo := append(opts[:len(opts):len(opts)], farm.WithLogger(log))
 	var err error
 	f.farm, err = farm.New(client, FarmKind, farm.ReconcileFunc(f.reconcile), fo...)
 	if err != nil {

@@ -7,10 +7,10 @@ import (
 	"time"
 
 	"github.com/p2kit/p2kit/failsafe"
+	"github.com/p2kit/p2kit/farm"
 	"github.com/p2kit/p2kit/internal/fleet"
 	"github.com/p2kit/p2kit/kv"
 	"github.com/p2kit/p2kit/labels"
-	"github.com/p2kit/p2kit/rc"
 	"github.com/p2kit/p2kit/roll"
 	"github.com/stretchr/testify/require"
 	clientv3 "go.etcd.io/etcd/client/v3"
@@ -82,8 +82,8 @@ func TestRollKeepsTheMinimumHealthyAndDeletesTheOldRC(t *testing.T) {
 	// One fleet view for both farms, as the controller binary runs them.
 	v := fleet.New(e.cli, "/p2", failsafe.NewHolds(e.cli, "controller"), quiet(t))
 	e.run(v.Run)
-	e.runRCFarm(rc.WithFleet(v))
-	e.runRollFarm(roll.WithFleet(v))
+	e.runRCFarm(farm.WithFleet(v))
+	e.runRollFarm(farm.WithFleet(v))
 
 	v1, v2 := testManifest("hello", 1), testManifest("hello", 2)
 	d1, d2 := digest(t, v1), digest(t, v2)

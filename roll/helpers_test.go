@@ -7,6 +7,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/p2kit/p2kit/farm"
 	"github.com/p2kit/p2kit/intent"
 	"github.com/p2kit/p2kit/internal/etcdtest"
 	"github.com/p2kit/p2kit/labels"
@@ -78,11 +79,11 @@ func (e *fleetEnv) startNodesWith(unhealthy func(digest string) bool, set labels
 }
 
 // runRCFarm starts an RC farm with fast settings until the test ends.
-func (e *fleetEnv) runRCFarm(opts ...rc.FarmOption) *rc.Farm {
+func (e *fleetEnv) runRCFarm(opts ...farm.Option) *rc.Farm {
 	e.t.Helper()
-	f, err := rc.NewFarm(e.cli, append([]rc.FarmOption{
-		rc.WithFarmLogger(quiet(e.t)), rc.WithTTL(2), rc.WithResync(200 * time.Millisecond),
-		rc.WithBackoff(20*time.Millisecond, 200*time.Millisecond),
+	f, err := rc.NewFarm(e.cli, append([]farm.Option{
+		farm.WithLogger(quiet(e.t)), farm.WithTTL(2), farm.WithResync(200 * time.Millisecond),
+		farm.WithBackoff(20*time.Millisecond, 200*time.Millisecond),
 	}, opts...)...)
 	require.NoError(e.t, err)
 	e.run(f.Run)
@@ -90,11 +91,11 @@ func (e *fleetEnv) runRCFarm(opts ...rc.FarmOption) *rc.Farm {
 }
 
 // runRollFarm starts a roll farm with fast settings until the test ends.
-func (e *fleetEnv) runRollFarm(opts ...roll.FarmOption) *roll.Farm {
+func (e *fleetEnv) runRollFarm(opts ...farm.Option) *roll.Farm {
 	e.t.Helper()
-	f, err := roll.NewFarm(e.cli, append([]roll.FarmOption{
-		roll.WithFarmLogger(quiet(e.t)), roll.WithTTL(2), roll.WithResync(200 * time.Millisecond),
-		roll.WithBackoff(20*time.Millisecond, 200*time.Millisecond),
+	f, err := roll.NewFarm(e.cli, append([]farm.Option{
+		farm.WithLogger(quiet(e.t)), farm.WithTTL(2), farm.WithResync(200 * time.Millisecond),
+		farm.WithBackoff(20*time.Millisecond, 200*time.Millisecond),
 	}, opts...)...)
 	require.NoError(e.t, err)
 	e.run(f.Run)

@@ -82,7 +82,7 @@ func (f *Farm) reconcile(ctx context.Context, id string, fence farm.Fence) error
 		case r.LeaveOld:
 			st.Message += fmt.Sprintf("; old rc %s left at 0 replicas", r.OldRC)
 		default:
-			if err := f.rcs.Delete(ctx, f.cfg.actor, r.OldRC, rc.Guard(fence.Cmps()...)); err != nil && !errors.Is(err, kv.ErrNotFound) {
+			if err := f.rcs.Delete(ctx, f.cfg.Actor, r.OldRC, rc.Guard(fence.Cmps()...)); err != nil && !errors.Is(err, kv.ErrNotFound) {
 				return fmt.Errorf("roll %s: delete old rc: %w", id, err)
 			}
 			log.Info("roll done; old RC deleted", zap.String("old_rc", r.OldRC))
@@ -192,7 +192,7 @@ func (f *Farm) step(ctx context.Context, id string, oldRC *rc.Object, o int, new
 		if err != nil {
 			return fmt.Errorf("roll %s: scale rc %s: %w", id, w.obj.Name, err)
 		}
-		rec, err := f.rcs.Audit().Op(audit.Updated, rc.Dir, w.obj.Name, f.cfg.actor, &next)
+		rec, err := f.rcs.Audit().Op(audit.Updated, rc.Dir, w.obj.Name, f.cfg.Actor, &next)
 		if err != nil {
 			return fmt.Errorf("roll %s: scale rc %s: %w", id, w.obj.Name, err)
 		}

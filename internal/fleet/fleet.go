@@ -104,7 +104,7 @@ func (v *View) notify(src Source) func([]string) {
 // Run follows the fleet until ctx ends. Node labels are guarded with
 // NotEmpty: an empty label tree where labels existed is held, not read as
 // "no node matches". Pod labels, intent, reality and status are guarded
-// with MaxDeletes(2, 0.5): a wipe of more than two pods is held, while
+// with MaxDeletes(10, 0.5): a wipe of more than ten pods is held, while
 // controllers removing pods one transaction at a time, down to none, are
 // not.
 func (v *View) Run(ctx context.Context) error {
@@ -146,7 +146,7 @@ func (v *View) Run(ctx context.Context) error {
 }
 
 func guardPods[T any](src kv.Source[T], h *failsafe.Holds) kv.Source[T] {
-	return failsafe.Chain(src, failsafe.MaxDeletes[T](h, 2, 0.5))
+	return failsafe.Chain(src, failsafe.MaxDeletes[T](h, 10, 0.5))
 }
 
 // WaitSynced blocks until every mirror has its first listing, or ctx ends.
