@@ -1,0 +1,91 @@
+// Command controller is p2kit's reference controller: the daemon set,
+// replication controller, roll and pod cluster farms in one process.
+// Several copies may run at once; they share the entities through etcd
+// locks, and a copy that dies hands its entities over when its lease ends.
+package main
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"time"
+
+	"github.com/p2kit/p2kit/farm"
+	"github.com/p2kit/p2kit/internal/cli"
+	"github.com/p2kit/p2kit/internal/controller"
+	"github.com/p2kit/p2kit/podcluster"
+	"github.com/spf13/pflag"
+	"go.uber.org/zap"
+)
+
+func main() { os.Exit(run(os.Args[1:], os.Stderr)) }
+
+func run(args []string, stderr io.Writer) int {
+	err := runErr(args, stderr)
+	if errors.Is(err, pflag.ErrHelp) {
+		return 0
+	}
+	if err != nil {
+		fmt.Fprintf(stderr, "controller: %v\n", err)
+		return 1
+	}
+	return 0
+}
+
+func runErr(args []string, stderr io.Writer) error {
+	fs := pflag.NewFlagSet("controller", pflag.ContinueOnError)
+	fs.SetOutput(stderr)
+	var d cli.Daemon
+	d.Register(fs, "127.0.0.1:9102")
+	pcSyncer := fs.String("pc-syncer", "", "pod cluster syncer, file:<dir> (empty: no pod cluster farm)")
+	ttl := fs.Int("lease-ttl", 10, "seconds a dead controller keeps its entities before another takes them")
+	resync := fs.Duration("resync", 30*time.Second, "how often every entity is reconciled without a change")
+	identity := fs.String("identity", "", "name of this controller in logs (default host/pid)")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	prefix, err := cli.CheckPrefix(d.Prefix)
+	if err != nil {
+		return err
+	}
+	var syncer podcluster.Syncer
+	if *pcSyncer != "" {
+		if syncer, err = podcluster.ParseSyncer(*pcSyncer); err != nil {
+			return fmt.Errorf("--pc-syncer: %w", err)
+		}
+	}
+	log, err := cli.JSONLogger(d.LogLevel)
+	if err != nil {
+		return err
+	}
+	defer func() { _ = log.Sync() }()
+	log = log.With(zap.String("component", "controller"))
+
+	ctx, stop := cli.SignalContext()
+	defer stop()
+	client, err := d.Etcd.Dial(ctx, log.Named("etcd").WithOptions(zap.IncreaseLevel(zap.WarnLevel)))
+	if err != nil {
+		return err
+	}
+	defer client.Close()
+	reg := cli.NewRegistry()
+	if d.MetricsAddr != "" {
+		if _, err := cli.ServeMetrics(ctx, d.MetricsAddr, reg, log); err != nil {
+			return err
+		}
+	}
+	opts := []farm.Option{
+		farm.WithPrefix(prefix), farm.WithLogger(log), farm.WithRegistry(reg),
+		farm.WithTTL(*ttl), farm.WithResync(*resync),
+	}
+	if *identity != "" {
+		opts = append(opts, farm.WithIdentity(*identity))
+	}
+	log.Info("controller starting", zap.Strings("etcd", cli.SplitEndpoints(d.Etcd.Endpoints)), zap.String("prefix", prefix))
+	if err := controller.Run(ctx, client, syncer, opts...); err != nil {
+		return err
+	}
+	log.Info("controller stopped")
+	return nil
+}

@@ -1,0 +1,175 @@
+// Package e2e drives the reference binaries — preparer, controller and
+// p2ctl — as separate processes against an embedded etcd.
+package e2e
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/p2kit/p2kit/internal/artifact"
+	"github.com/p2kit/p2kit/internal/etcdtest"
+	"github.com/p2kit/p2kit/manifest"
+	"github.com/p2kit/p2kit/preparer/process"
+	"github.com/stretchr/testify/require"
+	clientv3 "go.etcd.io/etcd/client/v3"
+	"sigs.k8s.io/yaml"
+)
+
+const waitFor = 60 * time.Second
+
+// build compiles the three binaries once per test run.
+func build(t *testing.T) string {
+	dir := t.TempDir()
+	for _, name := range []string{"preparer", "controller", "p2ctl"} {
+		cmd := exec.Command("go", "build", "-o", filepath.Join(dir, name), "./"+name)
+		cmd.Dir = ".."
+		out, err := cmd.CombinedOutput()
+		require.NoError(t, err, "go build %s: %s", name, out)
+	}
+	return dir
+}
+
+type cluster struct {
+	t    *testing.T
+	bin  string
+	etcd string
+	cli  *clientv3.Client
+}
+
+// start runs a binary until the test ends, then stops it with SIGTERM and
+// checks that it exits 0.
+func (c *cluster) start(name string, args ...string) {
+	cmd := exec.Command(filepath.Join(c.bin, name), append([]string{"--etcd", c.etcd, "--metrics-addr", "127.0.0.1:0", "--log-level", "warn"}, args...)...)
+	var out bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &out
+	require.NoError(c.t, cmd.Start())
+	c.t.Cleanup(func() {
+		_ = cmd.Process.Signal(os.Interrupt)
+		done := make(chan error, 1)
+		go func() { done <- cmd.Wait() }()
+		select {
+		case err := <-done:
+			if err != nil {
+				c.t.Errorf("%s %v: %v\n%s", name, args, err, out.String())
+			}
+		case <-time.After(30 * time.Second):
+			_ = cmd.Process.Kill()
+			c.t.Errorf("%s did not stop on SIGINT\n%s", name, out.String())
+		}
+	})
+}
+
+// p2ctl runs p2ctl and returns its output; it fails the test on a non-zero
+// exit.
+func (c *cluster) p2ctl(args ...string) string {
+	c.t.Helper()
+	cmd := exec.Command(filepath.Join(c.bin, "p2ctl"), append([]string{"--etcd", c.etcd}, args...)...)
+	out, err := cmd.CombinedOutput()
+	require.NoError(c.t, err, "p2ctl %v: %s", args, out)
+	return string(out)
+}
+
+func writeYAML(t *testing.T, v any) string {
+	data, err := yaml.Marshal(v)
+	require.NoError(t, err)
+	path := filepath.Join(t.TempDir(), "f.yaml")
+	require.NoError(t, os.WriteFile(path, data, 0o644))
+	return path
+}
+
+func TestBinaries(t *testing.T) {
+	c := &cluster{t: t, bin: build(t)}
+	e := etcdtest.New(t)
+	c.etcd = e.Endpoints()[0]
+	c.cli = e.Client(t)
+	root := t.TempDir()
+	t.Cleanup(func() {
+		// The apps outlive the preparers by design; stop them.
+		for _, n := range []string{"n1", "n2"} {
+			l := process.New(filepath.Join(root, n))
+			pods, _ := l.Pods()
+			for _, p := range pods {
+				_ = l.Stop(context.Background(), p, time.Second)
+			}
+		}
+	})
+
+	loc, digest, err := artifact.Write(filepath.Join(t.TempDir(), "app.tar.gz"), map[string]artifact.File{
+		"bin/launch": {Body: "#!/bin/sh\nexec sleep 1000\n", Exec: true},
+	})
+	require.NoError(t, err)
+	app := func(id string) *manifest.Manifest {
+		return &manifest.Manifest{ID: id, TerminationGracePeriod: 1, Launchables: map[string]manifest.Launchable{
+			"app": {LaunchableType: manifest.LaunchableTypeHoist, Location: loc, Digest: digest}}}
+	}
+
+	for _, n := range []string{"n1", "n2"} {
+		c.p2ctl("labels", "set", "node", n, "role=web")
+		c.p2ctl("apply", "intent", "--node", n, "-f", writeYAML(t, app("p2-preparer")))
+		c.start("preparer", "--node", n, "--pod-root", filepath.Join(root, n))
+	}
+	c.start("controller", "--lease-ttl", "2", "--resync", "1s")
+
+	rcFile := writeYAML(t, map[string]any{
+		"id": "hello", "manifest": app("hello"), "node_selector": "role=web",
+		"pod_labels": map[string]string{"app": "hello"}, "replicas_desired": 2,
+	})
+	c.p2ctl("apply", "rc", "-f", rcFile)
+	require.Contains(t, c.p2ctl("get", "rc", "hello"), "hello")
+
+	// Both nodes install and launch the pod.
+	require.Eventually(t, func() bool {
+		out := c.p2ctl("status", "pods", "-o", "json")
+		return strings.Count(out, `"launched"`) >= 2 && strings.Count(out, `"passing"`) >= 2
+	}, waitFor, 100*time.Millisecond)
+	for _, n := range []string{"n1", "n2"} {
+		resp, err := c.cli.Get(context.Background(), "/p2/reality/"+n+"/hello")
+		require.NoError(t, err)
+		require.Len(t, resp.Kvs, 1, "reality of %s", n)
+	}
+
+	// Wipe n1's intent behind everyone's back: the preparer holds.
+	_, err = c.cli.Delete(context.Background(), "/p2/intent/n1/", clientv3.WithPrefix())
+	require.NoError(t, err)
+	var holdID, last string
+	require.Eventually(t, func() bool {
+		var holds []map[string]any
+		last = c.p2ctl("failsafe", "list", "-o", "json")
+		if err := json.Unmarshal([]byte(last), &holds); err != nil {
+			return false
+		}
+		for _, h := range holds {
+			if fmt.Sprint(h["component"]) == "preparer/n1" {
+				holdID = fmt.Sprint(h["id"])
+				return true
+			}
+		}
+		return false
+	}, waitFor, 100*time.Millisecond, "no hold of preparer/n1 in %s", last)
+	require.Contains(t, c.p2ctl("failsafe", "list"), holdID)
+	resp, err := c.cli.Get(context.Background(), "/p2/reality/n1/hello")
+	require.NoError(t, err)
+	require.Len(t, resp.Kvs, 1, "nothing was uninstalled while held")
+
+	c.p2ctl("failsafe", "release", holdID)
+	require.Eventually(t, func() bool {
+		return !strings.Contains(c.p2ctl("failsafe", "list"), holdID)
+	}, waitFor, 100*time.Millisecond)
+	// Meanwhile the controller put the RC's pod back into n1's intent, so
+	// the released change (net of that) leaves the pod installed.
+	require.Eventually(t, func() bool {
+		resp, err := c.cli.Get(context.Background(), "/p2/intent/n1/hello")
+		return err == nil && len(resp.Kvs) == 1
+	}, waitFor, 100*time.Millisecond)
+	resp, err = c.cli.Get(context.Background(), "/p2/reality/n1/hello")
+	require.NoError(t, err)
+	require.Len(t, resp.Kvs, 1)
+}
