@@ -18,8 +18,8 @@ import (
 
 	"github.com/p2kit/p2kit/daemonset"
 	"github.com/p2kit/p2kit/failsafe"
-	"github.com/p2kit/p2kit/internal/artifact"
 	"github.com/p2kit/p2kit/intent"
+	"github.com/p2kit/p2kit/internal/artifact"
 	"github.com/p2kit/p2kit/kv"
 	"github.com/p2kit/p2kit/labels"
 	"github.com/p2kit/p2kit/manifest"
