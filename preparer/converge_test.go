@@ -171,3 +171,25 @@ func TestCorruptIntentIsReported(t *testing.T) {
 	_, running := n.Running("newpod")
 	require.False(t, running)
 }
+
+// A preparer that starts on a node already running its pods removes
+// nothing: the first intent batch is recorded before any worker looks at
+// what is on disk.
+func TestStartWithPodsOnDiskRemovesNothing(t *testing.T) {
+	e := newEnv(t, "web1")
+	n := memory.NewNode()
+	e.self()
+	for i := range 50 {
+		m := testManifest(fmt.Sprintf("pod%02d", i), 1)
+		dir, err := n.Install(e.ctx(), m)
+		require.NoError(t, err)
+		require.NoError(t, n.Launch(e.ctx(), m, dir))
+		e.setIntent(m)
+		_, err = e.reality.Set(e.ctx(), e.node, m)
+		require.NoError(t, err)
+	}
+	e.run(n, n, preparer.WithWorkers(16))
+	e.waitStatus("pod49", func(s status.PodStatus) bool { return s.Status == status.Launched })
+	never(t, 300*time.Millisecond, func() bool { return n.Removes() > 0 }, "removed a pod that intent names")
+	require.Equal(t, int64(50), n.Installs(), "nothing installed twice")
+}

@@ -167,6 +167,9 @@ func (p *Preparer) Run(ctx context.Context) error {
 			}
 			return fmt.Errorf("preparer %s: intent watch: %w", p.node, err)
 		}
+		// Record the batch before any worker runs: a worker that saw the
+		// pods on disk before the first intent would remove them all.
+		p.apply(b, q)
 		if !started {
 			if err := p.start(ctx, q); err != nil {
 				return err
@@ -177,7 +180,6 @@ func (p *Preparer) Run(ctx context.Context) error {
 			wg.Go(func() { p.healthLoop(ctx) })
 			started = true
 		}
-		p.apply(b, q)
 	}
 }
 
