@@ -1,8 +1,7 @@
 package daemonset
 
 import (
-	"errors"
-
+	"github.com/p2kit/p2kit/internal/promreg"
 	"github.com/prometheus/client_golang/prometheus"
 	"go.uber.org/zap"
 )
@@ -19,18 +18,6 @@ func newMetrics(reg prometheus.Registerer, log *zap.Logger) *metrics {
 			Help: "Nodes the daemon set farm scheduled, updated or unscheduled.",
 		}, []string{"action"}),
 	}
-	if reg == nil {
-		return m
-	}
-	if err := reg.Register(m.actions); err != nil {
-		var are prometheus.AlreadyRegisteredError
-		if errors.As(err, &are) {
-			if c, ok := are.ExistingCollector.(*prometheus.CounterVec); ok {
-				m.actions = c
-				return m
-			}
-		}
-		log.Error("register daemon set farm metrics", zap.Error(err))
-	}
+	m.actions = promreg.Register(reg, log, m.actions)
 	return m
 }

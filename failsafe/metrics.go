@@ -1,8 +1,7 @@
 package failsafe
 
 import (
-	"errors"
-
+	"github.com/p2kit/p2kit/internal/promreg"
 	"github.com/prometheus/client_golang/prometheus"
 	"go.uber.org/zap"
 )
@@ -32,26 +31,8 @@ func newMetrics(reg prometheus.Registerer, log *zap.Logger) *metrics {
 	if reg == nil {
 		return m
 	}
-	m.holds = register(reg, log, m.holds)
-	m.active = register(reg, log, m.active)
-	m.ends = register(reg, log, m.ends)
+	m.holds = promreg.Register(reg, log, m.holds)
+	m.active = promreg.Register(reg, log, m.active)
+	m.ends = promreg.Register(reg, log, m.ends)
 	return m
-}
-
-// register registers c, or returns the collector already registered under
-// its name so that several Holds can share one registry.
-func register[C prometheus.Collector](reg prometheus.Registerer, log *zap.Logger, c C) C {
-	err := reg.Register(c)
-	if err == nil {
-		return c
-	}
-	var are prometheus.AlreadyRegisteredError
-	if errors.As(err, &are) {
-		if existing, ok := are.ExistingCollector.(C); ok {
-			return existing
-		}
-	}
-	// Counting must never stop a guard: keep the unregistered collector.
-	log.Error("register failsafe metrics", zap.Error(err))
-	return c
 }

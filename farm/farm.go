@@ -58,6 +58,7 @@ type Farm struct {
 	maxBack  time.Duration
 
 	q *workqueue.Queue
+	m *farmMetrics
 
 	mu      sync.Mutex
 	known   map[string]bool
@@ -88,6 +89,7 @@ func New(client *clientv3.Client, kind string, rec Reconciler, opts ...Option) (
 	}
 	f.log = cfg.Log.With(zap.String("farm", kind), zap.String("identity", f.identity))
 	f.q = workqueue.New(f.minBack, f.maxBack)
+	f.m = newFarmMetrics(cfg.Registry, f.log, kind)
 	return f, nil
 }
 
@@ -106,6 +108,7 @@ func (f *Farm) Forget(ctx context.Context, id string) {
 	delete(f.known, id)
 	m := f.owned[id]
 	delete(f.owned, id)
+	f.m.owned.Set(float64(len(f.owned)))
 	f.mu.Unlock()
 	f.q.Forget(id)
 	if m != nil {
@@ -184,6 +187,7 @@ func (f *Farm) serve(ctx context.Context, sess *concurrency.Session) {
 	wg.Wait()
 	f.mu.Lock()
 	f.owned = map[string]*concurrency.Mutex{}
+	f.m.owned.Set(0)
 	f.session = nil
 	f.mu.Unlock()
 }
@@ -194,7 +198,9 @@ func (f *Farm) work(ctx context.Context) {
 		if !ok {
 			return
 		}
+		start := time.Now()
 		err := f.reconcile(ctx, id)
+		f.m.observe(time.Since(start), err)
 		if err != nil && ctx.Err() == nil {
 			f.log.Warn("reconcile failed; retrying", zap.String("id", id),
 				zap.Int("failures", f.q.Failures(id)+1), zap.Error(err))
@@ -232,6 +238,7 @@ func (f *Farm) reconcile(ctx context.Context, id string) error {
 			return nil
 		}
 		f.owned[id] = m
+		f.m.owned.Set(float64(len(f.owned)))
 		f.mu.Unlock()
 		f.log.Info("claimed", zap.String("id", id))
 	}

@@ -10,6 +10,8 @@ import (
 	"github.com/p2kit/p2kit/farm"
 	"github.com/p2kit/p2kit/internal/etcdtest"
 	"github.com/p2kit/p2kit/kv"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/testutil"
 	"github.com/stretchr/testify/require"
 	clientv3 "go.etcd.io/etcd/client/v3"
 	"go.uber.org/zap/zaptest"
@@ -147,4 +149,43 @@ func TestFenceStopsALostOwner(t *testing.T) {
 	require.ErrorIs(t, err, kv.ErrConflict, "a lost owner cannot write")
 	cancel()
 	<-done
+}
+
+func TestFarmMetrics(t *testing.T) {
+	c := etcdtest.New(t)
+	cli := c.Client(t)
+	reg := prometheus.NewRegistry()
+	done := make(chan struct{}, 10)
+	f, err := farm.New(cli, "things", farm.ReconcileFunc(func(ctx context.Context, id string, fence farm.Fence) error {
+		done <- struct{}{}
+		return nil
+	}), farm.WithRegistry(reg))
+	require.NoError(t, err)
+	ctx, cancel := context.WithCancel(context.Background())
+	finished := make(chan struct{})
+	go func() { defer close(finished); _ = f.Run(ctx) }()
+	f.Enqueue("a")
+	f.Enqueue("b")
+	<-done
+	<-done
+	require.Eventually(t, func() bool {
+		return gaugeValue(t, reg, "p2kit_farm_owned_entities") == 2
+	}, 10*time.Second, 10*time.Millisecond)
+	n, err := testutil.GatherAndCount(reg, "p2kit_farm_reconcile_seconds")
+	require.NoError(t, err)
+	require.Equal(t, 1, n)
+	cancel()
+	<-finished
+}
+
+// gaugeValue reads the one series of a gauge in reg.
+func gaugeValue(t *testing.T, reg *prometheus.Registry, name string) float64 {
+	mfs, err := reg.Gather()
+	require.NoError(t, err)
+	for _, mf := range mfs {
+		if mf.GetName() == name {
+			return mf.Metric[0].GetGauge().GetValue()
+		}
+	}
+	return -1
 }

@@ -54,6 +54,7 @@ type Watcher[T any] struct {
 	invalid map[string]int64 // names whose current stored value is bad, with its revision
 
 	rev        atomic.Int64
+	head       atomic.Int64 // the newest etcd revision any response reported
 	listed     bool
 	needRelist bool
 
@@ -100,6 +101,21 @@ func (w *Watcher[T]) Synced() <-chan struct{} { return w.synced }
 // Revision is the last etcd revision the watcher's state reflects. Progress
 // notifications advance it on a quiet prefix. Safe to call from any goroutine.
 func (w *Watcher[T]) Revision() int64 { return w.rev.Load() }
+
+// Lag is how many etcd revisions the newest response from etcd is ahead of
+// the watcher's state: events received but not yet applied, or changes
+// elsewhere in etcd not yet confirmed by a progress notification. Safe to
+// call from any goroutine.
+func (w *Watcher[T]) Lag() int64 { return max(0, w.head.Load()-w.rev.Load()) }
+
+func (w *Watcher[T]) seen(rev int64) {
+	for {
+		cur := w.head.Load()
+		if rev <= cur || w.head.CompareAndSwap(cur, rev) {
+			return
+		}
+	}
+}
 
 // State is the watcher's current state; valid until the next call to Next.
 func (w *Watcher[T]) State() View[T] { return MapView[T](w.state) }
@@ -176,6 +192,7 @@ func (w *Watcher[T]) Next(ctx context.Context) (*Batch[T], error) {
 				continue
 			}
 			w.retry = 0
+			w.seen(resp.Header.Revision)
 			if resp.IsProgressNotify() {
 				if r := resp.Header.Revision; r > w.rev.Load() {
 					w.rev.Store(r)
@@ -341,6 +358,7 @@ func (w *Watcher[T]) relist(ctx context.Context) (*Batch[T], error) {
 	w.state = fresh
 	w.invalid = invalid
 	w.rev.Store(rev)
+	w.seen(rev)
 	w.listed = true
 	w.needRelist = false
 	if kind == Initial {

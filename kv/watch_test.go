@@ -315,6 +315,7 @@ func TestWatchProgressKeepsRevisionFresh(t *testing.T) {
 		done <- err
 	}()
 	require.Eventually(t, func() bool { return w.Revision() >= rev }, 20*time.Second, 20*time.Millisecond)
+	require.Zero(t, w.Lag(), "caught up: no lag")
 	cancel()
 	require.ErrorIs(t, <-done, context.Canceled)
 }

@@ -1,8 +1,7 @@
 package podcluster
 
 import (
-	"errors"
-
+	"github.com/p2kit/p2kit/internal/promreg"
 	"github.com/prometheus/client_golang/prometheus"
 	"go.uber.org/zap"
 )
@@ -27,24 +26,7 @@ func newMetrics(reg prometheus.Registerer, log *zap.Logger) *metrics {
 	if reg == nil {
 		return m
 	}
-	m.syncs = register(reg, log, m.syncs)
-	m.deletes = register(reg, log, m.deletes)
+	m.syncs = promreg.Register(reg, log, m.syncs)
+	m.deletes = promreg.Register(reg, log, m.deletes)
 	return m
-}
-
-// register registers c, or returns the collector already registered under
-// its name, so that several farms can share one registry.
-func register(reg prometheus.Registerer, log *zap.Logger, c *prometheus.CounterVec) *prometheus.CounterVec {
-	err := reg.Register(c)
-	if err == nil {
-		return c
-	}
-	var are prometheus.AlreadyRegisteredError
-	if errors.As(err, &are) {
-		if existing, ok := are.ExistingCollector.(*prometheus.CounterVec); ok {
-			return existing
-		}
-	}
-	log.Error("register pod cluster farm metrics", zap.Error(err))
-	return c
 }

@@ -63,12 +63,14 @@ func (d DefaultHealthChecker) Check(ctx context.Context, m *manifest.Manifest, p
 }
 
 // healthLoop checks every launched pod each interval and writes a pod's
-// status record when its health or processes change.
-func (p *Preparer) healthLoop(ctx context.Context) {
+// status record when its health or processes change; it also refreshes the
+// watch lag gauge while intent is quiet.
+func (p *Preparer) healthLoop(ctx context.Context, w interface{ Lag() int64 }) {
 	t := time.NewTicker(p.healthEvery)
 	defer t.Stop()
 	for {
 		p.checkAll(ctx)
+		p.m.lag.WithLabelValues(p.node).Set(float64(w.Lag()))
 		select {
 		case <-ctx.Done():
 			return

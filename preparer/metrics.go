@@ -1,8 +1,7 @@
 package preparer
 
 import (
-	"errors"
-
+	"github.com/p2kit/p2kit/internal/promreg"
 	"github.com/prometheus/client_golang/prometheus"
 )
 
@@ -11,43 +10,31 @@ type metrics struct {
 	uninstalls prometheus.Counter
 	failures   prometheus.Counter
 	reconcile  prometheus.Observer
+	lag        *prometheus.GaugeVec
 }
 
 // newMetrics registers the preparer's metrics with reg (nil: none). Several
 // preparers may share one registry.
 func newMetrics(reg prometheus.Registerer) *metrics {
 	m := &metrics{
-		installs: register(reg, prometheus.NewCounter(prometheus.CounterOpts{
+		installs: promreg.Register(reg, nil, prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "p2kit_preparer_installs_total", Help: "Pods installed or upgraded and launched.",
 		})),
-		uninstalls: register(reg, prometheus.NewCounter(prometheus.CounterOpts{
+		uninstalls: promreg.Register(reg, nil, prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "p2kit_preparer_uninstalls_total", Help: "Pods stopped and uninstalled.",
 		})),
-		failures: register(reg, prometheus.NewCounter(prometheus.CounterOpts{
+		failures: promreg.Register(reg, nil, prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "p2kit_preparer_failures_total", Help: "Pod actions that failed and will be retried.",
 		})),
 	}
-	m.reconcile = register(reg, prometheus.NewHistogram(prometheus.HistogramOpts{
+	m.reconcile = promreg.Register(reg, nil, prometheus.NewHistogram(prometheus.HistogramOpts{
 		Name:    "p2kit_preparer_reconcile_seconds",
 		Help:    "Time to reconcile one pod.",
 		Buckets: prometheus.ExponentialBuckets(0.001, 4, 10),
 	}))
+	m.lag = promreg.Register(reg, nil, prometheus.NewGaugeVec(prometheus.GaugeOpts{
+		Name: "p2kit_preparer_watch_lag_revisions",
+		Help: "How many etcd revisions the intent watch's state trails the newest revision etcd reported.",
+	}, []string{"node"}))
 	return m
-}
-
-// register adds c to reg, or returns the collector already registered
-// under the same name.
-func register[C prometheus.Collector](reg prometheus.Registerer, c C) C {
-	if reg == nil {
-		return c
-	}
-	if err := reg.Register(c); err != nil {
-		var are prometheus.AlreadyRegisteredError
-		if errors.As(err, &are) {
-			if existing, ok := are.ExistingCollector.(C); ok {
-				return existing
-			}
-		}
-	}
-	return c
 }

@@ -170,6 +170,7 @@ func (p *Preparer) Run(ctx context.Context) error {
 		// Record the batch before any worker runs: a worker that saw the
 		// pods on disk before the first intent would remove them all.
 		p.apply(b, q)
+		p.m.lag.WithLabelValues(p.node).Set(float64(w.Lag()))
 		if !started {
 			if err := p.start(ctx, q); err != nil {
 				return err
@@ -177,7 +178,7 @@ func (p *Preparer) Run(ctx context.Context) error {
 			for range p.workers {
 				wg.Go(func() { p.work(ctx, q) })
 			}
-			wg.Go(func() { p.healthLoop(ctx) })
+			wg.Go(func() { p.healthLoop(ctx, w) })
 			started = true
 		}
 	}
