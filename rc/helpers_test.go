@@ -3,7 +3,6 @@ package rc_test
 import (
 	"context"
 	"fmt"
-	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -11,22 +10,20 @@ import (
 	"github.com/p2kit/p2kit/farm"
 	"github.com/p2kit/p2kit/intent"
 	"github.com/p2kit/p2kit/internal/etcdtest"
+	"github.com/p2kit/p2kit/internal/fleettest"
 	"github.com/p2kit/p2kit/labels"
-	"github.com/p2kit/p2kit/manifest"
-	"github.com/p2kit/p2kit/preparer"
 	"github.com/p2kit/p2kit/preparer/memory"
 	"github.com/p2kit/p2kit/rc"
 	"github.com/p2kit/p2kit/status"
 	"github.com/stretchr/testify/require"
 	clientv3 "go.etcd.io/etcd/client/v3"
-	"go.uber.org/zap"
-	"go.uber.org/zap/zaptest"
 )
 
-const waitFor = 30 * time.Second
+const waitFor = fleettest.WaitFor
 
-// fleetEnv is an embedded etcd with in-process preparers on memory nodes.
+// fleetEnv is a fleettest.Fleet with the stores these tests use.
 type fleetEnv struct {
+	*fleettest.Fleet
 	t      *testing.T
 	c      *etcdtest.Cluster
 	cli    *clientv3.Client
@@ -38,45 +35,24 @@ type fleetEnv struct {
 }
 
 func newFleet(t *testing.T) *fleetEnv {
-	c := etcdtest.New(t)
-	cli := c.Client(t)
-	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
-	t.Cleanup(cancel)
-	return &fleetEnv{t: t, c: c, cli: cli, ctx: ctx, rcs: rc.NewStore(cli), labels: labels.New(cli),
-		intent: intent.NewStore(cli), nodes: map[string]*memory.Node{}}
+	f := fleettest.New(t)
+	return &fleetEnv{Fleet: f, t: t, c: f.Etcd, cli: f.Cli, ctx: f.Ctx, rcs: rc.NewStore(f.Cli),
+		labels: f.Labels, intent: f.Intent, nodes: f.Nodes}
 }
 
-func quiet(t *testing.T) *zap.Logger { return zaptest.NewLogger(t, zaptest.Level(zap.WarnLevel)) }
+var (
+	quiet        = fleettest.Quiet
+	testManifest = fleettest.Manifest
+	nodeNames    = fleettest.NodeNames
+	farmOpts     = fleettest.FarmOptions
+)
 
 // startNodes labels nodes, gives each its preparer's own pod and runs a
 // preparer on a memory node for each until the test ends.
-func (e *fleetEnv) startNodes(set labels.Set, names ...string) {
-	e.t.Helper()
-	for _, n := range names {
-		_, err := e.labels.Put(e.ctx, labels.Node, n, set)
-		require.NoError(e.t, err)
-		_, err = e.intent.Set(e.ctx, n, testManifest(preparer.DefaultSelfPodID, 1))
-		require.NoError(e.t, err)
-		node := memory.NewNode()
-		e.nodes[n] = node
-		p, err := preparer.New(e.cli, n, node, node,
-			preparer.WithHealthChecker(node), preparer.WithHealthInterval(50*time.Millisecond),
-			preparer.WithBackoff(20*time.Millisecond, 200*time.Millisecond), preparer.WithLogger(quiet(e.t)))
-		require.NoError(e.t, err)
-		ctx, cancel := context.WithCancel(context.Background())
-		done := make(chan error, 1)
-		go func() { done <- p.Run(ctx) }()
-		e.t.Cleanup(func() { cancel(); require.NoError(e.t, <-done) })
-	}
-}
+func (e *fleetEnv) startNodes(set labels.Set, names ...string) { e.StartNodes(nil, set, names...) }
 
-// farmOpts are fast settings for tests.
-func farmOpts(t *testing.T, extra ...farm.Option) []farm.Option {
-	return append([]farm.Option{
-		farm.WithLogger(quiet(t)), farm.WithTTL(2), farm.WithResync(200 * time.Millisecond),
-		farm.WithBackoff(20*time.Millisecond, 200*time.Millisecond),
-	}, extra...)
-}
+// scheduled lists the nodes whose intent holds pod, sorted.
+func (e *fleetEnv) scheduled(pod string) []string { return e.Scheduled(pod) }
 
 // runFarm starts an RC farm until the test ends or stop is called.
 func (e *fleetEnv) runFarm(cli *clientv3.Client, opts ...farm.Option) (f *rc.Farm, stop func()) {
@@ -97,39 +73,6 @@ func (e *fleetEnv) runFarm(cli *clientv3.Client, opts ...farm.Option) (f *rc.Far
 	}
 	e.t.Cleanup(stop)
 	return f, stop
-}
-
-func testManifest(id string, version int) *manifest.Manifest {
-	return &manifest.Manifest{
-		ID: id,
-		Launchables: map[string]manifest.Launchable{"app": {
-			LaunchableType: manifest.LaunchableTypeHoist,
-			Location:       fmt.Sprintf("file:///nonexistent/%s_%d.tar.gz", id, version),
-			Digest:         "sha256:" + strings.Repeat("0", 64),
-		}},
-	}
-}
-
-func nodeNames(prefix string, n int) []string {
-	var out []string
-	for i := 1; i <= n; i++ {
-		out = append(out, fmt.Sprintf("%s%d", prefix, i))
-	}
-	return out
-}
-
-// scheduled lists the nodes whose intent holds pod, sorted.
-func (e *fleetEnv) scheduled(pod string) []string {
-	e.t.Helper()
-	l, err := e.intent.ListAll(e.ctx)
-	require.NoError(e.t, err)
-	var nodes []string
-	for _, o := range l.Items {
-		if node, p, _ := strings.Cut(o.Name, "/"); p == pod {
-			nodes = append(nodes, node)
-		}
-	}
-	return nodes
 }
 
 // podsOf lists "<node>/<pod>" labelled with the RC's id.

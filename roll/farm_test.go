@@ -81,7 +81,7 @@ func TestRollKeepsTheMinimumHealthyAndDeletesTheOldRC(t *testing.T) {
 	e.startNodes(labels.Set{"env": "prod"}, nodeNames("node", 4)...)
 	// One fleet view for both farms, as the controller binary runs them.
 	v := fleet.New(e.cli, "/p2", failsafe.NewHolds(e.cli, "controller"), quiet(t))
-	e.run(v.Run)
+	e.Run(v.Run)
 	e.runRCFarm(farm.WithFleet(v))
 	e.runRollFarm(farm.WithFleet(v))
 
