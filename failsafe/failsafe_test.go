@@ -1,13 +1,17 @@
 package failsafe_test
 
 import (
+	"context"
 	"errors"
+	"fmt"
 	"testing"
+	"time"
 
 	"github.com/p2kit/p2kit/failsafe"
 	"github.com/p2kit/p2kit/internal/etcdtest"
 	"github.com/p2kit/p2kit/kv"
 	"github.com/stretchr/testify/require"
+	clientv3 "go.etcd.io/etcd/client/v3"
 )
 
 // chain is a stack of guards under test.
@@ -182,4 +186,39 @@ func TestReleaseOfUnknownHold(t *testing.T) {
 	f.waitGone(t, bogus)
 	require.Equal(t, 1, f.logs.FilterMessage("release of an unknown hold removed").Len())
 	none(t, out)
+}
+
+// A hold record is written under a lease the holder keeps alive: when the
+// holder dies, the record goes away instead of lingering in
+// `p2ctl failsafe list`.
+func TestHoldRecordGoesWithItsHolder(t *testing.T) {
+	c := etcdtest.New(t)
+	holderCli := c.Client(t)
+	check := c.Client(t)
+	ctx := context.Background()
+	s := kv.New[item](holderCli, "/lease/items")
+	for i := range 4 {
+		_, err := s.Put(ctx, fmt.Sprint(i), &item{N: i})
+		require.NoError(t, err)
+	}
+	h := failsafe.NewHolds(holderCli, "dies", failsafe.WithPrefix("/lease"), failsafe.WithRecordTTL(time.Second))
+	src := failsafe.Chain[item](s.Watch(ctx), failsafe.NotEmpty[item](h))
+	_, err := src.Next(ctx)
+	require.NoError(t, err)
+	_, err = check.Delete(ctx, "/lease/items/", clientv3.WithPrefix())
+	require.NoError(t, err)
+	short, cancel := context.WithTimeout(ctx, 500*time.Millisecond)
+	_, err = src.Next(short)
+	cancel()
+	require.ErrorIs(t, err, context.DeadlineExceeded)
+	holds, err := failsafe.ListHolds(ctx, check, "/lease")
+	require.NoError(t, err)
+	require.Len(t, holds, 1)
+
+	// The holder's process dies: its client goes, the lease expires.
+	require.NoError(t, holderCli.Close())
+	require.Eventually(t, func() bool {
+		holds, err := failsafe.ListHolds(ctx, check, "/lease")
+		return err == nil && len(holds) == 0
+	}, waitFor, 50*time.Millisecond)
 }

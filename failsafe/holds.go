@@ -48,9 +48,12 @@ type Holds struct {
 	reg       prometheus.Registerer
 	m         *metrics
 
+	ttl       time.Duration
+
 	mu        sync.Mutex
 	live      map[string]*hold
 	stopWatch context.CancelFunc // stops the release watcher; nil when none runs
+	lease     clientv3.LeaseID   // the lease hold records are written under; 0: none yet
 }
 
 // Option configures Holds.
@@ -62,6 +65,13 @@ func WithLogger(l *zap.Logger) Option { return func(h *Holds) { h.log = l } }
 // WithRegistry registers the failsafe metrics with r. Several Holds may
 // share one registry: the collectors are registered once and reused.
 func WithRegistry(r prometheus.Registerer) Option { return func(h *Holds) { h.reg = r } }
+
+// WithRecordTTL sets how long a hold record outlives a process that died
+// while holding (default 30s). Records are written under a lease the
+// process keeps alive, so that `p2ctl failsafe list` never shows a hold
+// nobody is holding any more; a process that restarts and still holds
+// records a new one.
+func WithRecordTTL(d time.Duration) Option { return func(h *Holds) { h.ttl = d } }
 
 // WithPrefix sets the root prefix (default DefaultPrefix, "/p2").
 func WithPrefix(p string) Option { return func(h *Holds) { h.prefix = strings.TrimSuffix(p, "/") } }
@@ -77,6 +87,7 @@ func NewHolds(client *clientv3.Client, component string, opts ...Option) *Holds 
 		prefix:    DefaultPrefix,
 		log:       zap.NewNop(),
 		live:      make(map[string]*hold),
+		ttl:       30 * time.Second,
 	}
 	for _, o := range opts {
 		o(h)
@@ -193,8 +204,60 @@ func (h *Holds) putRecord(ctx context.Context, hd *hold) error {
 	if err != nil {
 		return err
 	}
-	_, err = h.client.Put(ctx, HoldKey(h.prefix, hd.rec.ID), string(data))
+	lease, err := h.recordLease(ctx)
+	if err != nil {
+		return err
+	}
+	_, err = h.client.Put(ctx, HoldKey(h.prefix, hd.rec.ID), string(data), clientv3.WithLease(lease))
 	return err
+}
+
+// recordLease returns the lease hold records are written under, granting
+// it and starting its keep-alive on first use. The keep-alive lives as long
+// as the client; should the lease be lost (etcd unreachable for longer than
+// the TTL), the records of the holds still in effect are written again
+// under a new one.
+func (h *Holds) recordLease(ctx context.Context) (clientv3.LeaseID, error) {
+	h.mu.Lock()
+	id := h.lease
+	h.mu.Unlock()
+	if id != 0 {
+		return id, nil
+	}
+	resp, err := h.client.Grant(ctx, max(int64(h.ttl.Seconds()), 1))
+	if err != nil {
+		return 0, fmt.Errorf("grant hold record lease: %w", err)
+	}
+	ch, err := h.client.KeepAlive(h.client.Ctx(), resp.ID)
+	if err != nil {
+		return 0, fmt.Errorf("keep hold record lease alive: %w", err)
+	}
+	h.mu.Lock()
+	h.lease = resp.ID
+	h.mu.Unlock()
+	go func() {
+		for range ch {
+		}
+		h.mu.Lock()
+		if h.lease == resp.ID {
+			h.lease = 0
+		}
+		live := make([]*hold, 0, len(h.live))
+		for _, hd := range h.live {
+			live = append(live, hd)
+		}
+		h.mu.Unlock()
+		ctx := h.client.Ctx()
+		if ctx.Err() != nil {
+			return
+		}
+		h.log.Warn("hold record lease lost; writing the records of holds in effect again", zap.Int("holds", len(live)))
+		for _, hd := range live {
+			retry(ctx, hd.ended, h.log, "write hold record "+HoldKey(h.prefix, hd.rec.ID),
+				func(ctx context.Context) error { return h.putRecord(ctx, hd) })
+		}
+	}()
+	return resp.ID, nil
 }
 
 // still notes that a hold goes on after a new batch.
