@@ -48,7 +48,7 @@ type Holds struct {
 	reg       prometheus.Registerer
 	m         *metrics
 
-	ttl       time.Duration
+	ttl time.Duration
 
 	mu        sync.Mutex
 	live      map[string]*hold
