@@ -57,6 +57,9 @@ func (p *Preparer) markSelf(ctx context.Context, want *manifest.Manifest, real *
 // is stopped only once the new one is installed, and reality is written
 // only after a successful launch.
 func (p *Preparer) install(ctx context.Context, want *manifest.Manifest, real *kv.Object[manifest.Manifest]) error {
+	if refused, err := p.verify(ctx, want); refused {
+		return err
+	}
 	pod := want.ID
 	digest, err := want.Digest()
 	if err != nil {

@@ -2,6 +2,7 @@ package preparer
 
 import (
 	"context"
+	"crypto/ed25519"
 	"fmt"
 	"sync"
 	"time"
@@ -34,6 +35,7 @@ type Preparer struct {
 	inst     Installer
 	launch   Launcher
 	health   HealthChecker
+	trusted  []ed25519.PublicKey // see WithTrustedKeys
 	log      *zap.Logger
 	reg      prometheus.Registerer
 	m        *metrics

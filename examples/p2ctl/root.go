@@ -77,6 +77,7 @@ func (a *app) rootCommand() *cobra.Command {
 		a.failsafeCommand(),
 		a.statusCommand(),
 		a.auditCommand(),
+		a.authCommand(), a.keygenCommand(), a.signCommand(),
 	)
 	return root
 }

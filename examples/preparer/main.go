@@ -46,12 +46,17 @@ func runErr(args []string, stderr io.Writer) error {
 	podRoot := fs.String("pod-root", "/data/pods", "directory pods are installed in")
 	selfPod := fs.String("self-pod-id", preparer.DefaultSelfPodID, "the preparer's own pod id in intent")
 	workers := fs.Int("workers", 8, "pods worked on at once")
+	trustedKeys := fs.String("trusted-keys", "", "directory of ed25519 public keys (*.pub): install only manifests signed by one of them (empty: no verification)")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
 	prefix, err := cli.CheckPrefix(d.Prefix)
 	if err != nil {
 		return err
+	}
+	keys, err := preparer.LoadTrustedKeys(*trustedKeys)
+	if err != nil {
+		return fmt.Errorf("--trusted-keys: %w", err)
 	}
 	log, err := cli.JSONLogger(d.LogLevel)
 	if err != nil {
@@ -75,6 +80,7 @@ func runErr(args []string, stderr io.Writer) error {
 		preparer.WithPrefix(prefix),
 		preparer.WithSelfPodID(*selfPod),
 		preparer.WithWorkers(*workers),
+		preparer.WithTrustedKeys(keys...),
 		preparer.WithLogger(log),
 		preparer.WithRegistry(reg))
 	if err != nil {
@@ -86,6 +92,7 @@ func runErr(args []string, stderr io.Writer) error {
 		}
 	}
 	log.Info("preparer starting", zap.String("node", *node), zap.String("pod_root", *podRoot),
+		zap.Int("trusted_keys", len(keys)),
 		zap.Strings("etcd", cli.SplitEndpoints(d.Etcd.Endpoints)))
 	if err := p.Run(ctx); err != nil {
 		return err
