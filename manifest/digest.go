@@ -9,7 +9,7 @@ import (
 	"fmt"
 )
 
-// CanonicalJSON returns the bytes a manifest's digest (and, later, its signature) covers: the
+// CanonicalJSON returns the bytes a manifest's digest (and its signature) covers: the
 // manifest as JSON with object keys sorted at every level, no insignificant space, defaults
 // written out (entry points, restart policy, status path) and the signature left out. Writing a
 // default explicitly or leaving it out, in YAML or in JSON, in any key order, gives the same

@@ -50,8 +50,9 @@ type Manifest struct {
 	// TerminationGracePeriod is how many seconds a stopping process gets between the polite
 	// signal and the kill. Zero leaves the choice to the launcher.
 	TerminationGracePeriod int `json:"termination_grace_period,omitempty"`
-	// Signature is reserved for a signature over the manifest's canonical JSON. It is not part
-	// of that JSON, so it never changes the digest.
+	// Signature is an ed25519 signature over the manifest's canonical JSON
+	// ("ed25519:<key-id>:<base64>", see Sign and Verify). It is not part of
+	// that JSON, so it never changes the digest.
 	Signature string `json:"signature,omitempty"`
 }
 
