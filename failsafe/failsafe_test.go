@@ -222,3 +222,41 @@ func TestHoldRecordGoesWithItsHolder(t *testing.T) {
 		return err == nil && len(holds) == 0
 	}, waitFor, 50*time.Millisecond)
 }
+
+// When its last hold ends, a Holds gives its record lease back: nothing is
+// kept alive for holds that no longer exist.
+func TestLeaseGivenBackWhenHoldsEnd(t *testing.T) {
+	c := etcdtest.New(t)
+	cli := c.Client(t)
+	ctx := context.Background()
+	s := kv.New[item](cli, "/back/items")
+	for i := range 4 {
+		_, err := s.Put(ctx, fmt.Sprint(i), &item{N: i})
+		require.NoError(t, err)
+	}
+	h := failsafe.NewHolds(cli, "back", failsafe.WithPrefix("/back"))
+	src := failsafe.Chain[item](s.Watch(ctx), failsafe.NotEmpty[item](h))
+	_, err := src.Next(ctx)
+	require.NoError(t, err)
+	_, err = cli.Delete(ctx, "/back/items/", clientv3.WithPrefix())
+	require.NoError(t, err)
+	short, cancel := context.WithTimeout(ctx, 300*time.Millisecond)
+	_, err = src.Next(short)
+	cancel()
+	require.ErrorIs(t, err, context.DeadlineExceeded)
+	leases, err := cli.Leases(ctx)
+	require.NoError(t, err)
+	require.Len(t, leases.Leases, 1, "the hold record's lease")
+
+	holds, err := failsafe.ListHolds(ctx, cli, "/back")
+	require.NoError(t, err)
+	require.Len(t, holds, 1)
+	require.NoError(t, failsafe.Release(ctx, cli, "/back", holds[0].ID, "test"))
+	b, err := src.Next(ctx)
+	require.NoError(t, err)
+	require.Equal(t, 4, b.Deletes())
+	require.Eventually(t, func() bool {
+		leases, err := cli.Leases(ctx)
+		return err == nil && len(leases.Leases) == 0
+	}, waitFor, 20*time.Millisecond, "the lease was not given back")
+}

@@ -239,7 +239,8 @@ func (h *Holds) recordLease(ctx context.Context) (clientv3.LeaseID, error) {
 		for range ch {
 		}
 		h.mu.Lock()
-		if h.lease == resp.ID {
+		lost := h.lease == resp.ID // not given back by end
+		if lost {
 			h.lease = 0
 		}
 		live := make([]*hold, 0, len(h.live))
@@ -248,7 +249,7 @@ func (h *Holds) recordLease(ctx context.Context) (clientv3.LeaseID, error) {
 		}
 		h.mu.Unlock()
 		ctx := h.client.Ctx()
-		if ctx.Err() != nil {
+		if !lost || ctx.Err() != nil {
 			return
 		}
 		h.log.Warn("hold record lease lost; writing the records of holds in effect again", zap.Int("holds", len(live)))
@@ -276,7 +277,16 @@ func (h *Holds) end(hd *hold, released bool, deletes, creates, mutates int) {
 		h.stopWatch()
 		h.stopWatch = nil
 	}
+	var lease clientv3.LeaseID
+	if len(h.live) == 0 {
+		// The last hold ended: give the lease back (its keep-alive
+		// stops), which also removes the record should keep not have.
+		lease, h.lease = h.lease, 0
+	}
 	h.mu.Unlock()
+	if lease != 0 {
+		go h.revoke(lease)
+	}
 	close(hd.ended)
 	hd.release()
 
@@ -296,6 +306,15 @@ func (h *Holds) end(hd *hold, released bool, deletes, creates, mutates int) {
 		return
 	}
 	h.log.Info("failsafe hold recovered; delivering the net change", fields...)
+}
+
+// revoke gives back a lease no hold uses any more.
+func (h *Holds) revoke(lease clientv3.LeaseID) {
+	ctx, cancel := context.WithTimeout(h.client.Ctx(), opTimeout)
+	defer cancel()
+	if _, err := h.client.Revoke(ctx, lease); err != nil && h.client.Ctx().Err() == nil {
+		h.log.Warn("revoke hold record lease; it expires by itself", zap.Error(err))
+	}
 }
 
 // keep writes the hold's record unless written, waits for the hold to end
