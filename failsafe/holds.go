@@ -54,6 +54,7 @@ type Holds struct {
 	live      map[string]*hold
 	stopWatch context.CancelFunc // stops the release watcher; nil when none runs
 	lease     clientv3.LeaseID   // the lease hold records are written under; 0: none yet
+	stopKeep  context.CancelFunc // stops the lease's keep-alive
 }
 
 // Option configures Holds.
@@ -228,12 +229,14 @@ func (h *Holds) recordLease(ctx context.Context) (clientv3.LeaseID, error) {
 	if err != nil {
 		return 0, fmt.Errorf("grant hold record lease: %w", err)
 	}
-	ch, err := h.client.KeepAlive(h.client.Ctx(), resp.ID)
+	kctx, stopKeep := context.WithCancel(h.client.Ctx())
+	ch, err := h.client.KeepAlive(kctx, resp.ID)
 	if err != nil {
+		stopKeep()
 		return 0, fmt.Errorf("keep hold record lease alive: %w", err)
 	}
 	h.mu.Lock()
-	h.lease = resp.ID
+	h.lease, h.stopKeep = resp.ID, stopKeep
 	h.mu.Unlock()
 	go func() {
 		for range ch {
@@ -278,10 +281,11 @@ func (h *Holds) end(hd *hold, released bool, deletes, creates, mutates int) {
 		h.stopWatch = nil
 	}
 	var lease clientv3.LeaseID
-	if len(h.live) == 0 {
-		// The last hold ended: give the lease back (its keep-alive
-		// stops), which also removes the record should keep not have.
+	if len(h.live) == 0 && h.lease != 0 {
+		// The last hold ended: stop keeping the lease alive and give it
+		// back, which also removes the record should keep not have.
 		lease, h.lease = h.lease, 0
+		h.stopKeep()
 	}
 	h.mu.Unlock()
 	if lease != 0 {

@@ -18,6 +18,7 @@ import (
 	clientv3 "go.etcd.io/etcd/client/v3"
 	"go.uber.org/zap"
 	"go.uber.org/zap/zapcore"
+	"google.golang.org/grpc"
 )
 
 // DefaultEndpoints is the etcd a binary talks to without --etcd or P2_ETCD.
@@ -32,6 +33,9 @@ type Etcd struct {
 	CA          string
 	User        string
 	Password    string
+	// DialOptions are extra gRPC dial options (not a flag), such as the
+	// fleet simulator's request-counting interceptors.
+	DialOptions []grpc.DialOption
 }
 
 // Register declares the flags on f.
@@ -98,6 +102,7 @@ func (t *Etcd) Dial(ctx context.Context, log *zap.Logger) (*clientv3.Client, err
 		Username:    t.User,
 		Password:    t.Password,
 		Logger:      log,
+		DialOptions: t.DialOptions,
 	})
 	if err != nil {
 		return nil, fmt.Errorf("etcd %s: %w", strings.Join(endpoints, ","), err)

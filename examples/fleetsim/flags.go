@@ -1,0 +1,101 @@
+package main
+
+import (
+	"fmt"
+	"io"
+	"time"
+
+	"github.com/p2kit/p2kit/internal/cli"
+	"github.com/spf13/pflag"
+)
+
+// config is what the flags ask for.
+type config struct {
+	etcd         cli.Etcd
+	external     bool // --etcd was given: no embedded member
+	prefix       string
+	logLevel     string
+	logFile      string
+	nodes        int
+	replicas     int
+	clients      int
+	workers      int
+	healthAfter  time.Duration
+	healthEvery  time.Duration
+	massDelete   bool
+	holdFor      time.Duration
+	phaseTimeout time.Duration
+	csv          string
+	plot         string
+	progress     bool
+	cpuProfile   string
+	idle         time.Duration
+}
+
+func parseFlags(args []string, out io.Writer) (*config, error) {
+	fs := pflag.NewFlagSet("fleetsim", pflag.ContinueOnError)
+	fs.SetOutput(out)
+	fs.Usage = func() {
+		fmt.Fprintf(out, "Usage: fleetsim [flags]\n\n"+
+			"Runs --nodes simulated nodes (the real preparer with an in-memory installer and\n"+
+			"launcher) and the real controller farms against an embedded etcd (or --etcd),\n"+
+			"deploys a daemon set, an RC and a roll, and reports what each phase cost.\n\nFlags:\n")
+		fs.PrintDefaults()
+	}
+	c := &config{}
+	c.etcd.Register(fs)
+	fs.StringVar(&c.prefix, "prefix", "/p2", "root prefix of every p2kit key")
+	fs.StringVar(&c.logLevel, "log-level", "warn", "log level of the simulated components: debug, info, warn or error")
+	fs.StringVar(&c.logFile, "log-file", "", "write the components' logs (JSON) to this file (empty: discard them)")
+	fs.IntVar(&c.nodes, "nodes", 100, "simulated nodes, each with its own preparer")
+	fs.IntVar(&c.replicas, "replicas", 0, "replicas of the RC and of its roll (0: a tenth of --nodes, at least 1)")
+	fs.IntVar(&c.clients, "clients", 4, "etcd clients the preparers share (a real fleet has one per node)")
+	fs.IntVar(&c.workers, "workers", 1, "workers per preparer")
+	fs.DurationVar(&c.healthAfter, "healthy-after", 0, "how long a launched pod reports warning before passing")
+	fs.DurationVar(&c.healthEvery, "health-interval", time.Second, "how often each preparer checks its pods")
+	fs.BoolVar(&c.massDelete, "mass-delete", false, "delete every node's intent at once, check that every preparer holds, then restore it")
+	fs.DurationVar(&c.holdFor, "hold-for", 3*time.Second, "with --mass-delete: how long to watch for uninstalls once every node holds")
+	fs.DurationVar(&c.idle, "idle", 10*time.Second, "end with an idle phase this long, to measure the steady-state cost (0: none)")
+	fs.DurationVar(&c.phaseTimeout, "phase-timeout", 10*time.Minute, "give up on a phase that has not converged after this long")
+	fs.StringVar(&c.csv, "csv", "", "write the per-phase figures to this CSV file")
+	fs.StringVar(&c.plot, "plot", "", "draw nodes converged against time, per phase, to this PNG file")
+	fs.StringVar(&c.cpuProfile, "cpuprofile", "", "write a CPU profile of the whole run to this file (go tool pprof)")
+	fs.BoolVar(&c.progress, "progress", true, "show a progress bar on stderr while a phase runs")
+	if err := fs.Parse(args); err != nil {
+		return nil, err
+	}
+	if fs.NArg() > 0 {
+		return nil, fmt.Errorf("unexpected arguments %v", fs.Args())
+	}
+	c.external = fs.Changed("etcd")
+	var err error
+	if c.prefix, err = cli.CheckPrefix(c.prefix); err != nil {
+		return nil, err
+	}
+	switch {
+	case c.nodes < 1:
+		return nil, fmt.Errorf("--nodes %d: want 1 or more", c.nodes)
+	case c.clients < 1:
+		return nil, fmt.Errorf("--clients %d: want 1 or more", c.clients)
+	case c.workers < 1:
+		return nil, fmt.Errorf("--workers %d: want 1 or more", c.workers)
+	case c.replicas < 0:
+		return nil, fmt.Errorf("--replicas %d: want 0 or more", c.replicas)
+	case c.healthEvery <= 0:
+		return nil, fmt.Errorf("--health-interval %s: want more than 0", c.healthEvery)
+	}
+	if c.replicas == 0 {
+		c.replicas = max(1, c.nodes/10)
+	}
+	// A roll places the new pods on nodes without an old one: a step
+	// needs that many free nodes.
+	if c.replicas+rollStep(c.replicas) > c.nodes {
+		return nil, fmt.Errorf("--replicas %d: want at most %d with --nodes %d: a roll step of %d pods needs free nodes",
+			c.replicas, c.nodes-rollStep(c.replicas), c.nodes, rollStep(c.replicas))
+	}
+	return c, nil
+}
+
+// rollStep is how many replicas the roll moves at once: a tenth, at least
+// one. The roll's minimum_replicas is replicas minus this.
+func rollStep(replicas int) int { return max(1, replicas/10) }

@@ -1,0 +1,163 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/p2kit/p2kit/failsafe"
+	"github.com/p2kit/p2kit/preparer"
+	"github.com/p2kit/p2kit/status"
+	"go.etcd.io/etcd/api/v3/mvccpb"
+	clientv3 "go.etcd.io/etcd/client/v3"
+)
+
+// observer follows what the preparers report, on a client of its own that
+// is not counted: the self pods in reality, the preparers' pod status
+// records and the failsafe holds. Three prefix watches on one client add
+// one watcher each to etcd, which the server-side figures include.
+type observer struct {
+	cli    *clientv3.Client
+	prefix string
+
+	mu    sync.Mutex
+	self  map[string]bool             // nodes whose self pod is in reality
+	pods  map[string]status.PodStatus // "<node>/<pod>" -> the preparer's record
+	holds map[string]string           // hold id -> component
+}
+
+func newObserver(cli *clientv3.Client, prefix string) *observer {
+	return &observer{cli: cli, prefix: prefix, self: map[string]bool{},
+		pods: map[string]status.PodStatus{}, holds: map[string]string{}}
+}
+
+// start lists and then watches each prefix until ctx ends.
+func (o *observer) start(ctx context.Context) error {
+	follows := []struct {
+		dir string
+		fn  func(name string, kv *mvccpb.KeyValue, deleted bool)
+	}{
+		{o.prefix + "/reality/", o.onReality},
+		{o.prefix + "/status/pods/", o.onStatus},
+		{failsafe.HoldKey(o.prefix, ""), o.onHold},
+	}
+	for _, f := range follows {
+		resp, err := o.cli.Get(ctx, f.dir, clientv3.WithPrefix())
+		if err != nil {
+			return err
+		}
+		for _, kv := range resp.Kvs {
+			f.fn(strings.TrimPrefix(string(kv.Key), f.dir), kv, false)
+		}
+		wch := o.cli.Watch(ctx, f.dir, clientv3.WithPrefix(), clientv3.WithRev(resp.Header.Revision+1))
+		go func() {
+			for wr := range wch {
+				for _, ev := range wr.Events {
+					f.fn(strings.TrimPrefix(string(ev.Kv.Key), f.dir), ev.Kv, ev.Type == mvccpb.DELETE)
+				}
+			}
+		}()
+	}
+	return nil
+}
+
+func (o *observer) onReality(name string, _ *mvccpb.KeyValue, deleted bool) {
+	node, pod, _ := strings.Cut(name, "/")
+	if pod != preparer.DefaultSelfPodID {
+		return
+	}
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	if deleted {
+		delete(o.self, node)
+	} else {
+		o.self[node] = true
+	}
+}
+
+func (o *observer) onStatus(name string, kv *mvccpb.KeyValue, deleted bool) {
+	pod, ok := strings.CutSuffix(name, "/"+status.PreparerNamespace)
+	if !ok {
+		return
+	}
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	if deleted {
+		delete(o.pods, pod)
+		return
+	}
+	var st status.PodStatus
+	if err := json.Unmarshal(kv.Value, &st); err == nil {
+		o.pods[pod] = st
+	}
+}
+
+func (o *observer) onHold(id string, kv *mvccpb.KeyValue, deleted bool) {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	if deleted {
+		delete(o.holds, id)
+		return
+	}
+	var r failsafe.Record
+	if err := json.Unmarshal(kv.Value, &r); err == nil {
+		o.holds[id] = r.Component
+	}
+}
+
+// selfSeen counts the nodes whose preparer has written its self pod to
+// reality: the preparer runs and sees itself.
+func (o *observer) selfSeen() int {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	return len(o.self)
+}
+
+// healthy counts the nodes whose preparer reports pod launched at digest
+// with its health check passing.
+func (o *observer) healthy(pod, digest string) int {
+	suffix := "/" + pod
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	n := 0
+	for name, st := range o.pods {
+		if strings.HasSuffix(name, suffix) && st.Status == status.Launched &&
+			st.ManifestDigest == digest && st.Health == status.Passing {
+			n++
+		}
+	}
+	return n
+}
+
+// holdsOf counts the holds whose component starts with prefix.
+func (o *observer) holdsOf(prefix string) int {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	n := 0
+	for _, c := range o.holds {
+		if strings.HasPrefix(c, prefix) {
+			n++
+		}
+	}
+	return n
+}
+
+// ticker calls fn every interval until it returns true, an error, or ctx
+// ends.
+func poll(ctx context.Context, every time.Duration, fn func() (bool, error)) error {
+	t := time.NewTicker(every)
+	defer t.Stop()
+	for {
+		done, err := fn()
+		if err != nil || done {
+			return err
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-t.C:
+		}
+	}
+}

@@ -1,0 +1,258 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/p2kit/p2kit/daemonset"
+	"github.com/p2kit/p2kit/failsafe"
+	"github.com/p2kit/p2kit/intent"
+	"github.com/p2kit/p2kit/kv"
+	"github.com/p2kit/p2kit/labels"
+	"github.com/p2kit/p2kit/manifest"
+	"github.com/p2kit/p2kit/preparer"
+	"github.com/p2kit/p2kit/rc"
+	"github.com/p2kit/p2kit/roll"
+	"github.com/p2kit/p2kit/status"
+	clientv3 "go.etcd.io/etcd/client/v3"
+)
+
+const actor = "fleetsim"
+
+// nodeLabels are the labels of every simulated node; the daemon set and
+// the RCs select them.
+var nodeLabels = labels.Set{"fleetsim": "node"}
+
+const nodeSelector = "fleetsim=node"
+
+// phase is one step of the scenario: act starts it, converged counts the
+// nodes that reached its goal, done says when it is over (default: every
+// node converged), and check runs once it is, to judge the outcome.
+type phase struct {
+	name      string
+	nodes     int
+	act       func(ctx context.Context) error
+	converged func() int
+	done      func(ctx context.Context, n int) (bool, error)
+	check     func(ctx context.Context, r *result) error
+}
+
+// app is a manifest of pod id at version; nothing is downloaded, the
+// in-memory installer only reads its digest.
+func app(id string, version int) *manifest.Manifest {
+	return &manifest.Manifest{
+		ID: id,
+		Launchables: map[string]manifest.Launchable{"app": {
+			LaunchableType: manifest.LaunchableTypeHoist,
+			Location:       fmt.Sprintf("file:///srv/fleetsim/%s_%d.tar.gz", id, version),
+			Digest:         fmt.Sprintf("sha256:%064x", version),
+		}},
+		Config: map[string]any{"version": version},
+	}
+}
+
+func digest(m *manifest.Manifest) string {
+	d, err := m.Digest()
+	if err != nil {
+		panic(err) // the manifests above are valid
+	}
+	return d
+}
+
+// phases is the scenario the flags ask for.
+func (s *sim) phases() []phase {
+	n, r := len(s.nodes), s.cfg.replicas
+	agent, v1, v2 := app("agent", 1), app("app", 1), app("app", 2)
+	ps := []phase{
+		{name: "start", nodes: n, act: s.startFleet, converged: s.obs.selfSeen},
+		{name: "daemon-set", nodes: n, act: s.createDaemonSet(agent),
+			converged: func() int { return s.obs.healthy(agent.ID, digest(agent)) }},
+		{name: "rc", nodes: r, act: s.createRC(v1),
+			converged: func() int { return s.obs.healthy(v1.ID, digest(v1)) }},
+		{name: "roll", nodes: r, act: s.startRoll(v2),
+			converged: func() int { return s.obs.healthy(v2.ID, digest(v2)) },
+			done:      s.rollDone},
+	}
+	if s.cfg.massDelete {
+		md := &massDelete{s: s}
+		ps = append(ps,
+			phase{name: "mass-delete", nodes: n, act: md.wipe, converged: md.holding, check: md.checkHeld},
+			phase{name: "restore", nodes: n, act: md.restore, converged: md.recovered,
+				check: func(ctx context.Context, r *result) error {
+					if err := md.checkNoUninstalls(r); err != nil {
+						return err
+					}
+					if h := s.obs.healthy(agent.ID, digest(agent)); h != n {
+						return fmt.Errorf("after the restore the daemon set's pod is healthy on %d of %d nodes", h, n)
+					}
+					return nil
+				}})
+	}
+	if s.cfg.idle > 0 {
+		var start time.Time
+		ps = append(ps, phase{name: "idle", nodes: n,
+			act: func(context.Context) error { start = time.Now(); return nil },
+			// Every node keeps its daemon set pod, healthy.
+			converged: func() int { return s.obs.healthy(agent.ID, digest(agent)) },
+			done: func(_ context.Context, got int) (bool, error) {
+				return got >= n && time.Since(start) >= s.cfg.idle, nil
+			}})
+	}
+	return ps
+}
+
+// startFleet starts the controller, labels the nodes and writes each
+// node's self pod in a few large transactions, then starts the preparers.
+func (s *sim) startFleet(ctx context.Context) error {
+	s.startController()
+	ls, err := labels.New(s.drv, labels.WithPrefix(s.cfg.prefix)).Of(labels.Node)
+	if err != nil {
+		return err
+	}
+	is := intent.NewStore(s.drv, intent.WithPrefix(s.cfg.prefix))
+	self := app(preparer.DefaultSelfPodID, 1)
+	ops := make([]clientv3.Op, 0, 2*len(s.nodes))
+	for _, node := range s.nodes {
+		lop, err := ls.PutOp(node, &nodeLabels)
+		if err != nil {
+			return err
+		}
+		iop, err := is.SetOp(node, self)
+		if err != nil {
+			return err
+		}
+		ops = append(ops, lop, iop)
+	}
+	if _, err := kv.CommitChunked(ctx, s.drv, nil, ops); err != nil {
+		return fmt.Errorf("label nodes and write self pods: %w", err)
+	}
+	return s.startPreparers()
+}
+
+func (s *sim) createDaemonSet(m *manifest.Manifest) func(context.Context) error {
+	return func(ctx context.Context) error {
+		ds := &daemonset.DaemonSet{ID: m.ID, PodID: m.ID, Manifest: *m, NodeSelector: nodeSelector, MinHealth: 50}
+		_, err := daemonset.NewStore(s.drv, daemonset.WithPrefix(s.cfg.prefix)).Create(ctx, actor, ds)
+		return err
+	}
+}
+
+func (s *sim) createRC(m *manifest.Manifest) func(context.Context) error {
+	return func(ctx context.Context) error {
+		_, err := rc.NewStore(s.drv, rc.WithPrefix(s.cfg.prefix)).Create(ctx, actor, &rc.RC{
+			ID: m.ID + "-v1", Manifest: *m, NodeSelector: nodeSelector,
+			PodLabels: map[string]string{"app": m.ID}, ReplicasDesired: s.cfg.replicas})
+		return err
+	}
+}
+
+// startRoll creates the new RC at 0 replicas and the roll from the old
+// one, moving a tenth of the replicas at a time.
+func (s *sim) startRoll(m *manifest.Manifest) func(context.Context) error {
+	return func(ctx context.Context) error {
+		id := m.ID + "-v2"
+		if _, err := rc.NewStore(s.drv, rc.WithPrefix(s.cfg.prefix)).Create(ctx, actor, &rc.RC{
+			ID: id, Manifest: *m, NodeSelector: nodeSelector,
+			PodLabels: map[string]string{"app": m.ID}, ReplicasDesired: 0}); err != nil {
+			return err
+		}
+		r := s.cfg.replicas
+		_, err := roll.NewStore(s.drv, roll.WithPrefix(s.cfg.prefix)).Create(ctx, actor, &roll.Roll{
+			ID: id, OldRC: m.ID + "-v1", NewRC: id, DesiredReplicas: r, MinimumReplicas: r - rollStep(r)})
+		return err
+	}
+}
+
+// rollDone is true once every new replica is healthy and the roll farm
+// says done; a failed or halted roll ends the phase with an error.
+func (s *sim) rollDone(ctx context.Context, n int) (bool, error) {
+	if n < s.cfg.replicas {
+		return false, nil
+	}
+	o, err := roll.NewStatusStore(s.obs.cli, roll.WithPrefix(s.cfg.prefix)).Get(ctx, status.Rolls, "app-v2")
+	if errors.Is(err, kv.ErrNotFound) {
+		return false, nil
+	}
+	if err != nil {
+		return false, err
+	}
+	switch o.Value.Phase {
+	case roll.Done:
+		return true, nil
+	case roll.Failed, roll.Halted:
+		return false, fmt.Errorf("roll %s: %s", o.Value.Phase, o.Value.Message)
+	}
+	return false, nil
+}
+
+// massDelete is P2's classic outage: every node's intent deleted at once
+// with a raw client, then restored.
+type massDelete struct {
+	s          *sim
+	saved      []clientv3.Op
+	uninstalls int64 // before the deletion
+}
+
+func (md *massDelete) dir() string { return md.s.cfg.prefix + "/intent/" }
+
+// wipe saves every node's intent (on the uncounted client) and deletes it
+// all in one DeleteRange.
+func (md *massDelete) wipe(ctx context.Context) error {
+	md.uninstalls = md.s.uninstalls()
+	resp, err := md.s.obs.cli.Get(ctx, md.dir(), clientv3.WithPrefix())
+	if err != nil {
+		return err
+	}
+	for _, kv := range resp.Kvs {
+		md.saved = append(md.saved, clientv3.OpPut(string(kv.Key), string(kv.Value)))
+	}
+	_, err = md.s.drv.Delete(ctx, md.dir(), clientv3.WithPrefix())
+	return err
+}
+
+func (md *massDelete) holding() int { return md.s.obs.holdsOf("preparer/") }
+
+func (md *massDelete) recovered() int { return len(md.s.nodes) - md.holding() }
+
+// checkHeld confirms every preparer's hold with failsafe.ListHolds, then
+// watches for --hold-for that no node uninstalls anything.
+func (md *massDelete) checkHeld(ctx context.Context, r *result) error {
+	recs, err := failsafe.ListHolds(ctx, md.s.obs.cli, md.s.cfg.prefix)
+	if err != nil {
+		return err
+	}
+	for _, h := range recs {
+		if strings.HasPrefix(h.Component, "preparer/") {
+			r.holds++
+		}
+	}
+	if r.holds != len(md.s.nodes) {
+		return fmt.Errorf("failsafe.ListHolds: %d preparer holds, want %d", r.holds, len(md.s.nodes))
+	}
+	t := time.NewTimer(md.s.cfg.holdFor)
+	defer t.Stop()
+	select {
+	case <-t.C:
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+	return md.checkNoUninstalls(r)
+}
+
+func (md *massDelete) checkNoUninstalls(r *result) error {
+	r.uninstalls = md.s.uninstalls() - md.uninstalls
+	r.checkedUninstalls = true
+	if r.uninstalls != 0 {
+		return fmt.Errorf("%d pods uninstalled after the mass deletion", r.uninstalls)
+	}
+	return nil
+}
+
+// restore writes the saved intent back, in chunked transactions.
+func (md *massDelete) restore(ctx context.Context) error {
+	_, err := kv.CommitChunked(ctx, md.s.drv, nil, md.saved)
+	return err
+}

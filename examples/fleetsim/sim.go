@@ -1,0 +1,213 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"sync"
+	"time"
+
+	"github.com/p2kit/p2kit/farm"
+	"github.com/p2kit/p2kit/internal/controller"
+	"github.com/p2kit/p2kit/internal/embedded"
+	"github.com/p2kit/p2kit/preparer"
+	"github.com/p2kit/p2kit/preparer/memory"
+	clientv3 "go.etcd.io/etcd/client/v3"
+	"go.uber.org/zap"
+	"go.uber.org/zap/zapcore"
+	"google.golang.org/grpc"
+)
+
+// sim is one simulated fleet: the etcd it runs against, the counted
+// clients, the nodes and what runs on them.
+type sim struct {
+	cfg *config
+	out io.Writer
+	log *zap.Logger
+
+	dir string           // temporary directory of the embedded member
+	srv *embedded.Server // nil with --etcd
+	ctr [numRoles]*counter
+	cls []*clientv3.Client // every client, to close
+
+	prepClients []*clientv3.Client // shared by the preparers, round robin
+	ctl         *clientv3.Client   // the controller's
+	drv         *clientv3.Client   // the simulator's own writes
+	obs         *observer          // on an uncounted client
+
+	nodes []string
+	mem   []*memory.Node
+
+	ctx    context.Context // ends when the simulation stops
+	cancel context.CancelFunc
+	wg     sync.WaitGroup
+	errMu  sync.Mutex
+	errs   []error // components that stopped with an error
+}
+
+// newSim starts etcd (unless --etcd) and connects the clients.
+func newSim(cfg *config, out io.Writer) (s *sim, err error) {
+	s = &sim{cfg: cfg, out: out}
+	s.ctx, s.cancel = context.WithCancel(context.Background())
+	defer func() {
+		if err != nil {
+			s.close()
+		}
+	}()
+	if s.log, err = newLogger(cfg); err != nil {
+		return nil, err
+	}
+	if !cfg.external {
+		if s.dir, err = os.MkdirTemp("", "fleetsim-"); err != nil {
+			return nil, err
+		}
+		s.srv, err = embedded.Start(filepath.Join(s.dir, "etcd"), s.log.Named("etcd").WithOptions(zap.IncreaseLevel(zap.ErrorLevel)))
+		if err != nil {
+			return nil, err
+		}
+	}
+	for i := range s.ctr {
+		s.ctr[i] = &counter{}
+	}
+	for range cfg.clients {
+		c, err := s.dial(s.ctr[rolePreparers].dialOptions())
+		if err != nil {
+			return nil, err
+		}
+		s.prepClients = append(s.prepClients, c)
+	}
+	if s.ctl, err = s.dial(s.ctr[roleController].dialOptions()); err != nil {
+		return nil, err
+	}
+	if s.drv, err = s.dial(s.ctr[roleDriver].dialOptions()); err != nil {
+		return nil, err
+	}
+	oc, err := s.dial(nil)
+	if err != nil {
+		return nil, err
+	}
+	s.obs = newObserver(oc, cfg.prefix)
+	if err := s.obs.start(s.ctx); err != nil {
+		return nil, fmt.Errorf("observer: %w", err)
+	}
+	for i := range cfg.nodes {
+		s.nodes = append(s.nodes, fmt.Sprintf("node%05d", i))
+		n := memory.NewNode()
+		n.HealthyAfter = cfg.healthAfter
+		s.mem = append(s.mem, n)
+	}
+	return s, nil
+}
+
+func newLogger(cfg *config) (*zap.Logger, error) {
+	if cfg.logFile == "" {
+		return zap.NewNop(), nil
+	}
+	lvl, err := zapcore.ParseLevel(cfg.logLevel)
+	if err != nil {
+		return nil, fmt.Errorf("--log-level %q: want debug, info, warn or error", cfg.logLevel)
+	}
+	f, err := os.Create(cfg.logFile)
+	if err != nil {
+		return nil, fmt.Errorf("--log-file: %w", err)
+	}
+	enc := zapcore.NewJSONEncoder(zap.NewProductionEncoderConfig())
+	return zap.New(zapcore.NewCore(enc, zapcore.Lock(f), lvl)), nil
+}
+
+// dial connects one client with extra gRPC options.
+func (s *sim) dial(opts []grpc.DialOption) (*clientv3.Client, error) {
+	var c *clientv3.Client
+	var err error
+	if s.cfg.external {
+		e := s.cfg.etcd
+		e.DialOptions = opts
+		c, err = e.Dial(s.ctx, zap.NewNop())
+	} else {
+		c, err = clientv3.New(clientv3.Config{Endpoints: []string{s.srv.Endpoint}, DialTimeout: 5 * time.Second,
+			Logger: zap.NewNop(), DialOptions: opts})
+	}
+	if err != nil {
+		return nil, err
+	}
+	s.cls = append(s.cls, c)
+	return c, nil
+}
+
+// startController runs the controller's farms over one fleet view.
+func (s *sim) startController() {
+	s.wg.Go(func() {
+		err := controller.Run(s.ctx, s.ctl, nil,
+			farm.WithPrefix(s.cfg.prefix), farm.WithLogger(s.log.Named("controller")),
+			farm.WithBackoff(200*time.Millisecond, 5*time.Second))
+		if err != nil {
+			s.fail(fmt.Errorf("controller: %w", err))
+		}
+	})
+}
+
+// startPreparers runs one preparer per node.
+func (s *sim) startPreparers() error {
+	for i, node := range s.nodes {
+		mem := s.mem[i]
+		p, err := preparer.New(s.prepClients[i%len(s.prepClients)], node, mem, mem,
+			preparer.WithPrefix(s.cfg.prefix),
+			preparer.WithLogger(s.log),
+			preparer.WithWorkers(s.cfg.workers),
+			preparer.WithHealthChecker(mem),
+			preparer.WithHealthInterval(s.cfg.healthEvery),
+			preparer.WithBackoff(200*time.Millisecond, 5*time.Second))
+		if err != nil {
+			return err
+		}
+		s.wg.Go(func() {
+			if err := p.Run(s.ctx); err != nil {
+				s.fail(err)
+			}
+		})
+	}
+	return nil
+}
+
+func (s *sim) fail(err error) {
+	s.errMu.Lock()
+	defer s.errMu.Unlock()
+	s.errs = append(s.errs, err)
+}
+
+// failed returns the first component that stopped with an error.
+func (s *sim) failed() error {
+	s.errMu.Lock()
+	defer s.errMu.Unlock()
+	if len(s.errs) > 0 {
+		return s.errs[0]
+	}
+	return nil
+}
+
+// uninstalls counts the pods uninstalled on every node so far.
+func (s *sim) uninstalls() int64 {
+	var n int64
+	for _, m := range s.mem {
+		n += m.Removes()
+	}
+	return n
+}
+
+// close stops everything the simulation started.
+func (s *sim) close() {
+	s.cancel()
+	s.wg.Wait()
+	for _, c := range s.cls {
+		_ = c.Close()
+	}
+	if s.srv != nil {
+		s.srv.Close()
+	}
+	if s.dir != "" {
+		_ = os.RemoveAll(s.dir)
+	}
+	_ = s.log.Sync()
+}
