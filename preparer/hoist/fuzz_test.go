@@ -196,7 +196,8 @@ func leaves(realRoot, link string) string {
 // TestWriteFuzzCorpus rewrites the seed corpus of FuzzUnpack when run with -update-corpus.
 func TestWriteFuzzCorpus(t *testing.T) {
 	if !*updateCorpus {
-		t.Skip("run with -update-corpus to rewrite testdata/fuzz/FuzzUnpack")
+		t.Log("nothing to do: run with -update-corpus to rewrite testdata/fuzz/FuzzUnpack")
+		return
 	}
 	corpus := filepath.Join("testdata", "fuzz", "FuzzUnpack")
 	if err := os.MkdirAll(corpus, 0o755); err != nil {

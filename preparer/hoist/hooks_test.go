@@ -153,7 +153,7 @@ func TestTailBuffer(t *testing.T) {
 func TestKilledInstallConverges(t *testing.T) {
 	t.Parallel()
 	if os.Getenv("HOIST_TEST_CHILD") != "" {
-		t.Skip("in the child")
+		return // this process is the child TestInstallChild runs in
 	}
 	tmp := t.TempDir()
 	root := filepath.Join(tmp, "root")
@@ -209,7 +209,7 @@ func TestKilledInstallConverges(t *testing.T) {
 func TestInstallChild(t *testing.T) {
 	env := os.Getenv("HOIST_TEST_CHILD")
 	if env == "" {
-		t.Skip("run by TestKilledInstallConverges")
+		return // only a child process started by TestKilledInstallConverges installs here
 	}
 	root, manifestPath, _ := strings.Cut(env, "|")
 	data, err := os.ReadFile(manifestPath)
