@@ -190,13 +190,18 @@ func TestFarmHoldsWhenEveryRCIsWiped(t *testing.T) {
 	// The farm keeps its RCs (it saw no delete) and, finding them gone,
 	// changes nothing through many resyncs.
 	require.Equal(t, ids, f.Owned())
-	require.Never(t, func() bool { return !sameIntent(t, e, before.Items) }, time.Second, 50*time.Millisecond,
+	require.Never(t, func() bool { return !sameIntent(e, before.Items) }, time.Second, 50*time.Millisecond,
 		"intent untouched")
 }
 
-func sameIntent(t *testing.T, e *fleetEnv, before []*kv.Object[manifest.Manifest]) bool {
+// sameIntent reports whether intent still holds exactly before. A failed
+// read (the test ending while a check runs) counts as unchanged: it is no
+// evidence of a change.
+func sameIntent(e *fleetEnv, before []*kv.Object[manifest.Manifest]) bool {
 	after, err := e.intent.ListAll(e.ctx)
-	require.NoError(t, err)
+	if err != nil {
+		return true
+	}
 	if len(after.Items) != len(before) {
 		return false
 	}

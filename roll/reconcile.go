@@ -245,6 +245,11 @@ func (f *Farm) halt(ctx context.Context, id string, fence farm.Fence) error {
 			return fmt.Errorf("roll %s: write halted status: %w", id, err)
 		}
 	}
+	// The halt is recorded: forget the roll, or every deleted roll would
+	// stay in memory for the life of the process.
+	f.mu.Lock()
+	delete(f.gone, id)
+	f.mu.Unlock()
 	f.farm.Forget(context.WithoutCancel(ctx), id)
 	return nil
 }
