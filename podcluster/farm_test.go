@@ -392,26 +392,36 @@ func TestDeletedRecordResyncs(t *testing.T) {
 	w.cluster("b", "app=hello")
 	w.waitMembers("a", "n1:true")
 	w.waitMembers("b", "n1:true")
+	// Wait until both clusters are synced with their healthy member, so
+	// that no sync is still to come when the record goes.
+	rec, err := status.NewStore[podcluster.SyncRecord](w.cli, "file")
+	require.NoError(t, err)
 	require.Eventually(t, func() bool {
-		resp, err := w.cli.Get(w.ctx, "/p2/status/pod_clusters/", clientv3.WithPrefix(), clientv3.WithCountOnly())
-		return err == nil && resp.Count == 2
+		for _, id := range []string{"a", "b"} {
+			o, err := rec.Get(w.ctx, status.PodClusters, id)
+			if err != nil || o.Value.Healthy != 1 {
+				return false
+			}
+		}
+		return true
 	}, waitFor, 10*time.Millisecond)
 	before, _ := sy.counts()
 
-	_, err := w.cli.Delete(w.ctx, "/p2/status/pod_clusters/a/file")
+	_, err = w.cli.Delete(w.ctx, "/p2/status/pod_clusters/a/file")
 	require.NoError(t, err)
-	require.Eventually(t, func() bool { s, _ := sy.counts(); return s["a"] == before["a"]+1 }, waitFor, 10*time.Millisecond)
+	require.Eventually(t, func() bool { s, _ := sy.counts(); return s["a"] > before["a"] }, waitFor, 10*time.Millisecond)
 	require.Eventually(t, func() bool {
 		resp, err := w.cli.Get(w.ctx, "/p2/status/pod_clusters/a/file")
 		return err == nil && len(resp.Kvs) == 1
 	}, waitFor, 10*time.Millisecond)
+	after, _ := sy.counts()
+	require.Equal(t, before["a"]+1, after["a"], "one re-sync of the cluster whose record went")
+	require.Equal(t, before["b"], after["b"], "no sync of the other cluster")
 
-	rec, err := status.NewStore[podcluster.SyncRecord](w.cli, "file")
-	require.NoError(t, err)
 	_, err = rec.Put(w.ctx, status.PodClusters, "ghost", &podcluster.SyncRecord{Digest: "x", SyncedAt: time.Now()})
 	require.NoError(t, err)
 	stays(t, time.Second, func() bool {
 		s, d := sy.counts()
-		return s["a"] == before["a"]+1 && s["b"] == before["b"] && len(s) == 2 && len(d) == 0
+		return s["a"] == after["a"] && s["b"] == after["b"] && len(s) == 2 && len(d) == 0
 	}, "a record change made a sync or delete call")
 }

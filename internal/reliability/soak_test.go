@@ -3,7 +3,6 @@ package reliability_test
 import (
 	"fmt"
 	"math/rand/v2"
-	"os"
 	"runtime"
 	"testing"
 	"time"
@@ -32,8 +31,8 @@ func measure() (goroutines int, heap uint64) {
 // and at the end the process has about as many goroutines and as much
 // live heap as after the first roll.
 func TestSoak(t *testing.T) {
-	if testing.Short() || os.Getenv("P2KIT_SOAK") == "" {
-		t.Skip("soak: set P2KIT_SOAK=1 to run (about two minutes); skipped under -short")
+	if testing.Short() {
+		t.Skip("soak: about two minutes of scaling and rolls; skipped under -short")
 	}
 	w := newWorld(t, 3)
 	nodes := nodeNames("n", 3)
