@@ -112,13 +112,7 @@ func NewFarm(client *clientv3.Client, opts ...farm.Option) (*Farm, error) {
 	if f.statuses, err = status.NewStore[Status](client, StatusNamespace, status.WithPrefix(cfg.Prefix)); err != nil {
 		return nil, fmt.Errorf("daemon set farm: %w", err)
 	}
-	f.holds = failsafe.NewHolds(client, "ds-farm", failsafe.WithLogger(cfg.Log),
-		failsafe.WithRegistry(cfg.Registry), failsafe.WithPrefix(cfg.Prefix))
-	f.view = cfg.Fleet
-	if f.view == nil {
-		f.view = fleet.New(client, cfg.Prefix, f.holds, cfg.Log)
-		f.ownView = true
-	}
+	f.holds, f.view, f.ownView = farm.Attach(client, cfg, "ds-farm", cfg.Log)
 	if f.farm, err = farm.New(client, Dir, farm.ReconcileFunc(f.reconcile), opts...); err != nil {
 		return nil, fmt.Errorf("daemon set farm: %w", err)
 	}
@@ -133,51 +127,14 @@ func (f *Farm) Owned() []string { return f.farm.Owned() }
 // first listing before acting, so that a node it has not seen yet is never
 // taken for a node that does not match.
 func (f *Farm) Run(ctx context.Context) error {
-	ctx, cancel := context.WithCancel(ctx)
-	defer cancel()
-	var wg sync.WaitGroup
-	errs := make(chan error, 3)
-	defer func() {
-		cancel()
-		wg.Wait()
-		f.stopTimers()
-	}()
-	if f.ownView {
-		wg.Go(func() {
-			if err := f.view.Run(ctx); err != nil && ctx.Err() == nil {
-				errs <- fmt.Errorf("daemon set farm: fleet view: %w", err)
-			}
-		})
-	}
-	synced := make(chan error, 1)
-	go func() { synced <- f.view.WaitSynced(ctx) }()
-	select {
-	case err := <-synced:
-		if err != nil {
-			return nil // ctx ended
-		}
-	case err := <-errs:
-		return err
-	}
-	f.mu.Lock()
-	f.running = true
-	f.mu.Unlock()
-	wg.Go(func() {
-		if err := f.watch(ctx); err != nil && ctx.Err() == nil {
-			errs <- err
-		}
-		cancel()
-	})
-	wg.Go(func() {
-		_ = f.farm.Run(ctx)
-		cancel()
-	})
-	select {
-	case <-ctx.Done():
+	defer f.stopTimers()
+	start := func(context.Context) error {
+		f.mu.Lock()
+		f.running = true
+		f.mu.Unlock()
 		return nil
-	case err := <-errs:
-		return err
 	}
+	return farm.RunWithView(ctx, "daemon set farm", f.view, f.ownView, start, f.farm.Run, f.watch)
 }
 
 // watch follows the daemon sets: every create or change asks for a

@@ -70,13 +70,7 @@ func NewFarm(client *clientv3.Client, syncer Syncer, opts ...farm.Option) (*Farm
 	if f.records, err = status.NewStore[SyncRecord](client, syncer.Type(), status.WithPrefix(cfg.Prefix)); err != nil {
 		return nil, fmt.Errorf("pod cluster farm: syncer type: %w", err)
 	}
-	f.holds = failsafe.NewHolds(client, "pc-farm/"+syncer.Type(), failsafe.WithLogger(cfg.Log),
-		failsafe.WithRegistry(cfg.Registry), failsafe.WithPrefix(cfg.Prefix))
-	f.view = cfg.Fleet
-	if f.view == nil {
-		f.view = fleet.New(client, cfg.Prefix, f.holds, cfg.Log)
-		f.ownView = true
-	}
+	f.holds, f.view, f.ownView = farm.Attach(client, cfg, "pc-farm/"+syncer.Type(), cfg.Log)
 	// One lock directory per syncer type: two syncers sync independently.
 	if f.farm, err = farm.New(client, Dir+"-"+syncer.Type(), farm.ReconcileFunc(f.reconcile), opts...); err != nil {
 		return nil, fmt.Errorf("pod cluster farm: %w", err)
@@ -91,66 +85,24 @@ func (f *Farm) Owned() []string { return f.farm.Owned() }
 // Run syncs until ctx ends. It waits for the fleet view's first listing
 // before acting.
 func (f *Farm) Run(ctx context.Context) error {
-	ctx, cancel := context.WithCancel(ctx)
-	defer cancel()
-	var wg sync.WaitGroup
-	errs := make(chan error, 4)
 	defer func() {
-		cancel()
-		wg.Wait()
 		f.mu.Lock()
 		f.running = false
 		f.mu.Unlock()
 	}()
-	if f.ownView {
-		wg.Go(func() {
-			if err := f.view.Run(ctx); err != nil && ctx.Err() == nil {
-				errs <- fmt.Errorf("pod cluster farm: fleet view: %w", err)
-			}
-		})
-	}
-	synced := make(chan error, 1)
-	go func() { synced <- f.view.WaitSynced(ctx) }()
-	select {
-	case err := <-synced:
-		if err != nil {
-			return nil // ctx ended
+	var seed map[string]*Object
+	start := func(ctx context.Context) error {
+		var err error
+		if seed, err = f.remembered(ctx); err != nil {
+			return err
 		}
-	case err := <-errs:
-		return err
-	}
-	seed, err := f.remembered(ctx)
-	if err != nil {
-		if ctx.Err() != nil {
-			return nil
-		}
-		return err
-	}
-	f.mu.Lock()
-	f.running = true
-	f.mu.Unlock()
-	wg.Go(func() {
-		if err := f.watchClusters(ctx, seed); err != nil && ctx.Err() == nil {
-			errs <- err
-		}
-		cancel()
-	})
-	wg.Go(func() {
-		if err := f.watchRecords(ctx); err != nil && ctx.Err() == nil {
-			errs <- err
-		}
-		cancel()
-	})
-	wg.Go(func() {
-		_ = f.farm.Run(ctx)
-		cancel()
-	})
-	select {
-	case <-ctx.Done():
+		f.mu.Lock()
+		f.running = true
+		f.mu.Unlock()
 		return nil
-	case err := <-errs:
-		return err
 	}
+	watchClusters := func(ctx context.Context) error { return f.watchClusters(ctx, seed) }
+	return farm.RunWithView(ctx, "pod cluster farm", f.view, f.ownView, start, f.farm.Run, watchClusters, f.watchRecords)
 }
 
 // remembered lists the clusters the syncer was last told about: those with
@@ -158,7 +110,7 @@ func (f *Farm) Run(ctx context.Context) error {
 func (f *Farm) remembered(ctx context.Context) (map[string]*Object, error) {
 	l, err := f.records.List(ctx, status.PodClusters)
 	if err != nil {
-		return nil, fmt.Errorf("pod cluster farm: list sync records: %w", err)
+		return nil, fmt.Errorf("list sync records: %w", err)
 	}
 	seed := map[string]*Object{}
 	for _, o := range l.Items {

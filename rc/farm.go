@@ -85,17 +85,11 @@ func NewFarm(client *clientv3.Client, opts ...farm.Option) (*Farm, error) {
 		intent:   intent.NewStore(client, intent.WithPrefix(cfg.Prefix), intent.WithLogger(log)),
 		podLbls:  podLbls,
 		statuses: NewStatusStore(client, WithPrefix(cfg.Prefix), WithLogger(log)),
-		holds: failsafe.NewHolds(client, DefaultActor, failsafe.WithLogger(log),
-			failsafe.WithRegistry(cfg.Registry), failsafe.WithPrefix(cfg.Prefix)),
-		view:    cfg.Fleet,
-		byPod:   map[string]map[string]bool{},
-		podOf:   map[string]string{},
-		changed: make(chan struct{}),
+		byPod:    map[string]map[string]bool{},
+		podOf:    map[string]string{},
+		changed:  make(chan struct{}),
 	}
-	if f.view == nil {
-		f.view = fleet.New(client, cfg.Prefix, f.holds, log)
-		f.ownView = true
-	}
+	f.holds, f.view, f.ownView = farm.Attach(client, cfg, DefaultActor, log)
 	fo := append(opts[:len(opts):len(opts)], farm.WithLogger(log))
 	f.farm, err = farm.New(client, FarmKind, farm.ReconcileFunc(f.reconcile), fo...)
 	if err != nil {
@@ -112,42 +106,7 @@ func (f *Farm) Owned() []string { return f.farm.Owned() }
 // reconciling only once the fleet view has its first listing, so that a
 // farm never mistakes a view still loading for a fleet without pods.
 func (f *Farm) Run(ctx context.Context) error {
-	ctx, cancel := context.WithCancel(ctx)
-	defer cancel()
-	errs := make(chan error, 3)
-	var wg sync.WaitGroup
-	defer wg.Wait()
-	if f.ownView {
-		wg.Go(func() { errs <- f.view.Run(ctx) })
-	}
-	select {
-	case err := <-errs:
-		if ctx.Err() != nil || err == nil {
-			return nil
-		}
-		return fmt.Errorf("rc farm: fleet view: %w", err)
-	case err := <-waitSynced(ctx, f.view):
-		if err != nil {
-			return nil // ctx ended
-		}
-	}
-	wg.Go(func() { errs <- f.farm.Run(ctx) })
-	wg.Go(func() { errs <- f.watch(ctx) })
-	err := <-errs
-	cancel()
-	if ctx.Err() != nil && errors.Is(err, context.Canceled) {
-		err = nil
-	}
-	if err != nil {
-		return fmt.Errorf("rc farm: %w", err)
-	}
-	return nil
-}
-
-func waitSynced(ctx context.Context, v *fleet.View) <-chan error {
-	ch := make(chan error, 1)
-	go func() { ch <- v.WaitSynced(ctx) }()
-	return ch
+	return farm.RunWithView(ctx, "rc farm", f.view, f.ownView, nil, f.farm.Run, f.watch)
 }
 
 // watch follows the RCs through the failsafe guard and tells the farm

@@ -70,18 +70,12 @@ func NewFarm(client *clientv3.Client, opts ...farm.Option) (*Farm, error) {
 		rolls:    NewStore(client, WithPrefix(cfg.Prefix), WithLogger(log)),
 		rcs:      rc.NewStore(client, rc.WithPrefix(cfg.Prefix), rc.WithLogger(log)),
 		statuses: NewStatusStore(client, WithPrefix(cfg.Prefix), WithLogger(log)),
-		holds: failsafe.NewHolds(client, DefaultActor, failsafe.WithLogger(log),
-			failsafe.WithRegistry(cfg.Registry), failsafe.WithPrefix(cfg.Prefix)),
-		view:   cfg.Fleet,
-		byPod:  map[string]map[string]bool{},
-		podsOf: map[string][]string{},
-		gone:   map[string]bool{},
-		timers: map[string]timer{},
+		byPod:    map[string]map[string]bool{},
+		podsOf:   map[string][]string{},
+		gone:     map[string]bool{},
+		timers:   map[string]timer{},
 	}
-	if f.view == nil {
-		f.view = fleet.New(client, cfg.Prefix, f.holds, log)
-		f.ownView = true
-	}
+	f.holds, f.view, f.ownView = farm.Attach(client, cfg, DefaultActor, log)
 	fo := append(opts[:len(opts):len(opts)], farm.WithLogger(log))
 	var err error
 	f.farm, err = farm.New(client, FarmKind, farm.ReconcileFunc(f.reconcile), fo...)
@@ -98,39 +92,8 @@ func (f *Farm) Owned() []string { return f.farm.Owned() }
 // Run drives rolls until ctx ends; it returns nil then. It starts only
 // once the fleet view has its first listing.
 func (f *Farm) Run(ctx context.Context) error {
-	ctx, cancel := context.WithCancel(ctx)
-	defer cancel()
 	defer f.stopTimers()
-	errs := make(chan error, 3)
-	var wg sync.WaitGroup
-	defer wg.Wait()
-	if f.ownView {
-		wg.Go(func() { errs <- f.view.Run(ctx) })
-	}
-	synced := make(chan error, 1)
-	go func() { synced <- f.view.WaitSynced(ctx) }()
-	select {
-	case err := <-errs:
-		if ctx.Err() != nil || err == nil {
-			return nil
-		}
-		return fmt.Errorf("roll farm: fleet view: %w", err)
-	case err := <-synced:
-		if err != nil {
-			return nil // ctx ended
-		}
-	}
-	wg.Go(func() { errs <- f.farm.Run(ctx) })
-	wg.Go(func() { errs <- f.watch(ctx) })
-	err := <-errs
-	cancel()
-	if ctx.Err() != nil && errors.Is(err, context.Canceled) {
-		err = nil
-	}
-	if err != nil {
-		return fmt.Errorf("roll farm: %w", err)
-	}
-	return nil
+	return farm.RunWithView(ctx, "roll farm", f.view, f.ownView, nil, f.farm.Run, f.watch)
 }
 
 // watch follows the rolls through the failsafe guard and tells the farm

@@ -1,0 +1,78 @@
+package farm
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync"
+
+	"github.com/p2kit/p2kit/failsafe"
+	"github.com/p2kit/p2kit/internal/fleet"
+	clientv3 "go.etcd.io/etcd/client/v3"
+	"go.uber.org/zap"
+)
+
+// Attach gives an entity farm its failsafe holds, recorded as component,
+// and its fleet view: cfg.Fleet when the caller shares one between farms,
+// otherwise a view of the farm's own (own is true), which RunWithView runs.
+func Attach(client *clientv3.Client, cfg Config, component string, log *zap.Logger) (holds *failsafe.Holds, view *fleet.View, own bool) {
+	holds = failsafe.NewHolds(client, component, failsafe.WithLogger(log),
+		failsafe.WithRegistry(cfg.Registry), failsafe.WithPrefix(cfg.Prefix))
+	if cfg.Fleet != nil {
+		return holds, cfg.Fleet, false
+	}
+	return holds, fleet.New(client, cfg.Prefix, holds, log), true
+}
+
+// RunWithView runs an entity farm until ctx ends. It runs the fleet view
+// when the farm owns it, waits for the view's first listing (a farm must
+// never mistake a view still loading for a fleet without pods), calls
+// start (nil: none), then runs every part at once. The first part to
+// return ends them all; RunWithView returns nil when ctx ended, and
+// otherwise the failure named by what.
+func RunWithView(ctx context.Context, what string, view *fleet.View, own bool,
+	start func(context.Context) error, parts ...func(context.Context) error) error {
+	parent := ctx
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	var wg sync.WaitGroup
+	defer wg.Wait()
+	errs := make(chan error, len(parts)+1)
+	if own {
+		wg.Go(func() {
+			if err := view.Run(ctx); err != nil {
+				errs <- fmt.Errorf("fleet view: %w", err)
+			}
+		})
+	}
+	synced := make(chan error, 1)
+	go func() { synced <- view.WaitSynced(ctx) }()
+	select {
+	case err := <-errs:
+		return failure(parent, what, err)
+	case err := <-synced:
+		if err != nil {
+			return nil // ctx ended
+		}
+	}
+	if start != nil {
+		if err := start(ctx); err != nil {
+			return failure(parent, what, err)
+		}
+	}
+	for _, part := range parts {
+		wg.Go(func() { errs <- part(ctx) })
+	}
+	err := <-errs
+	cancel()
+	return failure(parent, what, err)
+}
+
+// failure is err named by what, or nil when the caller's ctx has ended or
+// err is nil.
+func failure(ctx context.Context, what string, err error) error {
+	if err == nil || ctx.Err() != nil || errors.Is(err, context.Canceled) {
+		return nil
+	}
+	return fmt.Errorf("%s: %w", what, err)
+}
