@@ -1,0 +1,37 @@
+package podtree_test
+
+import (
+	"context"
+	"fmt"
+	"strings"
+
+	"github.com/p2kit/p2kit/internal/etcdtest"
+	"github.com/p2kit/p2kit/internal/podtree"
+	"github.com/p2kit/p2kit/manifest"
+)
+
+// Example schedules one manifest onto three nodes in one call, as a
+// controller does, and lists one node's pods.
+func Example() {
+	c, stop := etcdtest.Standalone()
+	defer stop()
+	cli, err := c.NewClient()
+	if err != nil {
+		panic(err)
+	}
+	defer cli.Close()
+	ctx := context.Background()
+	t := podtree.New(cli, "intent")
+	m := &manifest.Manifest{ID: "hello", Launchables: map[string]manifest.Launchable{"app": {
+		LaunchableType: manifest.LaunchableTypeHoist, Location: "file:///srv/hello.tar.gz",
+		Digest: "sha256:" + strings.Repeat("0", 64)}}}
+	n, err := t.Schedule(ctx, nil, []string{"web1", "web2", "web10"}, m)
+	fmt.Println(n, err)
+	l, _ := t.List(ctx, "web1")
+	for _, o := range l.Items {
+		fmt.Println(o.Key)
+	}
+	// Output:
+	// 3 <nil>
+	// /p2/intent/web1/hello
+}
