@@ -55,26 +55,14 @@ func runErr(args []string, stderr io.Writer) error {
 			return fmt.Errorf("--pc-syncer: %w", err)
 		}
 	}
-	log, err := cli.JSONLogger(d.LogLevel)
-	if err != nil {
-		return err
-	}
-	defer func() { _ = log.Sync() }()
-	log = log.With(zap.String("component", "controller"))
-
 	ctx, stop := cli.SignalContext()
 	defer stop()
-	client, err := d.Etcd.Dial(ctx, log.Named("etcd").WithOptions(zap.IncreaseLevel(zap.WarnLevel)))
+	rt, err := d.Start(ctx, "controller")
 	if err != nil {
 		return err
 	}
-	defer client.Close()
-	reg := cli.NewRegistry()
-	if d.MetricsAddr != "" {
-		if _, err := cli.ServeMetrics(ctx, d.MetricsAddr, reg, log); err != nil {
-			return err
-		}
-	}
+	defer rt.Close()
+	log, client, reg := rt.Log, rt.Client, rt.Registry
 	opts := []farm.Option{
 		farm.WithPrefix(prefix), farm.WithLogger(log), farm.WithRegistry(reg),
 		farm.WithTTL(*ttl), farm.WithResync(*resync),

@@ -58,22 +58,15 @@ func runErr(args []string, stderr io.Writer) error {
 	if err != nil {
 		return fmt.Errorf("--trusted-keys: %w", err)
 	}
-	log, err := cli.JSONLogger(d.LogLevel)
-	if err != nil {
-		return err
-	}
-	defer func() { _ = log.Sync() }()
-	log = log.With(zap.String("component", "preparer"))
-
 	ctx, stop := cli.SignalContext()
 	defer stop()
-	client, err := d.Etcd.Dial(ctx, log.Named("etcd").WithOptions(zap.IncreaseLevel(zap.WarnLevel)))
+	rt, err := d.Start(ctx, "preparer")
 	if err != nil {
 		return err
 	}
-	defer client.Close()
+	defer rt.Close()
+	log, client, reg := rt.Log, rt.Client, rt.Registry
 
-	reg := cli.NewRegistry()
 	p, err := preparer.New(client, *node,
 		preparer.Hoist(hoist.New(*podRoot, hoist.WithLogger(log))),
 		process.New(*podRoot, process.WithLogger(log)),
@@ -85,11 +78,6 @@ func runErr(args []string, stderr io.Writer) error {
 		preparer.WithRegistry(reg))
 	if err != nil {
 		return err
-	}
-	if d.MetricsAddr != "" {
-		if _, err := cli.ServeMetrics(ctx, d.MetricsAddr, reg, log); err != nil {
-			return err
-		}
 	}
 	log.Info("preparer starting", zap.String("node", *node), zap.String("pod_root", *podRoot),
 		zap.Int("trusted_keys", len(keys)),

@@ -16,6 +16,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 	"github.com/spf13/pflag"
+	clientv3 "go.etcd.io/etcd/client/v3"
 	"go.uber.org/zap"
 	"go.uber.org/zap/zapcore"
 )
@@ -97,4 +98,40 @@ func ServeMetrics(ctx context.Context, addr string, reg *prometheus.Registry, lo
 	}()
 	log.Info("metrics", zap.String("addr", l.Addr().String()))
 	return l.Addr().String(), nil
+}
+
+// Runtime is what a long-running binary works with once started: its
+// logger, its etcd client and the registry its /metrics serves.
+type Runtime struct {
+	Log      *zap.Logger
+	Client   *clientv3.Client
+	Registry *prometheus.Registry
+}
+
+// Close releases the client and flushes the logger.
+func (r *Runtime) Close() {
+	_ = r.Client.Close()
+	_ = r.Log.Sync()
+}
+
+// Start builds the structured logger of component, dials etcd (failing
+// fast), and serves /metrics on --metrics-addr until ctx ends.
+func (d *Daemon) Start(ctx context.Context, component string) (*Runtime, error) {
+	log, err := JSONLogger(d.LogLevel)
+	if err != nil {
+		return nil, err
+	}
+	log = log.With(zap.String("component", component))
+	client, err := d.Etcd.Dial(ctx, log.Named("etcd").WithOptions(zap.IncreaseLevel(zap.WarnLevel)))
+	if err != nil {
+		return nil, err
+	}
+	rt := &Runtime{Log: log, Client: client, Registry: NewRegistry()}
+	if d.MetricsAddr != "" {
+		if _, err := ServeMetrics(ctx, d.MetricsAddr, rt.Registry, log); err != nil {
+			rt.Close()
+			return nil, err
+		}
+	}
+	return rt, nil
 }

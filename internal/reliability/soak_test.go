@@ -32,7 +32,7 @@ func measure() (goroutines int, heap uint64) {
 // live heap as after the first roll.
 func TestSoak(t *testing.T) {
 	if testing.Short() {
-		t.Skip("soak: about two minutes of scaling and rolls; skipped under -short")
+		t.Skip("soak: about two minutes of scaling and rolls; skipped because testing.Short() (-short)")
 	}
 	w := newWorld(t, 3)
 	nodes := nodeNames("n", 3)
