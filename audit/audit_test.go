@@ -9,7 +9,7 @@ import (
 
 	"github.com/p2kit/p2kit/audit"
 	"github.com/p2kit/p2kit/daemonset"
-	"github.com/p2kit/p2kit/internal/etcdtest"
+	"github.com/p2kit/p2kit/etcdtest"
 	"github.com/p2kit/p2kit/internal/storetest"
 	"github.com/p2kit/p2kit/kv"
 	"github.com/p2kit/p2kit/manifest"

@@ -10,9 +10,9 @@ import (
 	"time"
 
 	"github.com/p2kit/p2kit/daemonset"
+	"github.com/p2kit/p2kit/etcdtest"
 	"github.com/p2kit/p2kit/farm"
 	"github.com/p2kit/p2kit/intent"
-	"github.com/p2kit/p2kit/internal/etcdtest"
 	"github.com/p2kit/p2kit/internal/storetest"
 	"github.com/p2kit/p2kit/labels"
 	"github.com/p2kit/p2kit/manifest"

@@ -6,8 +6,8 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/p2kit/p2kit/etcdtest"
 	"github.com/p2kit/p2kit/failsafe"
-	"github.com/p2kit/p2kit/internal/etcdtest"
 	"github.com/p2kit/p2kit/kv"
 	clientv3 "go.etcd.io/etcd/client/v3"
 )

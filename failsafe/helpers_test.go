@@ -7,8 +7,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/p2kit/p2kit/etcdtest"
 	"github.com/p2kit/p2kit/failsafe"
-	"github.com/p2kit/p2kit/internal/etcdtest"
 	"github.com/p2kit/p2kit/kv"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/stretchr/testify/require"

@@ -3,8 +3,8 @@ package failsafe_test
 import (
 	"testing"
 
+	"github.com/p2kit/p2kit/etcdtest"
 	"github.com/p2kit/p2kit/failsafe"
-	"github.com/p2kit/p2kit/internal/etcdtest"
 	"github.com/p2kit/p2kit/kv"
 	"github.com/stretchr/testify/require"
 )

@@ -6,8 +6,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/p2kit/p2kit/etcdtest"
 	"github.com/p2kit/p2kit/farm"
-	"github.com/p2kit/p2kit/internal/etcdtest"
 	"github.com/stretchr/testify/require"
 )
 

@@ -9,7 +9,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/p2kit/p2kit/internal/etcdtest"
+	"github.com/p2kit/p2kit/etcdtest"
 	"github.com/p2kit/p2kit/kv"
 	"github.com/p2kit/p2kit/manifest"
 	clientv3 "go.etcd.io/etcd/client/v3"

@@ -6,7 +6,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/p2kit/p2kit/internal/etcdtest"
+	"github.com/p2kit/p2kit/etcdtest"
 	"github.com/p2kit/p2kit/kv"
 	"github.com/stretchr/testify/require"
 	clientv3 "go.etcd.io/etcd/client/v3"

@@ -6,7 +6,7 @@ import (
 	"sync"
 	"testing"
 
-	"github.com/p2kit/p2kit/internal/etcdtest"
+	"github.com/p2kit/p2kit/etcdtest"
 	"github.com/p2kit/p2kit/kv"
 	"github.com/p2kit/p2kit/labels"
 	"github.com/p2kit/p2kit/manifest"

@@ -7,7 +7,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/p2kit/p2kit/internal/etcdtest"
+	"github.com/p2kit/p2kit/etcdtest"
 	"github.com/p2kit/p2kit/internal/storetest"
 	"github.com/p2kit/p2kit/podcluster"
 	"github.com/stretchr/testify/require"

@@ -7,8 +7,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/p2kit/p2kit/etcdtest"
 	"github.com/p2kit/p2kit/intent"
-	"github.com/p2kit/p2kit/internal/etcdtest"
 	"github.com/p2kit/p2kit/kv"
 	"github.com/p2kit/p2kit/manifest"
 	"github.com/p2kit/p2kit/preparer"

@@ -6,8 +6,8 @@ import (
 	"strings"
 	"time"
 
+	"github.com/p2kit/p2kit/etcdtest"
 	"github.com/p2kit/p2kit/intent"
-	"github.com/p2kit/p2kit/internal/etcdtest"
 	"github.com/p2kit/p2kit/manifest"
 	"github.com/p2kit/p2kit/preparer"
 	"github.com/p2kit/p2kit/preparer/memory"

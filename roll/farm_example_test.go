@@ -6,8 +6,8 @@ import (
 	"sync"
 	"time"
 
+	"github.com/p2kit/p2kit/etcdtest"
 	"github.com/p2kit/p2kit/intent"
-	"github.com/p2kit/p2kit/internal/etcdtest"
 	"github.com/p2kit/p2kit/internal/storetest"
 	"github.com/p2kit/p2kit/labels"
 	"github.com/p2kit/p2kit/preparer"

@@ -4,9 +4,9 @@ import (
 	"context"
 	"testing"
 
+	"github.com/p2kit/p2kit/etcdtest"
 	"github.com/p2kit/p2kit/farm"
 	"github.com/p2kit/p2kit/intent"
-	"github.com/p2kit/p2kit/internal/etcdtest"
 	"github.com/p2kit/p2kit/internal/fleettest"
 	"github.com/p2kit/p2kit/labels"
 	"github.com/p2kit/p2kit/manifest"

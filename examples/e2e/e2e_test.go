@@ -14,8 +14,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/p2kit/p2kit/etcdtest"
 	"github.com/p2kit/p2kit/internal/artifact"
-	"github.com/p2kit/p2kit/internal/etcdtest"
 	"github.com/p2kit/p2kit/manifest"
 	"github.com/p2kit/p2kit/preparer/process"
 	"github.com/stretchr/testify/require"

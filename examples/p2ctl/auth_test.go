@@ -9,7 +9,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/p2kit/p2kit/internal/etcdtest"
+	"github.com/p2kit/p2kit/etcdtest"
 	"github.com/stretchr/testify/require"
 	"go.etcd.io/etcd/api/v3/v3rpc/rpctypes"
 )

@@ -14,11 +14,11 @@ import (
 	"testing"
 	"time"
 
+	"github.com/p2kit/p2kit/etcdtest"
 	"github.com/p2kit/p2kit/failsafe"
 	"github.com/p2kit/p2kit/intent"
 	"github.com/p2kit/p2kit/internal/authz"
 	"github.com/p2kit/p2kit/internal/cli"
-	"github.com/p2kit/p2kit/internal/etcdtest"
 	"github.com/p2kit/p2kit/manifest"
 	"github.com/p2kit/p2kit/preparer"
 	"github.com/p2kit/p2kit/preparer/memory"

@@ -6,8 +6,8 @@ import (
 	"maps"
 	"slices"
 
+	"github.com/p2kit/p2kit/etcdtest"
 	"github.com/p2kit/p2kit/internal/authz"
-	"github.com/p2kit/p2kit/internal/etcdtest"
 )
 
 // Example creates the users of a two-node fleet and turns authentication

@@ -8,8 +8,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/p2kit/p2kit/etcdtest"
 	"github.com/p2kit/p2kit/internal/cli"
-	"github.com/p2kit/p2kit/internal/etcdtest"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/stretchr/testify/require"
 	"go.uber.org/zap"

@@ -1,6 +1,6 @@
 // Package embedded runs a single etcd member inside the process, on a
 // loopback port the operating system picks, for the quickstart and the
-// fleet simulator. Unlike internal/etcdtest it keeps fsync on and serves
+// fleet simulator. Unlike etcdtest it keeps fsync on and serves
 // its metrics, which the simulator reads.
 package embedded
 

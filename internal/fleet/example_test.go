@@ -5,8 +5,8 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/p2kit/p2kit/etcdtest"
 	"github.com/p2kit/p2kit/failsafe"
-	"github.com/p2kit/p2kit/internal/etcdtest"
 	"github.com/p2kit/p2kit/internal/fleet"
 	"github.com/p2kit/p2kit/labels"
 )

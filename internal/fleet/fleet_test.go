@@ -7,9 +7,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/p2kit/p2kit/etcdtest"
 	"github.com/p2kit/p2kit/failsafe"
 	"github.com/p2kit/p2kit/intent"
-	"github.com/p2kit/p2kit/internal/etcdtest"
 	"github.com/p2kit/p2kit/internal/fleet"
 	"github.com/p2kit/p2kit/labels"
 	"github.com/p2kit/p2kit/manifest"

@@ -5,7 +5,7 @@ import (
 	"fmt"
 	"strings"
 
-	"github.com/p2kit/p2kit/internal/etcdtest"
+	"github.com/p2kit/p2kit/etcdtest"
 	"github.com/p2kit/p2kit/internal/podtree"
 	"github.com/p2kit/p2kit/manifest"
 )

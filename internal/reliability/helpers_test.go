@@ -13,11 +13,11 @@ import (
 	"time"
 
 	"github.com/p2kit/p2kit/daemonset"
+	"github.com/p2kit/p2kit/etcdtest"
 	"github.com/p2kit/p2kit/failsafe"
 	"github.com/p2kit/p2kit/farm"
 	"github.com/p2kit/p2kit/intent"
 	"github.com/p2kit/p2kit/internal/controller"
-	"github.com/p2kit/p2kit/internal/etcdtest"
 	"github.com/p2kit/p2kit/internal/fleettest"
 	"github.com/p2kit/p2kit/labels"
 	"github.com/p2kit/p2kit/manifest"

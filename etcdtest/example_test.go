@@ -4,7 +4,7 @@ import (
 	"context"
 	"fmt"
 
-	"github.com/p2kit/p2kit/internal/etcdtest"
+	"github.com/p2kit/p2kit/etcdtest"
 )
 
 // Example starts a throw-away member outside a test; inside one, use
