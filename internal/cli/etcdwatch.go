@@ -15,8 +15,8 @@ const DefaultEtcdCheckInterval = 5 * time.Second
 // unreachable.
 const etcdWarnEvery = time.Minute
 
-// WatchEtcd asks cli's endpoints for their status every interval until ctx
-// ends. When none answers it logs a warning (repeated every minute while
+// WatchEtcd asks cli's endpoints for their status every interval (each ask
+// waits at least a second) until ctx ends. When none answers it logs a warning (repeated every minute while
 // that lasts), and when one answers again an info line saying for how long
 // etcd was unreachable. It returns when ctx ends.
 func WatchEtcd(ctx context.Context, cli *clientv3.Client, interval time.Duration, log *zap.Logger) {
@@ -25,9 +25,10 @@ func WatchEtcd(ctx context.Context, cli *clientv3.Client, interval time.Duration
 	}
 	t := time.NewTicker(interval)
 	defer t.Stop()
+	timeout := max(interval, time.Second)
 	var down, warned time.Time
 	for {
-		err := probe(ctx, cli, cli.Endpoints(), interval)
+		err := probe(ctx, cli, cli.Endpoints(), timeout)
 		now := time.Now()
 		switch {
 		case ctx.Err() != nil:
