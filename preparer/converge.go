@@ -237,7 +237,7 @@ func sameStatus(a, b status.PodStatus) bool {
 	}
 	for i := range a.Processes {
 		x, y := a.Processes[i], b.Processes[i]
-		if x.Launchable != y.Launchable || x.EntryPoint != y.EntryPoint || x.PID != y.PID ||
+		if x.Launchable != y.Launchable || x.EntryPoint != y.EntryPoint || x.PID != y.PID || x.Restarts != y.Restarts ||
 			(x.LastExit == nil) != (y.LastExit == nil) || (x.LastExit != nil && !x.LastExit.At.Equal(y.LastExit.At)) {
 			return false
 		}

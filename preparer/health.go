@@ -119,6 +119,7 @@ func (p *Preparer) checkPod(ctx context.Context, m *manifest.Manifest) {
 	if ctx.Err() != nil {
 		return
 	}
+	h, herr = judgeRestarts(h, herr, last.Processes, procs, p.crashWindow, time.Now())
 	st := last
 	st.Health = h
 	st.Processes = procs

@@ -24,6 +24,8 @@ type childArgs struct {
 	Endpoints []string `json:"endpoints"`
 	Node      string   `json:"node"`
 	PodRoot   string   `json:"pod_root"`
+	// NodeTTL is the node record's TTL; 0 is the default.
+	NodeTTL time.Duration `json:"node_ttl,omitempty"`
 }
 
 func TestMain(m *testing.M) {
@@ -49,8 +51,11 @@ func runChild(arg string) int {
 		fmt.Fprintln(os.Stderr, err)
 		return 2
 	}
-	p, err := preparer.New(cli, a.Node, preparer.Hoist(hoist.New(a.PodRoot)), process.New(a.PodRoot),
-		preparer.WithBackoff(50*time.Millisecond, 500*time.Millisecond))
+	opts := []preparer.Option{preparer.WithBackoff(50*time.Millisecond, 500*time.Millisecond)}
+	if a.NodeTTL > 0 {
+		opts = append(opts, preparer.WithNodeTTL(a.NodeTTL))
+	}
+	p, err := preparer.New(cli, a.Node, preparer.Hoist(hoist.New(a.PodRoot)), process.New(a.PodRoot), opts...)
 	if err != nil {
 		fmt.Fprintln(os.Stderr, err)
 		return 2

@@ -45,6 +45,13 @@ type Preparer struct {
 	minBackoff  time.Duration
 	maxBackoff  time.Duration
 
+	// Health you can see: see noderecord.go, restarts.go and cleanup.go.
+	nodeTTL     time.Duration
+	version     string
+	startedAt   time.Time
+	crashWindow time.Duration
+	removedTTL  time.Duration
+
 	mu         sync.Mutex
 	desired    map[string]*manifest.Manifest // the guarded view of intent
 	badIntent  map[string]error              // intent keys whose value cannot be decoded
@@ -113,6 +120,11 @@ func New(client *clientv3.Client, node string, inst Installer, launch Launcher, 
 		healthEvery: 5 * time.Second,
 		minBackoff:  time.Second,
 		maxBackoff:  time.Minute,
+		nodeTTL:     DefaultNodeTTL,
+		version:     buildVersion(),
+		startedAt:   time.Now().UTC(),
+		crashWindow: DefaultCrashLoopWindow,
+		removedTTL:  DefaultRemovedTTL,
 		desired:     map[string]*manifest.Manifest{},
 		badIntent:   map[string]error{},
 		real:        map[string]*kv.Object[manifest.Manifest]{},
@@ -124,6 +136,9 @@ func New(client *clientv3.Client, node string, inst Installer, launch Launcher, 
 	}
 	if err := manifest.ValidateID(p.selfPod); err != nil {
 		return nil, fmt.Errorf("preparer: self pod id: %w", err)
+	}
+	if err := checkNodeTTL(p.nodeTTL); err != nil {
+		return nil, err
 	}
 	if p.health == nil {
 		p.health = DefaultHealthChecker{}
@@ -142,6 +157,8 @@ func New(client *clientv3.Client, node string, inst Installer, launch Launcher, 
 func (p *Preparer) Run(ctx context.Context) error {
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
+	stopHousekeeping := p.housekeeping(ctx)
+	defer stopHousekeeping()
 	holds := failsafe.NewHolds(p.client, "preparer/"+p.node,
 		failsafe.WithLogger(p.log), failsafe.WithRegistry(p.reg), failsafe.WithPrefix(p.prefix))
 	w, err := p.intent.WatchNode(ctx, p.node)

@@ -33,6 +33,6 @@ func Example() {
 	// Output:
 	// /p2/status/pods/web1/hello/preparer
 	// <nil>
-	// [{"launchable":"app","entry_point":"bin/launch","pid":4242}]
+	// [{"launchable":"app","entry_point":"bin/launch","pid":4242,"restarts":0}]
 	// health: required
 }

@@ -62,6 +62,9 @@ type Process struct {
 	PID int `json:"pid"`
 	// LastExit is how the previous run ended; nil when it never exited.
 	LastExit *Exit `json:"last_exit,omitempty"`
+	// Restarts counts how often the supervisor restarted the process since
+	// the pod was launched.
+	Restarts int `json:"restarts"`
 }
 
 // Exit is how a process ended.
@@ -106,6 +109,9 @@ func (p *PodStatus) Validate() error {
 		}
 		if proc.PID < 0 {
 			errs = append(errs, fmt.Errorf("processes[%d].pid: negative", i))
+		}
+		if proc.Restarts < 0 {
+			errs = append(errs, fmt.Errorf("processes[%d].restarts: negative", i))
 		}
 	}
 	return errors.Join(errs...)

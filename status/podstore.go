@@ -65,6 +65,19 @@ func (p *PodStatusStore) List(ctx context.Context) (*kv.Listing[PodStatus], erro
 	return p.s.List(ctx, Pods)
 }
 
+// ListNode reads the records of one node's pods; names are
+// "<pod-id>/preparer". Node "web1" never sees "web10".
+func (p *PodStatusStore) ListNode(ctx context.Context, node string) (*kv.Listing[PodStatus], error) {
+	if err := keyspace.CheckID("node", node); err != nil {
+		return nil, fmt.Errorf("status: %w", err)
+	}
+	sub, err := p.s.sub(Pods, node)
+	if err != nil {
+		return nil, err
+	}
+	return sub.List(ctx)
+}
+
 // WatchNode follows the records of one node's pods; names are
 // "<pod-id>/preparer". Node "web1" never sees "web10".
 func (p *PodStatusStore) WatchNode(ctx context.Context, node string, opts ...kv.WatchOption) (*Watcher[PodStatus], error) {

@@ -7,7 +7,9 @@ import (
 )
 
 func (a *app) listCommand() *cobra.Command {
-	return verbCommand("list", "List every entity of a kind", a.listKind)
+	cmd := verbCommand("list", "List every entity of a kind", a.listKind)
+	cmd.AddCommand(a.listNodesCommand())
+	return cmd
 }
 
 // listKind is "list <kind>": a table, or with -o json|yaml an array of

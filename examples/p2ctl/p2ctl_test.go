@@ -161,7 +161,8 @@ func TestStatus(t *testing.T) {
 		UpdatedAt: time.Now(),
 	})
 	require.NoError(t, err)
-	require.Regexp(t, `web1\s+hello\s+launched\s+passing\s+abababababab\s+4242`, f.ok("status", "pods", "--node", "web1"))
+	// No preparer keeps a node record for web1: the row is stale.
+	require.Regexp(t, `web1\s+hello\s+stale\(launched\)\s+stale\(passing\)\s+0\s+-\s+abababababab\s+4242`, f.ok("status", "pods", "--node", "web1"))
 	require.NotContains(t, f.ok("status", "pods", "--node", "web2"), "hello")
 	require.Regexp(t, `health\s+passing`, f.ok("status", "get", "pods", "web1/hello"))
 	require.Contains(t, f.ok("status", "get", "pods", "web1/hello", "-o", "json"), `"/p2/status/pods/web1/hello/preparer"`)

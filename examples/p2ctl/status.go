@@ -2,6 +2,7 @@ package main
 
 import (
 	"fmt"
+	"strconv"
 	"strings"
 	"time"
 
@@ -93,26 +94,45 @@ func (a *app) statusPodsCommand() *cobra.Command {
 					items = append(items, o)
 				}
 			}
+			recs, err := a.nodeRecords(ctx, cli)
+			if err != nil {
+				return fmt.Errorf("status pods: %w", err)
+			}
+			stale := func(o *kv.Object[status.PodStatus]) bool {
+				n, _, _ := strings.Cut(o.Name, "/")
+				return recs[n] == nil
+			}
 			if a.structured() {
-				envs := make([]envelope, 0, len(items))
+				envs := make([]podStatusEnvelope, 0, len(items))
 				for _, o := range items {
-					envs = append(envs, envelopeOf(o))
+					envs = append(envs, podStatusEnvelope{envelope: envelopeOf(o), Stale: stale(o)})
 				}
 				return a.printValue(envs)
 			}
+			now := time.Now()
 			rows := make([][]string, 0, len(items))
 			for _, o := range items {
-				rows = append(rows, podStatusRow(o))
+				rows = append(rows, podStatusRow(o, stale(o), now))
 			}
-			return printTable(a.stdout, []string{"NODE", "POD", "STATUS", "HEALTH", "DIGEST", "PIDS", "UPDATED", "ERROR"}, rows)
+			return printTable(a.stdout, []string{"NODE", "POD", "STATUS", "HEALTH", "RESTARTS", "LAST EXIT", "DIGEST", "PIDS", "UPDATED", "ERROR"}, rows)
 		},
 	}
 	cmd.Flags().StringVar(&node, "node", "", "only this node's pods")
 	return cmd
 }
 
+// podStatusEnvelope is a pod's record as status pods -o json|yaml prints
+// it: stale is true when the node's preparer record is gone, so nobody
+// keeps the record up to date.
+type podStatusEnvelope struct {
+	envelope
+	Stale bool `json:"stale"`
+}
+
 // podStatusRow is one row of status pods; the name is "<node>/<pod>/preparer".
-func podStatusRow(o *kv.Object[status.PodStatus]) []string {
+// A stale row (its node's preparer is gone) shows its status and health as
+// stale(...): what they were when the preparer last wrote them.
+func podStatusRow(o *kv.Object[status.PodStatus], stale bool, now time.Time) []string {
 	parts := strings.Split(o.Name, "/")
 	node, pod := parts[0], ""
 	if len(parts) > 1 {
@@ -120,9 +140,32 @@ func podStatusRow(o *kv.Object[status.PodStatus]) []string {
 	}
 	v := o.Value
 	var pids []string
+	restarts := 0
+	var last *status.Exit
 	for _, p := range v.Processes {
 		pids = append(pids, fmt.Sprint(p.PID))
+		restarts += p.Restarts
+		if p.LastExit != nil && (last == nil || p.LastExit.At.After(last.At)) {
+			last = p.LastExit
+		}
 	}
-	return []string{node, pod, string(v.Status), string(v.Health), orDash(short(v.ManifestDigest, 12)),
+	st, health := string(v.Status), string(v.Health)
+	if stale {
+		st, health = "stale("+st+")", "stale("+health+")"
+	}
+	return []string{node, pod, st, health, strconv.Itoa(restarts), exitCell(last, now), orDash(short(v.ManifestDigest, 12)),
 		orDash(strings.Join(pids, ",")), v.UpdatedAt.Local().Format(time.DateTime), orDash(v.Error)}
+}
+
+// exitCell describes a last exit and its age: "code 3, 5s ago",
+// "signal KILL, 2m ago".
+func exitCell(e *status.Exit, now time.Time) string {
+	if e == nil {
+		return "-"
+	}
+	how := fmt.Sprintf("code %d", e.Code)
+	if e.Signal != "" {
+		how = "signal " + e.Signal
+	}
+	return how + ", " + age(now, e.At) + " ago"
 }

@@ -46,11 +46,22 @@ func runErr(args []string, stderr io.Writer) error {
 	podRoot := fs.String("pod-root", "/data/pods", "directory pods are installed in")
 	selfPod := fs.String("self-pod-id", preparer.DefaultSelfPodID, "the preparer's own pod id in intent")
 	workers := fs.Int("workers", 8, "pods worked on at once")
+	healthHost := fs.String("health-host", "127.0.0.1", "host the pods' HTTP health checks dial")
+	nodeIP := fs.String("node-ip", "", "this node's address, given to apps as P2_NODE_IP (empty: --health-host)")
+	appEnvs := fs.StringArray("app-env", nil, "KEY=VALUE added to every app's environment (repeatable; the launchable's env wins)")
+	nodeTTL := fs.Duration("node-ttl", preparer.DefaultNodeTTL, "TTL of the lease of this node's record (/p2/status/nodes/<node>/preparer): a dead preparer is seen gone within it")
 	trustedKeys := fs.String("trusted-keys", "", "directory of ed25519 public keys (*.pub): install only manifests signed by one of them (empty: no verification)")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
 	prefix, err := cli.CheckPrefix(d.Prefix)
+	if err != nil {
+		return err
+	}
+	if *healthHost == "" {
+		return fmt.Errorf("--health-host: required")
+	}
+	env, err := appEnv(*node, *nodeIP, *healthHost, *appEnvs)
 	if err != nil {
 		return err
 	}
@@ -69,18 +80,21 @@ func runErr(args []string, stderr io.Writer) error {
 
 	p, err := preparer.New(client, *node,
 		preparer.Hoist(hoist.New(*podRoot, hoist.WithLogger(log))),
-		process.New(*podRoot, process.WithLogger(log)),
+		process.New(*podRoot, process.WithLogger(log), process.WithEnv(env)),
 		preparer.WithPrefix(prefix),
 		preparer.WithSelfPodID(*selfPod),
 		preparer.WithWorkers(*workers),
 		preparer.WithTrustedKeys(keys...),
+		preparer.WithHealthChecker(preparer.DefaultHealthChecker{Host: *healthHost}),
+		preparer.WithNodeTTL(*nodeTTL),
 		preparer.WithLogger(log),
 		preparer.WithRegistry(reg))
 	if err != nil {
 		return err
 	}
 	log.Info("preparer starting", zap.String("node", *node), zap.String("pod_root", *podRoot),
-		zap.Int("trusted_keys", len(keys)),
+		zap.Int("trusted_keys", len(keys)), zap.String("health_host", *healthHost), zap.String("node_ip", env[envNodeIP]),
+		zap.Duration("node_ttl", *nodeTTL),
 		zap.Strings("etcd", cli.SplitEndpoints(d.Etcd.Endpoints)))
 	if err := p.Run(ctx); err != nil {
 		return err

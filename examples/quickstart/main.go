@@ -92,11 +92,16 @@ func demo(keep bool, tl *timeline) (err error) {
 	d := &demoEnv{cli: cli, dir: dir, exe: exe, tl: tl, log: log}
 	ctx, cancel := context.WithCancel(context.Background())
 	var wg sync.WaitGroup
+	reapCtx, stopReaping := context.WithCancel(context.Background())
+	var reaper sync.WaitGroup
+	reaper.Go(func() { reapLoop(reapCtx) })
 	defer func() {
 		tl.say("shutting down: controller and preparers stop, then the apps (they would outlive a preparer)")
 		cancel()
 		wg.Wait()
 		d.stopApps()
+		stopReaping()
+		reaper.Wait()
 		reapChildren()
 		if n := runningChildren(); n > 0 && err == nil {
 			err = fmt.Errorf("%d processes still running", n)
@@ -158,6 +163,7 @@ func demo(keep bool, tl *timeline) (err error) {
 		tl.say("  export P2_ETCD=%s", srv.Endpoint)
 		tl.say("  go run ./examples/p2ctl list rc")
 		tl.say("  go run ./examples/p2ctl status pods")
+		tl.say("  go run ./examples/p2ctl list nodes")
 		tl.say("  go run ./examples/p2ctl failsafe list")
 		waitForSignal()
 	}

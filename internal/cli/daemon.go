@@ -9,6 +9,7 @@ import (
 	"os"
 	"os/signal"
 	"strings"
+	"sync"
 	"syscall"
 	"time"
 
@@ -28,6 +29,9 @@ type Daemon struct {
 	Prefix      string
 	LogLevel    string
 	MetricsAddr string
+	// EtcdCheckInterval is how often Start's runtime checks that etcd
+	// answers (not a flag; 0 is DefaultEtcdCheckInterval).
+	EtcdCheckInterval time.Duration
 }
 
 // Register declares the flags on f; defaultMetrics is the default
@@ -106,16 +110,25 @@ type Runtime struct {
 	Log      *zap.Logger
 	Client   *clientv3.Client
 	Registry *prometheus.Registry
+
+	stop func() // ends the background work (etcd check, metrics retries) and waits
 }
 
-// Close releases the client and flushes the logger.
+// Close stops the background work, releases the client and flushes the
+// logger.
 func (r *Runtime) Close() {
+	if r.stop != nil {
+		r.stop()
+	}
 	_ = r.Client.Close()
 	_ = r.Log.Sync()
 }
 
 // Start builds the structured logger of component, dials etcd (failing
-// fast), and serves /metrics on --metrics-addr until ctx ends.
+// fast), and serves /metrics on --metrics-addr until ctx ends. A busy
+// metrics port is logged and retried in the background (see
+// ServeMetricsOrRetry); while etcd does not answer, a warning is logged, and
+// an info line when it answers again (see WatchEtcd). Close ends both.
 func (d *Daemon) Start(ctx context.Context, component string) (*Runtime, error) {
 	log, err := JSONLogger(d.LogLevel)
 	if err != nil {
@@ -126,12 +139,17 @@ func (d *Daemon) Start(ctx context.Context, component string) (*Runtime, error) 
 	if err != nil {
 		return nil, err
 	}
-	rt := &Runtime{Log: log, Client: client, Registry: NewRegistry()}
+	bg, cancel := context.WithCancel(ctx)
+	var wg sync.WaitGroup
+	rt := &Runtime{Log: log, Client: client, Registry: NewRegistry(), stop: func() { cancel(); wg.Wait() }}
 	if d.MetricsAddr != "" {
-		if _, err := ServeMetrics(ctx, d.MetricsAddr, rt.Registry, log); err != nil {
+		done, err := ServeMetricsOrRetry(bg, d.MetricsAddr, rt.Registry, log, 0)
+		if err != nil {
 			rt.Close()
 			return nil, err
 		}
+		wg.Go(func() { <-done })
 	}
+	wg.Go(func() { WatchEtcd(bg, client, d.EtcdCheckInterval, log) })
 	return rt, nil
 }

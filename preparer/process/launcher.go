@@ -537,15 +537,14 @@ func (l *Launcher) Pods() ([]string, error) {
 // Process describes one entry point of a pod.
 type Process struct {
 	// Process is the status record's view: launchable, entry point, pid (0 when the app does
-	// not run) and last exit. An app whose exit was not seen (adopted after its supervisor
-	// died) has the exit code -1 and no signal.
+	// not run), last exit and restarts (under restart_policy always, since the pod was
+	// launched). An app whose exit was not seen (adopted after its supervisor died) has the
+	// exit code -1 and no signal.
 	status.Process
 	// Running reports whether the app runs.
 	Running bool
 	// Supervised reports whether the app's supervisor runs.
 	Supervised bool
-	// Restarts counts the restarts under restart_policy always since the pod was launched.
-	Restarts int
 }
 
 // Describe returns every entry point of the pod, sorted by launchable and entry point. A pod
@@ -573,10 +572,10 @@ func (l *Launcher) Describe(podID string) ([]Process, error) {
 				Launchable: s.Launchable,
 				EntryPoint: s.EntryPoint,
 				LastExit:   readLastExit(dir),
+				Restarts:   readRestarts(dir),
 			},
 			Running:    e.appRunning,
 			Supervised: e.supervised,
-			Restarts:   readRestarts(dir),
 		}
 		if e.appRunning {
 			p.PID = e.app.pid
