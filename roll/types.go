@@ -30,6 +30,9 @@ type Roll struct {
 	// Deadline is how long the roll may take from its creation; 0 means no
 	// deadline.
 	Deadline Duration `json:"deadline"`
+	// Paused stops the roll where it is: the farm takes no step while it
+	// is set (the deadline still counts). Optional; absent means false.
+	Paused bool `json:"paused,omitempty"`
 }
 
 // Validate checks the roll; every problem names its field.
