@@ -79,6 +79,7 @@ func (f *Farm) reconcile(ctx context.Context, id string, fence farm.Fence) error
 		oldVal = &oldRC.Value
 		s.O = oldRC.Value.ReplicasDesired
 		s.HOld = min(f.healthy(&oldRC.Value), s.O)
+		s.SickOld = f.sick(&oldRC.Value)
 	}
 	st.OldReplicas, st.NewReplicas, st.OldHealthy, st.NewHealthy, st.Healthy = s.O, s.N, s.HOld, s.HNew, s.HOld+s.HNew
 
@@ -154,9 +155,10 @@ func (f *Farm) reconcile(ctx context.Context, id string, fence farm.Fence) error
 
 // state is what a roll step is decided from: replicas_desired of the old
 // (O) and new (N) RC, their healthy pods (each at most its RC's
-// replicas), the roll's desired (D) and minimum (M) replicas.
+// replicas), the old RC's pods known to be failing (SickOld), the roll's
+// desired (D) and minimum (M) replicas.
 type state struct {
-	O, N, HOld, HNew, D, M int
+	O, N, HOld, HNew, SickOld, D, M int
 }
 
 // complete: the new RC runs D healthy pods and the old one is at 0.
@@ -165,11 +167,14 @@ func (s state) complete() bool { return s.O == 0 && s.N == s.D && s.HNew >= s.D 
 // next returns the replicas of the old and new RC after one step, or the
 // same replicas and why it waits. Replicas move from old to new only as
 // far as the healthy pods stay at or above M once the moved old pods are
-// gone; new pods not yet healthy count for nothing. When nothing can move
-// and every new pod is healthy, the new RC grows by one without taking
-// from the old (a surge), so that a roll with M equal to D still moves.
+// gone; new pods not yet healthy count for nothing. Old pods known to be
+// failing (SickOld) cost nothing to remove, since the RC farm removes
+// unhealthy pods first: so a roll back from a version that never turned
+// healthy moves. When nothing can move and every new pod is healthy, the
+// new RC grows by one without taking from the old (a surge), so that a
+// roll with M equal to D still moves.
 func (s state) next() (o, n int, why string) {
-	canRemove := max(0, s.HOld+s.HNew-s.M)
+	canRemove := min(s.SickOld, s.O-s.HOld) + max(0, s.HOld+s.HNew-s.M)
 	waiting := fmt.Sprintf("waiting: %d of %d new pods healthy, %d of %d old, need minimum %d healthy to move one",
 		s.HNew, s.N, s.HOld, s.O, s.M)
 	switch {
@@ -288,6 +293,28 @@ func (f *Farm) healthy(r *rc.RC) int {
 		}
 		node, pod, _ := strings.Cut(o.Name, "/")
 		if f.view.Healthy(node, pod, digest) {
+			n++
+		}
+		return true
+	})
+	return n
+}
+
+// sick counts the pods of r whose preparer reports r's manifest failed or
+// its health critical: pods that are down, not merely not yet seen
+// healthy.
+func (f *Farm) sick(r *rc.RC) int {
+	digest, err := r.Manifest.Digest()
+	if err != nil {
+		return 0
+	}
+	n := 0
+	f.view.PodLabels.Range(func(o *kv.Object[labels.Set]) bool {
+		if o.Value[rc.IDLabel] != r.ID {
+			return true
+		}
+		s, ok := f.view.Status.Get(o.Name + "/" + status.PreparerNamespace)
+		if ok && s.Value.ManifestDigest == digest && (s.Value.Status == status.Failed || s.Value.Health == status.Critical) {
 			n++
 		}
 		return true
