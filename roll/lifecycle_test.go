@@ -135,7 +135,7 @@ func TestPauseStopsARunningRoll(t *testing.T) {
 		return st.Phase == roll.Running && st.NewReplicas == 1
 	})
 	e.waitStatus("hello-v2", "a stuck roll says why", func(st *roll.Status) bool {
-		return strings.HasPrefix(st.Message, "waiting: 0 of 1 new pods healthy, 2 of 2 old, need minimum 2")
+		return strings.HasPrefix(st.Message, "waiting: 0 of 1 new pods healthy, 2 of 2 old; 2 healthy, need minimum 2, so no old pod can go yet")
 	})
 
 	_, err = e.rolls.SetPaused(e.ctx, "alice", "hello-v2", true)

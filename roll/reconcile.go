@@ -175,8 +175,11 @@ func (s state) complete() bool { return s.O == 0 && s.N == s.D && s.HNew >= s.D 
 // roll with M equal to D still moves.
 func (s state) next() (o, n int, why string) {
 	canRemove := min(s.SickOld, s.O-s.HOld) + max(0, s.HOld+s.HNew-s.M)
-	waiting := fmt.Sprintf("waiting: %d of %d new pods healthy, %d of %d old, need minimum %d healthy to move one",
-		s.HNew, s.N, s.HOld, s.O, s.M)
+	waiting := fmt.Sprintf("waiting: %d of %d new pods healthy", s.HNew, s.N)
+	if s.O > 0 {
+		waiting += fmt.Sprintf(", %d of %d old; %d healthy, need minimum %d, so no old pod can go yet",
+			s.HOld, s.O, s.HOld+s.HNew, s.M)
+	}
 	switch {
 	case s.N < s.D && s.O > 0:
 		if k := min(s.O, canRemove, s.D-s.N); k > 0 {

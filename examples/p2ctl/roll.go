@@ -163,6 +163,11 @@ func (rr *rollReader) read(ctx context.Context, id string) (*rollReport, error) 
 	rec, err := rr.records.Get(ctx, status.Rolls, id)
 	switch {
 	case err == nil:
+		// A record of an earlier roll of the same id says nothing of
+		// this one.
+		if rev, ok := intField(rec.Value, "roll_revision"); obj != nil && ok && int64(rev) != obj.CreateRevision {
+			break
+		}
 		rep.Status = rec.Value
 		rep.Phase = stringField(rec.Value, "phase", "state")
 	case !kvNotFound(err):
