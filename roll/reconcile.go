@@ -276,6 +276,7 @@ func (f *Farm) halt(ctx context.Context, id string, fence farm.Fence) error {
 	}
 	// The halt is recorded: forget the roll, or every deleted roll would
 	// stay in memory for the life of the process.
+	f.cancel(id)
 	f.mu.Lock()
 	delete(f.gone, id)
 	f.mu.Unlock()
@@ -388,5 +389,6 @@ func (f *Farm) finish(ctx context.Context, obj *Object, drop *rc.Object, st *Sta
 	if _, err := kv.Commit(ctx, f.client, cmps, ops...); err != nil {
 		return fmt.Errorf("roll %s: record %s and delete the roll: %w", id, st.Phase, err)
 	}
+	f.cancel(id)
 	return nil
 }
