@@ -31,7 +31,8 @@ type Roll struct {
 	// deadline.
 	Deadline Duration `json:"deadline"`
 	// Paused stops the roll where it is: the farm takes no step while it
-	// is set (the deadline still counts). Optional; absent means false.
+	// is set. The deadline still counts: a roll resumed after its deadline
+	// fails. Optional; absent means false.
 	Paused bool `json:"paused,omitempty"`
 }
 
