@@ -4,6 +4,9 @@
 // transaction.
 //
 // Its Farm drives every roll, keeping minimum_replicas pods healthy at each
-// step and recording progress in a status record; a deleted roll halts and
-// leaves both RCs as they are.
+// step and recording its phase and progress in a status record. A roll that
+// is done or failed is deleted by the farm in the same transaction as its
+// final record, so it never blocks the next roll of its RCs; a paused roll
+// takes no step; a deleted or aborted roll halts and leaves both RCs as
+// they are. Check says why a roll could not make progress.
 package roll

@@ -211,6 +211,16 @@ func (f *Farm) after(id string, d time.Duration) {
 	f.timers[id] = timer{t: t, due: due}
 }
 
+// cancel drops roll id's delayed look: the roll is gone.
+func (f *Farm) cancel(id string) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if cur, ok := f.timers[id]; ok {
+		cur.t.Stop()
+		delete(f.timers, id)
+	}
+}
+
 func (f *Farm) stopTimers() {
 	f.mu.Lock()
 	defer f.mu.Unlock()

@@ -37,11 +37,17 @@ func (f *Farm) reconcile(ctx context.Context, id string, fence farm.Fence) error
 	if err != nil {
 		return err
 	}
-	st := Status{Phase: Rolling, OldRC: r.OldRC, NewRC: r.NewRC, DesiredReplicas: r.DesiredReplicas,
+	// Every write for the roll compares its revision: a pause, an abort
+	// or a delete made after this read voids the step decided from it.
+	guard := append(fence.Cmps(), f.rolls.KV().Unchanged(obj))
+	st := Status{Phase: Running, OldRC: r.OldRC, NewRC: r.NewRC, DesiredReplicas: r.DesiredReplicas,
 		MinimumReplicas: r.MinimumReplicas, RollRevision: obj.CreateRevision, StartedAt: now}
 	if cur != nil && cur.RollRevision == obj.CreateRevision {
-		if cur.Phase == Done {
-			return nil // done is final
+		if cur.Phase.Finished() {
+			// The end is recorded but the roll is still there (written
+			// by an earlier farm): delete it now.
+			end := *cur
+			return f.finish(ctx, obj, nil, &end, guard)
 		}
 		st.StartedAt, st.LastStepAt = cur.StartedAt, cur.LastStepAt
 	}
@@ -49,7 +55,7 @@ func (f *Farm) reconcile(ctx context.Context, id string, fence farm.Fence) error
 	newRC, err := f.rcs.Get(ctx, r.NewRC)
 	if errors.Is(err, kv.ErrNotFound) {
 		st.Phase, st.Message = Failed, fmt.Sprintf("new rc %s is missing", r.NewRC)
-		return f.writeStatus(ctx, id, cur, &st, fence)
+		return f.finish(ctx, obj, nil, &st, guard)
 	}
 	if err != nil {
 		return fmt.Errorf("roll %s: new rc: %w", id, err)
@@ -68,27 +74,38 @@ func (f *Farm) reconcile(ctx context.Context, id string, fence farm.Fence) error
 
 	s := state{D: r.DesiredReplicas, M: r.MinimumReplicas, N: newRC.Value.ReplicasDesired}
 	s.HNew = min(f.healthy(&newRC.Value), s.N)
+	var oldVal *rc.RC
 	if oldRC != nil {
+		oldVal = &oldRC.Value
 		s.O = oldRC.Value.ReplicasDesired
 		s.HOld = min(f.healthy(&oldRC.Value), s.O)
+		s.SickOld = f.sick(&oldRC.Value)
 	}
 	st.OldReplicas, st.NewReplicas, st.OldHealthy, st.NewHealthy, st.Healthy = s.O, s.N, s.HOld, s.HNew, s.HOld+s.HNew
+
+	if r.Paused {
+		st.Phase = Paused
+		st.Message = fmt.Sprintf("paused: %d of %d new pods healthy; no step until resumed", s.HNew, s.D)
+		return f.writeStatus(ctx, id, cur, &st, guard)
+	}
 
 	if s.complete() {
 		st.Phase = Done
 		st.Message = fmt.Sprintf("new rc %s runs %d healthy replicas", r.NewRC, s.HNew)
+		var drop *rc.Object
 		switch {
 		case oldRC == nil:
 		case r.LeaveOld:
 			st.Message += fmt.Sprintf("; old rc %s left at 0 replicas", r.OldRC)
 		default:
-			if err := f.rcs.Delete(ctx, f.cfg.Actor, r.OldRC, rc.Guard(fence.Cmps()...)); err != nil && !errors.Is(err, kv.ErrNotFound) {
-				return fmt.Errorf("roll %s: delete old rc: %w", id, err)
-			}
-			log.Info("roll done; old RC deleted", zap.String("old_rc", r.OldRC))
+			drop = oldRC
 			st.Message += fmt.Sprintf("; old rc %s deleted", r.OldRC)
 		}
-		return f.writeStatus(ctx, id, cur, &st, fence)
+		if err := f.finish(ctx, obj, drop, &st, guard); err != nil {
+			return err
+		}
+		log.Info("roll done; roll deleted", zap.String("old_rc", r.OldRC), zap.Bool("old_rc_deleted", drop != nil))
+		return nil
 	}
 
 	if d := r.Deadline.Std(); d > 0 {
@@ -98,10 +115,11 @@ func (f *Farm) reconcile(ctx context.Context, id string, fence farm.Fence) error
 			st.Message = fmt.Sprintf("deadline %s passed at %s: roll stopped with old rc %s at %d replicas (%d healthy) "+
 				"and new rc %s at %d (%d healthy); nothing reverted",
 				d, end.Format(time.RFC3339), r.OldRC, s.O, s.HOld, r.NewRC, s.N, s.HNew)
-			if cur == nil || cur.Phase != Failed {
-				log.Warn("roll deadline passed; stopping", zap.Duration("deadline", d))
+			if err := f.finish(ctx, obj, nil, &st, guard); err != nil {
+				return err
 			}
-			return f.writeStatus(ctx, id, cur, &st, fence)
+			log.Warn("roll deadline passed; stopped and deleted", zap.Duration("deadline", d))
+			return nil
 		}
 		f.after(id, end.Sub(now))
 	}
@@ -110,18 +128,21 @@ func (f *Farm) reconcile(ctx context.Context, id string, fence farm.Fence) error
 		if next := st.LastStepAt.Add(delay); now.Before(next) {
 			st.Message = fmt.Sprintf("waiting roll_delay %s before the next step", delay)
 			f.after(id, next.Sub(now))
-			return f.writeStatus(ctx, id, cur, &st, fence)
+			return f.writeStatus(ctx, id, cur, &st, guard)
 		}
 	}
 
 	o, n, why := s.next()
 	if o == s.O && n == s.N {
 		st.Message = why
-		return f.writeStatus(ctx, id, cur, &st, fence)
+		if b := f.viewBlocker(r, &newRC.Value, oldVal); b != "" {
+			st.Message += "; cannot step: " + b
+		}
+		return f.writeStatus(ctx, id, cur, &st, guard)
 	}
 	st.OldReplicas, st.NewReplicas, st.LastStepAt = o, n, now
 	st.Message = fmt.Sprintf("stepped: old rc %s %d -> %d, new rc %s %d -> %d", r.OldRC, s.O, o, r.NewRC, s.N, n)
-	if err := f.step(ctx, id, oldRC, o, newRC, n, &st, fence); err != nil {
+	if err := f.step(ctx, id, oldRC, o, newRC, n, &st, guard); err != nil {
 		return err
 	}
 	log.Info("roll step", zap.String("old_rc", r.OldRC), zap.Int("old_replicas", o),
@@ -134,9 +155,10 @@ func (f *Farm) reconcile(ctx context.Context, id string, fence farm.Fence) error
 
 // state is what a roll step is decided from: replicas_desired of the old
 // (O) and new (N) RC, their healthy pods (each at most its RC's
-// replicas), the roll's desired (D) and minimum (M) replicas.
+// replicas), the old RC's pods known to be failing (SickOld), the roll's
+// desired (D) and minimum (M) replicas.
 type state struct {
-	O, N, HOld, HNew, D, M int
+	O, N, HOld, HNew, SickOld, D, M int
 }
 
 // complete: the new RC runs D healthy pods and the old one is at 0.
@@ -145,13 +167,19 @@ func (s state) complete() bool { return s.O == 0 && s.N == s.D && s.HNew >= s.D 
 // next returns the replicas of the old and new RC after one step, or the
 // same replicas and why it waits. Replicas move from old to new only as
 // far as the healthy pods stay at or above M once the moved old pods are
-// gone; new pods not yet healthy count for nothing. When nothing can move
-// and every new pod is healthy, the new RC grows by one without taking
-// from the old (a surge), so that a roll with M equal to D still moves.
+// gone; new pods not yet healthy count for nothing. Old pods known to be
+// failing (SickOld) cost nothing to remove, since the RC farm removes
+// unhealthy pods first: so a roll back from a version that never turned
+// healthy moves. When nothing can move and every new pod is healthy, the
+// new RC grows by one without taking from the old (a surge), so that a
+// roll with M equal to D still moves.
 func (s state) next() (o, n int, why string) {
-	canRemove := max(0, s.HOld+s.HNew-s.M)
-	waiting := fmt.Sprintf("waiting for pods to become healthy: %d healthy, %d needed, %d of %d new pods healthy",
-		s.HOld+s.HNew, s.M, s.HNew, s.N)
+	canRemove := min(s.SickOld, s.O-s.HOld) + max(0, s.HOld+s.HNew-s.M)
+	waiting := fmt.Sprintf("waiting: %d of %d new pods healthy", s.HNew, s.N)
+	if s.O > 0 {
+		waiting += fmt.Sprintf(", %d of %d old; %d healthy, need minimum %d, so no old pod can go yet",
+			s.HOld, s.O, s.HOld+s.HNew, s.M)
+	}
 	switch {
 	case s.N < s.D && s.O > 0:
 		if k := min(s.O, canRemove, s.D-s.N); k > 0 {
@@ -175,9 +203,10 @@ func (s state) next() (o, n int, why string) {
 }
 
 // step writes both RCs' new replicas, their audit records and the roll's
-// status in one transaction, fenced by the roll's lock.
-func (f *Farm) step(ctx context.Context, id string, oldRC *rc.Object, o int, newRC *rc.Object, n int, st *Status, fence farm.Fence) error {
-	cmps := fence.Cmps()
+// status in one transaction, under guard (the roll's lock, the roll
+// unchanged).
+func (f *Farm) step(ctx context.Context, id string, oldRC *rc.Object, o int, newRC *rc.Object, n int, st *Status, guard []clientv3.Cmp) error {
+	cmps := append([]clientv3.Cmp{}, guard...)
 	var ops []clientv3.Op
 	for _, w := range []struct {
 		obj      *rc.Object
@@ -227,7 +256,7 @@ func (f *Farm) halt(ctx context.Context, id string, fence farm.Fence) error {
 	if err != nil {
 		return err
 	}
-	if cur != nil && cur.Phase == Rolling {
+	if cur != nil && !cur.Phase.Finished() {
 		st := *cur
 		st.Phase = Halted
 		st.Message = "roll deleted: halted; both RCs stay as they are"
@@ -247,6 +276,7 @@ func (f *Farm) halt(ctx context.Context, id string, fence farm.Fence) error {
 	}
 	// The halt is recorded: forget the roll, or every deleted roll would
 	// stay in memory for the life of the process.
+	f.cancel(id)
 	f.mu.Lock()
 	delete(f.gone, id)
 	f.mu.Unlock()
@@ -274,6 +304,28 @@ func (f *Farm) healthy(r *rc.RC) int {
 	return n
 }
 
+// sick counts the pods of r whose preparer reports r's manifest failed or
+// its health critical: pods that are down, not merely not yet seen
+// healthy.
+func (f *Farm) sick(r *rc.RC) int {
+	digest, err := r.Manifest.Digest()
+	if err != nil {
+		return 0
+	}
+	n := 0
+	f.view.PodLabels.Range(func(o *kv.Object[labels.Set]) bool {
+		if o.Value[rc.IDLabel] != r.ID {
+			return true
+		}
+		s, ok := f.view.Status.Get(o.Name + "/" + status.PreparerNamespace)
+		if ok && s.Value.ManifestDigest == digest && (s.Value.Status == status.Failed || s.Value.Health == status.Critical) {
+			n++
+		}
+		return true
+	})
+	return n
+}
+
 // readStatus reads the roll's status record, nil when it has none (or an
 // unreadable one, which the next write replaces).
 func (f *Farm) readStatus(ctx context.Context, id string) (*Status, error) {
@@ -288,8 +340,8 @@ func (f *Farm) readStatus(ctx context.Context, id string) (*Status, error) {
 	return nil, fmt.Errorf("roll %s: read status: %w", id, err)
 }
 
-// writeStatus writes st unless it says what cur says.
-func (f *Farm) writeStatus(ctx context.Context, id string, cur, st *Status, fence farm.Fence) error {
+// writeStatus writes st under guard unless it says what cur says.
+func (f *Farm) writeStatus(ctx context.Context, id string, cur, st *Status, guard []clientv3.Cmp) error {
 	if cur != nil && cur.same(st) {
 		return nil
 	}
@@ -298,8 +350,45 @@ func (f *Farm) writeStatus(ctx context.Context, id string, cur, st *Status, fenc
 	if err != nil {
 		return fmt.Errorf("roll %s: status: %w", id, err)
 	}
-	if _, err := kv.Commit(ctx, f.client, fence.Cmps(), op); err != nil {
+	if _, err := kv.Commit(ctx, f.client, guard, op); err != nil {
 		return fmt.Errorf("roll %s: write status: %w", id, err)
 	}
+	return nil
+}
+
+// finish ends a roll that is done or failed: its final status record, the
+// delete of the roll (so that a new roll of its RCs is never blocked) and,
+// when drop is set, the delete of the old RC at 0 replicas, each with its
+// audit record, in one transaction under guard. The record stays as the
+// roll's history.
+func (f *Farm) finish(ctx context.Context, obj *Object, drop *rc.Object, st *Status, guard []clientv3.Cmp) error {
+	id := obj.Name
+	cmps := append([]clientv3.Cmp{}, guard...)
+	var ops []clientv3.Op
+	if drop != nil {
+		if drop.Value.ReplicasDesired != 0 {
+			return fmt.Errorf("roll %s: old rc %s: %w: replicas_desired is %d", id, drop.Name, rc.ErrNotScaledDown, drop.Value.ReplicasDesired)
+		}
+		rec, err := f.rcs.Audit().Op(audit.Deleted, rc.Dir, drop.Name, f.cfg.Actor, &drop.Value)
+		if err != nil {
+			return fmt.Errorf("roll %s: delete old rc: %w", id, err)
+		}
+		cmps = append(cmps, f.rcs.KV().Unchanged(drop))
+		ops = append(ops, clientv3.OpDelete(drop.Key), rec)
+	}
+	rec, err := f.rolls.Audit().Op(audit.Deleted, Dir, id, f.cfg.Actor, &obj.Value)
+	if err != nil {
+		return fmt.Errorf("roll %s: %w", id, err)
+	}
+	st.UpdatedAt = time.Now().UTC().Truncate(time.Millisecond)
+	sop, err := f.statuses.PutOp(status.Rolls, id, st)
+	if err != nil {
+		return fmt.Errorf("roll %s: status: %w", id, err)
+	}
+	ops = append(ops, clientv3.OpDelete(obj.Key), rec, sop)
+	if _, err := kv.Commit(ctx, f.client, cmps, ops...); err != nil {
+		return fmt.Errorf("roll %s: record %s and delete the roll: %w", id, st.Phase, err)
+	}
+	f.cancel(id)
 	return nil
 }

@@ -16,17 +16,44 @@ const StatusNamespace = "roll-farm"
 type Phase string
 
 const (
-	// Rolling: the roll is moving replicas.
-	Rolling Phase = "rolling"
+	// Running: the roll is moving replicas, or waiting to (Message says
+	// for what).
+	Running Phase = "running"
+	// Paused: the roll's paused field is set; the farm takes no step
+	// until it is cleared.
+	Paused Phase = "paused"
 	// Done: the new RC runs desired_replicas healthy pods and the old RC
-	// is at 0 (deleted unless leave_old).
+	// is at 0 (deleted unless leave_old). The farm deleted the roll in the
+	// same transaction; this record stays as its history.
 	Done Phase = "done"
 	// Failed: the roll stopped (its deadline passed, or its new RC is
-	// missing); Message says why. Nothing is reverted.
+	// missing); Message says why. Nothing is reverted, and the farm deleted
+	// the roll in the same transaction as this record.
 	Failed Phase = "failed"
-	// Halted: the roll was deleted; both RCs stay as they are.
+	// Halted: the roll was deleted or aborted before it finished; both RCs
+	// stay as they are.
 	Halted Phase = "halted"
+
+	// Rolling is Running's former name; records that say "rolling" still
+	// decode and read as running.
+	//
+	// Deprecated: use Running.
+	Rolling = Running
+	// legacyRolling is what Running was stored as before.
+	legacyRolling Phase = "rolling"
 )
+
+// UnmarshalText reads a phase; the former "rolling" reads as Running.
+func (p *Phase) UnmarshalText(text []byte) error {
+	*p = Phase(text)
+	if *p == legacyRolling {
+		*p = Running
+	}
+	return nil
+}
+
+// Finished reports whether the phase is final: done, failed or halted.
+func (p Phase) Finished() bool { return p == Done || p == Failed || p == Halted }
 
 // Status is the roll farm's record of one roll's progress.
 type Status struct {
@@ -56,13 +83,17 @@ type Status struct {
 	UpdatedAt  time.Time `json:"updated_at"`
 }
 
+// Progress is the new RC's healthy pods out of the roll's desired
+// replicas: "2/3".
+func (s *Status) Progress() string { return fmt.Sprintf("%d/%d", s.NewHealthy, s.DesiredReplicas) }
+
 // Validate checks the phase.
 func (s *Status) Validate() error {
 	switch s.Phase {
-	case Rolling, Done, Failed, Halted:
+	case Running, Paused, Done, Failed, Halted:
 		return nil
 	}
-	return fmt.Errorf("roll status: phase %q is not rolling, done, failed or halted", s.Phase)
+	return fmt.Errorf("roll status: phase %q is not running, paused, done, failed or halted", s.Phase)
 }
 
 // same reports whether two records say the same, ignoring UpdatedAt.

@@ -56,3 +56,16 @@ func TestNextWaitsForUnhealthyNewPods(t *testing.T) {
 	require.Equal(t, []int{3, 1}, []int{o, n})
 	require.Contains(t, why, "0 of 1 new pods healthy")
 }
+
+func TestNextRemovesFailingOldPodsForFree(t *testing.T) {
+	// A roll back from a version whose one pod is critical: the healthy
+	// new RC (the version rolled back to) holds the minimum by itself.
+	s := state{O: 1, N: 2, HOld: 0, HNew: 2, SickOld: 1, D: 3, M: 2}
+	o, n, _ := s.next()
+	require.Equal(t, []int{0, 3}, []int{o, n}, "the failing old pod goes, its node takes a new one")
+
+	// Not seen healthy is not failing: it may be a lagging view.
+	s.SickOld = 0
+	o, n, _ = s.next()
+	require.Equal(t, []int{1, 3}, []int{o, n}, "only a surge")
+}

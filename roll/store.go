@@ -9,6 +9,7 @@ import (
 	"github.com/p2kit/p2kit/internal/entity"
 	"github.com/p2kit/p2kit/internal/keyspace"
 	"github.com/p2kit/p2kit/kv"
+	"github.com/p2kit/p2kit/status"
 	clientv3 "go.etcd.io/etcd/client/v3"
 	"go.uber.org/zap"
 )
@@ -54,13 +55,15 @@ func Guard(cmps ...clientv3.Cmp) WriteOption { return entity.Guard(cmps...) }
 // all three hold at the revision the roll is written. Update and Modify
 // refuse to change a roll's RCs (ErrRCsChanged).
 type Store struct {
-	e *entity.Store[Roll]
+	e        *entity.Store[Roll]
+	o        keyspace.Options
+	statuses *status.Store[Status]
 }
 
 // NewStore returns the roll store under the root prefix.
 func NewStore(client *clientv3.Client, opts ...Option) *Store {
 	o := keyspace.Resolve(opts)
-	return &Store{entity.New(client, entity.Spec[Roll]{
+	return &Store{o: o, statuses: NewStatusStore(client, opts...), e: entity.New(client, entity.Spec[Roll]{
 		Dir:      Dir,
 		ID:       func(r *Roll) string { return r.ID },
 		Validate: (*Roll).Validate,

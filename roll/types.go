@@ -30,6 +30,10 @@ type Roll struct {
 	// Deadline is how long the roll may take from its creation; 0 means no
 	// deadline.
 	Deadline Duration `json:"deadline"`
+	// Paused stops the roll where it is: the farm takes no step while it
+	// is set. The deadline still counts: a roll resumed after its deadline
+	// fails. Optional; absent means false.
+	Paused bool `json:"paused,omitempty"`
 }
 
 // Validate checks the roll; every problem names its field.

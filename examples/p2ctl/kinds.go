@@ -189,17 +189,7 @@ var rollKind = &kind{
 	idArgs: []string{"id"},
 	decode: decodeEntity((*roll.Roll).Validate),
 	open: func(a *app, cli *clientv3.Client) resource {
-		s := roll.NewStore(cli, roll.WithPrefix(a.prefix))
-		return &typed[roll.Roll]{controllerOps(s, a.actor, func(r *roll.Roll) string { return r.ID }, rollTable, nil)}
-	},
-}
-
-var rollTable = table[roll.Roll]{
-	headers: []string{"ID", "OLD_RC", "NEW_RC", "DESIRED", "MINIMUM", "LEAVE_OLD", "DEADLINE"},
-	cells: func(o *kv.Object[roll.Roll]) []string {
-		r := o.Value
-		return []string{r.ID, r.OldRC, r.NewRC, strconv.Itoa(r.DesiredReplicas), strconv.Itoa(r.MinimumReplicas),
-			strconv.FormatBool(r.LeaveOld), r.Deadline.String()}
+		return &typed[roll.Roll]{rollOps(a, cli)}
 	},
 }
 

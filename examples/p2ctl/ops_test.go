@@ -93,7 +93,7 @@ func TestRollStartAndStatus(t *testing.T) {
 	f.fails("required flag", "roll", "start", "hello-v2", "--from", "hello-v1")
 	f.fails("minimum_replicas", "roll", "start", "hello-v2", "--from", "hello-v1", "--desired", "2", "--minimum", "3")
 	f.fails("not found", "roll", "start", "hello-v3", "--from", "hello-v1", "--desired", "2", "--minimum", "1")
-	out := f.ok("roll", "start", "hello-v2", "--from", "hello-v1", "--desired", "2", "--minimum", "1", "--roll-delay", "10s", "--deadline", "10m")
+	out := f.ok("roll", "start", "hello-v2", "--from", "hello-v1", "--desired", "2", "--minimum", "1", "--roll-delay", "10s", "--deadline", "10m", "--force")
 	require.Contains(t, out, "roll/hello-v2 started: hello-v1 -> hello-v2")
 	require.Regexp(t, `hello-v2\s+hello-v1\s+hello-v2\s+2\s+1\s+false\s+10m0s`, f.ok("get", "roll", "hello-v2"))
 

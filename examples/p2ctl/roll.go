@@ -4,6 +4,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
+	"os"
 	"strings"
 	"time"
 
@@ -16,6 +18,7 @@ import (
 	"github.com/schollz/progressbar/v3"
 	"github.com/spf13/cobra"
 	clientv3 "go.etcd.io/etcd/client/v3"
+	"golang.org/x/term"
 )
 
 // rollFarmNamespace is the namespace of the roll farm's status records:
@@ -23,8 +26,9 @@ import (
 const rollFarmNamespace = "roll-farm"
 
 func (a *app) rollCommand() *cobra.Command {
-	cmd := &cobra.Command{Use: "roll", Short: "Start and follow rolling updates"}
-	cmd.AddCommand(a.rollStartCommand(), a.rollStatusCommand())
+	cmd := &cobra.Command{Use: "roll", Short: "Start, follow, pause, resume, abort and undo rolling updates"}
+	cmd.AddCommand(a.rollStartCommand(), a.rollStatusCommand(), a.rollPauseCommand(true), a.rollPauseCommand(false),
+		a.rollAbortCommand(), a.rollUndoCommand())
 	return cmd
 }
 
@@ -33,10 +37,14 @@ func (a *app) rollCommand() *cobra.Command {
 func (a *app) rollStartCommand() *cobra.Command {
 	var r roll.Roll
 	var delay, deadline time.Duration
+	var force bool
 	cmd := &cobra.Command{
 		Use:   "start <new-rc-id> --from <old-rc-id> --desired N --minimum M",
 		Short: "Roll from one RC to another: the roll's id is the new RC's",
-		Args:  cobra.ExactArgs(1),
+		Long: "Roll from one RC to another: the roll's id is the new RC's. A roll that cannot make progress " +
+			"on the fleet as it stands (no node for the new RC, fewer nodes than --desired, a --minimum " +
+			"that leaves no room to move) is refused with the reason; --force starts it anyway.",
+		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			r.ID, r.NewRC = args[0], args[0]
 			r.RollDelay, r.Deadline = roll.Duration(delay), roll.Duration(deadline)
@@ -50,19 +58,15 @@ func (a *app) rollStartCommand() *cobra.Command {
 			if err != nil {
 				return err
 			}
-			obj, err := roll.NewStore(cli, roll.WithPrefix(a.prefix)).Create(ctx, a.actor, &r)
+			obj, err := a.startRoll(ctx, roll.NewStore(cli, roll.WithPrefix(a.prefix)), &r, force)
 			if err != nil {
 				return fmt.Errorf("%s: %w", what, err)
 			}
-			if a.structured() {
-				return a.printValue(envelopeOf(obj))
-			}
-			_, err = fmt.Fprintf(a.stdout, "roll/%s started: %s -> %s, %d desired, %d minimum (revision %d)\n",
-				r.ID, r.OldRC, r.NewRC, r.DesiredReplicas, r.MinimumReplicas, obj.ModRevision)
-			return err
+			return a.printStarted(obj)
 		},
 	}
 	f := cmd.Flags()
+	f.BoolVar(&force, "force", false, "start the roll even when it cannot make progress as the fleet stands")
 	f.StringVar(&r.OldRC, "from", "", "the RC to roll from (required)")
 	f.IntVar(&r.DesiredReplicas, "desired", 0, "replicas the new RC ends with (required)")
 	f.IntVar(&r.MinimumReplicas, "minimum", 0, "replicas, old and new together, that must stay healthy (required)")
@@ -73,6 +77,30 @@ func (a *app) rollStartCommand() *cobra.Command {
 		_ = cmd.MarkFlagRequired(name)
 	}
 	return cmd
+}
+
+// startRoll creates r, refused with the reason when it cannot make
+// progress unless force.
+func (a *app) startRoll(ctx context.Context, s *roll.Store, r *roll.Roll, force bool) (*roll.Object, error) {
+	if !force {
+		if err := s.Check(ctx, r); errors.Is(err, roll.ErrCannotProgress) {
+			return nil, fmt.Errorf("%w (--force starts it anyway)", err)
+		} else if err != nil {
+			return nil, err
+		}
+	}
+	return s.Create(ctx, a.actor, r)
+}
+
+// printStarted says that a roll was created.
+func (a *app) printStarted(obj *roll.Object) error {
+	if a.structured() {
+		return a.printValue(envelopeOf(obj))
+	}
+	r := obj.Value
+	_, err := fmt.Fprintf(a.stdout, "roll/%s started: %s -> %s, %d desired, %d minimum (revision %d)\n",
+		r.ID, r.OldRC, r.NewRC, r.DesiredReplicas, r.MinimumReplicas, obj.ModRevision)
+	return err
 }
 
 // rollSide is one RC of a roll: how many replicas it asks for, on how many
@@ -135,6 +163,11 @@ func (rr *rollReader) read(ctx context.Context, id string) (*rollReport, error) 
 	rec, err := rr.records.Get(ctx, status.Rolls, id)
 	switch {
 	case err == nil:
+		// A record of an earlier roll of the same id says nothing of
+		// this one.
+		if rev, ok := intField(rec.Value, "roll_revision"); obj != nil && ok && int64(rev) != obj.CreateRevision {
+			break
+		}
 		rep.Status = rec.Value
 		rep.Phase = stringField(rec.Value, "phase", "state")
 	case !kvNotFound(err):
@@ -432,17 +465,27 @@ func relevant(events []*clientv3.Event, prefixes []string, exact string) bool {
 	return false
 }
 
-// rollProgress renders a followed roll: a progress bar of the new RC's
-// healthy nodes out of the desired count, or one document per change with
-// -o json|yaml.
+// rollProgress renders a followed roll: on a terminal a progress bar of
+// the new RC's healthy nodes out of the desired count; otherwise one line
+// per change; with -o json|yaml one document per change.
 type rollProgress struct {
-	a   *app
-	bar *progressbar.ProgressBar
+	a    *app
+	bar  *progressbar.ProgressBar
+	last string // the last line printed without a terminal
 }
 
 func (p *rollProgress) show(rep *rollReport, desired int) error {
 	if p.a.structured() {
 		return p.a.printLine(rep)
+	}
+	if !isTerminal(p.a.stdout) {
+		line := p.line(rep, desired)
+		if line == p.last {
+			return nil
+		}
+		p.last = line
+		_, err := fmt.Fprintln(p.a.stdout, line)
+		return err
 	}
 	healthy, old := 0, 0
 	if rep.New != nil {
@@ -474,6 +517,32 @@ func (p *rollProgress) show(rep *rollReport, desired int) error {
 		return err
 	}
 	return nil
+}
+
+// line is one change of a followed roll, for a pipe or a file.
+func (p *rollProgress) line(rep *rollReport, desired int) string {
+	healthy, old := 0, 0
+	if rep.New != nil {
+		healthy = rep.New.Healthy
+	}
+	if n, ok := intField(rep.Status, "new_healthy"); ok {
+		healthy = n
+	}
+	if rep.Old != nil {
+		old = rep.Old.Replicas
+	}
+	line := fmt.Sprintf("roll %s: %s, new healthy %d/%d, old replicas %d", rep.ID, orDash(rep.Phase), healthy, desired, old)
+	if msg := stringField(rep.Status, "message"); msg != "" {
+		line += ": " + msg
+	}
+	return line
+}
+
+// isTerminal reports whether w is a terminal: the progress bar is drawn
+// only there.
+func isTerminal(w io.Writer) bool {
+	f, ok := w.(*os.File)
+	return ok && term.IsTerminal(int(f.Fd()))
 }
 
 // close ends the bar's line.
