@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -100,19 +101,44 @@ func BenchmarkDaemonSetFanout10k(b *testing.B) {
 	b.ReportMetric(ms(singleTime)/ms(intentTime), "intent-speedup-x")
 }
 
+// benchWait bounds every wait of a benchmark: one that is never
+// satisfied fails the run instead of hanging it.
+const benchWait = 2 * time.Minute
+
 // benchFarm starts a daemon set farm, waits until its view of the nodes is
 // synced, and returns run, which creates daemon set fan<i> on every node
 // and returns once the 10,000th intent of it appears, and stop.
 func benchFarm(b *testing.B, ctx context.Context, cli *clientv3.Client, i int) (run, stop func()) {
 	const nodes = 10000
+	pod := fmt.Sprintf("fan%d", i)
+	// The intents are counted with a raw watch from a revision read
+	// before the farm starts, so none can slip past it.
+	before, err := cli.Get(ctx, "/p2/intent/", clientv3.WithPrefix(), clientv3.WithCountOnly())
+	if err != nil {
+		b.Fatal(err)
+	}
+	wctx, wcancel := context.WithCancel(ctx)
+	wch := cli.Watch(wctx, "/p2/intent/", clientv3.WithPrefix(),
+		clientv3.WithRev(before.Header.Revision+1), clientv3.WithCreatedNotify())
+
 	f, err := daemonset.NewFarm(cli, farm.WithResync(time.Hour), farm.WithActor("bench"))
 	if err != nil {
+		wcancel()
 		b.Fatal(err)
 	}
 	fctx, fcancel := context.WithCancel(ctx)
 	done := make(chan error, 1)
 	go func() { done <- f.Run(fctx) }()
-	stop = func() { fcancel(); <-done }
+	stop = func() {
+		wcancel()
+		fcancel()
+		select {
+		case <-done:
+		case <-time.After(benchWait):
+			b.Fatalf("daemon set farm still running %s after it was stopped", benchWait)
+		}
+	}
+	b.Cleanup(func() { wcancel(); fcancel() }) // a failed wait still stops both
 	store := daemonset.NewStore(cli)
 	statuses, err := status.NewStore[daemonset.Status](cli, daemonset.StatusNamespace)
 	if err != nil {
@@ -125,44 +151,57 @@ func benchFarm(b *testing.B, ctx context.Context, cli *clientv3.Client, i int) (
 		Manifest: *storetest.Manifest(warm), NodeSelector: "role=none"}); err != nil {
 		b.Fatal(err)
 	}
-	for {
-		if _, err := statuses.Get(ctx, status.DaemonSets, warm); err == nil {
+	for deadline := time.Now().Add(benchWait); ; {
+		_, err := statuses.Get(ctx, status.DaemonSets, warm)
+		if err == nil {
 			break
+		}
+		if time.Now().After(deadline) {
+			b.Fatalf("waited %s for the status of daemon set %s: %v", benchWait, warm, err)
 		}
 		time.Sleep(10 * time.Millisecond)
 	}
-	pod := fmt.Sprintf("fan%d", i)
-	wctx, wcancel := context.WithCancel(ctx)
-	wch := cli.Watch(wctx, "/p2/intent/", clientv3.WithPrefix())
+
+	// Let the watch start before timing: wait for its created
+	// notification.
+	select {
+	case resp, ok := <-wch:
+		if !ok || !resp.Created {
+			b.Fatalf("intent watch: want its created notification, got %+v (open %v)", resp, ok)
+		}
+	case <-time.After(benchWait):
+		b.Fatalf("waited %s for the intent watch to start", benchWait)
+	}
+	var seen atomic.Int64
 	all := make(chan struct{})
+	failed := make(chan error, 1)
 	go func() {
-		n := 0
 		for resp := range wch {
+			if err := resp.Err(); err != nil {
+				failed <- err
+				return
+			}
 			for _, ev := range resp.Events {
 				if strings.HasSuffix(string(ev.Kv.Key), "/"+pod) && ev.IsCreate() {
-					n++
+					if seen.Add(1) == nodes {
+						close(all)
+						return
+					}
 				}
-			}
-			if n == nodes {
-				close(all)
-				return
 			}
 		}
 	}()
-	// Let the watch start before timing.
-	if _, err := cli.Get(ctx, "/p2/intent/x"); err != nil {
-		b.Fatal(err)
-	}
 	run = func() {
-		defer wcancel()
 		ds := &daemonset.DaemonSet{ID: pod, PodID: pod, Manifest: *storetest.Manifest(pod), NodeSelector: "role=fan"}
 		if _, err := store.Create(ctx, "bench", ds); err != nil {
 			b.Fatal(err)
 		}
 		select {
 		case <-all:
-		case <-ctx.Done():
-			b.Fatal("the farm never scheduled every node")
+		case err := <-failed:
+			b.Fatalf("intent watch for %s failed after %d of %d creates: %v", pod, seen.Load(), nodes, err)
+		case <-time.After(benchWait):
+			b.Fatalf("waited %s for %d intents of %s; saw %d", benchWait, nodes, pod, seen.Load())
 		}
 	}
 	return run, stop
@@ -189,8 +228,8 @@ func benchFence(b *testing.B, cli *clientv3.Client) farm.Fence {
 	select {
 	case fence := <-got:
 		return fence
-	case <-time.After(30 * time.Second):
-		b.Fatal("no fence")
+	case <-time.After(benchWait):
+		b.Fatalf("waited %s for farm bench to reconcile entity \"fence\"", benchWait)
 	}
 	return farm.Fence{}
 }

@@ -16,6 +16,10 @@ import (
 )
 
 const (
+	// benchWait bounds every wait of a benchmark: one that is never
+	// satisfied fails the run instead of hanging it.
+	benchWait = 2 * time.Minute
+
 	benchEvents = 10_000
 	benchKeys   = 1_000
 	benchPerTxn = 100
@@ -91,11 +95,15 @@ func BenchmarkWatchRaw(b *testing.B) {
 	b.ResetTimer()
 	t0 := time.Now()
 	for range b.N {
-		ctx, cancel := context.WithCancel(context.Background())
+		ctx, cancel := context.WithTimeout(context.Background(), benchWait)
 		wch := cli.Watch(ctx, "/bench/pods/", clientv3.WithPrefix(), clientv3.WithRev(start))
 		n := 0
 		for n < benchEvents {
-			resp := <-wch
+			resp, ok := <-wch
+			if !ok {
+				b.Fatalf("watch of /bench/pods/ from revision %d ended after %d of %d events: %v",
+					start, n, benchEvents, ctx.Err())
+			}
 			if err := resp.Err(); err != nil {
 				b.Fatal(err)
 			}
@@ -121,13 +129,14 @@ func BenchmarkWatchTyped(b *testing.B) {
 	b.ResetTimer()
 	t0 := time.Now()
 	for range b.N {
-		ctx, cancel := context.WithCancel(context.Background())
+		ctx, cancel := context.WithTimeout(context.Background(), benchWait)
 		w := s.Watch(ctx, kv.FromRevision(start))
 		n := 0
 		for n < benchEvents {
 			batch, err := w.Next(ctx)
 			if err != nil {
-				b.Fatal(err)
+				b.Fatalf("watch of /bench/pods/ from revision %d after %d of %d events: %v",
+					start, n, benchEvents, err)
 			}
 			for _, ev := range batch.Events {
 				if ev.Err != nil {

@@ -39,16 +39,26 @@ func BenchmarkConverge1000(b *testing.B) {
 		if _, err := is.Set(ctx, node, testManifest(preparer.DefaultSelfPodID, 1)); err != nil {
 			b.Fatal(err)
 		}
+		// Count reality creates with a raw watch from a revision read
+		// before the preparer starts: a quick preparer's first writes
+		// land before the watch is set up, and the watch still sees
+		// them.
+		prefix := "/p2/reality/" + node + "/"
+		before, err := cli.Get(ctx, prefix, clientv3.WithPrefix(), clientv3.WithCountOnly())
+		if err != nil {
+			b.Fatal(err)
+		}
 		rctx, stop := context.WithCancel(ctx)
+		b.Cleanup(stop) // a failed wait still stops the preparer
+		creates := &createCounter{prefix: prefix,
+			wch: cli.Watch(rctx, prefix, clientv3.WithPrefix(), clientv3.WithRev(before.Header.Revision+1))}
 		done := make(chan error, 1)
 		go func() { done <- p.Run(rctx) }()
-		// Count reality creates with a raw watch started before the intent.
-		wch := cli.Watch(rctx, "/p2/reality/"+node+"/", clientv3.WithPrefix())
 		ms := make([]*manifest.Manifest, pods)
 		for j := range ms {
 			ms[j] = testManifest(fmt.Sprintf("pod%04d", j), 1)
 		}
-		waitCount(b, wch, 1) // the self pod: the preparer is running
+		creates.wait(b, 1) // the self pod: the preparer is running
 
 		start := time.Now()
 		var ops []clientv3.Op
@@ -62,11 +72,16 @@ func BenchmarkConverge1000(b *testing.B) {
 		if _, err := kv.CommitChunked(ctx, cli, nil, ops); err != nil {
 			b.Fatal(err)
 		}
-		waitCount(b, wch, pods)
+		creates.wait(b, 1+pods)
 		converge += time.Since(start)
 		stop()
-		if err := <-done; err != nil {
-			b.Fatal(err)
+		select {
+		case err := <-done:
+			if err != nil {
+				b.Fatal(err)
+			}
+		case <-time.After(benchWait):
+			b.Fatalf("preparer %s still running %s after it was stopped", node, benchWait)
 		}
 
 		value := strings.Repeat("x", 300)
@@ -85,17 +100,39 @@ func BenchmarkConverge1000(b *testing.B) {
 	b.ReportMetric(c/pl, "ratio")
 }
 
-func waitCount(b *testing.B, wch clientv3.WatchChan, n int) {
-	seen := 0
-	for seen < n {
-		resp, ok := <-wch
-		if !ok {
-			b.Fatal("watch closed")
-		}
-		for _, ev := range resp.Events {
-			if ev.IsCreate() {
-				seen++
+// benchWait bounds every wait of a benchmark: one that is never
+// satisfied fails the run instead of hanging it.
+const benchWait = 2 * time.Minute
+
+// createCounter counts the creates a raw watch delivers under prefix.
+type createCounter struct {
+	prefix string
+	wch    clientv3.WatchChan
+	seen   int
+}
+
+// wait returns once n creates in all have been seen, and fails the
+// benchmark if that takes longer than benchWait.
+func (c *createCounter) wait(b *testing.B, n int) {
+	b.Helper()
+	deadline := time.NewTimer(benchWait)
+	defer deadline.Stop()
+	for c.seen < n {
+		select {
+		case resp, ok := <-c.wch:
+			if !ok {
+				b.Fatalf("watch of %s closed after %d of %d creates", c.prefix, c.seen, n)
 			}
+			if err := resp.Err(); err != nil {
+				b.Fatalf("watch of %s after %d of %d creates: %v", c.prefix, c.seen, n, err)
+			}
+			for _, ev := range resp.Events {
+				if ev.IsCreate() {
+					c.seen++
+				}
+			}
+		case <-deadline.C:
+			b.Fatalf("waited %s for %d creates under %s; saw %d", benchWait, n, c.prefix, c.seen)
 		}
 	}
 }
