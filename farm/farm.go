@@ -33,15 +33,18 @@ func (f ReconcileFunc) Reconcile(ctx context.Context, id string, fence Fence) er
 
 // Fence proves ownership of one entity inside a transaction.
 type Fence struct {
-	m *concurrency.Mutex
+	// cmp is taken when the reconcile starts: the lock may be released
+	// (Forget) while the reconcile still runs, and then the compare fails
+	// as it should.
+	cmp clientv3.Cmp
 }
 
 // Cmp is the compare that holds only while this farm owns the entity. Put
 // it in every transaction that acts for the entity.
-func (f Fence) Cmp() clientv3.Cmp { return f.m.IsOwner() }
+func (f Fence) Cmp() clientv3.Cmp { return f.cmp }
 
 // Cmps is Cmp as a slice, for guard arguments.
-func (f Fence) Cmps() []clientv3.Cmp { return []clientv3.Cmp{f.m.IsOwner()} }
+func (f Fence) Cmps() []clientv3.Cmp { return []clientv3.Cmp{f.cmp} }
 
 // Farm owns and reconciles the entities of one kind.
 type Farm struct {
@@ -219,6 +222,12 @@ func (f *Farm) reconcile(ctx context.Context, id string) error {
 	sess := f.session
 	m := f.owned[id]
 	known := f.known[id]
+	var fence Fence
+	if m != nil {
+		// Read the lock's key under f.mu: Forget releases the lock, which
+		// rewrites it, only after taking it out of f.owned.
+		fence = Fence{cmp: m.IsOwner()}
+	}
 	f.mu.Unlock()
 	if sess == nil || !known {
 		return nil // no session yet: the new session queues every entity again
@@ -239,6 +248,7 @@ func (f *Farm) reconcile(ctx context.Context, id string) error {
 		}
 		f.owned[id] = m
 		f.m.owned.Set(float64(len(f.owned)))
+		fence = Fence{cmp: m.IsOwner()}
 		f.mu.Unlock()
 		f.log.Info("claimed", zap.String("id", id))
 	}
@@ -246,7 +256,7 @@ func (f *Farm) reconcile(ctx context.Context, id string) error {
 	defer cancel()
 	stop := context.AfterFunc(sess.Ctx(), cancel)
 	defer stop()
-	return f.rec.Reconcile(rctx, id, Fence{m: m})
+	return f.rec.Reconcile(rctx, id, fence)
 }
 
 // watchLocks queues an entity again when its lock is released, so that a
