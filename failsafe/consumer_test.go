@@ -2,12 +2,12 @@ package failsafe_test
 
 import (
 	"context"
-	"errors"
-	"sync"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"sort"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 

@@ -180,9 +180,14 @@ func (hd *Hold) ID() string { return hd.id }
 // Record returns a copy of the hold's record as last updated.
 func (hd *Hold) Record() Record {
 	hd.mu.Lock()
-	defer hd.mu.Unlock()
 	r := hd.rec
-	r.Keys = append([]string(nil), r.Keys...)
+	keys := hd.keys
+	hd.mu.Unlock()
+	if keys != nil {
+		r.Keys = keys()
+	} else {
+		r.Keys = append([]string(nil), r.Keys...)
+	}
 	return r
 }
 
@@ -349,13 +354,7 @@ func (h *Holds) start(rec Record, adopted bool) *Hold {
 const firstPutTimeout = 2 * time.Second
 
 func (h *Holds) putRecord(ctx context.Context, hd *Hold) error {
-	hd.mu.Lock()
-	rec := hd.rec
-	keys := hd.keys
-	hd.mu.Unlock()
-	if keys != nil {
-		rec.Keys = keys()
-	}
+	rec := hd.Record()
 	data, err := json.Marshal(rec)
 	if err != nil {
 		return err

@@ -129,7 +129,7 @@ func (s *stage[T]) Next(ctx context.Context) (*kv.Batch[T], error) {
 		if c.Initial && b.Kind == kv.Initial && b.Before.Len() > 0 {
 			// The consumer acted on a state before (StartFrom): take up
 			// the hold an earlier run of this stage left, if any.
-			if rec, ok := s.earlierHold(ctx); ok {
+			if rec, ok := s.earlierHold(); ok {
 				s.setNet(b)
 				s.hold = s.h.takeOver(rec)
 				s.watchKeys()
@@ -341,13 +341,17 @@ func (s *stage[T]) finish(released bool) *kv.Batch[T] {
 
 // earlierHold finds the record of a hold an earlier run of this stage
 // left: same component, same stage, not in effect in this process.
-func (s *stage[T]) earlierHold(ctx context.Context) (Record, bool) {
+//
+// It does not end with the caller's context: the batch is taken from the
+// source already, and a lookup given up half way would judge it as if no
+// hold had been left.
+func (s *stage[T]) earlierHold() (Record, bool) {
 	h := s.h
 	if h.client == nil {
 		return Record{}, false
 	}
 	dir := HoldKey(h.prefix, IDPrefix(h.component))
-	gctx, cancel := context.WithTimeout(ctx, opTimeout)
+	gctx, cancel := context.WithTimeout(h.ctx, opTimeout)
 	defer cancel()
 	resp, err := h.client.Get(gctx, dir, clientv3.WithPrefix())
 	if err != nil {
