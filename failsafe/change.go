@@ -30,16 +30,25 @@ type Change[T any] struct {
 	// Initial is true until the consumer has received its first batch.
 	Initial bool
 
-	// each lists the changed keys with what the change does to them.
-	each func(yield func(name string, t kv.EventType) bool)
+	// The changed keys: the events of a batch, or the net change of a
+	// hold. Plain fields, not a closure, so that judging allocates
+	// nothing.
+	events []kv.Event[T]
+	net    *netChange[T]
 }
 
 // Each calls fn for every key the change deletes, creates or mutates,
 // until fn returns false. It costs O(keys changed), never O(state), and
 // allocates nothing.
 func (c Change[T]) Each(fn func(name string, t kv.EventType) bool) {
-	if c.each != nil {
-		c.each(fn)
+	if c.net != nil {
+		c.net.each(fn)
+		return
+	}
+	for i := range c.events {
+		if ev := &c.events[i]; ev.Err == nil && !fn(ev.Name, ev.Type) {
+			return
+		}
 	}
 }
 
@@ -79,13 +88,6 @@ func BatchChange[T any](b *kv.Batch[T]) Change[T] {
 			c.Mutates++
 		}
 	}
-	events := b.Events
-	c.each = func(yield func(string, kv.EventType) bool) {
-		for i := range events {
-			if ev := &events[i]; ev.Err == nil && !yield(ev.Name, ev.Type) {
-				return
-			}
-		}
-	}
+	c.events = b.Events
 	return c
 }

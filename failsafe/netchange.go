@@ -99,7 +99,7 @@ func (n *netChange[T]) change() Change[T] {
 		After:   n.up,
 		Deletes: d, Creates: c, Mutates: m,
 		Revision: n.rev,
-		each:     n.each,
+		net:      n,
 	}
 }
 
