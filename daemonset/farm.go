@@ -85,6 +85,9 @@ type digestAt struct {
 
 // NewFarm returns a daemon set farm. Start it with Run.
 func NewFarm(client *clientv3.Client, opts ...farm.Option) (*Farm, error) {
+	if client == nil {
+		return nil, errors.New("daemon set farm: nil etcd client")
+	}
 	host, _ := os.Hostname()
 	cfg := farm.Configure("ds-farm@"+host, opts...)
 	if cfg.Actor == "" {

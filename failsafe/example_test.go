@@ -57,12 +57,12 @@ func Example() {
 		panic(err)
 	}
 	b, _ = src.Next(ctx)
-	fmt.Println(b.Kind, "batch of", b.Deletes(), "deletes; released:", failsafe.Released(b))
+	fmt.Println(b.Kind, "batch of", b.Deletes(), "deletes; released:", b.Released)
 
 	// Output:
 	// initial batch of 4 pods
 	// held: true
-	// hold by require-key: required key "p2-preparer" is absent (4 of 4 deleted)
+	// hold by max-deletes,require-key: change deletes 4 of 4 keys: more than 2 and more than 50%; required key "p2-preparer" is absent (4 of 4 deleted)
 	// net batch of 4 deletes; released: true
 }
 

@@ -67,7 +67,7 @@ func TestWipeThenRestoreDeliversNothing(t *testing.T) {
 		none(t, out)
 		rec := recs[0]
 		require.Equal(t, "test/"+t.Name(), rec.Component)
-		require.Contains(t, []string{"not-empty", "max-deletes"}, rec.Guard)
+		require.Contains(t, []string{"not-empty", "max-deletes", "max-deletes,not-empty"}, rec.Guard)
 		require.Equal(t, 100, rec.Deletes)
 		require.Equal(t, 100, rec.Total)
 		require.NotZero(t, rec.Revision)
@@ -175,9 +175,9 @@ func TestReleaseOfUnknownHold(t *testing.T) {
 	require.True(t, errors.Is(err, kv.ErrNotFound), "got %v", err)
 	require.ErrorContains(t, err, "no-such-hold")
 
-	// A release written by hand for a hold nobody has is removed once a
-	// hold is in effect.
-	bogus := failsafe.ReleaseKey(f.root, "no-such-hold")
+	// A release written by hand for a hold of the component that nobody
+	// has is removed once a hold is in effect.
+	bogus := failsafe.ReleaseKey(f.root, failsafe.IDPrefix(f.h.Component())+"no-such-hold")
 	_, err = cli.Put(ctxT(t), bogus, `{"released_by":"tester"}`)
 	require.NoError(t, err)
 	out := f.start(t, chains[0])

@@ -1,6 +1,11 @@
 package failsafe
 
-import "github.com/p2kit/p2kit/kv"
+import (
+	"context"
+	"time"
+
+	"github.com/p2kit/p2kit/kv"
+)
 
 // Guard is a middleware: it wraps a watch source and returns one of the
 // same type, so guards stack like http.Handler wrappers.
@@ -8,7 +13,9 @@ type Guard[T any] func(kv.Source[T]) kv.Source[T]
 
 // Chain wraps src in guards. Batches flow through the guards in the order
 // given: the first guard is the one closest to src, the last is the one the
-// consumer calls.
+// consumer calls. Guards made by HoldIf over one Holds that follow one
+// another join into one stage (see HoldIf), so their order does not change
+// what the consumer receives.
 func Chain[T any](src kv.Source[T], guards ...Guard[T]) kv.Source[T] {
 	for _, g := range guards {
 		src = g(src)
@@ -16,45 +23,55 @@ func Chain[T any](src kv.Source[T], guards ...Guard[T]) kv.Source[T] {
 	return src
 }
 
-// Change is what a guard judges: the net change from the state its
-// consumer has seen (Before) to the current state (After).
-//
-// For a batch that arrives while nothing is held, Change describes the
-// batch itself. While a hold is in effect (Held), it describes the net
-// change since the hold began, per key and not per batch: a key deleted
-// and restored with the same value is no change at all.
-type Change[T any] struct {
-	// Before is the consumer's view; After is the current state. Both are
-	// valid only during the call to the Judge.
-	Before kv.View[T]
-	After  kv.View[T]
-	// Deletes, Creates and Mutates count the keys the change removes
-	// from, adds to and changes in Before. Undecodable values count as
-	// none of them.
-	Deletes, Creates, Mutates int
-	// Held is true while this guard holds: the judge decides whether the
-	// hold goes on.
-	Held bool
-	// Initial is true until the consumer has received its first batch.
-	Initial bool
+// Verdict is a judge's answer about one change.
+type Verdict struct {
+	// Hold is the reason to hold the change; "" passes it.
+	Hold string
+	// RecheckAfter, when positive, asks to be judged again after this
+	// long even if no new batch arrives: a guard that holds for a time
+	// window ("more than 3 changes in 10s") ends its hold when the window
+	// has passed, without waiting for an unrelated write.
+	RecheckAfter time.Duration
 }
 
-// Judge decides whether a change must be held. It returns the reason to
-// hold it, or "" to pass it. It must not retain the views.
-type Judge[T any] func(c Change[T]) string
+// Pass is the verdict that lets a change through.
+var Pass = Verdict{}
 
-// HoldIf returns a guard named guard that holds every change for which
-// judge returns a reason, with the hold recorded, logged and counted
-// through h. The built-in guards (RequireKey, NotEmpty, MaxDeletes) are
-// HoldIf with a judge; use it to build others.
+// HoldFor is the verdict that holds a change for reason.
+func HoldFor(reason string) Verdict { return Verdict{Hold: reason} }
+
+// Judge decides whether a change must be held. It must not retain the
+// change's views, and it should return quickly: it runs on the consumer's
+// goroutine, once for each batch.
+type Judge[T any] func(ctx context.Context, c Change[T]) Verdict
+
+// HoldIf returns a guard named guard that holds every change its judge
+// holds, with the hold recorded, logged and counted through h. The
+// built-in guards (RequireKey, NotEmpty, MaxDeletes) are HoldIf with a
+// judge; use it to build others.
 //
-// The consumer of a held source sees nothing while the hold lasts. The
-// hold ends when judge passes the net change (the consumer then receives
-// the net change as one batch, or nothing when there is none) or when an
-// operator releases it (the net change is delivered whatever judge says,
-// and Released reports true for that batch).
+// HoldIf guards over the same Holds that wrap one another directly join
+// into one stage: the stage judges every batch with all their judges
+// against one consumer view, holds while any of them holds, and writes one
+// hold record whose guard lists the guards that held. So the order of such
+// guards in a chain never changes what the consumer receives.
+//
+// The consumer of a held source sees nothing while the hold lasts. After
+// each new batch the stage judges the net change from the consumer's view
+// to the current state. The hold ends by itself only when no judge holds
+// and the net change deletes no key: every key deleted while held is back,
+// whichever guard began the hold and in whatever order the keys came back.
+// The consumer then receives the net change as one batch of kind kv.Net
+// (creates and mutations made during the hold included), or nothing when
+// there is none. Any other ending is an operator's release (Release, or
+// `p2ctl failsafe release`): the stage reads its source up to the
+// revision of the release, then delivers the net change once with
+// Released set, and later stages pass it without judging it again.
 func HoldIf[T any](h *Holds, guard string, judge Judge[T]) Guard[T] {
 	return func(src kv.Source[T]) kv.Source[T] {
-		return &holder[T]{h: h, guard: guard, judge: judge, inner: src}
+		if st, ok := src.(*stage[T]); ok && st.h == h && !st.used {
+			return st.join(guard, judge)
+		}
+		return newStage(h, src, guard, judge)
 	}
 }

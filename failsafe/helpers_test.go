@@ -169,7 +169,7 @@ func consume(t *testing.T, src kv.Source[item]) <-chan seen {
 			}
 			ch <- seen{
 				Kind: b.Kind, Events: b.Events, Before: b.Before.Len(), After: b.After.Len(),
-				Released: failsafe.Released(b),
+				Released: b.Released,
 			}
 		}
 	}()

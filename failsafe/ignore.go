@@ -55,16 +55,14 @@ func (s *ignoreDeletes[T]) Next(ctx context.Context) (*kv.Batch[T], error) {
 		if len(events) == 0 {
 			continue
 		}
-		var after kv.View[T] = &keptView[T]{up: b.After, kept: s.kept}
-		if Released(b) {
-			after = markReleased(after)
-		}
+		after := &keptView[T]{up: b.After, kept: s.kept}
 		return &kv.Batch[T]{
 			Kind:     b.Kind,
 			Revision: b.Revision,
 			Events:   events,
-			Before:   beforeOf(after, events),
+			Before:   kv.ViewBefore[T](after, events),
 			After:    after,
+			Released: b.Released,
 		}, nil
 	}
 }
@@ -101,35 +99,23 @@ func (v *keptView[T]) Range(fn func(*kv.Object[T]) bool) {
 	}
 }
 
-// lazyBefore is the state before a batch: the state after it with every
-// event undone, built only when first read.
-type lazyBefore[T any] struct {
-	after  kv.View[T]
-	events []kv.Event[T]
-	v      kv.View[T]
-}
-
-func beforeOf[T any](after kv.View[T], events []kv.Event[T]) kv.View[T] {
-	return &lazyBefore[T]{after: after, events: events}
-}
-
-func (b *lazyBefore[T]) view() kv.View[T] {
-	if b.v == nil {
-		undo := make(map[string]*kv.Object[T], len(b.events))
-		for i := range b.events {
-			ev := &b.events[i]
-			if ev.Err != nil {
-				continue
-			}
-			if _, seen := undo[ev.Name]; !seen {
-				undo[ev.Name] = ev.Old
-			}
-		}
-		b.v = kv.Overlay(b.after, undo)
+// Revision implements kv.Progress when the source does.
+func (s *ignoreDeletes[T]) Revision() int64 {
+	if p, ok := progressOf(s.inner); ok {
+		return p.Revision()
 	}
-	return b.v
+	return 0
 }
 
-func (b *lazyBefore[T]) Get(name string) (*kv.Object[T], bool) { return b.view().Get(name) }
-func (b *lazyBefore[T]) Len() int                              { return b.view().Len() }
-func (b *lazyBefore[T]) Range(fn func(*kv.Object[T]) bool)     { b.view().Range(fn) }
+// RequestProgress implements kv.Progress when the source does.
+func (s *ignoreDeletes[T]) RequestProgress(ctx context.Context) error {
+	if p, ok := progressOf(s.inner); ok {
+		return p.RequestProgress(ctx)
+	}
+	return nil
+}
+
+func (s *ignoreDeletes[T]) hasProgress() bool {
+	_, ok := progressOf(s.inner)
+	return ok
+}

@@ -98,7 +98,44 @@ func (n *netChange[T]) change() Change[T] {
 		Before:  &heldView[T]{up: n.up, pending: n.pending, n: n.up.Len() + d - c},
 		After:   n.up,
 		Deletes: d, Creates: c, Mutates: m,
+		Revision: n.rev,
+		net:      n,
 	}
+}
+
+// eventType is what a class of the net change is as an event.
+var eventType = [...]kv.EventType{deleted: kv.Delete, created: kv.Create, mutated: kv.Mutate}
+
+// each yields every key the net change changes.
+func (n *netChange[T]) each(yield func(string, kv.EventType) bool) {
+	for name, p := range n.pending {
+		if p.cls != same && !yield(name, eventType[p.cls]) {
+			return
+		}
+	}
+}
+
+// heldKeys returns up to max names of keys the net change holds back,
+// deleted keys first, each group sorted.
+func (n *netChange[T]) heldKeys(max int) []string {
+	var keys []string
+	for _, cls := range []class{deleted, created, mutated} {
+		if n.n[cls] == 0 {
+			continue
+		}
+		var group []string
+		for name, p := range n.pending {
+			if p.cls == cls {
+				group = append(group, name)
+			}
+		}
+		sort.Strings(group)
+		keys = append(keys, group[:min(len(group), max-len(keys))]...)
+		if len(keys) >= max {
+			break
+		}
+	}
+	return keys
 }
 
 // batch returns the net change as one batch: Initial when the consumer
@@ -139,26 +176,6 @@ func (n *netChange[T]) batch(initial bool) *kv.Batch[T] {
 		Before:   kv.Overlay(n.up, before),
 		After:    n.up,
 	}
-}
-
-// batchChange describes one batch for a judge.
-func batchChange[T any](b *kv.Batch[T]) Change[T] {
-	c := Change[T]{Before: b.Before, After: b.After}
-	for i := range b.Events {
-		ev := &b.Events[i]
-		if ev.Err != nil {
-			continue
-		}
-		switch ev.Type {
-		case kv.Delete:
-			c.Deletes++
-		case kv.Create:
-			c.Creates++
-		case kv.Mutate:
-			c.Mutates++
-		}
-	}
-	return c
 }
 
 // heldView is the consumer's view while a hold is in effect: the upstream

@@ -23,25 +23,35 @@ type ReleaseRecord struct {
 // holds: it writes the hold's release key, if the hold exists. A missing
 // hold is an error wrapping kv.ErrNotFound.
 func Release(ctx context.Context, client *clientv3.Client, prefix, holdID, releasedBy string) error {
-	if holdID == "" || strings.Contains(holdID, "/") {
-		return fmt.Errorf("release hold %q: %w", holdID, kv.ErrInvalidName)
-	}
-	data, err := json.Marshal(ReleaseRecord{ReleasedBy: releasedBy, Time: time.Now().UTC().Truncate(time.Millisecond)})
+	cmp, put, err := ReleaseOp(prefix, holdID, releasedBy)
 	if err != nil {
-		return fmt.Errorf("release hold %s: %w", holdID, err)
+		return err
 	}
-	holdKey := HoldKey(prefix, holdID)
-	resp, err := client.Txn(ctx).
-		If(clientv3.Compare(clientv3.CreateRevision(holdKey), ">", 0)).
-		Then(clientv3.OpPut(ReleaseKey(prefix, holdID), string(data))).
-		Commit()
+	resp, err := client.Txn(ctx).If(cmp).Then(put).Commit()
 	if err != nil {
 		return fmt.Errorf("release hold %s: %w", holdID, err)
 	}
 	if !resp.Succeeded {
-		return fmt.Errorf("release hold %s: %s: %w", holdID, holdKey, kv.ErrNotFound)
+		return fmt.Errorf("release hold %s: %s: %w", holdID, HoldKey(prefix, holdID), kv.ErrNotFound)
 	}
 	return nil
+}
+
+// ReleaseOp is the building block of Release, for callers that write
+// other keys in the same transaction (an audit record): the comparison
+// that the hold's record exists, and the put of its release. Put them in
+// the transaction's If and Then; a transaction that did not succeed found
+// no such hold.
+func ReleaseOp(prefix, holdID, releasedBy string) (clientv3.Cmp, clientv3.Op, error) {
+	if holdID == "" || strings.Contains(holdID, "/") {
+		return clientv3.Cmp{}, clientv3.Op{}, fmt.Errorf("release hold %q: %w", holdID, kv.ErrInvalidName)
+	}
+	data, err := json.Marshal(ReleaseRecord{ReleasedBy: releasedBy, Time: time.Now().UTC().Truncate(time.Millisecond)})
+	if err != nil {
+		return clientv3.Cmp{}, clientv3.Op{}, fmt.Errorf("release hold %s: %w", holdID, err)
+	}
+	cmp := clientv3.Compare(clientv3.CreateRevision(HoldKey(prefix, holdID)), ">", 0)
+	return cmp, clientv3.OpPut(ReleaseKey(prefix, holdID), string(data)), nil
 }
 
 // ListHolds returns the holds recorded under prefix, oldest first.
@@ -67,15 +77,18 @@ func (h *Holds) watchReleases() {
 	if h.stopWatch != nil || h.client == nil {
 		return
 	}
-	ctx, cancel := context.WithCancel(h.client.Ctx())
+	ctx, cancel := context.WithCancel(h.ctx)
 	h.stopWatch = cancel
 	go h.followReleases(ctx)
 }
 
-// followReleases lists then watches the releases until ctx ends, which
-// happens when no hold of h is in effect any more.
+// followReleases lists then watches the releases of the component's holds
+// until ctx ends, which happens when no hold of h is in effect any more.
+// Only the component's own releases are watched (hold ids begin with the
+// component), so releasing one of many components' holds wakes one of
+// them, not all.
 func (h *Holds) followReleases(ctx context.Context) {
-	dir := ReleaseKey(h.prefix, "")
+	dir := ReleaseKey(h.prefix, IDPrefix(h.component))
 	wait := 50 * time.Millisecond
 	for ctx.Err() == nil {
 		resp, err := h.client.Get(ctx, dir, clientv3.WithPrefix())
@@ -127,12 +140,14 @@ func (h *Holds) dispatch(ctx context.Context, kvp *mvccpb.KeyValue) {
 	hd := h.live[id]
 	h.mu.Unlock()
 	if hd != nil {
-		h.log.Info("failsafe release received", zap.String("hold", id), zap.String("released_by", by))
-		hd.fire(by)
+		h.log.Info("failsafe release received", zap.String("hold", id), zap.String("released_by", by),
+			zap.Int64("revision", kvp.ModRevision))
+		hd.fire(by, kvp.ModRevision)
 		return
 	}
-	// Not ours. Remove it only when no hold record exists: the hold may
-	// belong to another component.
+	// Not a hold in effect here. Remove it only when no hold record
+	// exists: the hold may belong to another process of a component of a
+	// similar name, or be taken up by a restarted process.
 	holdKey := HoldKey(h.prefix, id)
 	octx, cancel := context.WithTimeout(ctx, opTimeout)
 	defer cancel()
@@ -148,22 +163,4 @@ func (h *Holds) dispatch(ctx context.Context, kvp *mvccpb.KeyValue) {
 		h.log.Warn("release of an unknown hold removed", zap.String("key", key),
 			zap.String("hold", id), zap.String("released_by", by))
 	}
-}
-
-// releasedView marks the After view of a batch delivered by a release.
-type releasedView[T any] struct{ kv.View[T] }
-
-func markReleased[T any](v kv.View[T]) kv.View[T] {
-	if _, ok := v.(releasedView[T]); ok {
-		return v
-	}
-	return releasedView[T]{v}
-}
-
-// Released reports whether b is the net change of a hold an operator
-// released. Guards pass such a batch without judging it again, so one
-// release reaches the consumer through any stack of guards.
-func Released[T any](b *kv.Batch[T]) bool {
-	_, ok := b.After.(releasedView[T])
-	return ok
 }

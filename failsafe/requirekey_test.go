@@ -71,10 +71,21 @@ func TestRequireKeyDeletedHoldsUntilItReturns(t *testing.T) {
 		require.NoError(t, err)
 		none(t, out)
 
-		// The key returns with its value: the consumer gets only the net
-		// change of the other keys.
+		// The key returns with its value, but k002, deleted while held,
+		// has not: the hold goes on, whichever guard began it.
 		_, err = f.cli.Put(ctxT(t), f.dir+self, value(7))
 		require.NoError(t, err)
+		none(t, out)
+		recs := f.waitHolds(t, 1)
+		require.Eventually(t, func() bool {
+			recs = f.waitHolds(t, 1)
+			return recs[0].Deletes == 1
+		}, waitFor, pollEvery, "record keeps its counts up to date: %+v", recs)
+		require.Equal(t, []string{name(2), name(1)}, recs[0].Keys, "deleted keys first")
+
+		// An operator's release delivers the net change once: the
+		// mutation and the delete.
+		require.NoError(t, failsafe.Release(ctxT(t), f.cli, f.root, recs[0].ID, "tester"))
 		s := recv(t, out)
 		require.Equal(t, kv.Net, s.Kind)
 		require.Len(t, s.Events, 2)
@@ -85,7 +96,7 @@ func TestRequireKeyDeletedHoldsUntilItReturns(t *testing.T) {
 		require.Equal(t, kv.Delete, s.Events[1].Type)
 		require.Equal(t, 101, s.Before)
 		require.Equal(t, 100, s.After)
-		require.False(t, s.Released)
+		require.True(t, s.Released)
 		f.waitHolds(t, 0)
 		f.sentinel(t, out)
 	})

@@ -75,6 +75,12 @@ func New(client *clientv3.Client, kind string, rec Reconciler, opts ...Option) (
 	if err := manifest.ValidateID(kind); err != nil {
 		return nil, fmt.Errorf("farm kind: %w", err)
 	}
+	switch {
+	case client == nil:
+		return nil, fmt.Errorf("farm %s: nil etcd client", kind)
+	case rec == nil:
+		return nil, fmt.Errorf("farm %s: nil reconciler", kind)
+	}
 	cfg := Configure("farm", opts...)
 	f := &Farm{
 		client:   client,

@@ -88,6 +88,12 @@ type Batch[T any] struct {
 	Events   []Event[T]
 	Before   View[T]
 	After    View[T]
+	// Released is set on the net change of a failsafe hold that an
+	// operator released. Guards pass such a batch without judging it
+	// again, so one release reaches the consumer through any stack of
+	// guards. A guard written outside p2kit that builds its own batches
+	// copies it from the batch it was given.
+	Released bool
 }
 
 // Deletes counts the Delete events of the batch.
@@ -110,6 +116,32 @@ func (b *Batch[T]) Deletes() int {
 // layers stack like http.Handler wrappers.
 type Source[T any] interface {
 	Next(ctx context.Context) (*Batch[T], error)
+}
+
+// SourceFunc adapts a function to a Source, as http.HandlerFunc does for
+// handlers: a guard that only looks at batches, or a test that feeds
+// batches of its own, needs no type of its own.
+type SourceFunc[T any] func(ctx context.Context) (*Batch[T], error)
+
+// Next implements Source.
+func (f SourceFunc[T]) Next(ctx context.Context) (*Batch[T], error) { return f(ctx) }
+
+// Progress is implemented by a Source that can say how far into etcd's
+// history its state reaches. The failsafe guards use it to read their
+// source up to the revision of an operator's release before delivering it,
+// so that a key written back in the same transaction as the release is
+// not delivered as a delete.
+//
+// Middleware that wraps a Progress source should implement Progress too,
+// passing both calls to the source it wraps.
+type Progress interface {
+	// Revision is the etcd revision the source's state reflects. It may be
+	// called from any goroutine, also while Next runs.
+	Revision() int64
+	// RequestProgress asks etcd to confirm how far the source has read,
+	// so that the revision of a quiet source catches up with etcd's
+	// without a new event. The answer arrives through Next.
+	RequestProgress(ctx context.Context) error
 }
 
 // Run calls fn for every batch of src until ctx ends, src fails or fn

@@ -100,6 +100,14 @@ func beforeOf[T any](after View[T], events []Event[T]) View[T] {
 	return &before[T]{after: after, events: events}
 }
 
+// ViewBefore is the state before events, given the state after them: after
+// with every event undone (an event with Err changed nothing). It is built
+// lazily, when first read, and costs O(len(events)) then, so middleware
+// that builds batches of its own can give them a Before for free.
+func ViewBefore[T any](after View[T], events []Event[T]) View[T] {
+	return beforeOf(after, events)
+}
+
 func (b *before[T]) view() View[T] {
 	if b.v == nil {
 		undo := make(map[string]*Object[T], len(b.events))

@@ -108,6 +108,23 @@ func (w *Watcher[T]) Revision() int64 { return w.rev.Load() }
 // call from any goroutine.
 func (w *Watcher[T]) Lag() int64 { return max(0, w.head.Load()-w.rev.Load()) }
 
+// RequestProgress implements Progress: it asks etcd for a progress
+// notification on the watch's stream, which advances Revision on a quiet
+// prefix. It does nothing while no watch stream is open (Next opens one).
+// Call it from the goroutine that calls Next, not while Next runs.
+func (w *Watcher[T]) RequestProgress(ctx context.Context) error {
+	if w.wch == nil {
+		return nil
+	}
+	// The client picks the stream by the context's metadata: use the
+	// watch's own context, as startWatch does.
+	rctx, cancel := context.WithCancel(clientv3.WithRequireLeader(w.ctx))
+	defer cancel()
+	stop := context.AfterFunc(ctx, cancel)
+	defer stop()
+	return w.s.client.RequestProgress(rctx)
+}
+
 func (w *Watcher[T]) seen(rev int64) {
 	for {
 		cur := w.head.Load()

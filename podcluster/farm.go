@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"os"
-	"sort"
 	"strings"
 	"sync"
 	"time"
@@ -51,7 +50,10 @@ type Farm struct {
 
 // NewFarm returns a pod cluster farm syncing to syncer. Start it with Run.
 func NewFarm(client *clientv3.Client, syncer Syncer, opts ...farm.Option) (*Farm, error) {
-	if syncer == nil {
+	switch {
+	case client == nil:
+		return nil, errors.New("pod cluster farm: nil etcd client")
+	case syncer == nil:
 		return nil, errors.New("pod cluster farm: nil syncer")
 	}
 	host, _ := os.Hostname()
@@ -128,7 +130,7 @@ func (f *Farm) remembered(ctx context.Context) (map[string]*Object, error) {
 // is created or changes is synced; one whose delete passed the guards is
 // deleted from the syncer.
 func (f *Farm) watchClusters(ctx context.Context, seed map[string]*Object) error {
-	src := failsafe.Chain[PodCluster](rememberFrom(f.store.Watch(ctx), seed),
+	src := failsafe.Chain[PodCluster](failsafe.StartFrom[PodCluster](f.store.Watch(ctx), kv.MapView[PodCluster](seed)),
 		failsafe.NotEmpty[PodCluster](f.holds),
 		failsafe.MaxDeletes[PodCluster](f.holds, 1, 0.5))
 	err := kv.Run(ctx, src, func(b *kv.Batch[PodCluster]) error {
@@ -314,71 +316,4 @@ func (f *Farm) reconcile(ctx context.Context, id string, fence farm.Fence) error
 	log.Info("pod cluster synced", zap.Int("members", len(members)), zap.Int("healthy", healthy),
 		zap.String("digest", digest))
 	return nil
-}
-
-// rememberFrom makes a cluster watch start from seed (the clusters the
-// syncer was last told about) instead of from nothing: its first batch
-// holds the seed, and the watch's first listing follows as the change from
-// the seed, so that guards judge it like any other change. A listing that
-// lacks most remembered clusters is then held, not read as their deletion.
-func rememberFrom(src kv.Source[PodCluster], seed map[string]*Object) kv.Source[PodCluster] {
-	if len(seed) == 0 {
-		return src
-	}
-	return &remembered{inner: src, seed: seed}
-}
-
-type remembered struct {
-	inner kv.Source[PodCluster]
-	seed  map[string]*Object
-	stage int // 0: seed not sent; 1: listing not sent; 2: pass through
-}
-
-// Next implements kv.Source.
-func (r *remembered) Next(ctx context.Context) (*kv.Batch[PodCluster], error) {
-	switch r.stage {
-	case 0:
-		names := make([]string, 0, len(r.seed))
-		for name := range r.seed {
-			names = append(names, name)
-		}
-		sort.Strings(names)
-		events := make([]kv.Event[PodCluster], 0, len(names))
-		for _, name := range names {
-			o := r.seed[name]
-			events = append(events, kv.Event[PodCluster]{Type: kv.Create, Name: name, Key: o.Key, New: o})
-		}
-		r.stage = 1
-		return &kv.Batch[PodCluster]{Kind: kv.Initial, Events: events,
-			Before: kv.MapView[PodCluster]{}, After: kv.MapView[PodCluster](r.seed)}, nil
-	case 1:
-		b, err := r.inner.Next(ctx)
-		if err != nil {
-			return nil, err
-		}
-		r.stage = 2
-		events := make([]kv.Event[PodCluster], 0, len(b.Events)+len(r.seed))
-		listed := map[string]bool{}
-		for _, ev := range b.Events {
-			listed[ev.Name] = true // an undecodable value is listed too
-			if old, ok := r.seed[ev.Name]; ok {
-				ev.Type, ev.Old = kv.Mutate, old
-			}
-			events = append(events, ev)
-		}
-		var gone []string
-		for name := range r.seed {
-			if _, ok := b.After.Get(name); !ok && !listed[name] {
-				gone = append(gone, name)
-			}
-		}
-		sort.Strings(gone)
-		for _, name := range gone {
-			o := r.seed[name]
-			events = append(events, kv.Event[PodCluster]{Type: kv.Delete, Name: name, Key: o.Key, Old: o, Revision: b.Revision})
-		}
-		return &kv.Batch[PodCluster]{Kind: kv.Resync, Revision: b.Revision, Events: events,
-			Before: kv.MapView[PodCluster](r.seed), After: b.After}, nil
-	}
-	return r.inner.Next(ctx)
 }

@@ -3,7 +3,9 @@ package preparer
 import (
 	"context"
 	"crypto/ed25519"
+	"errors"
 	"fmt"
+	"strings"
 	"sync"
 	"time"
 
@@ -108,6 +110,14 @@ func New(client *clientv3.Client, node string, inst Installer, launch Launcher, 
 	if err := manifest.ValidateID(node); err != nil {
 		return nil, fmt.Errorf("preparer: node: %w", err)
 	}
+	switch {
+	case client == nil:
+		return nil, errors.New("preparer: nil etcd client")
+	case inst == nil:
+		return nil, errors.New("preparer: nil installer")
+	case launch == nil:
+		return nil, errors.New("preparer: nil launcher")
+	}
 	p := &Preparer{
 		node:        node,
 		selfPod:     DefaultSelfPodID,
@@ -161,11 +171,21 @@ func (p *Preparer) Run(ctx context.Context) error {
 	defer stopHousekeeping()
 	holds := failsafe.NewHolds(p.client, "preparer/"+p.node,
 		failsafe.WithLogger(p.log), failsafe.WithRegistry(p.reg), failsafe.WithPrefix(p.prefix))
+	// Holds in effect when the preparer stops keep their records until
+	// the lease runs out, so that a restart takes them up.
+	defer holds.Close()
+	// What the node runs is what the first intent listing is judged
+	// against: a restart in the middle of a wipe or a restore must not
+	// read the missing pods as "uninstall them".
+	seed, err := p.reality.List(ctx, p.node)
+	if err != nil {
+		return fmt.Errorf("preparer %s: read reality: %w", p.node, err)
+	}
 	w, err := p.intent.WatchNode(ctx, p.node)
 	if err != nil {
 		return fmt.Errorf("preparer %s: %w", p.node, err)
 	}
-	src := failsafe.Chain[manifest.Manifest](w,
+	src := failsafe.Chain[manifest.Manifest](failsafe.StartFrom[manifest.Manifest](w, podView(p.node, seed.Items)),
 		failsafe.RequireKey[manifest.Manifest](holds, p.selfPod),
 		failsafe.MaxDeletes[manifest.Manifest](holds, 2, 0.5))
 
@@ -233,9 +253,31 @@ func (p *Preparer) start(ctx context.Context, q *workqueue.Queue) error {
 	return nil
 }
 
+// podView is a view of a node's reality named as its intent watch names
+// pods: by pod id, not "<node>/<pod-id>".
+func podView(node string, items []*kv.Object[manifest.Manifest]) kv.View[manifest.Manifest] {
+	m := make(kv.MapView[manifest.Manifest], len(items))
+	for _, o := range items {
+		c := *o
+		c.Name = strings.TrimPrefix(o.Name, node+"/")
+		m[c.Name] = &c
+	}
+	return m
+}
+
 // apply records a delivered intent batch and queues the pods it touches.
+// The first batch is judged against reality (failsafe.StartFrom): its
+// events are only what differs, so the whole intent is read from its After.
 func (p *Preparer) apply(b *kv.Batch[manifest.Manifest], q *workqueue.Queue) {
 	p.mu.Lock()
+	if b.Kind == kv.Initial {
+		clear(p.desired)
+		b.After.Range(func(o *kv.Object[manifest.Manifest]) bool {
+			p.desired[o.Name] = &o.Value
+			q.Add(o.Name)
+			return true
+		})
+	}
 	for i := range b.Events {
 		ev := &b.Events[i]
 		switch {

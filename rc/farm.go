@@ -64,6 +64,9 @@ const catchUpTimeout = 10 * time.Second
 
 // NewFarm returns an RC farm; start it with Run.
 func NewFarm(client *clientv3.Client, opts ...farm.Option) (*Farm, error) {
+	if client == nil {
+		return nil, errors.New("rc farm: nil etcd client")
+	}
 	cfg := farm.Configure(DefaultActor, opts...)
 	if cfg.Log == nil {
 		cfg.Log = zap.NewNop()

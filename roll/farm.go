@@ -55,6 +55,9 @@ type Farm struct {
 
 // NewFarm returns a roll farm; start it with Run.
 func NewFarm(client *clientv3.Client, opts ...farm.Option) (*Farm, error) {
+	if client == nil {
+		return nil, errors.New("roll farm: nil etcd client")
+	}
 	cfg := farm.Configure(DefaultActor, opts...)
 	if cfg.Log == nil {
 		cfg.Log = zap.NewNop()

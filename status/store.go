@@ -2,6 +2,7 @@ package status
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"strings"
 
@@ -40,6 +41,9 @@ type Store[T any] struct {
 func NewStore[T any](client *clientv3.Client, ns string, opts ...Option) (*Store[T], error) {
 	if err := keyspace.CheckID("namespace", ns); err != nil {
 		return nil, fmt.Errorf("status: %w", err)
+	}
+	if client == nil {
+		return nil, errors.New("status: nil etcd client")
 	}
 	return newStore[T](client, ns, keyspace.Resolve(opts)), nil
 }

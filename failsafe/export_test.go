@@ -1,0 +1,11 @@
+package failsafe
+
+import "github.com/p2kit/p2kit/kv"
+
+// Held reports whether src, a chain whose guards joined into one stage,
+// holds now. Tests whose consumers share one Holds use it to tell whose
+// hold is whose.
+func Held[T any](src kv.Source[T]) bool {
+	s, ok := src.(*stage[T])
+	return ok && s.hold != nil
+}
