@@ -169,7 +169,7 @@ func TestBinaryExitCodes(t *testing.T) {
 	t.Setenv("P2_ETCD", strings.Join(f.c.Endpoints(), ","))
 	r = exe("list", "rc")
 	require.Equal(t, 0, r.code, r.stderr)
-	require.Contains(t, r.stdout, "REPLICAS")
+	require.Contains(t, r.stdout, "DESIRED")
 }
 
 func TestWatchUntilInterrupted(t *testing.T) {
@@ -202,9 +202,9 @@ func TestWatchUntilInterrupted(t *testing.T) {
 			return ""
 		}
 	}
-	require.Regexp(t, `^initial\s+/p2/replication_controllers/hello-v1 pod=hello replicas=2`, next())
+	require.Regexp(t, `^initial\s+/p2/replication_controllers/hello-v1 pod=hello desired=2`, next())
 	f.ok("rc", "scale", "hello-v1", "0")
-	require.Regexp(t, `^mutate\s+/p2/replication_controllers/hello-v1 .*replicas=0`, next())
+	require.Regexp(t, `^mutate\s+/p2/replication_controllers/hello-v1 .*desired=0`, next())
 	f.ok("delete", "rc", "hello-v1")
 	require.Regexp(t, `^delete\s+/p2/replication_controllers/hello-v1`, next())
 
