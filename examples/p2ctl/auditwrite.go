@@ -35,12 +35,12 @@ func commitAudited[T any](ctx context.Context, st *kv.Store[T], cmp clientv3.Cmp
 }
 
 // deleteAudited deletes name if it is unchanged since cur was read, with
-// the audit record rec, in one transaction.
-func deleteAudited[T any](ctx context.Context, st *kv.Store[T], cur *kv.Object[T], rec clientv3.Op) error {
+// the audit record and any other operations in ops, in one transaction.
+func deleteAudited[T any](ctx context.Context, st *kv.Store[T], cur *kv.Object[T], ops ...clientv3.Op) error {
 	del, err := st.DeleteOp(cur.Name)
 	if err != nil {
 		return err
 	}
-	_, err = kv.Commit(ctx, st.Client(), []clientv3.Cmp{st.Unchanged(cur)}, del, rec)
+	_, err = kv.Commit(ctx, st.Client(), []clientv3.Cmp{st.Unchanged(cur)}, append([]clientv3.Op{del}, ops...)...)
 	return err
 }

@@ -62,7 +62,7 @@ func TestRCLifecycle(t *testing.T) {
 	}
 	require.NoError(t, json.Unmarshal([]byte(f.ok("audit", "list", "--limit", "1", "-o", "json")), &recs))
 	require.Len(t, recs, 1)
-	require.Equal(t, "create", recs[0].Value.EventType)
+	require.Equal(t, "delete", recs[0].Value.EventType, "newest first")
 	require.NotContains(t, f.ok("audit", "list", "--since", "1ns"), "hello-v1")
 }
 

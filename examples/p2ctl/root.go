@@ -46,8 +46,8 @@ func run(args []string, stdout, stderr io.Writer) int {
 	root.SetIn(a.stdin)
 	root.SetOut(stdout)
 	root.SetErr(stderr)
-	if err := root.ExecuteContext(ctx); err != nil {
-		fmt.Fprintf(stderr, "p2ctl: %s\n", oneLine(err))
+	if cmd, err := root.ExecuteContextC(ctx); err != nil {
+		fmt.Fprintf(stderr, "p2ctl: %s\n", oneLine(nameCommand(cmd, err)))
 		return 1
 	}
 	return 0
@@ -79,6 +79,7 @@ func (a *app) rootCommand() *cobra.Command {
 		a.auditCommand(),
 		a.authCommand(), a.keygenCommand(), a.signCommand(),
 	)
+	strictGroups(root)
 	return root
 }
 
