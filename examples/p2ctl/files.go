@@ -22,8 +22,8 @@ type document struct {
 	meta metadata
 	// body is the document without kind and metadata, YAML or JSON.
 	body []byte
-	// node is the document's mapping, for the lines of decode errors;
-	// nil for a clear-signed manifest.
+	// node is the document's mapping without kind and metadata, for the
+	// lines of decode errors; nil for a clear-signed manifest.
 	node *yaml.Node
 }
 
@@ -72,7 +72,7 @@ func parseDocuments(file string, data []byte) ([]*document, error) {
 	}
 	// One document with neither kind nor metadata is applied as written,
 	// byte for byte.
-	if len(docs) == 1 && docs[0].kind == nil && docs[0].meta == (metadata{}) && !hasKey(nodes[0], "kind", "metadata") {
+	if len(docs) == 1 && !hasKey(nodes[0], "kind", "metadata") {
 		docs[0].body = data
 	}
 	return docs, nil
@@ -106,7 +106,7 @@ func splitDocument(file string, n *yaml.Node) (*document, error) {
 	if err != nil {
 		return nil, fmt.Errorf("%s:%d: %w", file, n.Line, err)
 	}
-	d.body = out
+	d.body, d.node = out, body
 	return d, nil
 }
 
