@@ -28,8 +28,9 @@ func (a *app) deleteKind(k *kind) *cobra.Command {
 	var every time.Duration
 	var burst int
 	cmd := &cobra.Command{
-		Use:  k.use(true),
-		Args: cobra.ExactArgs(len(k.idArgs)),
+		Use:               k.use(true),
+		Args:              cobra.ExactArgs(len(k.idArgs)),
+		ValidArgsFunction: a.completeIDs(k),
 		RunE: func(cmd *cobra.Command, ids []string) error {
 			if cascade && (every <= 0 || burst < 1) {
 				return fmt.Errorf("delete %s: --cascade-every must be positive and --cascade-burst at least 1", display(k, ids))

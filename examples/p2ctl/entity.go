@@ -64,6 +64,8 @@ type resource interface {
 	// when the value changed since. An equal value is not written.
 	apply(ctx context.Context, v any, node string, expect int64) (*applied, error)
 	get(ctx context.Context, ids []string) (*row, error)
+	// ids returns the ids value v (decoded by the kind) is stored under.
+	ids(v any, node string) ([]string, error)
 	list(ctx context.Context, node string) ([]*row, []*kv.DecodeError, error)
 	delete(ctx context.Context, ids []string, force bool) error
 	watch(ctx context.Context, node string, fn func(*change) error) error
@@ -192,6 +194,14 @@ func (r *typed[T]) apply(ctx context.Context, v any, node string, expect int64) 
 		return nil, err
 	}
 	return &applied{row: r.row(obj), action: "configured"}, nil
+}
+
+func (r *typed[T]) ids(v any, node string) ([]string, error) {
+	val, ok := v.(*T)
+	if !ok {
+		return nil, fmt.Errorf("value of type %T, want %T", v, new(T))
+	}
+	return r.ops.ids(val, node), nil
 }
 
 func (r *typed[T]) get(ctx context.Context, ids []string) (*row, error) {

@@ -16,8 +16,9 @@ func (a *app) getCommand() *cobra.Command {
 // the value's fields.
 func (a *app) getKind(k *kind) *cobra.Command {
 	return &cobra.Command{
-		Use:  k.use(true),
-		Args: cobra.ExactArgs(len(k.idArgs)),
+		Use:               k.use(true),
+		Args:              cobra.ExactArgs(len(k.idArgs)),
+		ValidArgsFunction: a.completeIDs(k),
 		RunE: func(cmd *cobra.Command, ids []string) error {
 			ctx, cancel := a.oneShot(cmd)
 			defer cancel()

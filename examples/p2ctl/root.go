@@ -46,6 +46,8 @@ func run(args []string, stdout, stderr io.Writer) int {
 	root.SetIn(a.stdin)
 	root.SetOut(stdout)
 	root.SetErr(stderr)
+	root.InitDefaultCompletionCmd() // after SetOut: it keeps the writer it finds
+	strictGroups(root)
 	if cmd, err := root.ExecuteContextC(ctx); err != nil {
 		fmt.Fprintf(stderr, "p2ctl: %s\n", oneLine(nameCommand(cmd, err)))
 		return 1
@@ -68,6 +70,9 @@ func (a *app) rootCommand() *cobra.Command {
 	root.AddCommand(
 		a.applyCommand(),
 		a.getCommand(),
+		a.describeCommand(),
+		a.diffCommand(),
+		a.editCommand(),
 		a.listCommand(),
 		a.deleteCommand(),
 		a.watchCommand(),
@@ -79,7 +84,6 @@ func (a *app) rootCommand() *cobra.Command {
 		a.auditCommand(),
 		a.authCommand(), a.keygenCommand(), a.signCommand(),
 	)
-	strictGroups(root)
 	return root
 }
 
