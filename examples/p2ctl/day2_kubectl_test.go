@@ -159,6 +159,9 @@ func TestDay2AuditActorFromUser(t *testing.T) {
 	m := f.write("m.yaml", manifestYAML("hello", 1, 0))
 	r := f.exe("", alice, "apply", "intent", "--node", "web1", "-f", m)
 	require.Equal(t, 0, r.code, r.stderr)
+	m2 := f.write("m2.yaml", strings.Replace(manifestYAML("hello", 1, 0), "hello_1", "hello_2", 1))
+	r = f.exe("", alice, "apply", "intent", "--node", "web1", "-f", m2)
+	require.Equal(t, 0, r.code, r.stderr)
 	r = f.exe("", alice, "labels", "set", "node", "web1", "env=prod")
 	require.Equal(t, 0, r.code, r.stderr)
 	r = f.exe("", []string{"USER="}, "labels", "set", "node", "web1", "tier=web")
@@ -168,11 +171,12 @@ func TestDay2AuditActorFromUser(t *testing.T) {
 
 	out := f.exeOK("", "audit", "list")
 	lines := strings.Split(strings.TrimSpace(out), "\n")
-	require.Len(t, lines, 5, out)
+	require.Len(t, lines, 6, out)
 	require.Regexp(t, `delete\s+intent\s+web1/hello\s+bob`, lines[1], "newest first")
 	require.Regexp(t, `update\s+labels\s+node/web1\s+p2ctl`, lines[2])
 	require.Regexp(t, `create\s+labels\s+node/web1\s+alice`, lines[3])
-	require.Regexp(t, `create\s+intent\s+web1/hello\s+alice`, lines[4])
+	require.Regexp(t, `update\s+intent\s+web1/hello\s+alice`, lines[4])
+	require.Regexp(t, `create\s+intent\s+web1/hello\s+alice`, lines[5])
 
 	tail := f.exeOK("", "audit", "list", "--tail", "1")
 	require.Contains(t, tail, "web1/hello")
@@ -181,7 +185,7 @@ func TestDay2AuditActorFromUser(t *testing.T) {
 	require.Equal(t, 3, strings.Count(byEntity, "\n"), byEntity)
 	require.NotContains(t, byEntity, "intent")
 	byID := f.exeOK("", "audit", "list", "--id", "web1/hello", "--entity", "intent", "--tail", "5")
-	require.Equal(t, 3, strings.Count(byID, "\n"), byID)
+	require.Equal(t, 4, strings.Count(byID, "\n"), byID)
 
 	// Each record is written in its change's transaction.
 	obj, err := labels.New(f.cli).Get(f.ctx(), labels.Node, "web1")
