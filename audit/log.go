@@ -111,3 +111,51 @@ func decode(prefix string, item *mvccpb.KeyValue) (*kv.Object[Record], *kv.Decod
 	}
 	return obj, nil
 }
+
+// recentPage is how many records Recent reads from etcd at a time.
+const recentPage = 500
+
+// Recent returns the newest records first: at most n of them (0: every
+// one) for which keep returns true (nil keeps all). It reads the log
+// backwards in pages, so the newest few records of a long log cost a few
+// reads. Records that cannot be decoded are in the listing's Invalid.
+func (l *Log) Recent(ctx context.Context, n int, keep func(*Record) bool) (*kv.Listing[Record], error) {
+	prefix := l.s.Prefix()
+	out := &kv.Listing[Record]{}
+	end := clientv3.GetPrefixRangeEnd(prefix)
+	for {
+		resp, err := l.s.Client().Get(ctx, prefix, clientv3.WithRange(end),
+			clientv3.WithSort(clientv3.SortByKey, clientv3.SortDescend), clientv3.WithLimit(recentPage),
+			rev(out.Revision))
+		if err != nil {
+			return nil, fmt.Errorf("list %s newest first: %w", prefix, err)
+		}
+		if out.Revision == 0 {
+			out.Revision = resp.Header.Revision
+		}
+		for _, item := range resp.Kvs {
+			obj, derr := decode(prefix, item)
+			switch {
+			case derr != nil:
+				out.Invalid = append(out.Invalid, derr)
+			case keep == nil || keep(&obj.Value):
+				out.Items = append(out.Items, obj)
+				if n > 0 && len(out.Items) == n {
+					return out, nil
+				}
+			}
+		}
+		if !resp.More || len(resp.Kvs) == 0 {
+			return out, nil
+		}
+		end = string(resp.Kvs[len(resp.Kvs)-1].Key) // exclusive: the next page is older
+	}
+}
+
+// rev reads at revision r, or the current one when r is 0.
+func rev(r int64) clientv3.OpOption {
+	if r == 0 {
+		return func(*clientv3.Op) {}
+	}
+	return clientv3.WithRev(r)
+}

@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/p2kit/p2kit/internal/wire"
@@ -20,6 +21,8 @@ const (
 	Updated EventType = "update"
 	// Deleted: the entity was deleted.
 	Deleted EventType = "delete"
+	// Released: an operator released a failsafe hold.
+	Released EventType = "release"
 )
 
 // Entity names as they appear in records; they are the entities' key
@@ -29,6 +32,14 @@ const (
 	ReplicationController = "replication_controllers"
 	Roll                  = "rolls"
 	PodCluster            = "pod_clusters"
+	// Intent and Reality: per-node pod manifests; ids are "<node>/<pod-id>".
+	Intent  = "intent"
+	Reality = "reality"
+	// Labels: label sets; ids are "<type>/<id>" ("node/web1",
+	// "pod/web1/hello").
+	Labels = "labels"
+	// FailsafeHold: a failsafe hold an operator released; ids are hold ids.
+	FailsafeHold = "failsafe_holds"
 )
 
 // Record is one audit record.
@@ -53,7 +64,7 @@ type Record struct {
 func (r *Record) Validate() error {
 	var errs []error
 	switch r.EventType {
-	case Created, Updated, Deleted:
+	case Created, Updated, Deleted, Released:
 	case "":
 		errs = append(errs, errors.New("event_type: required"))
 	default:
@@ -62,7 +73,7 @@ func (r *Record) Validate() error {
 	if r.Entity == "" {
 		errs = append(errs, errors.New("entity: required"))
 	}
-	if err := manifest.ValidateID(r.ID); err != nil {
+	if err := validateID(r.ID); err != nil {
 		errs = append(errs, fmt.Errorf("id: %w", err))
 	}
 	if r.Actor == "" {
@@ -82,5 +93,16 @@ func (r *Record) UnmarshalJSON(data []byte) error {
 		return err
 	}
 	*r = Record(p)
+	return nil
+}
+
+// validateID accepts an id, or several joined by "/" for entities addressed
+// by a path ("web1/hello", "pod/web1/hello"); every part must be a valid id.
+func validateID(id string) error {
+	for _, part := range strings.Split(id, "/") {
+		if err := manifest.ValidateID(part); err != nil {
+			return fmt.Errorf("%q: %w", id, err)
+		}
+	}
 	return nil
 }

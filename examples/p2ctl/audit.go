@@ -8,19 +8,21 @@ import (
 	"github.com/spf13/cobra"
 )
 
-// auditCommand is "audit list [--since DURATION] [--limit N]".
+// auditCommand is "audit list [--tail N] [--entity E] [--id ID] [--since D]".
 func (a *app) auditCommand() *cobra.Command {
-	cmd := &cobra.Command{Use: "audit", Short: "Read the audit log of controller changes"}
+	cmd := &cobra.Command{Use: "audit", Short: "Read the audit log of operator and controller changes"}
 	var since time.Duration
-	var limit int
+	var tail int
+	var entity, id string
 	list := &cobra.Command{
 		Use:   "list",
-		Short: "List audit records, oldest first",
+		Short: "List audit records, newest first",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			if since < 0 || limit < 0 {
-				return fmt.Errorf("audit list: --since and --limit must not be negative")
+			if since < 0 || tail < 0 {
+				return fmt.Errorf("audit list: --since and --tail must not be negative")
 			}
+			entity = auditEntity(entity)
 			ctx, cancel := a.oneShot(cmd)
 			defer cancel()
 			cli, err := a.client(ctx)
@@ -31,7 +33,10 @@ func (a *app) auditCommand() *cobra.Command {
 			if since > 0 {
 				from = time.Now().Add(-since)
 			}
-			l, err := audit.NewLog(cli, audit.WithPrefix(a.prefix)).List(ctx, from, limit)
+			l, err := a.auditLog(cli).Recent(ctx, tail, func(r *audit.Record) bool {
+				return (entity == "" || r.Entity == entity) && (id == "" || r.ID == id) &&
+					(from.IsZero() || !r.Timestamp.Before(from))
+			})
 			if err != nil {
 				return fmt.Errorf("audit list: %w", err)
 			}
@@ -52,7 +57,23 @@ func (a *app) auditCommand() *cobra.Command {
 		},
 	}
 	list.Flags().DurationVar(&since, "since", 0, "only records of the last DURATION (default: all)")
-	list.Flags().IntVar(&limit, "limit", 0, "at most N records (default: no limit)")
+	list.Flags().IntVar(&tail, "tail", 0, "only the newest N records (default: all)")
+	list.Flags().IntVar(&tail, "limit", 0, "the same as --tail")
+	_ = list.Flags().MarkHidden("limit")
+	list.Flags().StringVar(&entity, "entity", "", "only records of this entity (replication_controllers or rc, intent, labels, failsafe_holds, ...)")
+	list.Flags().StringVar(&id, "id", "", "only records of this id (hello-v1, web1/hello, node/web1, a hold id)")
 	cmd.AddCommand(list)
 	return cmd
+}
+
+// auditEntity maps p2ctl's kind names ("rc", "ds") to the entity names
+// audit records carry; other names pass as they are.
+func auditEntity(e string) string {
+	if e == "" {
+		return ""
+	}
+	if k, err := kindOfDocument(e); err == nil {
+		return k.dir
+	}
+	return e
 }

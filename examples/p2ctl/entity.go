@@ -3,10 +3,12 @@ package main
 import (
 	"context"
 	"fmt"
+	"reflect"
 	"sort"
 	"strings"
 
 	"github.com/p2kit/p2kit/kv"
+	"github.com/p2kit/p2kit/labels"
 	clientv3 "go.etcd.io/etcd/client/v3"
 )
 
@@ -25,6 +27,20 @@ type kind struct {
 	perNode bool
 	// force says delete takes --force.
 	force bool
+	// dir is the kind's key directory under the prefix
+	// ("replication_controllers"), also its name in audit records and
+	// status keys.
+	dir string
+	// typ is the Go type files decode into, for decode errors that list
+	// every unknown field.
+	typ reflect.Type
+	// labels is the label type of the kind's ids, for list -l.
+	labels labels.Type
+	// owner is the pod label naming the controller a pod belongs to;
+	// with it, the table's cells countAt, +1 and +2 are DESIRED, CURRENT
+	// and HEALTHY, counted from the pods.
+	owner   string
+	countAt int
 	// decode reads a file's bytes (YAML or JSON) into a validated value.
 	decode func(data []byte) (any, error)
 	// open returns the kind's resource over an etcd client.
@@ -43,9 +59,13 @@ func (k *kind) use(withIDs bool) string {
 type resource interface {
 	headers() []string
 	// apply creates v when it is missing and otherwise updates it with
-	// compare-and-swap on the revision just read.
-	apply(ctx context.Context, v any, node string) (*applied, error)
+	// compare-and-swap on the revision just read; expect, when not 0, is
+	// the revision the caller read, and apply fails with kv.ErrConflict
+	// when the value changed since. An equal value is not written.
+	apply(ctx context.Context, v any, node string, expect int64) (*applied, error)
 	get(ctx context.Context, ids []string) (*row, error)
+	// ids returns the ids value v (decoded by the kind) is stored under.
+	ids(v any, node string) ([]string, error)
 	list(ctx context.Context, node string) ([]*row, []*kv.DecodeError, error)
 	delete(ctx context.Context, ids []string, force bool) error
 	watch(ctx context.Context, node string, fn func(*change) error) error
@@ -72,7 +92,14 @@ type change struct {
 	Value    any    `json:"value,omitempty"`
 	Error    string `json:"error,omitempty"`
 	summary  string
+	// row is the object's row (for the initial listing and deletes, the
+	// last value known); nil for a value that cannot be decoded.
+	row *row
 }
+
+// typeSynced is the change watch passes after the initial listing; it
+// prints nothing.
+const typeSynced = "synced"
 
 // kinds is the registry of entities, in the order help lists them.
 var kinds = []*kind{intentKind, realityKind, daemonSetKind, rcKind, rollKind, podClusterKind}
@@ -139,7 +166,7 @@ func (r *typed[T]) row(o *kv.Object[T]) *row {
 	return &row{env: envelopeOf(o), cells: append(r.ops.cells(o), fmt.Sprint(o.ModRevision))}
 }
 
-func (r *typed[T]) apply(ctx context.Context, v any, node string) (*applied, error) {
+func (r *typed[T]) apply(ctx context.Context, v any, node string, expect int64) (*applied, error) {
 	val, ok := v.(*T)
 	if !ok {
 		return nil, fmt.Errorf("apply: value of type %T, want %T", v, new(T))
@@ -147,6 +174,10 @@ func (r *typed[T]) apply(ctx context.Context, v any, node string) (*applied, err
 	ids := r.ops.ids(val, node)
 	cur, err := r.ops.get(ctx, ids)
 	switch {
+	case expect != 0 && kvNotFound(err):
+		return nil, fmt.Errorf("%s: deleted since revision %d: %w", strings.Join(ids, "/"), expect, kv.ErrConflict)
+	case expect != 0 && err == nil && cur.ModRevision != expect:
+		return nil, fmt.Errorf("%s: changed since revision %d (now revision %d): %w", cur.Key, expect, cur.ModRevision, kv.ErrConflict)
 	case kvNotFound(err):
 		obj, err := r.ops.create(ctx, val, node)
 		if err != nil {
@@ -163,6 +194,14 @@ func (r *typed[T]) apply(ctx context.Context, v any, node string) (*applied, err
 		return nil, err
 	}
 	return &applied{row: r.row(obj), action: "configured"}, nil
+}
+
+func (r *typed[T]) ids(v any, node string) ([]string, error) {
+	val, ok := v.(*T)
+	if !ok {
+		return nil, fmt.Errorf("value of type %T, want %T", v, new(T))
+	}
+	return r.ops.ids(val, node), nil
 }
 
 func (r *typed[T]) get(ctx context.Context, ids []string) (*row, error) {
@@ -203,6 +242,9 @@ func (r *typed[T]) watch(ctx context.Context, node string, fn func(*change) erro
 				return err
 			}
 		}
+		if b.Kind == kv.Initial {
+			return fn(&change{Type: typeSynced, Batch: b.Kind.String()})
+		}
 		return nil
 	})
 }
@@ -223,15 +265,16 @@ func (r *typed[T]) change(b *kv.Batch[T], ev kv.Event[T]) *change {
 	case obj != nil:
 		c.Value = obj.Value
 		c.summary = summary(r.ops.headers[1:], r.ops.cells(obj)[1:])
+		c.row = r.row(obj)
 	}
 	return c
 }
 
-// summary is "k=v" for each column, for watch lines.
+// summary is "k=v" for each column that has a value, for watch lines.
 func summary(headers, cells []string) string {
 	parts := make([]string, 0, len(headers))
 	for i, h := range headers {
-		if i < len(cells) {
+		if i < len(cells) && cells[i] != "-" {
 			parts = append(parts, strings.ToLower(h)+"="+cells[i])
 		}
 	}

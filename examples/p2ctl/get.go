@@ -1,6 +1,7 @@
 package main
 
 import (
+	"encoding/json"
 	"fmt"
 
 	"github.com/spf13/cobra"
@@ -10,12 +11,14 @@ func (a *app) getCommand() *cobra.Command {
 	return verbCommand("get", "Show one entity", a.getKind)
 }
 
-// getKind is "get <kind> <id>": a table row, or with -o json|yaml the value
-// with its key and revisions.
+// getKind is "get <kind> <id>": a table row, or with -o json|yaml the
+// document apply -f takes again: kind, metadata (key, node, revisions) and
+// the value's fields.
 func (a *app) getKind(k *kind) *cobra.Command {
 	return &cobra.Command{
-		Use:  k.use(true),
-		Args: cobra.ExactArgs(len(k.idArgs)),
+		Use:               k.use(true),
+		Args:              cobra.ExactArgs(len(k.idArgs)),
+		ValidArgsFunction: a.completeIDs(k),
 		RunE: func(cmd *cobra.Command, ids []string) error {
 			ctx, cancel := a.oneShot(cmd)
 			defer cancel()
@@ -23,14 +26,21 @@ func (a *app) getKind(k *kind) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			row, err := r.get(ctx, ids)
+			obj, err := r.get(ctx, ids)
 			if err != nil {
 				return fmt.Errorf("get %s: %w", display(k, ids), err)
 			}
 			if a.structured() {
-				return a.printValue(row.env)
+				d, err := documentJSON(k, obj.env)
+				if err != nil {
+					return err
+				}
+				return a.printDocuments([]json.RawMessage{d}, false)
 			}
-			return printTable(a.stdout, r.headers(), [][]string{row.cells})
+			if err := a.addCounts(ctx, k, []*row{obj}); err != nil {
+				return fmt.Errorf("get %s: %w", display(k, ids), err)
+			}
+			return printTable(a.stdout, r.headers(), [][]string{obj.cells})
 		},
 	}
 }

@@ -2,13 +2,17 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"reflect"
 	"strconv"
 	"strings"
 
+	"github.com/p2kit/p2kit/audit"
 	"github.com/p2kit/p2kit/daemonset"
 	"github.com/p2kit/p2kit/intent"
 	"github.com/p2kit/p2kit/kv"
+	"github.com/p2kit/p2kit/labels"
 	"github.com/p2kit/p2kit/manifest"
 	"github.com/p2kit/p2kit/podcluster"
 	"github.com/p2kit/p2kit/rc"
@@ -71,24 +75,48 @@ type podStore interface {
 	Delete(ctx context.Context, node, pod string, opts ...kv.DeleteOption) error
 	List(ctx context.Context, node string) (*kv.Listing[manifest.Manifest], error)
 	ListAll(ctx context.Context) (*kv.Listing[manifest.Manifest], error)
+	KV() *kv.Store[manifest.Manifest]
 	WatchNode(ctx context.Context, node string, opts ...kv.WatchOption) (*kv.Watcher[manifest.Manifest], error)
 	WatchAll(ctx context.Context, opts ...kv.WatchOption) *kv.Watcher[manifest.Manifest]
 }
 
 // podOps builds ops over a pod tree: ids are node and pod id, and apply
-// needs --node.
-func podOps(s podStore) ops[manifest.Manifest] {
+// needs --node. Every write and delete is audited under actor, in the same
+// transaction, as entity ("intent" or "reality") with id "<node>/<pod-id>".
+func podOps(s podStore, log *audit.Log, entity, actor string) ops[manifest.Manifest] {
 	type obj = kv.Object[manifest.Manifest]
+	st := s.KV()
 	return ops[manifest.Manifest]{
 		headers: []string{"NODE", "POD", "DIGEST", "LAUNCHABLES"},
 		cells:   manifestCells,
 		ids:     func(m *manifest.Manifest, node string) []string { return []string{node, m.ID} },
 		get:     func(ctx context.Context, ids []string) (*obj, error) { return s.Get(ctx, ids[0], ids[1]) },
 		create: func(ctx context.Context, m *manifest.Manifest, node string) (*obj, error) {
-			return s.Create(ctx, node, m)
+			name := node + "/" + m.ID
+			cmp, put, err := st.CreateOp(name, m)
+			if err != nil {
+				return nil, err
+			}
+			rec, err := log.Op(audit.Created, entity, name, actor, m)
+			if err != nil {
+				return nil, err
+			}
+			o, err := commitAudited(ctx, st, cmp, put, rec, name, *m, nil)
+			if errors.Is(err, kv.ErrConflict) {
+				return nil, fmt.Errorf("%s/%s: %w", entity, name, kv.ErrExists)
+			}
+			return o, err
 		},
 		update: func(ctx context.Context, prev *obj, m *manifest.Manifest) (*obj, error) {
-			return s.Update(ctx, prev, m)
+			cmp, put, err := st.UpdateOp(prev, m)
+			if err != nil {
+				return nil, err
+			}
+			rec, err := log.Op(audit.Updated, entity, prev.Name, actor, m)
+			if err != nil {
+				return nil, err
+			}
+			return commitAudited(ctx, st, cmp, put, rec, prev.Name, *m, prev)
 		},
 		list: func(ctx context.Context, node string) (*kv.Listing[manifest.Manifest], error) {
 			if node == "" {
@@ -102,7 +130,17 @@ func podOps(s podStore) ops[manifest.Manifest] {
 			}
 			return s.WatchNode(ctx, node)
 		},
-		delete: func(ctx context.Context, ids []string, _ bool) error { return s.Delete(ctx, ids[0], ids[1]) },
+		delete: func(ctx context.Context, ids []string, _ bool) error {
+			cur, err := s.Get(ctx, ids[0], ids[1])
+			if err != nil {
+				return err
+			}
+			rec, err := log.Op(audit.Deleted, entity, cur.Name, actor, cur.Value)
+			if err != nil {
+				return err
+			}
+			return deleteAudited(ctx, st, cur, rec)
+		},
 	}
 }
 
@@ -127,8 +165,11 @@ var intentKind = &kind{
 	idArgs:  []string{"node", "pod"},
 	perNode: true,
 	decode:  decodeManifest,
+	dir:     audit.Intent,
+	labels:  labels.Pod,
+	typ:     reflect.TypeFor[manifest.Manifest](),
 	open: func(a *app, cli *clientv3.Client) resource {
-		return &typed[manifest.Manifest]{podOps(intent.NewStore(cli, intent.WithPrefix(a.prefix)))}
+		return &typed[manifest.Manifest]{podOps(intent.NewStore(cli, intent.WithPrefix(a.prefix)), a.auditLog(cli), audit.Intent, a.actor)}
 	},
 }
 
@@ -138,8 +179,11 @@ var realityKind = &kind{
 	idArgs:  []string{"node", "pod"},
 	perNode: true,
 	decode:  decodeManifest,
+	dir:     audit.Reality,
+	labels:  labels.Pod,
+	typ:     reflect.TypeFor[manifest.Manifest](),
 	open: func(a *app, cli *clientv3.Client) resource {
-		return &typed[manifest.Manifest]{podOps(reality.NewStore(cli, reality.WithPrefix(a.prefix)))}
+		return &typed[manifest.Manifest]{podOps(reality.NewStore(cli, reality.WithPrefix(a.prefix)), a.auditLog(cli), audit.Reality, a.actor)}
 	},
 }
 
@@ -149,14 +193,19 @@ var daemonSetKind = &kind{
 	short:   "daemon sets: a pod on every matching node",
 	idArgs:  []string{"id"},
 	decode:  decodeEntity((*daemonset.DaemonSet).Validate),
+	dir:     audit.DaemonSet,
+	labels:  labels.DaemonSet,
+	owner:   daemonset.OwnerLabel,
+	countAt: 2,
+	typ:     reflect.TypeFor[daemonset.DaemonSet](),
 	open: func(a *app, cli *clientv3.Client) resource {
 		s := daemonset.NewStore(cli, daemonset.WithPrefix(a.prefix))
 		return &typed[daemonset.DaemonSet]{controllerOps(s, a.actor, func(d *daemonset.DaemonSet) string { return d.ID },
 			table[daemonset.DaemonSet]{
-				headers: []string{"ID", "POD", "SELECTOR", "DISABLED", "MIN_HEALTH", "TIMEOUT"},
+				headers: []string{"ID", "POD", "DESIRED", "CURRENT", "HEALTHY", "SELECTOR", "DISABLED", "MIN_HEALTH", "TIMEOUT"},
 				cells: func(o *kv.Object[daemonset.DaemonSet]) []string {
 					d := o.Value
-					return []string{d.ID, d.PodID, orDash(d.NodeSelector), strconv.FormatBool(d.Disabled),
+					return []string{d.ID, d.PodID, "-", "-", "-", orDash(d.NodeSelector), strconv.FormatBool(d.Disabled),
 						strconv.Itoa(d.MinHealth), d.Timeout.String()}
 				},
 			}, nil)}
@@ -164,11 +213,16 @@ var daemonSetKind = &kind{
 }
 
 var rcKind = &kind{
-	name:   "rc",
-	short:  "replication controllers: a pod on N matching nodes",
-	idArgs: []string{"id"},
-	force:  true,
-	decode: decodeEntity((*rc.RC).Validate),
+	name:    "rc",
+	short:   "replication controllers: a pod on N matching nodes",
+	idArgs:  []string{"id"},
+	force:   true,
+	decode:  decodeEntity((*rc.RC).Validate),
+	dir:     audit.ReplicationController,
+	labels:  labels.ReplicationController,
+	owner:   rc.IDLabel,
+	countAt: 2,
+	typ:     reflect.TypeFor[rc.RC](),
 	open: func(a *app, cli *clientv3.Client) resource {
 		s := rc.NewStore(cli, rc.WithPrefix(a.prefix))
 		return &typed[rc.RC]{controllerOps(s, a.actor, func(r *rc.RC) string { return r.ID }, rcTable, rc.Force())}
@@ -176,10 +230,10 @@ var rcKind = &kind{
 }
 
 var rcTable = table[rc.RC]{
-	headers: []string{"ID", "POD", "REPLICAS", "SELECTOR", "DISABLED"},
+	headers: []string{"ID", "POD", "DESIRED", "CURRENT", "HEALTHY", "SELECTOR", "DISABLED"},
 	cells: func(o *kv.Object[rc.RC]) []string {
 		r := o.Value
-		return []string{r.ID, r.Manifest.ID, strconv.Itoa(r.ReplicasDesired), orDash(r.NodeSelector), strconv.FormatBool(r.Disabled)}
+		return []string{r.ID, r.Manifest.ID, strconv.Itoa(r.ReplicasDesired), "-", "-", orDash(r.NodeSelector), strconv.FormatBool(r.Disabled)}
 	},
 }
 
@@ -188,6 +242,9 @@ var rollKind = &kind{
 	short:  "rolls: rolling updates from one RC to another",
 	idArgs: []string{"id"},
 	decode: decodeEntity((*roll.Roll).Validate),
+	dir:    audit.Roll,
+	labels: labels.Roll,
+	typ:    reflect.TypeFor[roll.Roll](),
 	open: func(a *app, cli *clientv3.Client) resource {
 		return &typed[roll.Roll]{rollOps(a, cli)}
 	},
@@ -199,6 +256,9 @@ var podClusterKind = &kind{
 	short:   "pod clusters: the pods of a pod id in a zone, under a name",
 	idArgs:  []string{"id"},
 	decode:  decodeEntity((*podcluster.PodCluster).Validate),
+	dir:     audit.PodCluster,
+	labels:  labels.PodCluster,
+	typ:     reflect.TypeFor[podcluster.PodCluster](),
 	open: func(a *app, cli *clientv3.Client) resource {
 		s := podcluster.NewStore(cli, podcluster.WithPrefix(a.prefix))
 		return &typed[podcluster.PodCluster]{controllerOps(s, a.actor, func(c *podcluster.PodCluster) string { return c.ID },

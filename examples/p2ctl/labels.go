@@ -2,12 +2,16 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"strings"
 
+	"github.com/p2kit/p2kit/audit"
+	"github.com/p2kit/p2kit/intent"
 	"github.com/p2kit/p2kit/kv"
 	"github.com/p2kit/p2kit/labels"
 	"github.com/spf13/cobra"
+	clientv3 "go.etcd.io/etcd/client/v3"
 )
 
 // labelTypeAliases lets the entity names of p2ctl name label types too.
@@ -31,7 +35,7 @@ func (a *app) labelsCommand() *cobra.Command {
 		Long: "Label types: node, pod (id <node>/<pod-id>), replication_controller (rc), daemon_set (ds), " +
 			"pod_cluster (pc), roll.",
 	}
-	cmd.AddCommand(a.labelsSetCommand(), a.labelsGetCommand(), a.labelsListCommand())
+	cmd.AddCommand(a.labelsSetCommand(), a.labelsDeleteCommand(), a.labelsGetCommand(), a.labelsListCommand())
 	return cmd
 }
 
@@ -44,9 +48,12 @@ func (a *app) labelStore(ctx context.Context) (*labels.Store, error) {
 	return labels.New(cli, labels.WithPrefix(a.prefix)), nil
 }
 
-// labelsSetCommand is "labels set <type> <id> k=v ... [-k key]".
+// labelsSetCommand is "labels set <type> <id> k=v ... [-k key]": audited
+// in the same transaction. A node with neither intent nor labels is
+// refused without --force: it is most likely a typo.
 func (a *app) labelsSetCommand() *cobra.Command {
 	var remove []string
+	var force bool
 	cmd := &cobra.Command{
 		Use:   "set <type> <id> [key=value ...]",
 		Short: "Set labels (key=value) and remove keys (-k key); creates the label set when missing",
@@ -70,7 +77,22 @@ func (a *app) labelsSetCommand() *cobra.Command {
 			if err != nil {
 				return err
 			}
-			obj, err := s.Apply(ctx, typ, args[1], add, remove)
+			if typ == labels.Node && !force {
+				if err := a.requireKnownNode(ctx, s, args[1]); err != nil {
+					return fmt.Errorf("%s: %w", what, err)
+				}
+			}
+			log := a.auditLog(a.cli)
+			id := string(typ) + "/" + args[1]
+			obj, err := s.Apply(ctx, typ, args[1], add, remove, labels.WithOps(
+				func(prev *kv.Object[labels.Set], next labels.Set) ([]clientv3.Op, error) {
+					event := audit.Updated
+					if prev == nil {
+						event = audit.Created
+					}
+					op, err := log.Op(event, audit.Labels, id, a.actor, next)
+					return []clientv3.Op{op}, err
+				}))
 			if err != nil {
 				return fmt.Errorf("%s: %w", what, err)
 			}
@@ -78,7 +100,65 @@ func (a *app) labelsSetCommand() *cobra.Command {
 		},
 	}
 	cmd.Flags().StringArrayVarP(&remove, "remove", "k", nil, "label key to remove (repeatable)")
+	cmd.Flags().BoolVar(&force, "force", false, "label a node that has neither intent nor labels yet")
 	return cmd
+}
+
+// requireKnownNode refuses a node p2kit has never heard of: no label set
+// and no intent.
+func (a *app) requireKnownNode(ctx context.Context, s *labels.Store, node string) error {
+	_, err := s.Get(ctx, labels.Node, node)
+	if err == nil || !errors.Is(err, kv.ErrNotFound) {
+		return err
+	}
+	in, err := intent.NewStore(a.cli, intent.WithPrefix(a.prefix)).List(ctx, node)
+	if err != nil {
+		return err
+	}
+	if len(in.Items) > 0 || len(in.Invalid) > 0 {
+		return nil
+	}
+	return fmt.Errorf("node %q has no intent and no labels: is the name right? --force labels it anyway", node)
+}
+
+// labelsDeleteCommand is "labels delete <type> <id>": removes the whole
+// label set, with its audit record in the same transaction.
+func (a *app) labelsDeleteCommand() *cobra.Command {
+	return &cobra.Command{
+		Use:   "delete <type> <id>",
+		Short: "Delete the label set of one node, pod or controller",
+		Args:  cobra.ExactArgs(2),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			what := "labels delete " + args[0] + " " + args[1]
+			typ, err := parseLabelType(args[0])
+			if err != nil {
+				return fmt.Errorf("%s: %w", what, err)
+			}
+			ctx, cancel := a.oneShot(cmd)
+			defer cancel()
+			s, err := a.labelStore(ctx)
+			if err != nil {
+				return err
+			}
+			st, err := s.Of(typ)
+			if err != nil {
+				return fmt.Errorf("%s: %w", what, err)
+			}
+			cur, err := st.Get(ctx, args[1])
+			if err != nil {
+				return fmt.Errorf("%s: %w", what, err)
+			}
+			rec, err := a.auditLog(a.cli).Op(audit.Deleted, audit.Labels, string(typ)+"/"+args[1], a.actor, cur.Value)
+			if err != nil {
+				return fmt.Errorf("%s: %w", what, err)
+			}
+			if err := deleteAudited(ctx, st, cur, rec); err != nil {
+				return fmt.Errorf("%s: %w", what, err)
+			}
+			_, err = fmt.Fprintf(a.stdout, "%s deleted\n", cur.Key)
+			return err
+		},
+	}
 }
 
 // parseLabels reads key=value arguments.

@@ -36,7 +36,7 @@ func TestFailsafeListAndRelease(t *testing.T) {
 	_, err := src.Next(ctx)
 	require.NoError(t, err)
 
-	require.Equal(t, "ID  COMPONENT  GUARD  DELETES  REVISION  SINCE  RELEASED  REASON\n", f.ok("failsafe", "list"))
+	require.Equal(t, "ID  COMPONENT  GUARD  STAGE  DELETES  CREATES  MUTATES  REVISION  SINCE  RELEASED  KEYS  REASON\n", f.ok("failsafe", "list"))
 	_, err = f.cli.Delete(ctx, "/p2/things/", clientv3.WithPrefix())
 	require.NoError(t, err)
 	next := make(chan *kv.Batch[item], 1)
@@ -55,10 +55,10 @@ func TestFailsafeListAndRelease(t *testing.T) {
 	require.Equal(t, "test/consumer", holds[0].Component)
 	require.Equal(t, 3, holds[0].Deletes)
 	require.False(t, holds[0].Released)
-	require.Regexp(t, holds[0].ID+`\s+test/consumer\s+not-empty\s+3/3`, f.ok("failsafe", "list"))
+	require.Regexp(t, holds[0].ID+`\s+test/consumer\s+not-empty\s+\S+\s+3/3`, f.ok("failsafe", "list"))
 
 	f.fails("not found", "failsafe", "release", "no-such-hold")
-	require.Contains(t, f.ok("failsafe", "release", holds[0].ID), "released by alice")
+	require.Contains(t, f.ok("failsafe", "release", holds[0].ID, "--yes"), "released by alice")
 	select {
 	case b := <-next:
 		require.True(t, b.Released)
@@ -169,7 +169,7 @@ func TestBinaryExitCodes(t *testing.T) {
 	t.Setenv("P2_ETCD", strings.Join(f.c.Endpoints(), ","))
 	r = exe("list", "rc")
 	require.Equal(t, 0, r.code, r.stderr)
-	require.Contains(t, r.stdout, "REPLICAS")
+	require.Contains(t, r.stdout, "DESIRED")
 }
 
 func TestWatchUntilInterrupted(t *testing.T) {
@@ -202,9 +202,9 @@ func TestWatchUntilInterrupted(t *testing.T) {
 			return ""
 		}
 	}
-	require.Regexp(t, `^initial\s+/p2/replication_controllers/hello-v1 pod=hello replicas=2`, next())
+	require.Regexp(t, `^initial\s+/p2/replication_controllers/hello-v1 pod=hello desired=2`, next())
 	f.ok("rc", "scale", "hello-v1", "0")
-	require.Regexp(t, `^mutate\s+/p2/replication_controllers/hello-v1 .*replicas=0`, next())
+	require.Regexp(t, `^mutate\s+/p2/replication_controllers/hello-v1 .*desired=0`, next())
 	f.ok("delete", "rc", "hello-v1")
 	require.Regexp(t, `^delete\s+/p2/replication_controllers/hello-v1`, next())
 

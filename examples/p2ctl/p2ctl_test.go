@@ -21,27 +21,29 @@ func TestRCLifecycle(t *testing.T) {
 	require.Contains(t, f.ok("apply", "rc", "-f", file), "configured")
 
 	out := f.ok("get", "rc", "hello-v1")
-	require.Contains(t, out, "REPLICAS")
-	require.Regexp(t, `hello-v1\s+hello\s+3\s+env=prod\s+false`, out)
+	require.Contains(t, out, "DESIRED")
+	require.Regexp(t, `hello-v1\s+hello\s+3\s+0\s+0\s+env=prod\s+false`, out)
 
 	var env struct {
-		Key         string `json:"key"`
-		ModRevision int64  `json:"mod_revision"`
-		Value       struct {
-			ReplicasDesired int `json:"replicas_desired"`
-		} `json:"value"`
+		Kind     string `json:"kind"`
+		Metadata struct {
+			Key         string `json:"key"`
+			ModRevision int64  `json:"mod_revision"`
+		} `json:"metadata"`
+		ReplicasDesired int `json:"replicas_desired"`
 	}
 	require.NoError(t, json.Unmarshal([]byte(f.ok("get", "rc", "hello-v1", "-o", "json")), &env))
-	require.Equal(t, "/p2/replication_controllers/hello-v1", env.Key)
-	require.Equal(t, 3, env.Value.ReplicasDesired)
-	require.Positive(t, env.ModRevision)
+	require.Equal(t, "rc", env.Kind)
+	require.Equal(t, "/p2/replication_controllers/hello-v1", env.Metadata.Key)
+	require.Equal(t, 3, env.ReplicasDesired)
+	require.Positive(t, env.Metadata.ModRevision)
 
 	require.Contains(t, f.ok("list", "rc"), "hello-v1")
 	require.Contains(t, f.ok("list", "rc", "-o", "yaml"), "replicas_desired: 3")
 
 	require.Contains(t, f.ok("rc", "scale", "hello-v1", "4"), "rc/hello-v1 scaled to 4")
 	require.NoError(t, json.Unmarshal([]byte(f.ok("get", "rc", "hello-v1", "-o", "json")), &env))
-	require.Equal(t, 4, env.Value.ReplicasDesired)
+	require.Equal(t, 4, env.ReplicasDesired)
 	f.fails(`replicas "many"`, "rc", "scale", "hello-v1", "many")
 
 	f.fails("not scaled down", "delete", "rc", "hello-v1")
@@ -60,7 +62,7 @@ func TestRCLifecycle(t *testing.T) {
 	}
 	require.NoError(t, json.Unmarshal([]byte(f.ok("audit", "list", "--limit", "1", "-o", "json")), &recs))
 	require.Len(t, recs, 1)
-	require.Equal(t, "create", recs[0].Value.EventType)
+	require.Equal(t, "delete", recs[0].Value.EventType, "newest first")
 	require.NotContains(t, f.ok("audit", "list", "--since", "1ns"), "hello-v1")
 }
 
@@ -69,7 +71,7 @@ func TestOtherEntities(t *testing.T) {
 	ds := f.write("ds.json", `{"id":"edge","pod_id":"hello","manifest":`+manifestJSON(t)+`,"node_selector":"role=edge",`+
 		`"min_health":1,"timeout":"30s","rate_limit_interval":"1s"}`)
 	require.Contains(t, f.ok("apply", "ds", "-f", ds), "daemon_sets/edge created")
-	require.Regexp(t, `edge\s+hello\s+role=edge\s+false\s+1\s+30s`, f.ok("list", "daemonset"))
+	require.Regexp(t, `edge\s+hello\s+0\s+0\s+0\s+role=edge\s+false\s+1\s+30s`, f.ok("list", "daemonset"))
 
 	pc := f.write("pc.yaml", "id: web-az1\npod_id: hello\navailability_zone: az1\nname: web\npod_selector: app=hello\nmin_health_percentage: 50\n")
 	require.Contains(t, f.ok("apply", "pc", "-f", pc), "pod_clusters/web-az1 created")
@@ -94,23 +96,23 @@ func TestBadFiles(t *testing.T) {
 
 	bad := f.write("bad.yaml", "id: hello-v1\nmanifest: [unclosed\n")
 	line = f.fails("invalid YAML", "apply", "rc", "-f", bad)
-	require.Contains(t, line, "apply rc -f "+bad+": ")
+	require.Contains(t, line, "apply rc: "+bad+": ")
 
 	noReplicas := f.write("noreplicas.yaml", "id: hello-v1\nmanifest:\n"+manifestYAML("hello", 1, 2))
 	line = f.fails("replicas_desired: required", "apply", "rc", "-f", noReplicas)
-	require.Equal(t, "p2ctl: apply rc -f "+noReplicas+": replicas_desired: required", line)
+	require.Equal(t, "p2ctl: apply rc: "+noReplicas+":1: replicas_desired: required", line)
 
 	misspelt := f.write("misspelt.yaml", rcYAML("hello-v1", 1, 2)+"replica_desired: 3\n")
 	f.fails(`unknown field "replica_desired"`, "apply", "rc", "-f", misspelt)
 
-	twoDocs := f.write("two.yaml", rcYAML("a", 1, 1)+"---\n"+rcYAML("b", 1, 1))
-	f.fails("more than one YAML document", "apply", "rc", "-f", twoDocs)
+	twoDocs := f.write("two.yaml", rcYAML("a", 1, 1)+"---\n"+rcYAML("b", 1, 1)+"replica_desired: 1\n")
+	f.fails(twoDocs+`:22: unknown field "replica_desired" (did you mean "replicas_desired"?)`, "apply", "rc", "-f", twoDocs)
 
 	invalid := f.write("invalid.yaml", strings.Replace(rcYAML("hello-v1", 1, 2), "env=prod", "env in (prod", 1))
 	f.fails("node_selector", "apply", "rc", "-f", invalid)
 
 	badManifest := f.write("m.yaml", "id: hello\nlaunchables: {}\n")
-	f.fails("apply intent -f "+badManifest+": ", "apply", "intent", "--node", "web1", "-f", badManifest)
+	f.fails("apply intent: "+badManifest+":2: launchables", "apply", "intent", "--node", "web1", "-f", badManifest)
 	f.fails("--node: required", "apply", "intent", "-f", badManifest)
 
 	f.fails(`unknown entity "pods"`, "get", "pods", "x")

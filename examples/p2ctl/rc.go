@@ -17,7 +17,7 @@ func (a *app) rcCommand() *cobra.Command {
 // rcScaleCommand is "rc scale <id> <n>": set replicas_desired, retrying
 // while the RC changes underneath.
 func (a *app) rcScaleCommand() *cobra.Command {
-	return &cobra.Command{
+	cmd := &cobra.Command{
 		Use:   "scale <id> <replicas>",
 		Short: "Set how many nodes an RC runs its pod on",
 		Args:  cobra.ExactArgs(2),
@@ -25,7 +25,7 @@ func (a *app) rcScaleCommand() *cobra.Command {
 			what := "rc scale " + args[0]
 			n, err := strconv.Atoi(args[1])
 			if err != nil || n < 0 {
-				return fmt.Errorf("%s: replicas %q: want a whole number of 0 or more", what, args[1])
+				return fmt.Errorf("%s: replicas %q: the count must be a non-negative number", what, args[1])
 			}
 			ctx, cancel := a.oneShot(cmd)
 			defer cancel()
@@ -44,4 +44,8 @@ func (a *app) rcScaleCommand() *cobra.Command {
 			return err
 		},
 	}
+	// Flags end at the id, so "-1" reaches the count check as an
+	// argument instead of failing as an unknown shorthand flag.
+	cmd.Flags().SetInterspersed(false)
+	return cmd
 }

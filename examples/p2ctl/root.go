@@ -46,8 +46,10 @@ func run(args []string, stdout, stderr io.Writer) int {
 	root.SetIn(a.stdin)
 	root.SetOut(stdout)
 	root.SetErr(stderr)
-	if err := root.ExecuteContext(ctx); err != nil {
-		fmt.Fprintf(stderr, "p2ctl: %s\n", oneLine(err))
+	root.InitDefaultCompletionCmd() // after SetOut: it keeps the writer it finds
+	strictGroups(root)
+	if cmd, err := root.ExecuteContextC(ctx); err != nil {
+		fmt.Fprintf(stderr, "p2ctl: %s\n", oneLine(nameCommand(cmd, err)))
 		return 1
 	}
 	return 0
@@ -68,6 +70,9 @@ func (a *app) rootCommand() *cobra.Command {
 	root.AddCommand(
 		a.applyCommand(),
 		a.getCommand(),
+		a.describeCommand(),
+		a.diffCommand(),
+		a.editCommand(),
 		a.listCommand(),
 		a.deleteCommand(),
 		a.watchCommand(),

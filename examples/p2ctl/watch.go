@@ -44,6 +44,9 @@ func (a *app) watchKind(k *kind) *cobra.Command {
 // printChange prints one event: a line of type, key and summary, or with -o
 // json|yaml the event as a document.
 func (a *app) printChange(c *change) error {
+	if c.Type == typeSynced {
+		return nil
+	}
 	if a.structured() {
 		return a.printLine(c)
 	}
