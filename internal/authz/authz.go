@@ -141,7 +141,7 @@ func Bootstrap(ctx context.Context, client *clientv3.Client, prefix string, node
 
 // wrap explains a refusal when authentication is already on.
 func wrap(enabled bool, err error) error {
-	if enabled && isAuthRefusal(err) {
+	if enabled && IsRefusal(err) {
 		return fmt.Errorf("auth bootstrap: %w: %w", ErrAuthEnabled, err)
 	}
 	return fmt.Errorf("auth bootstrap: %w", err)

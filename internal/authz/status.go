@@ -27,7 +27,7 @@ func authEnabled(ctx context.Context, client *clientv3.Client) (bool, error) {
 	switch {
 	case err == nil:
 		return st.Enabled, nil
-	case isAuthRefusal(err):
+	case IsRefusal(err):
 		return true, fmt.Errorf("%w: %w", ErrAuthEnabled, err)
 	case status.Code(err) != codes.Unimplemented:
 		return false, fmt.Errorf("auth status: %w", err)
@@ -47,11 +47,12 @@ func authEnabled(ctx context.Context, client *clientv3.Client) (bool, error) {
 	}
 }
 
-// isAuthRefusal tells whether err is etcd refusing a request for want of
-// a user or of permission: it happens only when authentication is on. A
+// IsRefusal tells whether err is etcd refusing a request for want of a
+// user or of permission: it happens only when authentication is on. A
 // client without a user, or with a TLS certificate whose common name is no
-// user, gets ErrUserEmpty or ErrUserNotFound.
-func isAuthRefusal(err error) bool {
+// user, gets ErrUserEmpty or ErrUserNotFound. etcd 3.6 refuses even a
+// status request of a client without a user.
+func IsRefusal(err error) bool {
 	return errors.Is(err, rpctypes.ErrPermissionDenied) || errors.Is(err, rpctypes.ErrUserEmpty) ||
 		errors.Is(err, rpctypes.ErrUserNotFound) || errors.Is(err, rpctypes.ErrInvalidAuthToken)
 }
