@@ -31,7 +31,7 @@ var modules = map[string]string{"3.5": "etcd35", "3.6": "etcd36"}
 func Binary(t testing.TB, version string) string {
 	t.Helper()
 	if version == "3.4" {
-		return debian34(t)
+		return debian34(t, Debian34)
 	}
 	dir, ok := modules[version]
 	if !ok {
@@ -44,19 +44,20 @@ func Binary(t testing.TB, version string) string {
 	return bin
 }
 
-func debian34(t testing.TB) string {
+// debian34 checks that path is etcd 3.4 and returns it.
+func debian34(t testing.TB, path string) string {
 	t.Helper()
-	if _, err := os.Stat(Debian34); err != nil {
-		msg := fmt.Sprintf("etcdexec: etcd 3.4: %s is missing (%v); it is Debian's etcd-server package, which .ci/run installs with apt-get (apt-get install etcd-server)", Debian34, err)
+	if _, err := os.Stat(path); err != nil {
+		msg := fmt.Sprintf("etcdexec: etcd 3.4: %s is missing (%v); it is Debian's etcd-server package, which .ci/run installs with apt-get (apt-get install etcd-server)", path, err)
 		if os.Getenv("CI") == "true" {
 			t.Fatalf("%s", msg)
 		}
 		t.Skipf("%s; skipped because CI is not true", msg)
 	}
-	if err := checkVersion(Debian34, "3.4."); err != nil {
+	if err := checkVersion(path, "3.4."); err != nil {
 		t.Fatalf("etcdexec: etcd 3.4: %v", err)
 	}
-	return Debian34
+	return path
 }
 
 // builds holds one build per version per process; the file lock in build

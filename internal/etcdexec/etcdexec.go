@@ -17,6 +17,7 @@ import (
 	"net"
 	"os"
 	"os/exec"
+	"runtime"
 	"strings"
 	"sync"
 	"testing"
@@ -95,7 +96,9 @@ func start(t testing.TB, version, bin string) (*Server, error) {
 	)
 	// Debian's package reads ETCD_* settings from the environment too:
 	// keep the test's own settings out of the machine's.
-	s.cmd.Env = cleanEnv(os.Environ())
+	// Older servers refuse to run on some architectures (arm64 for 3.4)
+	// unless told this one is meant.
+	s.cmd.Env = append(cleanEnv(os.Environ()), "ETCD_UNSUPPORTED_ARCH="+runtime.GOARCH)
 	s.cmd.Stdout, s.cmd.Stderr = s.out, s.out
 	s.cmd.SysProcAttr = sysProcAttr()
 	if err := s.cmd.Start(); err != nil {

@@ -2,7 +2,6 @@ package etcdexec_test
 
 import (
 	"context"
-	"fmt"
 	"strings"
 	"testing"
 	"time"
@@ -56,24 +55,4 @@ func TestServersAreIndependent(t *testing.T) {
 	resp, err := b.Client(t).Get(ctx, "/only/a")
 	require.NoError(t, err)
 	require.Empty(t, resp.Kvs)
-}
-
-func TestUnknownVersion(t *testing.T) {
-	ft := &fatalT{TB: t}
-	func() {
-		defer func() { _ = recover() }()
-		etcdexec.Binary(ft, "3.3")
-	}()
-	require.Contains(t, ft.msg, `unknown etcd version "3.3"`)
-}
-
-// fatalT records Fatalf instead of failing the test.
-type fatalT struct {
-	testing.TB
-	msg string
-}
-
-func (f *fatalT) Fatalf(format string, args ...any) {
-	f.msg = fmt.Sprintf(format, args...)
-	panic("fatal")
 }
