@@ -247,3 +247,28 @@ func testBinaries(t *testing.T, c *cluster) {
 	require.NoError(t, err)
 	require.Len(t, resp.Kvs, 1)
 }
+
+// TestForEachServer checks the harness: each subtest's cluster is on a
+// fresh server of its version, which p2ctl reaches.
+func TestForEachServer(t *testing.T) {
+	var names []string
+	forEachServer(t, func(t *testing.T, c *cluster) {
+		names = append(names, t.Name())
+		ctx, cancel := context.WithTimeout(context.Background(), waitFor)
+		defer cancel()
+		st, err := c.cli.Status(ctx, c.etcd)
+		require.NoError(t, err)
+		want := "3.7."
+		if v, ok := strings.CutPrefix(c.server, "etcd-"); ok {
+			want = v + "."
+		}
+		require.True(t, strings.HasPrefix(st.Version, want), "%s runs etcd %s", c.server, st.Version)
+		resp, err := c.cli.Get(ctx, "/p2/labels/node/", clientv3.WithPrefix(), clientv3.WithCountOnly())
+		require.NoError(t, err)
+		require.Zero(t, resp.Count, "a fresh server")
+		c.p2ctl("labels", "set", "node", "n1", "server="+c.server)
+		require.Contains(t, c.p2ctl("labels", "get", "node", "n1"), c.server)
+	})
+	require.Equal(t, []string{"TestForEachServer/embedded", "TestForEachServer/etcd-3.4",
+		"TestForEachServer/etcd-3.5", "TestForEachServer/etcd-3.6"}, names)
+}
