@@ -1,5 +1,7 @@
 // Package e2e drives the reference binaries — preparer, controller and
-// p2ctl — as separate processes against an embedded etcd.
+// p2ctl — as separate processes against each etcd server p2kit supports:
+// the embedded one (3.7) and real external server processes of 3.4
+// (Debian's), 3.5 and 3.6 (internal/etcdexec).
 package e2e
 
 import (
@@ -11,11 +13,13 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
 	"github.com/p2kit/p2kit/etcdtest"
 	"github.com/p2kit/p2kit/internal/artifact"
+	"github.com/p2kit/p2kit/internal/etcdexec"
 	"github.com/p2kit/p2kit/manifest"
 	"github.com/p2kit/p2kit/preparer/process"
 	"github.com/stretchr/testify/require"
@@ -25,23 +29,93 @@ import (
 
 const waitFor = 60 * time.Second
 
-// build compiles the three binaries once per test run.
-func build(t *testing.T) string {
-	dir := t.TempDir()
+// binDir holds the binaries built for this test process; TestMain removes
+// it.
+var binDir string
+
+func TestMain(m *testing.M) {
+	code := m.Run()
+	if binDir != "" {
+		_ = os.RemoveAll(binDir)
+	}
+	os.Exit(code)
+}
+
+// buildOnce compiles the three binaries the first time any test asks.
+var buildOnce = sync.OnceValues(func() (string, error) {
+	dir, err := os.MkdirTemp("", "p2kit-e2e-bin-")
+	if err != nil {
+		return "", err
+	}
+	binDir = dir
 	for _, name := range []string{"preparer", "controller", "p2ctl"} {
 		cmd := exec.Command("go", "build", "-o", filepath.Join(dir, name), "./"+name)
 		cmd.Dir = ".."
-		out, err := cmd.CombinedOutput()
-		require.NoError(t, err, "go build %s: %s", name, out)
+		if out, err := cmd.CombinedOutput(); err != nil {
+			return "", fmt.Errorf("go build %s: %w\n%s", name, err, out)
+		}
 	}
+	return dir, nil
+})
+
+// build returns the directory of the binaries, built once per test
+// process.
+func build(t *testing.T) string {
+	t.Helper()
+	dir, err := buildOnce()
+	require.NoError(t, err)
 	return dir
 }
 
+// Embedded names the embedded etcd server (3.7) in servers and subtests.
+const Embedded = "embedded"
+
+// servers lists the etcd servers a cluster can be made on: the embedded
+// one and each external version as "etcd-<version>".
+func servers() []string {
+	out := []string{Embedded}
+	for _, v := range etcdexec.Versions() {
+		out = append(out, "etcd-"+v)
+	}
+	return out
+}
+
+// newCluster makes a cluster (binaries built, nothing started) on a fresh
+// etcd server: Embedded or "etcd-<version>" (see servers).
+func newCluster(t *testing.T, server string) *cluster {
+	t.Helper()
+	c := &cluster{t: t, bin: build(t), server: server}
+	if server == Embedded {
+		e := etcdtest.New(t)
+		c.etcd = e.Endpoints()[0]
+		c.cli = e.Client(t)
+		return c
+	}
+	v, ok := strings.CutPrefix(server, "etcd-")
+	require.True(t, ok, "server %q: want %s or etcd-<version>", server, Embedded)
+	s := etcdexec.Start(t, v)
+	c.etcd = s.Endpoint()
+	c.cli = s.Client(t)
+	return c
+}
+
+// forEachServer runs fn as one subtest per etcd server (embedded,
+// etcd-3.4, etcd-3.5, etcd-3.6), each on a fresh server of its own.
+func forEachServer(t *testing.T, fn func(t *testing.T, c *cluster)) {
+	t.Helper()
+	for _, s := range servers() {
+		t.Run(s, func(t *testing.T) { fn(t, newCluster(t, s)) })
+	}
+}
+
+// cluster is an etcd server, the binaries and the processes a test
+// started on them.
 type cluster struct {
-	t    *testing.T
-	bin  string
-	etcd string
-	cli  *clientv3.Client
+	t      *testing.T
+	bin    string           // directory of the binaries
+	etcd   string           // the server's client URL
+	cli    *clientv3.Client // a client of the server
+	server string           // Embedded or "etcd-<version>"
 }
 
 // start runs a binary until the test ends, then stops it with SIGTERM and
@@ -85,11 +159,11 @@ func writeYAML(t *testing.T, v any) string {
 	return path
 }
 
-func TestBinaries(t *testing.T) {
-	c := &cluster{t: t, bin: build(t)}
-	e := etcdtest.New(t)
-	c.etcd = e.Endpoints()[0]
-	c.cli = e.Client(t)
+func TestBinaries(t *testing.T) { forEachServer(t, testBinaries) }
+
+// testBinaries deploys an RC on two nodes, trips the preparer's failsafe
+// by wiping its intent, and releases the hold.
+func testBinaries(t *testing.T, c *cluster) {
 	root := t.TempDir()
 	t.Cleanup(func() {
 		// The apps outlive the preparers by design; stop them.
@@ -172,4 +246,29 @@ func TestBinaries(t *testing.T) {
 	resp, err = c.cli.Get(context.Background(), "/p2/reality/n1/hello")
 	require.NoError(t, err)
 	require.Len(t, resp.Kvs, 1)
+}
+
+// TestForEachServer checks the harness: each subtest's cluster is on a
+// fresh server of its version, which p2ctl reaches.
+func TestForEachServer(t *testing.T) {
+	var names []string
+	forEachServer(t, func(t *testing.T, c *cluster) {
+		names = append(names, t.Name())
+		ctx, cancel := context.WithTimeout(context.Background(), waitFor)
+		defer cancel()
+		st, err := c.cli.Status(ctx, c.etcd)
+		require.NoError(t, err)
+		want := "3.7."
+		if v, ok := strings.CutPrefix(c.server, "etcd-"); ok {
+			want = v + "."
+		}
+		require.True(t, strings.HasPrefix(st.Version, want), "%s runs etcd %s", c.server, st.Version)
+		resp, err := c.cli.Get(ctx, "/p2/labels/node/", clientv3.WithPrefix(), clientv3.WithCountOnly())
+		require.NoError(t, err)
+		require.Zero(t, resp.Count, "a fresh server")
+		c.p2ctl("labels", "set", "node", "n1", "server="+c.server)
+		require.Contains(t, c.p2ctl("labels", "get", "node", "n1"), c.server)
+	})
+	require.Equal(t, []string{"TestForEachServer/embedded", "TestForEachServer/etcd-3.4",
+		"TestForEachServer/etcd-3.5", "TestForEachServer/etcd-3.6"}, names)
 }

@@ -70,6 +70,11 @@ func (a *app) authBootstrapCommand() *cobra.Command {
 			defer cancel()
 			cli, err := a.client(ctx)
 			if err != nil {
+				if authz.IsRefusal(err) {
+					// etcd 3.6 refuses even the dial's status request of a
+					// client that is no user once authentication is on.
+					return fmt.Errorf("auth bootstrap: %w: etcd said %q", authz.ErrAuthEnabled, innermost(err).Error())
+				}
 				return err
 			}
 			created, berr := authz.Bootstrap(ctx, cli, a.prefix, nodes, authz.WithPasswords(given))
@@ -187,4 +192,15 @@ func readPasswords(path string, nodes []string) (map[string]string, error) {
 		pw[user] = password
 	}
 	return pw, sc.Err()
+}
+
+// innermost is the error at the end of err's chain: etcd's own words.
+func innermost(err error) error {
+	for {
+		next := errors.Unwrap(err)
+		if next == nil {
+			return err
+		}
+		err = next
+	}
 }

@@ -10,8 +10,10 @@ import (
 	"time"
 
 	"github.com/p2kit/p2kit/etcdtest"
+	"github.com/p2kit/p2kit/internal/etcdexec"
 	"github.com/stretchr/testify/require"
 	"go.etcd.io/etcd/api/v3/v3rpc/rpctypes"
+	clientv3 "go.etcd.io/etcd/client/v3"
 )
 
 // readPasswordFile reads user:password lines.
@@ -89,4 +91,45 @@ func TestAuthBootstrapOverTLS(t *testing.T) {
 	requireFailure(t, p2ctl(append(asRoot, "auth", "bootstrap", "--nodes", "n1", "--out", pwFile)...), "file exists")
 	requireFailure(t, p2ctl(append(asRoot, "auth", "bootstrap")...), "--nodes: required")
 	requireFailure(t, p2ctl(append(asRoot, "auth", "bootstrap", "--nodes", "N1")...), "N1")
+}
+
+// TestAuthBootstrapOnEtcdServers runs auth bootstrap against real etcd 3.4
+// (Debian's, which has no AuthStatus) and 3.6 (which refuses AuthStatus
+// to a client that is not root once authentication is on).
+func TestAuthBootstrapOnEtcdServers(t *testing.T) {
+	for _, v := range []string{"3.4", "3.6"} {
+		t.Run("etcd-"+v, func(t *testing.T) {
+			s := etcdexec.Start(t, v)
+			pwFile := filepath.Join(t.TempDir(), "passwords")
+			r := runP2ctl("--etcd", s.Endpoint(), "auth", "bootstrap", "--nodes", "n1,n2", "--out", pwFile)
+			require.Equal(t, 0, r.code, r.stderr)
+			pw := readPasswordFile(t, pwFile)
+			require.Len(t, pw, 4)
+
+			ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+			defer cancel()
+			root := s.ClientAs(t, "root", pw["root"])
+			for _, k := range []string{"/p2/intent/n1/x", "/p2/intent/n2/x"} {
+				_, err := root.Put(ctx, k, "{}")
+				require.NoError(t, err)
+			}
+			n1 := s.ClientAs(t, "preparer-n1", pw["preparer-n1"])
+			resp, err := n1.Get(ctx, "/p2/intent/n1/", clientv3.WithPrefix())
+			require.NoError(t, err)
+			require.Len(t, resp.Kvs, 1)
+			_, err = n1.Get(ctx, "/p2/intent/n2/x")
+			require.ErrorIs(t, err, rpctypes.ErrPermissionDenied)
+
+			// Once on, only root may bootstrap, and p2ctl says so.
+			msg := requireFailure(t, runP2ctl("--etcd", s.Endpoint(), "auth", "bootstrap", "--nodes", "n1,n3"), "must run as root")
+			require.Contains(t, msg, "user name is empty")
+			require.NotContains(t, msg, "unreachable", "etcd answered: it refused")
+			requireFailure(t, runP2ctl("--etcd", s.Endpoint(), "--etcd-user", "preparer-n1", "--etcd-password", pw["preparer-n1"],
+				"auth", "bootstrap", "--nodes", "n1,n3"), "must run as root")
+			r = runP2ctl("--etcd", s.Endpoint(), "--etcd-user", "root", "--etcd-password", pw["root"], "auth", "bootstrap", "--nodes", "n1,n3")
+			require.Equal(t, 0, r.code, r.stderr)
+			require.Regexp(t, `preparer-n1\s+\(exists, unchanged\)`, r.stdout)
+			require.Regexp(t, `preparer-n3\s+\S{32}`, r.stdout)
+		})
+	}
 }

@@ -1,5 +1,6 @@
 // Package security_test checks p2kit's hardening end to end on embedded
-// etcd: TLS and authentication through the flags every binary takes, the
+// etcd (and, for the preparer's grants, on real etcd 3.4, 3.5 and 3.6
+// servers): TLS and authentication through the flags every binary takes, the
 // users of `p2ctl auth bootstrap` confining a real preparer to its node,
 // and signed manifests.
 package security_test
@@ -19,6 +20,7 @@ import (
 	"github.com/p2kit/p2kit/intent"
 	"github.com/p2kit/p2kit/internal/authz"
 	"github.com/p2kit/p2kit/internal/cli"
+	"github.com/p2kit/p2kit/internal/etcdexec"
 	"github.com/p2kit/p2kit/manifest"
 	"github.com/p2kit/p2kit/preparer"
 	"github.com/p2kit/p2kit/preparer/memory"
@@ -101,17 +103,48 @@ func testManifest(id string, version int) *manifest.Manifest {
 	}
 }
 
+// server is an etcd server for the preparer test: a client without a
+// user, one with, and the binaries' flags that reach it.
+type server struct {
+	client   func(t *testing.T) *clientv3.Client
+	clientAs func(t *testing.T, user, password string) *clientv3.Client
+	flags    []string
+}
+
 // TestPreparerRunsWithItsGrantsOnly runs a real preparer as preparer-n1,
-// over TLS, with signed manifests: it converges its pods, writes their
-// status, records a failsafe hold and ends it when an operator releases
-// it — all within the grants of `p2ctl auth bootstrap`. The same
-// credentials cannot touch node n2 or intent.
+// with signed manifests: it converges its pods, writes their status,
+// records a failsafe hold and ends it when an operator releases it — all
+// within the grants of `p2ctl auth bootstrap`. The same credentials cannot
+// touch node n2 or intent. It runs over TLS on embedded etcd, and on real
+// etcd 3.4, 3.5 and 3.6 server processes.
 func TestPreparerRunsWithItsGrantsOnly(t *testing.T) {
-	c := etcdtest.NewSecure(t, etcdtest.WithTLS(etcdtest.GenerateTLS(t)))
+	t.Run("embedded-tls", func(t *testing.T) {
+		c := etcdtest.NewSecure(t, etcdtest.WithTLS(etcdtest.GenerateTLS(t)))
+		testPreparerGrants(t, server{
+			client: func(t *testing.T) *clientv3.Client { return c.Client(t) },
+			clientAs: func(t *testing.T, user, password string) *clientv3.Client {
+				return c.ClientAs(t, user, password)
+			},
+			flags: tlsFlags(c),
+		})
+	})
+	for _, v := range etcdexec.Versions() {
+		t.Run("etcd-"+v, func(t *testing.T) {
+			s := etcdexec.Start(t, v)
+			testPreparerGrants(t, server{
+				client:   func(t *testing.T) *clientv3.Client { return s.Client(t) },
+				clientAs: func(t *testing.T, user, password string) *clientv3.Client { return s.ClientAs(t, user, password) },
+				flags:    []string{"--etcd", s.Endpoint(), "--dial-timeout", "2s"},
+			})
+		})
+	}
+}
+
+func testPreparerGrants(t *testing.T, c server) {
 	ctx := ctxFor(t)
-	pw, err := authz.Bootstrap(ctx, c.Client(t), "/p2", []string{"n1", "n2"})
+	pw, err := authz.Bootstrap(ctx, c.client(t), "/p2", []string{"n1", "n2"})
 	require.NoError(t, err)
-	root := c.ClientAs(t, "root", pw["root"])
+	root := c.clientAs(t, "root", pw["root"])
 	rootIntent := intent.NewStore(root)
 	pub, priv, err := ed25519.GenerateKey(rand.Reader)
 	require.NoError(t, err)
@@ -130,7 +163,7 @@ func TestPreparerRunsWithItsGrantsOnly(t *testing.T) {
 	_, err = rootIntent.Set(ctx, "n2", testManifest("other", 1))
 	require.NoError(t, err)
 
-	n1, err := dial(t, append(tlsFlags(c), "--etcd-user", "preparer-n1", "--etcd-password", pw["preparer-n1"])...)
+	n1, err := dial(t, append(c.flags, "--etcd-user", "preparer-n1", "--etcd-password", pw["preparer-n1"])...)
 	require.NoError(t, err)
 	node := memory.NewNode()
 	p, err := preparer.New(n1, "n1", node, node,

@@ -100,9 +100,9 @@ func Bootstrap(ctx context.Context, client *clientv3.Client, prefix string, node
 		}
 		users[PreparerUser(n)] = PreparerGrants(prefix, n)
 	}
-	st, err := client.AuthStatus(ctx)
+	enabled, err := authEnabled(ctx, client)
 	if err != nil {
-		return nil, fmt.Errorf("auth bootstrap: auth status: %w", err)
+		return nil, fmt.Errorf("auth bootstrap: %w", err)
 	}
 
 	created := map[string]string{}
@@ -113,17 +113,17 @@ func Bootstrap(ctx context.Context, client *clientv3.Client, prefix string, node
 	slices.Sort(names)
 	for _, u := range names {
 		if err := ensureRole(ctx, client, u, users[u]); err != nil {
-			return created, wrap(st.Enabled, err)
+			return created, wrap(enabled, err)
 		}
 		pw, err := ensureUser(ctx, client, u, u, o.passwords[u])
 		if err != nil {
-			return created, wrap(st.Enabled, err)
+			return created, wrap(enabled, err)
 		}
 		if pw != "" {
 			created[u] = pw
 		}
 	}
-	if st.Enabled {
+	if enabled {
 		return created, nil
 	}
 	pw, err := ensureUser(ctx, client, RootUser, "root", o.passwords[RootUser])
@@ -139,13 +139,10 @@ func Bootstrap(ctx context.Context, client *clientv3.Client, prefix string, node
 	return created, nil
 }
 
-// wrap explains a permission error when authentication is already on.
+// wrap explains a refusal when authentication is already on.
 func wrap(enabled bool, err error) error {
-	// A client without a user, or with a TLS certificate whose common name
-	// is no user, gets ErrUserEmpty or ErrUserNotFound.
-	if enabled && (errors.Is(err, rpctypes.ErrPermissionDenied) || errors.Is(err, rpctypes.ErrUserEmpty) ||
-		errors.Is(err, rpctypes.ErrUserNotFound)) {
-		return fmt.Errorf("auth bootstrap: authentication is enabled, so it must run as %s (--etcd-user %s): %w", RootUser, RootUser, err)
+	if enabled && IsRefusal(err) {
+		return fmt.Errorf("auth bootstrap: %w: %w", ErrAuthEnabled, err)
 	}
 	return fmt.Errorf("auth bootstrap: %w", err)
 }
