@@ -26,6 +26,8 @@ type wipeNode struct {
 	backup  []*mvccpb.KeyValue // the node's intent, sorted by key
 	pids    map[string]int
 	deletes *realityDeletes
+	// restored counts the saved keys written back so far.
+	restored int
 }
 
 func newWipeNode(t *testing.T) *wipeNode {
@@ -63,13 +65,33 @@ func (n *wipeNode) wipe() {
 	n.waitHolds(1)
 }
 
-// restore writes the saved keys back one at a time, in the given order.
+// restore writes saved keys back one at a time, in the given order,
+// each once the preparer has judged the one before.
 func (n *wipeNode) restore(kvs []*mvccpb.KeyValue) {
 	n.t.Helper()
-	for _, kvp := range kvs {
+	for i, kvp := range kvs {
 		_, err := n.cli.Put(n.ctx(), string(kvp.Key), string(kvp.Value))
 		require.NoError(n.t, err)
+		n.waitMissing(len(n.backup) - n.restored - i - 1)
 	}
+	n.restored += len(kvs)
+}
+
+// waitMissing waits until the hold record counts missing deleted keys,
+// that is until the preparer has judged the last key written back: a
+// hold ends by itself only once no key is missing, so while one is the
+// hold must still be there.
+func (n *wipeNode) waitMissing(missing int) {
+	n.t.Helper()
+	if missing == 0 {
+		return
+	}
+	var last []failsafe.Record
+	require.Eventually(n.t, func() bool {
+		var err error
+		last, err = failsafe.ListHolds(n.ctx(), n.cli, "/p2")
+		return err == nil && len(last) == 1 && last[0].Deletes == missing
+	}, waitFor, 20*time.Millisecond, "no hold counts %d missing keys: %+v", missing, last)
 }
 
 // requireUntouched asserts that nothing was uninstalled or restarted, that
