@@ -283,6 +283,12 @@ func (p *Preparer) apply(b *kv.Batch[manifest.Manifest], q *workqueue.Queue) {
 		switch {
 		case ev.Err != nil:
 			p.badIntent[ev.Name] = ev.Err
+			if _, ok := p.desired[ev.Name]; !ok && ev.Old != nil {
+				// Undecodable since before this run started: the last
+				// good version is what the node runs (StartFrom gives
+				// reality's manifest as Old), and it stays in force.
+				p.desired[ev.Name] = &ev.Old.Value
+			}
 			p.log.Error("intent value cannot be decoded; keeping the last good one", zap.Error(ev.Err))
 		case ev.Type == kv.Delete:
 			delete(p.badIntent, ev.Name)
