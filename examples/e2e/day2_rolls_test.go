@@ -56,7 +56,7 @@ func testRolls(t *testing.T, c *cluster) {
 	self := &manifest.Manifest{ID: "p2-preparer", Launchables: map[string]manifest.Launchable{
 		"app": {LaunchableType: manifest.LaunchableTypeHoist, Location: loc, Digest: digest}}}
 	for _, n := range nodes {
-		c.p2ctl("labels", "set", "node", n, "tier=rolls")
+		c.p2ctl("labels", "set", "node", n, "tier=rolls", "--force")
 		c.p2ctl("apply", "intent", "--node", n, "-f", writeYAML(t, self))
 		c.start("preparer", "--node", n, "--pod-root", filepath.Join(root, n))
 	}

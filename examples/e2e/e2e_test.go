@@ -186,7 +186,7 @@ func testBinaries(t *testing.T, c *cluster) {
 	}
 
 	for _, n := range []string{"n1", "n2"} {
-		c.p2ctl("labels", "set", "node", n, "role=web")
+		c.p2ctl("labels", "set", "node", n, "role=web", "--force")
 		c.p2ctl("apply", "intent", "--node", n, "-f", writeYAML(t, app("p2-preparer")))
 		c.start("preparer", "--node", n, "--pod-root", filepath.Join(root, n))
 	}
@@ -233,7 +233,7 @@ func testBinaries(t *testing.T, c *cluster) {
 	require.NoError(t, err)
 	require.Len(t, resp.Kvs, 1, "nothing was uninstalled while held")
 
-	c.p2ctl("failsafe", "release", holdID)
+	c.p2ctl("failsafe", "release", holdID, "--yes")
 	require.Eventually(t, func() bool {
 		return !strings.Contains(c.p2ctl("failsafe", "list"), holdID)
 	}, waitFor, 100*time.Millisecond)
@@ -266,7 +266,7 @@ func TestForEachServer(t *testing.T) {
 		resp, err := c.cli.Get(ctx, "/p2/labels/node/", clientv3.WithPrefix(), clientv3.WithCountOnly())
 		require.NoError(t, err)
 		require.Zero(t, resp.Count, "a fresh server")
-		c.p2ctl("labels", "set", "node", "n1", "server="+c.server)
+		c.p2ctl("labels", "set", "node", "n1", "server="+c.server, "--force")
 		require.Contains(t, c.p2ctl("labels", "get", "node", "n1"), c.server)
 	})
 	require.Equal(t, []string{"TestForEachServer/embedded", "TestForEachServer/etcd-3.4",

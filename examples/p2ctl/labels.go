@@ -10,6 +10,7 @@ import (
 	"github.com/p2kit/p2kit/intent"
 	"github.com/p2kit/p2kit/kv"
 	"github.com/p2kit/p2kit/labels"
+	"github.com/p2kit/p2kit/status"
 	"github.com/spf13/cobra"
 	clientv3 "go.etcd.io/etcd/client/v3"
 )
@@ -104,8 +105,8 @@ func (a *app) labelsSetCommand() *cobra.Command {
 	return cmd
 }
 
-// requireKnownNode refuses a node p2kit has never heard of: no label set
-// and no intent.
+// requireKnownNode refuses a node p2kit has never heard of: no label set,
+// no intent and no preparer's node record.
 func (a *app) requireKnownNode(ctx context.Context, s *labels.Store, node string) error {
 	_, err := s.Get(ctx, labels.Node, node)
 	if err == nil || !errors.Is(err, kv.ErrNotFound) {
@@ -118,7 +119,11 @@ func (a *app) requireKnownNode(ctx context.Context, s *labels.Store, node string
 	if len(in.Items) > 0 || len(in.Invalid) > 0 {
 		return nil
 	}
-	return fmt.Errorf("node %q has no intent and no labels: is the name right? --force labels it anyway", node)
+	_, err = status.NewNodeStore(a.cli, status.WithPrefix(a.prefix)).Get(ctx, node)
+	if err == nil || !errors.Is(err, kv.ErrNotFound) {
+		return err
+	}
+	return fmt.Errorf("node %q has no intent and no labels, and no preparer reports it: is the name right? --force labels it anyway", node)
 }
 
 // labelsDeleteCommand is "labels delete <type> <id>": removes the whole

@@ -38,7 +38,7 @@ func (f *fleet) aliveNode(node string, pods int) clientv3.LeaseID {
 
 func TestListNodes(t *testing.T) {
 	f := newFleet(t)
-	f.ok("labels", "set", "node", "n1", "role=web")
+	f.ok("labels", "set", "node", "n1", "role=web", "--force")
 	_, err := f.cli.Put(f.ctx(), "/p2/intent/n2/hello", `{"id":"hello","launchables":{}}`)
 	require.NoError(t, err)
 	lease := f.aliveNode("n1", 3)

@@ -10,6 +10,7 @@ import (
 	"encoding/base64"
 	"errors"
 	"fmt"
+	"github.com/p2kit/p2kit/failsafe"
 	"slices"
 	"strings"
 
@@ -40,16 +41,20 @@ type Grant struct {
 }
 
 // PreparerGrants is what the preparer of node may do: read its intent, read
-// and write its reality and its pods' status records, and read and write
-// the failsafe holds it records (hold ids are not per node, so this is the
-// whole failsafe tree). Nothing else: not another node's keys, not intent.
+// and write its reality, its pods' status records and its node record, and
+// read and write its own failsafe holds and their releases (hold ids begin
+// with the component, "preparer/<node>"). Nothing else: not another node's
+// keys, not intent.
 func PreparerGrants(prefix, node string) []Grant {
 	prefix = strings.TrimRight(prefix, "/")
+	own := failsafe.IDPrefix("preparer/" + node)
 	return []Grant{
 		{prefix + "/intent/" + node + "/", clientv3.PermRead},
 		{prefix + "/reality/" + node + "/", clientv3.PermReadWrite},
 		{prefix + "/status/pods/" + node + "/", clientv3.PermReadWrite},
-		{prefix + "/failsafe/", clientv3.PermReadWrite},
+		{prefix + "/status/nodes/" + node + "/", clientv3.PermReadWrite},
+		{failsafe.HoldKey(prefix, own), clientv3.PermReadWrite},
+		{failsafe.ReleaseKey(prefix, own), clientv3.PermReadWrite},
 	}
 }
 

@@ -42,16 +42,18 @@ func TestBootstrapConfinesPreparers(t *testing.T) {
 
 	n1 := c.ClientAs(t, "preparer-n1", pw["preparer-n1"])
 	allowed := map[string]func() error{
-		"get own intent":          func() error { return get(ctx, n1, "/p2/intent/n1/x") },
-		"list own intent":         func() error { return list(ctx, n1, "/p2/intent/n1/") },
-		"put own reality":         func() error { return put(ctx, n1, "/p2/reality/n1/x") },
-		"list own reality":        func() error { return list(ctx, n1, "/p2/reality/n1/") },
-		"delete own reality":      func() error { return del(ctx, n1, "/p2/reality/n1/x") },
-		"put own status":          func() error { return put(ctx, n1, "/p2/status/pods/n1/x/preparer") },
-		"get own status":          func() error { return get(ctx, n1, "/p2/status/pods/n1/x/preparer") },
-		"record a failsafe hold":  func() error { return put(ctx, n1, "/p2/failsafe/holds/h") },
-		"watch failsafe releases": func() error { return list(ctx, n1, "/p2/failsafe/releases/") },
-		"remove a released hold":  func() error { return del(ctx, n1, "/p2/failsafe/releases/h") },
+		"get own intent":         func() error { return get(ctx, n1, "/p2/intent/n1/x") },
+		"list own intent":        func() error { return list(ctx, n1, "/p2/intent/n1/") },
+		"put own reality":        func() error { return put(ctx, n1, "/p2/reality/n1/x") },
+		"list own reality":       func() error { return list(ctx, n1, "/p2/reality/n1/") },
+		"delete own reality":     func() error { return del(ctx, n1, "/p2/reality/n1/x") },
+		"put own status":         func() error { return put(ctx, n1, "/p2/status/pods/n1/x/preparer") },
+		"get own status":         func() error { return get(ctx, n1, "/p2/status/pods/n1/x/preparer") },
+		"put own node record":    func() error { return put(ctx, n1, "/p2/status/nodes/n1/preparer") },
+		"record a failsafe hold": func() error { return put(ctx, n1, "/p2/failsafe/holds/preparer.n1-h") },
+		"list own holds":         func() error { return list(ctx, n1, "/p2/failsafe/holds/preparer.n1-") },
+		"watch own releases":     func() error { return list(ctx, n1, "/p2/failsafe/releases/preparer.n1-") },
+		"remove a released hold": func() error { return del(ctx, n1, "/p2/failsafe/releases/preparer.n1-h") },
 	}
 	for name, op := range allowed {
 		require.NoError(t, op(), name)
@@ -66,6 +68,9 @@ func TestBootstrapConfinesPreparers(t *testing.T) {
 		"get another node's reality":   func() error { return get(ctx, n1, "/p2/reality/n2/x") },
 		"put another node's status":    func() error { return put(ctx, n1, "/p2/status/pods/n2/x/preparer") },
 		"put a daemon set":             func() error { return put(ctx, n1, "/p2/daemon_sets/d") },
+		"put another node's record":    func() error { return put(ctx, n1, "/p2/status/nodes/n2/preparer") },
+		"record another's hold":        func() error { return put(ctx, n1, "/p2/failsafe/holds/rc-farm-h") },
+		"release n10's hold":           func() error { return put(ctx, n1, "/p2/failsafe/releases/preparer.n10-h") },
 		"get a daemon set":             func() error { return get(ctx, n1, "/p2/daemon_sets/d") },
 		"put node labels":              func() error { return put(ctx, n1, "/p2/labels/node/n1") },
 		"put outside the prefix":       func() error { return put(ctx, n1, "/elsewhere") },

@@ -40,5 +40,7 @@ func Example() {
 	// READ /p2/intent/web1/
 	// READWRITE /p2/reality/web1/
 	// READWRITE /p2/status/pods/web1/
-	// READWRITE /p2/failsafe/
+	// READWRITE /p2/status/nodes/web1/
+	// READWRITE /p2/failsafe/holds/preparer.web1-
+	// READWRITE /p2/failsafe/releases/preparer.web1-
 }
