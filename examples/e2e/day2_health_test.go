@@ -10,20 +10,13 @@ import (
 	"testing"
 	"time"
 
-	"github.com/p2kit/p2kit/etcdtest"
 	"github.com/p2kit/p2kit/internal/artifact"
 	"github.com/p2kit/p2kit/manifest"
 	"github.com/p2kit/p2kit/preparer/process"
 	"github.com/stretchr/testify/require"
 )
 
-func TestDay2Health(t *testing.T) {
-	c := &cluster{t: t, bin: build(t)}
-	e := etcdtest.New(t)
-	c.etcd = e.Endpoints()[0]
-	c.cli = e.Client(t)
-	testHealth(t, c)
-}
+func TestDay2Health(t *testing.T) { forServers(t, dayTwoServers, testHealth) }
 
 // nodeState is the PREPARER column of node's row in "p2ctl list nodes".
 func nodeState(c *cluster, node string) string {

@@ -11,20 +11,13 @@ import (
 	"testing"
 	"time"
 
-	"github.com/p2kit/p2kit/etcdtest"
 	"github.com/p2kit/p2kit/internal/artifact"
 	"github.com/p2kit/p2kit/manifest"
 	"github.com/p2kit/p2kit/preparer/process"
 	"github.com/stretchr/testify/require"
 )
 
-func TestDay2Kubectl(t *testing.T) {
-	c := &cluster{t: t, bin: build(t)}
-	e := etcdtest.New(t)
-	c.etcd = e.Endpoints()[0]
-	c.cli = e.Client(t)
-	testKubectl(t, c)
-}
+func TestDay2Kubectl(t *testing.T) { forServers(t, dayTwoServers, testKubectl) }
 
 // run runs p2ctl with extra environment and standard input, and returns
 // its exit code, stdout and stderr.

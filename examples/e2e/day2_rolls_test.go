@@ -10,7 +10,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/p2kit/p2kit/etcdtest"
 	"github.com/p2kit/p2kit/internal/artifact"
 	"github.com/p2kit/p2kit/manifest"
 	"github.com/p2kit/p2kit/preparer/process"
@@ -19,15 +18,7 @@ import (
 	"github.com/stretchr/testify/require"
 )
 
-func TestDay2Rolls(t *testing.T) {
-	began := time.Now()
-	c := &cluster{t: t, bin: build(t)}
-	t.Logf("built the binaries in %s", time.Since(began).Round(100*time.Millisecond))
-	e := etcdtest.New(t)
-	c.etcd = e.Endpoints()[0]
-	c.cli = e.Client(t)
-	testRolls(t, c)
-}
+func TestDay2Rolls(t *testing.T) { forServers(t, dayTwoServers, testRolls) }
 
 // testRolls drives rolls through p2ctl against the reference controller
 // and three preparers it starts on nodes of its own (roll-n1..3, labelled

@@ -108,6 +108,18 @@ func forEachServer(t *testing.T, fn func(t *testing.T, c *cluster)) {
 	}
 }
 
+// dayTwoServers are the servers the Day-2 and failsafe end-to-end tests
+// run on: the embedded 3.7, Debian's 3.4 and 3.6. TestBinaries covers 3.5.
+var dayTwoServers = []string{Embedded, "etcd-3.4", "etcd-3.6"}
+
+// forServers runs fn as one subtest per named server, each fresh.
+func forServers(t *testing.T, names []string, fn func(t *testing.T, c *cluster)) {
+	t.Helper()
+	for _, s := range names {
+		t.Run(s, func(t *testing.T) { fn(t, newCluster(t, s)) })
+	}
+}
+
 // cluster is an etcd server, the binaries and the processes a test
 // started on them.
 type cluster struct {

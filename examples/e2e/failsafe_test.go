@@ -12,7 +12,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/p2kit/p2kit/etcdtest"
 	"github.com/p2kit/p2kit/failsafe"
 	"github.com/p2kit/p2kit/intent"
 	"github.com/p2kit/p2kit/internal/artifact"
@@ -25,14 +24,8 @@ import (
 )
 
 // TestWipeRestoredKeyByKey runs issue 12's scenario with the reference
-// preparer binary against an embedded etcd.
-func TestWipeRestoredKeyByKey(t *testing.T) {
-	c := &cluster{t: t, bin: build(t)}
-	e := etcdtest.New(t)
-	c.etcd = e.Endpoints()[0]
-	c.cli = e.Client(t)
-	testWipeRestored(t, c)
-}
+// preparer binary against embedded etcd, Debian's etcd 3.4 and etcd 3.6.
+func TestWipeRestoredKeyByKey(t *testing.T) { forServers(t, dayTwoServers, testWipeRestored) }
 
 // wipedApps run beside the node's own preparer.
 var wipedApps = []string{"api", "cron", "web", "worker", "zipkin"}
