@@ -1,7 +1,7 @@
 package preparer_test
 
 import (
-	"context"
+	"github.com/p2kit/p2kit/etcdtest"
 	"math/rand/v2"
 	"slices"
 	"testing"
@@ -25,7 +25,7 @@ type wipeNode struct {
 	apps    map[string]*manifest.Manifest
 	backup  []*mvccpb.KeyValue // the node's intent, sorted by key
 	pids    map[string]int
-	deletes *realityDeletes
+	deletes *etcdtest.Deletes
 	// restored counts the saved keys written back so far.
 	restored int
 }
@@ -58,7 +58,7 @@ func (n *wipeNode) wipe() {
 	require.NoError(n.t, err)
 	require.Len(n.t, resp.Kvs, len(wipePods)+1)
 	n.backup = resp.Kvs
-	n.deletes = watchRealityDeletes(n.t, n.cli, n.node, resp.Header.Revision)
+	n.deletes = etcdtest.WatchDeletes(n.t, n.cli, "/p2/reality/"+n.node+"/", resp.Header.Revision)
 	del, err := n.cli.Delete(n.ctx(), prefix, clientv3.WithPrefix())
 	require.NoError(n.t, err)
 	require.EqualValues(n.t, len(wipePods)+1, del.Deleted)
@@ -108,7 +108,7 @@ func (n *wipeNode) requireUntouched() {
 	n.launched("later", later)
 	n.waitHolds(0)
 
-	require.Empty(t, n.deletes.check(), "reality lost a key")
+	require.Empty(t, n.deletes.Since(), "reality lost a key")
 	for _, pod := range wipePods {
 		require.Equal(t, n.pids[pod], n.appPID(pod), "%s was restarted", pod)
 		digest, running := n.launch.Running(pod)
@@ -189,59 +189,4 @@ func TestRealRestartMidRestoreRemovesNothing(t *testing.T) {
 	}, "a pod left reality while the restore was half done")
 	n.restore(n.backup[half:])
 	n.requireUntouched()
-}
-
-// realityDeletes collects the DELETE events of a node's reality from a
-// revision on.
-type realityDeletes struct {
-	t   *testing.T
-	cli *clientv3.Client
-	ch  clientv3.WatchChan
-	got []string
-	rev int64 // the revision the watch has reported up to
-}
-
-func watchRealityDeletes(t *testing.T, cli *clientv3.Client, node string, rev int64) *realityDeletes {
-	ctx, cancel := context.WithCancel(context.Background())
-	t.Cleanup(cancel)
-	ch := cli.Watch(ctx, "/p2/reality/"+node+"/", clientv3.WithPrefix(), clientv3.WithRev(rev+1))
-	return &realityDeletes{t: t, cli: cli, ch: ch, rev: rev}
-}
-
-// check reads the watch up to the current revision (asking etcd for a
-// progress notification to know it got there) and returns the keys
-// deleted since the watch's start.
-func (d *realityDeletes) check() []string {
-	t := d.t
-	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), waitFor)
-	defer cancel()
-	resp, err := d.cli.Get(ctx, "/p2/reality/")
-	require.NoError(t, err)
-	now := resp.Header.Revision
-	tick := time.NewTicker(100 * time.Millisecond)
-	defer tick.Stop()
-	for d.rev < now {
-		select {
-		case w, ok := <-d.ch:
-			require.True(t, ok, "the reality watch ended")
-			require.NoError(t, w.Err())
-			for _, ev := range w.Events {
-				if ev.Type == clientv3.EventTypeDelete {
-					d.got = append(d.got, string(ev.Kv.Key))
-				}
-				d.rev = max(d.rev, ev.Kv.ModRevision)
-			}
-			if w.IsProgressNotify() {
-				d.rev = max(d.rev, w.Header.Revision)
-			}
-		case <-tick.C:
-			// The watch and this request share the client's default
-			// stream (no metadata in either context).
-			require.NoError(t, d.cli.RequestProgress(context.Background()))
-		case <-ctx.Done():
-			t.Fatalf("the reality watch never reached revision %d (at %d)", now, d.rev)
-		}
-	}
-	return d.got
 }

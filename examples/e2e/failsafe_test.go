@@ -3,6 +3,7 @@ package e2e
 import (
 	"context"
 	"fmt"
+	"github.com/p2kit/p2kit/etcdtest"
 	"math/rand/v2"
 	"os"
 	"path/filepath"
@@ -210,13 +211,13 @@ func (n *wipedNode) waitMissing(missing int) {
 // wipe saves the node's intent (sorted by key), starts watching reality
 // from the revision of that read, deletes the intent with one
 // delete-prefix and waits until the preparer holds it.
-func (n *wipedNode) wipe() ([]*mvccpb.KeyValue, *deleteWatch) {
+func (n *wipedNode) wipe() ([]*mvccpb.KeyValue, *etcdtest.Deletes) {
 	n.t.Helper()
 	prefix := "/p2/intent/" + n.node + "/"
 	resp, err := n.c.cli.Get(n.ctx, prefix, clientv3.WithPrefix())
 	require.NoError(n.t, err)
 	require.Len(n.t, resp.Kvs, len(wipedApps)+1)
-	deletes := watchDeletes(n.t, n.c.cli, "/p2/reality/"+n.node+"/", resp.Header.Revision)
+	deletes := etcdtest.WatchDeletes(n.t, n.c.cli, "/p2/reality/"+n.node+"/", resp.Header.Revision)
 	_, err = n.c.cli.Delete(n.ctx, prefix, clientv3.WithPrefix())
 	require.NoError(n.t, err)
 	n.waitHolds(1)
@@ -225,7 +226,7 @@ func (n *wipedNode) wipe() ([]*mvccpb.KeyValue, *deleteWatch) {
 
 // requireUntouched checks that the hold ended by itself, the preparer acts
 // on intent again, no reality key was deleted and no app restarted.
-func (n *wipedNode) requireUntouched(deletes *deleteWatch) {
+func (n *wipedNode) requireUntouched(deletes *etcdtest.Deletes) {
 	t := n.t
 	t.Helper()
 	n.waitHolds(0)
@@ -235,63 +236,8 @@ func (n *wipedNode) requireUntouched(deletes *deleteWatch) {
 	n.set(later)
 	n.launched(later)
 	n.waitHolds(0)
-	require.Empty(t, deletes.check(), "reality lost a key")
+	require.Empty(t, deletes.Since(), "reality lost a key")
 	for _, pod := range wipedApps {
 		require.Equal(t, n.pids[pod], n.pid(pod), "%s was restarted", pod)
 	}
-}
-
-// deleteWatch collects the DELETE events under a prefix from a revision
-// on.
-type deleteWatch struct {
-	t   *testing.T
-	cli *clientv3.Client
-	ch  clientv3.WatchChan
-	got []string
-	rev int64 // the revision the watch has reported up to
-}
-
-func watchDeletes(t *testing.T, cli *clientv3.Client, prefix string, rev int64) *deleteWatch {
-	ctx, cancel := context.WithCancel(context.Background())
-	t.Cleanup(cancel)
-	ch := cli.Watch(ctx, prefix, clientv3.WithPrefix(), clientv3.WithRev(rev+1))
-	return &deleteWatch{t: t, cli: cli, ch: ch, rev: rev}
-}
-
-// check reads the watch up to the current revision, asking etcd for
-// progress notifications to know it got there, and returns the keys
-// deleted since the watch's start.
-func (d *deleteWatch) check() []string {
-	t := d.t
-	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), waitFor)
-	defer cancel()
-	resp, err := d.cli.Get(ctx, "/p2/reality/")
-	require.NoError(t, err)
-	now := resp.Header.Revision
-	tick := time.NewTicker(100 * time.Millisecond)
-	defer tick.Stop()
-	for d.rev < now {
-		select {
-		case w, ok := <-d.ch:
-			require.True(t, ok, "the watch ended")
-			require.NoError(t, w.Err())
-			for _, ev := range w.Events {
-				if ev.Type == clientv3.EventTypeDelete {
-					d.got = append(d.got, string(ev.Kv.Key))
-				}
-				d.rev = max(d.rev, ev.Kv.ModRevision)
-			}
-			if w.IsProgressNotify() {
-				d.rev = max(d.rev, w.Header.Revision)
-			}
-		case <-tick.C:
-			// The watch and this request share the client's default
-			// stream (no metadata in either context).
-			require.NoError(t, d.cli.RequestProgress(context.Background()))
-		case <-ctx.Done():
-			t.Fatalf("the watch never reached revision %d (at %d)", now, d.rev)
-		}
-	}
-	return d.got
 }
