@@ -2,7 +2,6 @@ package e2e
 
 import (
 	"bytes"
-	"context"
 	"os/exec"
 	"path/filepath"
 	"strings"
@@ -10,9 +9,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/p2kit/p2kit/internal/artifact"
-	"github.com/p2kit/p2kit/manifest"
-	"github.com/p2kit/p2kit/preparer/process"
 	"github.com/stretchr/testify/require"
 )
 
@@ -34,21 +30,8 @@ func nodeState(c *cluster, node string) string {
 func testHealth(t *testing.T, c *cluster) {
 	const node, ttl = "h1", 2 * time.Second
 	root := t.TempDir()
-	t.Cleanup(func() {
-		l := process.New(root)
-		pods, _ := l.Pods()
-		for _, p := range pods {
-			_ = l.Stop(context.Background(), p, time.Second)
-		}
-	})
-	loc, digest, err := artifact.Write(filepath.Join(t.TempDir(), "app.tar.gz"), map[string]artifact.File{
-		"bin/launch": {Body: "#!/bin/sh\nexec sleep 1000\n", Exec: true},
-	})
-	require.NoError(t, err)
-	app := func(id string) *manifest.Manifest {
-		return &manifest.Manifest{ID: id, TerminationGracePeriod: 1, Launchables: map[string]manifest.Launchable{
-			"app": {LaunchableType: manifest.LaunchableTypeHoist, Location: loc, Digest: digest}}}
-	}
+	stopAppsAtCleanup(t, root)
+	app := sleeperApp(t)
 	c.p2ctl("apply", "intent", "--node", node, "-f", writeYAML(t, app("p2-preparer")))
 	c.p2ctl("apply", "intent", "--node", node, "-f", writeYAML(t, app("sleepy")))
 

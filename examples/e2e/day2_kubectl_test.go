@@ -1,7 +1,6 @@
 package e2e
 
 import (
-	"context"
 	"errors"
 	"os"
 	"os/exec"
@@ -11,9 +10,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/p2kit/p2kit/internal/artifact"
-	"github.com/p2kit/p2kit/manifest"
-	"github.com/p2kit/p2kit/preparer/process"
 	"github.com/stretchr/testify/require"
 )
 
@@ -44,24 +40,8 @@ func (c *cluster) run(env []string, stdin string, args ...string) (int, string, 
 func testKubectl(t *testing.T, c *cluster) {
 	root := t.TempDir()
 	nodes := []string{"k1", "k2"}
-	t.Cleanup(func() {
-		// The apps outlive the preparers by design; stop them.
-		for _, n := range nodes {
-			l := process.New(filepath.Join(root, n))
-			pods, _ := l.Pods()
-			for _, p := range pods {
-				_ = l.Stop(context.Background(), p, time.Second)
-			}
-		}
-	})
-	loc, digest, err := artifact.Write(filepath.Join(t.TempDir(), "app.tar.gz"), map[string]artifact.File{
-		"bin/launch": {Body: "#!/bin/sh\nexec sleep 1000\n", Exec: true},
-	})
-	require.NoError(t, err)
-	app := func(id string) *manifest.Manifest {
-		return &manifest.Manifest{ID: id, TerminationGracePeriod: 1, Launchables: map[string]manifest.Launchable{
-			"app": {LaunchableType: manifest.LaunchableTypeHoist, Location: loc, Digest: digest}}}
-	}
+	stopAppsAtCleanup(t, filepath.Join(root, nodes[0]), filepath.Join(root, nodes[1]))
+	app := sleeperApp(t)
 	alice := []string{"USER=alice"}
 
 	// Exit codes: typos fail with one line.

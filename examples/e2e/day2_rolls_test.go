@@ -10,9 +10,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/p2kit/p2kit/internal/artifact"
-	"github.com/p2kit/p2kit/manifest"
-	"github.com/p2kit/p2kit/preparer/process"
 	"github.com/p2kit/p2kit/rc"
 	"github.com/p2kit/p2kit/status"
 	"github.com/stretchr/testify/require"
@@ -30,22 +27,11 @@ func testRolls(t *testing.T, c *cluster) {
 	mark := func(what string) { t.Logf("%s: %s", time.Since(start).Round(100*time.Millisecond), what) }
 	nodes := []string{"roll-n1", "roll-n2", "roll-n3"}
 	root := t.TempDir()
-	t.Cleanup(func() {
-		// The apps outlive the preparers by design; stop them.
-		for _, n := range nodes {
-			l := process.New(filepath.Join(root, n))
-			pods, _ := l.Pods()
-			for _, p := range pods {
-				_ = l.Stop(context.Background(), p, time.Second)
-			}
-		}
-	})
-	loc, digest, err := artifact.Write(filepath.Join(t.TempDir(), "web.tar.gz"), map[string]artifact.File{
-		"bin/launch": {Body: "#!/bin/sh\nexec sleep 1000\n", Exec: true},
-	})
-	require.NoError(t, err)
-	self := &manifest.Manifest{ID: "p2-preparer", Launchables: map[string]manifest.Launchable{
-		"app": {LaunchableType: manifest.LaunchableTypeHoist, Location: loc, Digest: digest}}}
+	for _, n := range nodes {
+		stopAppsAtCleanup(t, filepath.Join(root, n))
+	}
+	app := sleeperApp(t)
+	self := app("p2-preparer")
 	for _, n := range nodes {
 		c.p2ctl("labels", "set", "node", n, "tier=rolls", "--force")
 		c.p2ctl("apply", "intent", "--node", n, "-f", writeYAML(t, self))
@@ -57,9 +43,10 @@ func testRolls(t *testing.T, c *cluster) {
 	// own manifest digest.
 	version := func(v int) string {
 		id := fmt.Sprintf("web-v%d", v)
-		m := &manifest.Manifest{ID: "web", TerminationGracePeriod: 1, Launchables: map[string]manifest.Launchable{
-			"app": {LaunchableType: manifest.LaunchableTypeHoist, Location: loc, Digest: digest,
-				Env: map[string]string{"VERSION": fmt.Sprint(v)}}}}
+		m := app("web")
+		l := m.Launchables["app"]
+		l.Env = map[string]string{"VERSION": fmt.Sprint(v)}
+		m.Launchables["app"] = l
 		replicas := 0
 		if v == 1 {
 			replicas = 3
@@ -140,7 +127,7 @@ func testRolls(t *testing.T, c *cluster) {
 
 	// A roll that cannot progress is refused, with why; --force starts it.
 	v5 := version(5)
-	out, err = p2ctlRun(c, waitFor, "roll", "start", v5, "--from", v3, "--desired", "3", "--minimum", "3")
+	out, err := p2ctlRun(c, waitFor, "roll", "start", v5, "--from", v3, "--desired", "3", "--minimum", "3")
 	require.Error(t, err, "refused: %s", out)
 	require.Contains(t, out, "minimum_replicas 3 is not below the 3 nodes that can run pod web")
 	require.Equal(t, 1, strings.Count(strings.TrimSpace(out), "\n")+1, "one line: %s", out)

@@ -108,6 +108,33 @@ func forEachServer(t *testing.T, fn func(t *testing.T, c *cluster)) {
 	}
 }
 
+// stopAppsAtCleanup stops, when the test ends, the apps launched under
+// each pod root: apps outlive their preparer by design.
+func stopAppsAtCleanup(t *testing.T, roots ...string) {
+	t.Cleanup(func() {
+		for _, root := range roots {
+			l := process.New(root)
+			pods, _ := l.Pods()
+			for _, p := range pods {
+				_ = l.Stop(context.Background(), p, time.Second)
+			}
+		}
+	})
+}
+
+// sleeperApp writes an artifact whose app sleeps, and returns a manifest
+// of it for any pod id.
+func sleeperApp(t *testing.T) func(id string) *manifest.Manifest {
+	loc, digest, err := artifact.Write(filepath.Join(t.TempDir(), "app.tar.gz"), map[string]artifact.File{
+		"bin/launch": {Body: "#!/bin/sh\nexec sleep 1000\n", Exec: true},
+	})
+	require.NoError(t, err)
+	return func(id string) *manifest.Manifest {
+		return &manifest.Manifest{ID: id, TerminationGracePeriod: 1, Launchables: map[string]manifest.Launchable{
+			"app": {LaunchableType: manifest.LaunchableTypeHoist, Location: loc, Digest: digest}}}
+	}
+}
+
 // dayTwoServers are the servers the Day-2 and failsafe end-to-end tests
 // run on: the embedded 3.7, Debian's 3.4 and 3.6. TestBinaries covers 3.5.
 var dayTwoServers = []string{Embedded, "etcd-3.4", "etcd-3.6"}
@@ -177,25 +204,8 @@ func TestBinaries(t *testing.T) { forEachServer(t, testBinaries) }
 // by wiping its intent, and releases the hold.
 func testBinaries(t *testing.T, c *cluster) {
 	root := t.TempDir()
-	t.Cleanup(func() {
-		// The apps outlive the preparers by design; stop them.
-		for _, n := range []string{"n1", "n2"} {
-			l := process.New(filepath.Join(root, n))
-			pods, _ := l.Pods()
-			for _, p := range pods {
-				_ = l.Stop(context.Background(), p, time.Second)
-			}
-		}
-	})
-
-	loc, digest, err := artifact.Write(filepath.Join(t.TempDir(), "app.tar.gz"), map[string]artifact.File{
-		"bin/launch": {Body: "#!/bin/sh\nexec sleep 1000\n", Exec: true},
-	})
-	require.NoError(t, err)
-	app := func(id string) *manifest.Manifest {
-		return &manifest.Manifest{ID: id, TerminationGracePeriod: 1, Launchables: map[string]manifest.Launchable{
-			"app": {LaunchableType: manifest.LaunchableTypeHoist, Location: loc, Digest: digest}}}
-	}
+	stopAppsAtCleanup(t, filepath.Join(root, "n1"), filepath.Join(root, "n2"))
+	app := sleeperApp(t)
 
 	for _, n := range []string{"n1", "n2"} {
 		c.p2ctl("labels", "set", "node", n, "role=web", "--force")
@@ -223,7 +233,7 @@ func testBinaries(t *testing.T, c *cluster) {
 	}
 
 	// Wipe n1's intent behind everyone's back: the preparer holds.
-	_, err = c.cli.Delete(context.Background(), "/p2/intent/n1/", clientv3.WithPrefix())
+	_, err := c.cli.Delete(context.Background(), "/p2/intent/n1/", clientv3.WithPrefix())
 	require.NoError(t, err)
 	var holdID, last string
 	require.Eventually(t, func() bool {

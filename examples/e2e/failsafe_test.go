@@ -17,7 +17,6 @@ import (
 	"github.com/p2kit/p2kit/intent"
 	"github.com/p2kit/p2kit/internal/artifact"
 	"github.com/p2kit/p2kit/manifest"
-	"github.com/p2kit/p2kit/preparer/process"
 	"github.com/p2kit/p2kit/status"
 	"github.com/stretchr/testify/require"
 	"go.etcd.io/etcd/api/v3/mvccpb"
@@ -91,14 +90,7 @@ func newWipedNode(t *testing.T, c *cluster, node string) *wipedNode {
 	n := &wipedNode{t: t, c: c, ctx: ctx, node: node, root: t.TempDir(),
 		intent: intent.NewStore(c.cli), status: status.NewPodStatusStore(c.cli),
 		apps: map[string]*manifest.Manifest{}, pids: map[string]int{}}
-	t.Cleanup(func() {
-		// The apps outlive the preparer by design; stop them.
-		l := process.New(n.root)
-		pods, _ := l.Pods()
-		for _, p := range pods {
-			_ = l.Stop(context.Background(), p, time.Second)
-		}
-	})
+	stopAppsAtCleanup(t, n.root)
 	n.set(n.app("p2-preparer"))
 	c.start("preparer", "--node", node, "--pod-root", n.root)
 	for _, pod := range wipedApps {
