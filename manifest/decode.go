@@ -14,6 +14,9 @@ import (
 
 // Decode parses a manifest written as JSON or YAML and validates it.
 //
+// Every field of P2's pod manifest is understood or kept unchanged, and in YAML a launchable's
+// env values are read as the strings they spell (`PORT: 8080` is "8080"), as P2 read them.
+//
 // Decoding is strict: an unknown or duplicate field, a field name in the wrong case, a value of
 // the wrong type (an unquoted YAML number where a string belongs, say), more than one YAML
 // document, or nesting deeper than 100 levels is an error, and a problem with a field names
@@ -95,5 +98,5 @@ func yamlToJSON(data []byte) ([]byte, error) {
 	if err != nil {
 		return nil, fmt.Errorf("%w: %w", ErrInvalid, err)
 	}
-	return js, nil
+	return envScalarsAsStrings(data, js)
 }
