@@ -47,6 +47,7 @@ func runErr(args []string, stderr io.Writer) error {
 	selfPod := fs.String("self-pod-id", preparer.DefaultSelfPodID, "the preparer's own pod id in intent")
 	workers := fs.Int("workers", 8, "pods worked on at once")
 	trustedKeys := fs.String("trusted-keys", "", "directory of ed25519 public keys (*.pub): install only manifests signed by one of them (empty: no verification)")
+	allowUnverified := fs.Bool("allow-unverified-artifacts", false, "install hoist launchables that have neither digest nor digest_location, logging each (development only)")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -67,8 +68,13 @@ func runErr(args []string, stderr io.Writer) error {
 	defer rt.Close()
 	log, client, reg := rt.Log, rt.Client, rt.Registry
 
+	hoistOpts := []hoist.Option{hoist.WithLogger(log)}
+	if *allowUnverified {
+		hoistOpts = append(hoistOpts, hoist.WithAllowUnverifiedArtifacts())
+		log.Warn("unverified artifacts are allowed: hoist launchables without digest or digest_location will be installed")
+	}
 	p, err := preparer.New(client, *node,
-		preparer.Hoist(hoist.New(*podRoot, hoist.WithLogger(log))),
+		preparer.Hoist(hoist.New(*podRoot, hoistOpts...)),
 		process.New(*podRoot, process.WithLogger(log)),
 		preparer.WithPrefix(prefix),
 		preparer.WithSelfPodID(*selfPod),
@@ -80,7 +86,7 @@ func runErr(args []string, stderr io.Writer) error {
 		return err
 	}
 	log.Info("preparer starting", zap.String("node", *node), zap.String("pod_root", *podRoot),
-		zap.Int("trusted_keys", len(keys)),
+		zap.Int("trusted_keys", len(keys)), zap.Bool("allow_unverified_artifacts", *allowUnverified),
 		zap.Strings("etcd", cli.SplitEndpoints(d.Etcd.Endpoints)))
 	if err := p.Run(ctx); err != nil {
 		return err

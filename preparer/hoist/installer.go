@@ -33,6 +33,8 @@ type Installer struct {
 	maxUnpacked int64
 	started     time.Time
 
+	allowUnverified bool // see WithAllowUnverifiedArtifacts
+
 	locks     podLocks
 	cleanOnce sync.Once
 }
