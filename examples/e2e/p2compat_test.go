@@ -125,7 +125,7 @@ func TestP2RecordsOnTheBinaries(t *testing.T) {
 			}
 		}
 		return true
-	}, waitFor, 100*time.Millisecond, "web launched and passing on both nodes: %+v %+v", podStatus("n1", "web"), podStatus("n2", "web"))
+	}, waitFor, 100*time.Millisecond, "web launched and passing on both nodes")
 	for _, n := range nodes {
 		resp, err := c.cli.Get(ctx, "/p2/reality/"+n+"/web")
 		require.NoError(t, err)
@@ -148,7 +148,7 @@ func TestP2RecordsOnTheBinaries(t *testing.T) {
 			}
 		}
 		return true
-	}, waitFor, 100*time.Millisecond, "evil refused on both nodes: %+v %+v", podStatus("n1", "evil"), podStatus("n2", "evil"))
+	}, waitFor, 100*time.Millisecond, "evil refused on both nodes")
 	for _, n := range nodes {
 		resp, err := c.cli.Get(ctx, "/p2/reality/"+n+"/evil")
 		require.NoError(t, err)
