@@ -6,6 +6,7 @@ import (
 	"os"
 	"path/filepath"
 	"sort"
+	"strings"
 	"testing"
 
 	"github.com/p2kit/p2kit/manifest"
@@ -93,4 +94,35 @@ func TestP2ManifestsApplyAndComeBack(t *testing.T) {
 			assert.True(t, manifest.SameVersion(m, &env2.Value))
 		})
 	}
+}
+
+// apply takes P2's record forms as well as p2kit's, and stores p2kit's.
+func TestApplyTakesP2Records(t *testing.T) {
+	f := newFleet(t)
+	rcFile := f.write("rc.json", `{"id": "9b2f6a4e-1c3d-4e5f-8a7b-0c1d2e3f4a5b",
+		"manifest": "id: web\nlaunchables:\n  app:\n    launchable_type: hoist\n    location: https://artifacts.example.com/web_1.tar.gz\n    digest_location: https://artifacts.example.com/web_1.tar.gz.sha256\n    env: {WORKERS: 4}\nstatus_port: 8080\n",
+		"node_selector": "env=prod", "pod_labels": null, "replicas_desired": 2, "disabled": false,
+		"allocation_strategy": "dynamic_strategy"}`)
+	f.ok("apply", "rc", "-f", rcFile)
+	oldRC := strings.Replace(f.read(rcFile), "9b2f6a4e-1c3d-4e5f-8a7b-0c1d2e3f4a5b", "1a2b3c4d-0000-4000-8000-000000000001", 1)
+	f.ok("apply", "rc", "-f", f.write("old.json", oldRC))
+	out := f.ok("get", "rc", "9b2f6a4e-1c3d-4e5f-8a7b-0c1d2e3f4a5b", "-o", "yaml")
+	assert.Contains(t, out, "allocation_strategy: dynamic\n")
+	assert.Contains(t, out, "status_port: 8080\n")
+	assert.Contains(t, out, `WORKERS: "4"`)
+
+	rollFile := f.write("roll.json", `{"OldRC": "1a2b3c4d-0000-4000-8000-000000000001",
+		"NewRC": "9b2f6a4e-1c3d-4e5f-8a7b-0c1d2e3f4a5b", "DesiredReplicas": 2, "MinimumReplicas": 1,
+		"LeaveOld": false, "RollDelay": 30000000000}`)
+	f.ok("apply", "roll", "-f", rollFile)
+	out = f.ok("get", "roll", "9b2f6a4e-1c3d-4e5f-8a7b-0c1d2e3f4a5b", "-o", "yaml")
+	assert.Contains(t, out, "roll_delay: 30s\n")
+	assert.Contains(t, out, "old_rc: 1a2b3c4d-0000-4000-8000-000000000001\n")
+}
+
+func (f *fleet) read(path string) string {
+	f.t.Helper()
+	data, err := os.ReadFile(path)
+	require.NoError(f.t, err)
+	return string(data)
 }
