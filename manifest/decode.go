@@ -14,7 +14,9 @@ import (
 
 // Decode parses a manifest written as JSON or YAML and validates it.
 //
-// Every field of P2's pod manifest is understood or kept unchanged, and in YAML a launchable's
+// A PGP clear-signed manifest, as P2 signed them, decodes to the manifest it signs, with the
+// whole message kept in PGPSigned (see VerifyPGP). Every field of P2's pod manifest is
+// understood or kept unchanged, and in YAML a launchable's
 // env values are read as the strings they spell (`PORT: 8080` is "8080"), as P2 read them.
 //
 // Decoding is strict: an unknown or duplicate field, a field name in the wrong case, a value of
@@ -36,6 +38,9 @@ func Decode(data []byte) (*Manifest, error) {
 // Parse decodes a manifest written as JSON or YAML as strictly as Decode does, but does not
 // validate it: for stores and records (P2 kept manifests as YAML text) whose owner validates.
 func Parse(data []byte) (*Manifest, error) {
+	if isClearSigned(data) {
+		return parseClearSigned(data)
+	}
 	js := data
 	if !json.Valid(data) {
 		var err error

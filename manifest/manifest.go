@@ -78,6 +78,10 @@ type Manifest struct {
 	// ("ed25519:<key-id>:<base64>", see Sign and Verify). It is not part of
 	// that JSON, so it never changes the digest.
 	Signature string `json:"signature,omitempty"`
+	// PGPSigned is the whole PGP clear-signed message a manifest was decoded from, as P2
+	// signed manifests (see Decode and VerifyPGP). Like Signature it is not part of the
+	// canonical JSON.
+	PGPSigned string `json:"pgp_signed,omitempty"`
 }
 
 // Launchable is one installable, runnable artifact of a pod.

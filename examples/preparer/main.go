@@ -46,7 +46,7 @@ func runErr(args []string, stderr io.Writer) error {
 	podRoot := fs.String("pod-root", "/data/pods", "directory pods are installed in")
 	selfPod := fs.String("self-pod-id", preparer.DefaultSelfPodID, "the preparer's own pod id in intent")
 	workers := fs.Int("workers", 8, "pods worked on at once")
-	trustedKeys := fs.String("trusted-keys", "", "directory of ed25519 public keys (*.pub): install only manifests signed by one of them (empty: no verification)")
+	trustedKeys := fs.String("trusted-keys", "", "directory of ed25519 public keys (*.pub) and armored PGP public keys (*.asc): install only manifests signed by one of them (empty: no verification)")
 	allowUnverified := fs.Bool("allow-unverified-artifacts", false, "install hoist launchables that have neither digest nor digest_location, logging each (development only)")
 	if err := fs.Parse(args); err != nil {
 		return err
@@ -56,6 +56,10 @@ func runErr(args []string, stderr io.Writer) error {
 		return err
 	}
 	keys, err := preparer.LoadTrustedKeys(*trustedKeys)
+	if err != nil {
+		return fmt.Errorf("--trusted-keys: %w", err)
+	}
+	pgpKeys, err := preparer.LoadTrustedPGPKeys(*trustedKeys)
 	if err != nil {
 		return fmt.Errorf("--trusted-keys: %w", err)
 	}
@@ -80,13 +84,14 @@ func runErr(args []string, stderr io.Writer) error {
 		preparer.WithSelfPodID(*selfPod),
 		preparer.WithWorkers(*workers),
 		preparer.WithTrustedKeys(keys...),
+		preparer.WithTrustedPGPKeys(pgpKeys),
 		preparer.WithLogger(log),
 		preparer.WithRegistry(reg))
 	if err != nil {
 		return err
 	}
 	log.Info("preparer starting", zap.String("node", *node), zap.String("pod_root", *podRoot),
-		zap.Int("trusted_keys", len(keys)), zap.Bool("allow_unverified_artifacts", *allowUnverified),
+		zap.Int("trusted_keys", len(keys)), zap.Int("trusted_pgp_keys", len(pgpKeys)), zap.Bool("allow_unverified_artifacts", *allowUnverified),
 		zap.Strings("etcd", cli.SplitEndpoints(d.Etcd.Endpoints)))
 	if err := p.Run(ctx); err != nil {
 		return err
