@@ -72,7 +72,7 @@ func runErr(args []string, stderr io.Writer) error {
 	defer rt.Close()
 	log, client, reg := rt.Log, rt.Client, rt.Registry
 
-	hoistOpts := []hoist.Option{hoist.WithLogger(log)}
+	hoistOpts := []hoist.Option{hoist.WithLogger(log), hoist.WithTrustedPGPKeys(pgpKeys)}
 	if *allowUnverified {
 		hoistOpts = append(hoistOpts, hoist.WithAllowUnverifiedArtifacts())
 		log.Warn("unverified artifacts are allowed: hoist launchables without digest or digest_location will be installed")

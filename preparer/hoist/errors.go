@@ -27,6 +27,9 @@ var (
 	// location without a scheme, which needs P2's artifact registry. The message names the
 	// launchable and the type or location.
 	ErrUnsupported = errors.New("launchable not supported")
+	// ErrSignature is wrapped by the error of an install refused because the PGP signature of
+	// a digest listing is missing or does not verify (see WithTrustedPGPKeys).
+	ErrSignature = errors.New("digest signature not verified")
 	// ErrNotInstalled is wrapped by the error of a lookup of an install that is not on disk.
 	ErrNotInstalled = errors.New("not installed")
 )

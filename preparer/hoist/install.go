@@ -60,11 +60,12 @@ type Install struct {
 // A hoist launchable is installed only when it can be verified: by its digest (the artifact's
 // sha256), by its digest_location (a sha256sum listing the unpacked tree must match exactly),
 // or both; without either it is refused with ErrUnverified unless the Installer was made with
-// WithAllowUnverifiedArtifacts. A digest_signature_location is not checked here. Launchables
+// WithAllowUnverifiedArtifacts. A digest_signature_location is checked when the Installer has
+// trusted PGP keys (WithTrustedPGPKeys). Launchables
 // of other types, and those that need an artifact registry, are refused with ErrUnsupported.
 //
 // Errors name the pod and the launchable, and wrap ErrFetch, ErrDigestMismatch,
-// ErrUnsafeArchive, ErrUnverified, ErrUnsupported or ErrHook as fits, or the context's error.
+// ErrUnsafeArchive, ErrUnverified, ErrUnsupported, ErrSignature or ErrHook as fits, or the context's error.
 func (in *Installer) Install(ctx context.Context, m *manifest.Manifest) (*Install, error) {
 	if m == nil {
 		return nil, errors.New("install: nil manifest")

@@ -7,6 +7,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/ProtonMail/go-crypto/openpgp"
 	"go.uber.org/zap"
 )
 
@@ -33,7 +34,8 @@ type Installer struct {
 	maxUnpacked int64
 	started     time.Time
 
-	allowUnverified bool // see WithAllowUnverifiedArtifacts
+	allowUnverified bool               // see WithAllowUnverifiedArtifacts
+	pgpKeys         openpgp.EntityList // see WithTrustedPGPKeys
 
 	locks     podLocks
 	cleanOnce sync.Once

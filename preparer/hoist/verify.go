@@ -14,6 +14,7 @@ import (
 	"slices"
 	"strings"
 
+	"github.com/ProtonMail/go-crypto/openpgp"
 	"go.uber.org/zap"
 
 	"github.com/p2kit/p2kit/manifest"
@@ -27,6 +28,15 @@ const maxListing = 64 << 20
 // install is logged at warning level. Meant for development fleets only.
 func WithAllowUnverifiedArtifacts() Option {
 	return func(in *Installer) { in.allowUnverified = true }
+}
+
+// WithTrustedPGPKeys makes the Installer check, for every launchable verified by a
+// digest_location, the detached PGP signature of the listing at its digest_signature_location
+// (armored or binary) against keys, as P2 did with a keyring configured. A launchable with a
+// digest_location and no digest_signature_location is then refused, and so is one whose
+// signature does not verify; both errors wrap ErrSignature.
+func WithTrustedPGPKeys(keys openpgp.EntityList) Option {
+	return func(in *Installer) { in.pgpKeys = append(in.pgpKeys, keys...) }
 }
 
 // checkInstallable refuses, before anything is fetched, a launchable the Installer cannot
@@ -71,11 +81,45 @@ func (in *Installer) fetchListing(ctx context.Context, l manifest.Launchable) (m
 	case len(data) > maxListing:
 		return nil, mark(ErrFetch, fmt.Errorf("fetch %s: digest listing is larger than %d bytes", loc, maxListing))
 	}
+	if err := in.checkListingSignature(ctx, l, data); err != nil {
+		return nil, err
+	}
 	listing, err := ParseDigestListing(data)
 	if err != nil {
 		return nil, fmt.Errorf("digest_location %s: %w", loc, err)
 	}
 	return listing, nil
+}
+
+// checkListingSignature verifies the detached signature of a digest listing when the Installer
+// has trusted PGP keys.
+func (in *Installer) checkListingSignature(ctx context.Context, l manifest.Launchable, listing []byte) error {
+	if len(in.pgpKeys) == 0 {
+		return nil
+	}
+	if l.DigestSignatureLocation == "" {
+		return fmt.Errorf("%w: digest_location %s has no digest_signature_location, and trusted PGP keys are configured",
+			ErrSignature, redact(l.DigestLocation))
+	}
+	loc := redact(l.DigestSignatureLocation)
+	r, err := in.open(ctx, l.DigestSignatureLocation, loc)
+	if err != nil {
+		return err
+	}
+	defer r.Close()
+	sig, err := io.ReadAll(&ctxReader{ctx: ctx, r: io.LimitReader(r, 1<<20)})
+	if err != nil {
+		return mark(ErrFetch, fmt.Errorf("fetch %s: %w", loc, err))
+	}
+	if bytes.Contains(sig, []byte("-----BEGIN PGP SIGNATURE-----")) {
+		_, err = openpgp.CheckArmoredDetachedSignature(in.pgpKeys, bytes.NewReader(listing), bytes.NewReader(sig), nil)
+	} else {
+		_, err = openpgp.CheckDetachedSignature(in.pgpKeys, bytes.NewReader(listing), bytes.NewReader(sig), nil)
+	}
+	if err != nil {
+		return fmt.Errorf("%w: %s does not verify the digest listing %s: %w", ErrSignature, loc, redact(l.DigestLocation), err)
+	}
+	return nil
 }
 
 // ParseDigestListing parses a sha256sum listing, P2's digest_location format: one line per
