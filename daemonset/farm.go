@@ -25,6 +25,11 @@ import (
 // farm unschedules only pods that carry its own id.
 const OwnerLabel = "daemon_set_id"
 
+// PodIDLabel is the pod label that holds the pod id of every pod a daemon
+// set schedules, as P2 labelled its pods, so that selectors such as
+// "pod_id=web" (P2's pod clusters) match them.
+const PodIDLabel = "pod_id"
+
 // StatusNamespace is the namespace of the farm's status record of each
 // daemon set: /p2/status/daemon_sets/<id>/ds-farm.
 const StatusNamespace = "ds-farm"

@@ -64,5 +64,5 @@ func ExampleNewFarm() {
 	fmt.Println(l.Value)
 	// Output:
 	// web1, web2 scheduled; db1 not found: true
-	// daemon_set_id=edge-proxy
+	// daemon_set_id=edge-proxy,pod_id=proxy
 }

@@ -83,7 +83,7 @@ func scheduleOps(is *intent.Store, pl *kv.Store[labels.Set], current func(name s
 		return nil, fmt.Errorf("daemon set %s: node %s: %w", id, nodes[0], err)
 	}
 	mdata := string(first.ValueBytes())
-	owned := labels.Set{OwnerLabel: id}
+	owned := labels.Set{OwnerLabel: id, PodIDLabel: ds.PodID}
 	lfirst, err := pl.PutOp(labels.PodID(nodes[0], ds.PodID), &owned)
 	if err != nil {
 		return nil, fmt.Errorf("daemon set %s: pod labels: %w", id, err)
@@ -102,6 +102,7 @@ func scheduleOps(is *intent.Store, pl *kv.Store[labels.Set], current func(name s
 			if l, ok := current(name); ok && len(l) > 0 && !l.Equal(owned) {
 				set := l.Clone() // keep the pod's other labels
 				set[OwnerLabel] = id
+				set[PodIDLabel] = ds.PodID
 				lop, err = pl.PutOp(name, &set)
 			} else {
 				var lkey string

@@ -30,6 +30,8 @@ type DaemonSet struct {
 	Timeout Duration `json:"timeout"`
 	// RateLimitInterval is the pause between two nodes' updates.
 	RateLimitInterval Duration `json:"rate_limit_interval"`
+	// ClusterName is the name P2 gave the daemon set's cluster; kept as written.
+	ClusterName string `json:"cluster_name,omitempty"`
 }
 
 // Validate checks the daemon set; every problem names its field.
@@ -62,7 +64,12 @@ func (d *DaemonSet) Validate() error {
 }
 
 // UnmarshalJSON decodes a daemon set strictly: unknown fields are refused.
+// It also reads the form P2 stored (manifest as YAML text, timeout in
+// nanoseconds, cluster_name); marshalling writes p2kit's form.
 func (d *DaemonSet) UnmarshalJSON(data []byte) error {
+	if isP2(data) {
+		return d.unmarshalP2(data)
+	}
 	type plain DaemonSet
 	var p plain
 	if err := wire.Strict(data, &p); err != nil {

@@ -19,6 +19,19 @@ func (m *Manifest) Clone() *Manifest {
 		for name, l := range m.Launchables {
 			l.EntryPoints = slices.Clone(l.EntryPoints)
 			l.Env = maps.Clone(l.Env)
+			l.Cgroup = l.Cgroup.clone()
+			if l.Version != nil {
+				v := *l.Version
+				v.Tags = maps.Clone(v.Tags)
+				l.Version = &v
+			}
+			if l.Image != nil {
+				img := *l.Image
+				l.Image = &img
+			}
+			l.Entrypoint = slices.Clone(l.Entrypoint)
+			l.PostStart = l.PostStart.clone()
+			l.PreStop = l.PreStop.clone()
 			c.Launchables[name] = l
 		}
 	}
@@ -32,6 +45,14 @@ func (m *Manifest) Clone() *Manifest {
 		s := *m.Status
 		c.Status = &s
 	}
+	if m.ResourceLimits != nil {
+		c.ResourceLimits = &ResourceLimits{Cgroup: m.ResourceLimits.Cgroup.clone()}
+	}
+	if m.ReadOnly != nil {
+		r := *m.ReadOnly
+		c.ReadOnly = &r
+	}
+	c.NodeRequirements = maps.Clone(m.NodeRequirements)
 	if m.MinHealthPercentage != nil {
 		p := *m.MinHealthPercentage
 		c.MinHealthPercentage = &p
@@ -107,4 +128,22 @@ func cloneReflect(v reflect.Value) reflect.Value {
 		return c
 	}
 	return v
+}
+
+func (c *Cgroup) clone() *Cgroup {
+	if c == nil {
+		return nil
+	}
+	d := *c
+	d.Memory = cloneValue(c.Memory)
+	return &d
+}
+
+func (c *DockerCommand) clone() *DockerCommand {
+	if c == nil {
+		return nil
+	}
+	d := *c
+	d.Exec.Command = slices.Clone(c.Exec.Command)
+	return &d
 }

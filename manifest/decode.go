@@ -14,12 +14,33 @@ import (
 
 // Decode parses a manifest written as JSON or YAML and validates it.
 //
+// A PGP clear-signed manifest, as P2 signed them, decodes to the manifest it signs, with the
+// whole message kept in PGPSigned (see VerifyPGP). Every field of P2's pod manifest is
+// understood or kept unchanged, and in YAML a launchable's
+// env values are read as the strings they spell (`PORT: 8080` is "8080"), as P2 read them.
+//
 // Decoding is strict: an unknown or duplicate field, a field name in the wrong case, a value of
 // the wrong type (an unquoted YAML number where a string belongs, say), more than one YAML
 // document, or nesting deeper than 100 levels is an error, and a problem with a field names
 // the field (see FieldError). Nothing is defaulted or rewritten; the accessors
 // (EntryPointsOrDefault and the like) apply defaults. Every error wraps ErrInvalid.
 func Decode(data []byte) (*Manifest, error) {
+	m, err := Parse(data)
+	if err != nil {
+		return nil, err
+	}
+	if err := m.Validate(); err != nil {
+		return nil, err
+	}
+	return m, nil
+}
+
+// Parse decodes a manifest written as JSON or YAML as strictly as Decode does, but does not
+// validate it: for stores and records (P2 kept manifests as YAML text) whose owner validates.
+func Parse(data []byte) (*Manifest, error) {
+	if isClearSigned(data) {
+		return parseClearSigned(data)
+	}
 	js := data
 	if !json.Valid(data) {
 		var err error
@@ -29,9 +50,6 @@ func Decode(data []byte) (*Manifest, error) {
 	}
 	m := new(Manifest)
 	if err := m.decodeJSON(js); err != nil {
-		return nil, err
-	}
-	if err := m.Validate(); err != nil {
 		return nil, err
 	}
 	return m, nil
@@ -95,5 +113,5 @@ func yamlToJSON(data []byte) ([]byte, error) {
 	if err != nil {
 		return nil, fmt.Errorf("%w: %w", ErrInvalid, err)
 	}
-	return js, nil
+	return envScalarsAsStrings(data, js)
 }

@@ -99,7 +99,8 @@ func TestDecodeRefuses(t *testing.T) {
 		{"duplicate field YAML", "id: a\nid: b\n", "", "already set"},
 		{"number for a string", "id: 123\n", "id", "id: want a string, got number 123"},
 		{"YAML boolean for a string", "id: hello\nrun_as: no\n", "run_as", "run_as: want a string, got boolean false"},
-		{"number in env", "id: hello\nlaunchables: {app: {env: {PORT: 8080}}}", "launchables.app.env.PORT", "want a string, got number 8080"},
+		{"number in env in JSON", `{"id": "hello", "launchables": {"app": {"env": {"PORT": 8080}}}}`, "launchables.app.env.PORT", "want a string, got number 8080"},
+		{"list in env", "id: hello\nlaunchables: {app: {env: {PORT: [1]}}}", "launchables.app.env.PORT", "want a string, got a list"},
 		{"string for an integer", `{"id": "a", "status": {"port": "80"}}`, "status.port", `want an integer, got string "80"`},
 		{"fraction for an integer", `{"id": "a", "termination_grace_period": 1.5}`, "termination_grace_period", "want an integer, got number 1.5"},
 		{"integer out of range", `{"id": "a", "termination_grace_period": 99999999999999999999}`, "termination_grace_period", "out of range"},
@@ -181,7 +182,7 @@ func TestUnmarshalJSONReplacesPreviousContents(t *testing.T) {
 }
 
 func TestDecodeErrorsAreFieldErrors(t *testing.T) {
-	_, err := Decode([]byte(`{"id": "a", "launchables": {"app": {"launchable_type": "docker"}}}`))
+	_, err := Decode([]byte(`{"id": "a", "launchables": {"app": {"launchable_type": "rocket"}}}`))
 	require.Error(t, err)
 	var fields []string
 	for _, e := range err.(interface{ Unwrap() []error }).Unwrap() {
@@ -189,5 +190,5 @@ func TestDecodeErrorsAreFieldErrors(t *testing.T) {
 		require.True(t, errors.As(e, &fe), "%v is not a FieldError", e)
 		fields = append(fields, fe.Field)
 	}
-	assert.Equal(t, []string{"launchables.app.launchable_type", "launchables.app.location", "launchables.app.digest"}, fields)
+	assert.Equal(t, []string{"launchables.app.launchable_type", "launchables.app.location"}, fields)
 }

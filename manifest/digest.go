@@ -11,7 +11,7 @@ import (
 
 // CanonicalJSON returns the bytes a manifest's digest (and its signature) covers: the
 // manifest as JSON with object keys sorted at every level, no insignificant space, defaults
-// written out (entry points, restart policy, status path) and the signature left out. Writing a
+// written out (entry points, restart policy, status path) and the signatures left out. Writing a
 // default explicitly or leaving it out, in YAML or in JSON, in any key order, gives the same
 // bytes.
 func (m *Manifest) CanonicalJSON() ([]byte, error) {
@@ -63,6 +63,7 @@ func SameVersion(a, b *Manifest) bool {
 func (m *Manifest) withDefaults() *Manifest {
 	c := *m
 	c.Signature = ""
+	c.PGPSigned = ""
 	if m.Launchables != nil {
 		c.Launchables = make(map[string]Launchable, len(m.Launchables))
 		for name, l := range m.Launchables {

@@ -54,7 +54,6 @@ config: {port: 8080}
 	// same version: true
 	// launchables.app.launchable_type: required
 	// launchables.app.location: unsupported scheme "ftp"
-	// launchables.app.digest: required
 }
 
 func ExampleValidateID() {

@@ -2,15 +2,24 @@ package manifest
 
 import (
 	"slices"
+	"strings"
 	"time"
 )
 
 // LaunchableType names how a launchable's artifact is installed and run.
 type LaunchableType string
 
-// LaunchableTypeHoist is a tar.gz artifact with its entry points inside. It is the only type
-// supported today.
-const LaunchableTypeHoist LaunchableType = "hoist"
+const (
+	// LaunchableTypeHoist is a tar.gz artifact with its entry points inside. It is the only type
+	// the reference installer installs.
+	LaunchableTypeHoist LaunchableType = "hoist"
+	// LaunchableTypeOpenContainer is P2's OpenContainer image launchable. It is kept in intent
+	// and refused at install.
+	LaunchableTypeOpenContainer LaunchableType = "opencontainer"
+	// LaunchableTypeDocker is P2's docker image launchable. It is kept in intent and refused at
+	// install.
+	LaunchableTypeDocker LaunchableType = "docker"
+)
 
 // RestartPolicy says what happens when a launchable's process exits.
 type RestartPolicy string
@@ -42,8 +51,23 @@ type Manifest struct {
 	// float64, as encoding/json decodes them: integers beyond ±2^53 lose precision, so write
 	// such values as strings.
 	Config map[string]any `json:"config,omitempty"`
-	// Status is the pod's health check; nil means the pod has none.
+	// Status is the pod's health check; nil means the pod has none. See HealthCheck, which
+	// also reads P2's older status_port and status_http.
 	Status *StatusCheck `json:"status,omitempty"`
+	// StatusPort is P2's older spelling of status.port; when set it wins over status.port.
+	StatusPort int `json:"status_port,omitempty"`
+	// StatusHTTP is P2's older spelling of status.http; true turns the HTTP check on.
+	StatusHTTP bool `json:"status_http,omitempty"`
+	// ResourceLimits are P2's pod-wide resource limits. Kept as written; p2kit's launcher does
+	// not enforce them.
+	ResourceLimits *ResourceLimits `json:"resource_limits,omitempty"`
+	// ReadOnly is P2's readonly flag (unpack as root, run as run_as). Kept as written.
+	ReadOnly *bool `json:"readonly,omitempty"`
+	// ArtifactRegistry is the URL of P2's artifact registry, which resolves version launchables
+	// and locations without a scheme. Kept as written.
+	ArtifactRegistry string `json:"artifact_registry,omitempty"`
+	// NodeRequirements are P2's node labels the pod requires. Kept as written.
+	NodeRequirements map[string]string `json:"node_requirements,omitempty"`
 	// MinHealthPercentage is the share of the pod's instances that must stay healthy during
 	// changes, 0 to 100. Nil leaves the choice to the controller.
 	MinHealthPercentage *int `json:"min_health_percentage,omitempty"`
@@ -54,17 +78,48 @@ type Manifest struct {
 	// ("ed25519:<key-id>:<base64>", see Sign and Verify). It is not part of
 	// that JSON, so it never changes the digest.
 	Signature string `json:"signature,omitempty"`
+	// PGPSigned is the whole PGP clear-signed message a manifest was decoded from, as P2
+	// signed manifests (see Decode and VerifyPGP). Like Signature it is not part of the
+	// canonical JSON.
+	PGPSigned string `json:"pgp_signed,omitempty"`
 }
 
 // Launchable is one installable, runnable artifact of a pod.
 type Launchable struct {
 	// LaunchableType says how the artifact is installed; see LaunchableTypeHoist.
 	LaunchableType LaunchableType `json:"launchable_type"`
-	// Location is the artifact's URL: file://, http:// or https://.
-	Location string `json:"location"`
+	// LaunchableID is P2's older, redundant launchable id (the map key names the launchable).
+	// Kept as written.
+	LaunchableID string `json:"launchable_id,omitempty"`
+	// Location is the artifact's URL: file://, http:// or https://. P2 also allowed a location
+	// without a scheme, resolved through its artifact registry; such a location is kept in
+	// intent and refused at install. A launchable has a location or a version, not both.
+	Location string `json:"location,omitempty"`
+	// Version names the artifact for P2's artifact registry instead of a location. Kept in
+	// intent and refused at install.
+	Version *LaunchableVersion `json:"version,omitempty"`
 	// Digest is the SHA-256 of the artifact, "sha256:" followed by 64 lowercase hex digits.
-	// Installation is refused when the fetched artifact does not match it.
-	Digest string `json:"digest"`
+	// Installation is refused when the fetched artifact does not match it. Optional: see
+	// DigestLocation.
+	Digest string `json:"digest,omitempty"`
+	// DigestLocation is the URL of P2's digest: a sha256sum listing of every file of the
+	// unpacked artifact. The installer refuses an unpacked tree with a file missing from the
+	// listing, missing from the tree, or with another hash.
+	DigestLocation string `json:"digest_location,omitempty"`
+	// DigestSignatureLocation is the URL of a detached PGP signature of the digest listing.
+	DigestSignatureLocation string `json:"digest_signature_location,omitempty"`
+	// RestartTimeout is P2's restart timeout, a Go duration string ("10s"). Kept as written.
+	RestartTimeout string `json:"restart_timeout,omitempty"`
+	// Cgroup is P2's per-launchable resource limits. Kept as written.
+	Cgroup *Cgroup `json:"cgroup,omitempty"`
+	// NoHaltOnUpdate is P2's flag to keep processes running through an update. Kept as written.
+	NoHaltOnUpdate bool `json:"no_halt_on_update,omitempty"`
+	// Image, Entrypoint, PostStart and PreStop are P2's docker launchable fields, kept as
+	// written.
+	Image      *DockerImage   `json:"image,omitempty"`
+	Entrypoint []string       `json:"entrypoint,omitempty"`
+	PostStart  *DockerCommand `json:"postStart,omitempty"`
+	PreStop    *DockerCommand `json:"preStop,omitempty"`
 	// EntryPoints are the executables to run, relative to the unpacked artifact. Empty means
 	// DefaultEntryPoint; see EntryPointsOrDefault.
 	EntryPoints []string `json:"entry_points,omitempty"`
@@ -83,6 +138,9 @@ type StatusCheck struct {
 	Port int `json:"port"`
 	// Path is the status URL path. Empty means DefaultStatusPath; see PathOrDefault.
 	Path string `json:"path,omitempty"`
+	// LocalhostOnly is P2's flag that the status port listens on localhost only. Kept as
+	// written; checks are made on the local host in any case.
+	LocalhostOnly bool `json:"localhost_only,omitempty"`
 }
 
 // EntryPointsOrDefault returns the launchable's entry points, or DefaultEntryPoint alone when it
@@ -103,10 +161,14 @@ func (l Launchable) RestartPolicyOrDefault() RestartPolicy {
 	return l.RestartPolicy
 }
 
-// PathOrDefault returns the status check's path, or DefaultStatusPath when it names none.
+// PathOrDefault returns the status check's path, or DefaultStatusPath when it names none. A
+// path without a leading "/" (which P2 allowed) gets one.
 func (s StatusCheck) PathOrDefault() string {
-	if s.Path == "" {
+	switch {
+	case s.Path == "":
 		return DefaultStatusPath
+	case !strings.HasPrefix(s.Path, "/"):
+		return "/" + s.Path
 	}
 	return s.Path
 }

@@ -44,6 +44,19 @@ func (m *Manifest) Validate() error {
 	if m.Status != nil {
 		errs = append(errs, m.Status.validate("status")...)
 	}
+	if m.StatusPort < 0 || m.StatusPort > 65535 {
+		errs = append(errs, fieldProblem("status_port", fmt.Sprintf("want 1 to 65535, got %d", m.StatusPort)))
+	} else if m.StatusHTTP && m.HealthCheck().Port == 0 {
+		errs = append(errs, fieldProblem("status_http", "needs status_port or status.port"))
+	}
+	if m.ResourceLimits != nil {
+		errs = append(errs, m.ResourceLimits.Cgroup.validate("resource_limits.cgroup")...)
+	}
+	if m.ArtifactRegistry != "" {
+		if err := validateLocation(m.ArtifactRegistry); err != nil {
+			errs = append(errs, fieldError("artifact_registry", err))
+		}
+	}
 	if p := m.MinHealthPercentage; p != nil && (*p < 0 || *p > 100) {
 		errs = append(errs, fieldProblem("min_health_percentage", fmt.Sprintf("want 0 to 100, got %d", *p)))
 	}
@@ -75,17 +88,19 @@ func (l Launchable) validate(field string) []error {
 	switch l.LaunchableType {
 	case "":
 		errs = append(errs, fieldProblem(field+".launchable_type", "required"))
-	case LaunchableTypeHoist:
+	case LaunchableTypeHoist, LaunchableTypeOpenContainer, LaunchableTypeDocker:
 	default:
 		errs = append(errs, fieldProblem(field+".launchable_type",
-			fmt.Sprintf("unsupported type %q (want %q)", l.LaunchableType, LaunchableTypeHoist)))
+			fmt.Sprintf("unsupported type %q (want %q, %q or %q)", l.LaunchableType,
+				LaunchableTypeHoist, LaunchableTypeOpenContainer, LaunchableTypeDocker)))
 	}
-	if err := validateLocation(l.Location); err != nil {
-		errs = append(errs, fieldError(field+".location", err))
+	errs = append(errs, l.validateSource(field)...)
+	if l.Digest != "" {
+		if err := validateArtifactDigest(l.Digest); err != nil {
+			errs = append(errs, fieldError(field+".digest", err))
+		}
 	}
-	if err := validateArtifactDigest(l.Digest); err != nil {
-		errs = append(errs, fieldError(field+".digest", err))
-	}
+	errs = append(errs, l.validateP2(field)...)
 	seen := make(map[string]bool, len(l.EntryPoints))
 	for i, ep := range l.EntryPoints {
 		f := field + ".entry_points[" + strconv.Itoa(i) + "]"
@@ -118,6 +133,9 @@ func (l Launchable) validate(field string) []error {
 	return errs
 }
 
+// errNoScheme is wrapped by validateLocation's error for a location without a scheme.
+var errNoScheme = errors.New("has no scheme")
+
 func validateLocation(loc string) error {
 	if loc == "" {
 		return errors.New("required")
@@ -139,7 +157,7 @@ func validateLocation(loc string) error {
 			return fmt.Errorf("URL %q has no host", loc)
 		}
 	case "":
-		return fmt.Errorf("URL %q has no scheme (want file, http or https)", loc)
+		return fmt.Errorf("URL %q %w (want file, http or https)", loc, errNoScheme)
 	default:
 		return fmt.Errorf("unsupported scheme %q", u.Scheme)
 	}
@@ -185,8 +203,8 @@ func (s StatusCheck) validate(field string) []error {
 	case s.HTTP && s.Port == 0:
 		errs = append(errs, fieldProblem(field+".port", "required when http is true"))
 	}
-	if s.Path != "" && !strings.HasPrefix(s.Path, "/") {
-		errs = append(errs, fieldProblem(field+".path", fmt.Sprintf("must start with \"/\", got %q", s.Path)))
+	if strings.ContainsFunc(s.Path, func(r rune) bool { return r <= ' ' || r == 0x7f || r == '?' || r == '#' }) {
+		errs = append(errs, fieldProblem(field+".path", fmt.Sprintf("holds a space, control character, '?' or '#': %q", s.Path)))
 	}
 	return errs
 }

@@ -23,6 +23,10 @@ type PodCluster struct {
 	// MinHealthPercentage is the share of members that must stay healthy,
 	// 0 to 100.
 	MinHealthPercentage int `json:"min_health_percentage"`
+	// AllocationStrategy is P2's allocation strategy of the cluster's pods,
+	// "static" or "dynamic" (P2's "static_strategy" and "dynamic_strategy"
+	// are read as these); kept for syncers, unused by the farm.
+	AllocationStrategy string `json:"allocation_strategy,omitempty"`
 }
 
 // Validate checks the cluster; every problem names its field.
@@ -48,10 +52,16 @@ func (c *PodCluster) Validate() error {
 	if p := c.MinHealthPercentage; p < 0 || p > 100 {
 		errs = append(errs, fmt.Errorf("min_health_percentage: want 0 to 100, got %d", p))
 	}
+	switch c.AllocationStrategy {
+	case "", "static", "dynamic":
+	default:
+		errs = append(errs, fmt.Errorf("allocation_strategy: %q is not \"static\" or \"dynamic\"", c.AllocationStrategy))
+	}
 	return errors.Join(errs...)
 }
 
-// UnmarshalJSON decodes a cluster strictly: unknown fields are refused.
+// UnmarshalJSON decodes a cluster strictly: unknown fields are refused. P2's
+// allocation_strategy values are read as p2kit's.
 func (c *PodCluster) UnmarshalJSON(data []byte) error {
 	type plain PodCluster
 	var p plain
@@ -59,5 +69,6 @@ func (c *PodCluster) UnmarshalJSON(data []byte) error {
 		return err
 	}
 	*c = PodCluster(p)
+	c.AllocationStrategy = wire.Strategy(c.AllocationStrategy)
 	return nil
 }

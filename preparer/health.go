@@ -27,7 +27,7 @@ var defaultHealthClient = &http.Client{Timeout: 2 * time.Second}
 
 // Check implements HealthChecker.
 func (d DefaultHealthChecker) Check(ctx context.Context, m *manifest.Manifest, procs []status.Process) (status.Health, error) {
-	if m.Status != nil && m.Status.HTTP {
+	if hc := m.HealthCheck(); hc != nil && hc.HTTP {
 		c := d.Client
 		if c == nil {
 			c = defaultHealthClient
@@ -36,7 +36,7 @@ func (d DefaultHealthChecker) Check(ctx context.Context, m *manifest.Manifest, p
 		if host == "" {
 			host = "127.0.0.1"
 		}
-		url := fmt.Sprintf("http://%s%s", net.JoinHostPort(host, strconv.Itoa(m.Status.Port)), m.Status.PathOrDefault())
+		url := fmt.Sprintf("http://%s%s", net.JoinHostPort(host, strconv.Itoa(hc.Port)), hc.PathOrDefault())
 		req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
 		if err != nil {
 			return status.Critical, err

@@ -9,6 +9,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/ProtonMail/go-crypto/openpgp"
 	"github.com/p2kit/p2kit/failsafe"
 	"github.com/p2kit/p2kit/intent"
 	"github.com/p2kit/p2kit/internal/workqueue"
@@ -41,6 +42,8 @@ type Preparer struct {
 	log      *zap.Logger
 	reg      prometheus.Registerer
 	m        *metrics
+
+	trustedPGP openpgp.EntityList // see WithTrustedPGPKeys
 
 	workers     int
 	healthEvery time.Duration

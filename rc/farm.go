@@ -23,6 +23,11 @@ import (
 // pods are exactly the pods labelled with its id.
 const IDLabel = "replication_controller_id"
 
+// PodIDLabel is the pod label that holds the pod id of every pod an RC
+// schedules, as P2 labelled its pods, so that selectors such as "pod_id=web"
+// (P2's pod clusters) match them.
+const PodIDLabel = "pod_id"
+
 // FarmKind is the farm kind of RCs: their locks live under
 // <root>/locks/replication_controllers/.
 const FarmKind = Dir

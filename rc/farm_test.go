@@ -35,7 +35,7 @@ func TestFarmScalesUpAndDown(t *testing.T) {
 	require.Equal(t, []string{"node1/hello"}, e.podsOf("hello-v1"), "pod labels follow intent")
 	lbl, err := e.labels.Get(e.ctx, labels.Pod, "node1/hello")
 	require.NoError(t, err)
-	require.Equal(t, labels.Set{"app": "hello", rc.IDLabel: "hello-v1"}, lbl.Value)
+	require.Equal(t, labels.Set{"app": "hello", rc.IDLabel: "hello-v1", rc.PodIDLabel: "hello"}, lbl.Value)
 
 	st := e.status("hello-v1")
 	require.Equal(t, 1, st.Desired)

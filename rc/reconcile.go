@@ -76,6 +76,7 @@ func (f *Farm) apply(ctx context.Context, log *zap.Logger, id string, r *RC, dig
 	maps.Copy(want, r.PodLabels)
 	want[IDLabel] = id
 	pod := r.Manifest.ID
+	want[PodIDLabel] = pod
 
 	for chunk := range slices.Chunk(pl.Add, nodesPerTxn) {
 		cmps := fence.Cmps()

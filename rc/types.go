@@ -64,8 +64,13 @@ func (r *RC) Validate() error {
 }
 
 // UnmarshalJSON decodes an RC strictly: unknown fields are refused and a
-// missing replicas_desired is an error.
+// missing replicas_desired is an error. It also reads the form P2 stored
+// (manifest as YAML text, allocation_strategy "dynamic_strategy" or
+// "static_strategy"); marshalling writes p2kit's form.
 func (r *RC) UnmarshalJSON(data []byte) error {
+	if isP2(data) {
+		return r.unmarshalP2(data)
+	}
 	type plain RC
 	var w struct {
 		plain
@@ -79,5 +84,6 @@ func (r *RC) UnmarshalJSON(data []byte) error {
 	}
 	*r = RC(w.plain)
 	r.ReplicasDesired = *w.ReplicasDesired
+	r.AllocationStrategy = AllocationStrategy(wire.Strategy(string(r.AllocationStrategy)))
 	return nil
 }

@@ -68,8 +68,13 @@ func (r *Roll) Validate() error {
 }
 
 // UnmarshalJSON decodes a roll strictly: unknown fields are refused and a
-// missing desired_replicas or minimum_replicas is an error.
+// missing desired_replicas or minimum_replicas is an error. It also reads
+// the form P2 stored (Go field names, RollDelay in nanoseconds, id = NewRC);
+// marshalling writes p2kit's form.
 func (r *Roll) UnmarshalJSON(data []byte) error {
+	if isP2(data) {
+		return r.unmarshalP2(data)
+	}
 	type plain Roll
 	var w struct {
 		plain

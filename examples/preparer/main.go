@@ -50,7 +50,8 @@ func runErr(args []string, stderr io.Writer) error {
 	nodeIP := fs.String("node-ip", "", "this node's address, given to apps as P2_NODE_IP (empty: --health-host)")
 	appEnvs := fs.StringArray("app-env", nil, "KEY=VALUE added to every app's environment (repeatable; the launchable's env wins)")
 	nodeTTL := fs.Duration("node-ttl", preparer.DefaultNodeTTL, "TTL of the lease of this node's record (/p2/status/nodes/<node>/preparer): a dead preparer is seen gone within it")
-	trustedKeys := fs.String("trusted-keys", "", "directory of ed25519 public keys (*.pub): install only manifests signed by one of them (empty: no verification)")
+	trustedKeys := fs.String("trusted-keys", "", "directory of ed25519 public keys (*.pub) and armored PGP public keys (*.asc): install only manifests signed by one of them (empty: no verification)")
+	allowUnverified := fs.Bool("allow-unverified-artifacts", false, "install hoist launchables that have neither digest nor digest_location, logging each (development only)")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -69,6 +70,10 @@ func runErr(args []string, stderr io.Writer) error {
 	if err != nil {
 		return fmt.Errorf("--trusted-keys: %w", err)
 	}
+	pgpKeys, err := preparer.LoadTrustedPGPKeys(*trustedKeys)
+	if err != nil {
+		return fmt.Errorf("--trusted-keys: %w", err)
+	}
 	ctx, stop := cli.SignalContext()
 	defer stop()
 	rt, err := d.Start(ctx, "preparer")
@@ -78,13 +83,19 @@ func runErr(args []string, stderr io.Writer) error {
 	defer rt.Close()
 	log, client, reg := rt.Log, rt.Client, rt.Registry
 
+	hoistOpts := []hoist.Option{hoist.WithLogger(log), hoist.WithTrustedPGPKeys(pgpKeys)}
+	if *allowUnverified {
+		hoistOpts = append(hoistOpts, hoist.WithAllowUnverifiedArtifacts())
+		log.Warn("unverified artifacts are allowed: hoist launchables without digest or digest_location will be installed")
+	}
 	p, err := preparer.New(client, *node,
-		preparer.Hoist(hoist.New(*podRoot, hoist.WithLogger(log))),
+		preparer.Hoist(hoist.New(*podRoot, hoistOpts...)),
 		process.New(*podRoot, process.WithLogger(log), process.WithEnv(env)),
 		preparer.WithPrefix(prefix),
 		preparer.WithSelfPodID(*selfPod),
 		preparer.WithWorkers(*workers),
 		preparer.WithTrustedKeys(keys...),
+		preparer.WithTrustedPGPKeys(pgpKeys),
 		preparer.WithHealthChecker(preparer.DefaultHealthChecker{Host: *healthHost}),
 		preparer.WithNodeTTL(*nodeTTL),
 		preparer.WithLogger(log),
@@ -93,8 +104,8 @@ func runErr(args []string, stderr io.Writer) error {
 		return err
 	}
 	log.Info("preparer starting", zap.String("node", *node), zap.String("pod_root", *podRoot),
-		zap.Int("trusted_keys", len(keys)), zap.String("health_host", *healthHost), zap.String("node_ip", env[envNodeIP]),
-		zap.Duration("node_ttl", *nodeTTL),
+		zap.Int("trusted_keys", len(keys)), zap.Int("trusted_pgp_keys", len(pgpKeys)), zap.Bool("allow_unverified_artifacts", *allowUnverified),
+		zap.String("health_host", *healthHost), zap.String("node_ip", env[envNodeIP]), zap.Duration("node_ttl", *nodeTTL),
 		zap.Strings("etcd", cli.SplitEndpoints(d.Etcd.Endpoints)))
 	if err := p.Run(ctx); err != nil {
 		return err

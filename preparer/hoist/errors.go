@@ -4,7 +4,9 @@ import "errors"
 
 var (
 	// ErrDigestMismatch is wrapped by the error of an install whose artifact's sha256 is not the
-	// digest its launchable names. The message names the location and both digests.
+	// digest its launchable names (the message names the location and both digests), or whose
+	// unpacked tree does not match the listing at digest_location: a file changed, missing from
+	// the tree or missing from the listing (the message names the file).
 	ErrDigestMismatch = errors.New("artifact digest mismatch")
 	// ErrUnsafeArchive is wrapped by the error of an archive that would write outside its
 	// destination, holds an entry of a kind that is never unpacked (devices, FIFOs), or unpacks to
@@ -17,6 +19,17 @@ var (
 	// ErrHook is wrapped by the error of a hook that failed: it exited non-zero, timed out, or
 	// could not be run. The message names the pod, the launchable and the hook.
 	ErrHook = errors.New("hook failed")
+	// ErrUnverified is wrapped by the error of an install refused because a hoist launchable
+	// has neither a digest nor a digest_location (see WithAllowUnverifiedArtifacts).
+	ErrUnverified = errors.New("artifact cannot be verified")
+	// ErrUnsupported is wrapped by the error of an install refused because a launchable is of
+	// a type other than hoist (opencontainer, docker), or names its artifact by version or by a
+	// location without a scheme, which needs P2's artifact registry. The message names the
+	// launchable and the type or location.
+	ErrUnsupported = errors.New("launchable not supported")
+	// ErrSignature is wrapped by the error of an install refused because the PGP signature of
+	// a digest listing is missing or does not verify (see WithTrustedPGPKeys).
+	ErrSignature = errors.New("digest signature not verified")
 	// ErrNotInstalled is wrapped by the error of a lookup of an install that is not on disk.
 	ErrNotInstalled = errors.New("not installed")
 )

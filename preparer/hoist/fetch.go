@@ -31,11 +31,16 @@ func (in *Installer) cachePath(digest string) string {
 // match. A fetched artifact is written to a temporary file in the cache and renamed into place
 // only once it matches, so a wrong or partial download never enters the cache. The caller
 // closes the file.
+//
+// A launchable without a digest (verified after unpacking, by its digest_location, or allowed
+// unverified) is always fetched anew, and cached under the digest it turns out to have.
 func (in *Installer) artifact(ctx context.Context, l manifest.Launchable) (*os.File, error) {
 	want := l.Digest
 	loc := redact(l.Location)
 	cached := in.cachePath(want)
-	if f, err := os.Open(cached); err == nil {
+	if want == "" {
+		cached = ""
+	} else if f, err := os.Open(cached); err == nil {
 		got, err := sum(ctx, f)
 		if err == nil && got == want {
 			if _, err = f.Seek(0, io.SeekStart); err == nil {
@@ -84,8 +89,12 @@ func (in *Installer) artifact(ctx context.Context, l manifest.Launchable) (*os.F
 	case n > in.maxArtifact:
 		return nil, mark(ErrFetch, fmt.Errorf("fetch %s: artifact is larger than the limit of %d bytes", loc, in.maxArtifact))
 	}
-	if got := digestOf(h); got != want {
+	got := digestOf(h)
+	if want != "" && got != want {
 		return nil, fmt.Errorf("%w: %s: want %s, got %s", ErrDigestMismatch, loc, want, got)
+	}
+	if cached == "" {
+		cached = in.cachePath(got)
 	}
 	if err := os.Rename(tmp.Name(), cached); err != nil {
 		return nil, fmt.Errorf("artifact cache: %w", err)

@@ -57,8 +57,15 @@ type Install struct {
 // an earlier, interrupted call are removed first. The install becomes the pod's current one
 // (see Current).
 //
+// A hoist launchable is installed only when it can be verified: by its digest (the artifact's
+// sha256), by its digest_location (a sha256sum listing the unpacked tree must match exactly),
+// or both; without either it is refused with ErrUnverified unless the Installer was made with
+// WithAllowUnverifiedArtifacts. A digest_signature_location is checked when the Installer has
+// trusted PGP keys (WithTrustedPGPKeys). Launchables
+// of other types, and those that need an artifact registry, are refused with ErrUnsupported.
+//
 // Errors name the pod and the launchable, and wrap ErrFetch, ErrDigestMismatch,
-// ErrUnsafeArchive or ErrHook as fits, or the context's error.
+// ErrUnsafeArchive, ErrUnverified, ErrUnsupported, ErrSignature or ErrHook as fits, or the context's error.
 func (in *Installer) Install(ctx context.Context, m *manifest.Manifest) (*Install, error) {
 	if m == nil {
 		return nil, errors.New("install: nil manifest")
@@ -116,6 +123,11 @@ func (in *Installer) Install(ctx context.Context, m *manifest.Manifest) (*Instal
 // install does the work of Install for a version that is not on disk yet.
 func (in *Installer) install(ctx context.Context, log *zap.Logger, m *manifest.Manifest, digest string) (*Install, error) {
 	names := launchableNames(m)
+	for _, name := range names {
+		if err := in.checkInstallable(log, name, m.Launchables[name]); err != nil {
+			return nil, err
+		}
+	}
 
 	// Fetch and verify everything before creating anything, so that a bad artifact leaves the
 	// pod's directory as it was.
@@ -152,8 +164,20 @@ func (in *Installer) install(ctx context.Context, log *zap.Logger, m *manifest.M
 	}()
 	for i, name := range names {
 		l := m.Launchables[name]
-		if err := Unpack(ctx, files[i], filepath.Join(tmp, name), in.maxUnpacked); err != nil {
+		dest := filepath.Join(tmp, name)
+		if err := Unpack(ctx, files[i], dest, in.maxUnpacked); err != nil {
 			return nil, fmt.Errorf("launchable %s: unpack %s (%s): %w", name, redact(l.Location), l.Digest, err)
+		}
+		if l.DigestLocation != "" {
+			listing, err := in.fetchListing(ctx, l)
+			if err != nil {
+				return nil, fmt.Errorf("launchable %s: %w", name, err)
+			}
+			if err := VerifyTree(ctx, dest, listing); err != nil {
+				return nil, fmt.Errorf("launchable %s: verify %s against %s: %w", name, redact(l.Location), redact(l.DigestLocation), err)
+			}
+			log.Info("artifact verified against its digest listing", zap.String("launchable", name),
+				zap.String("digest_location", redact(l.DigestLocation)), zap.Int("files", len(listing)))
 		}
 	}
 	if err := writeConfig(filepath.Join(tmp, ConfigFile), m.Config); err != nil {

@@ -7,6 +7,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/ProtonMail/go-crypto/openpgp"
 	"go.uber.org/zap"
 )
 
@@ -32,6 +33,9 @@ type Installer struct {
 	maxArtifact int64
 	maxUnpacked int64
 	started     time.Time
+
+	allowUnverified bool               // see WithAllowUnverifiedArtifacts
+	pgpKeys         openpgp.EntityList // see WithTrustedPGPKeys
 
 	locks     podLocks
 	cleanOnce sync.Once
