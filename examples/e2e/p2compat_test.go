@@ -13,9 +13,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/p2kit/p2kit/etcdtest"
 	"github.com/p2kit/p2kit/internal/artifact"
-	"github.com/p2kit/p2kit/preparer/process"
 	"github.com/p2kit/p2kit/status"
 	"github.com/stretchr/testify/require"
 )
@@ -61,21 +59,13 @@ launchables:
 // preparers, its artifact verified against its digest listing; an artifact with a tampered
 // file is refused and the pod's status names the file.
 func TestP2RecordsOnTheBinaries(t *testing.T) {
-	c := &cluster{t: t, bin: build(t)}
-	e := etcdtest.New(t)
-	c.etcd = e.Endpoints()[0]
-	c.cli = e.Client(t)
+	forServers(t, []string{Embedded, "etcd-3.4"}, testP2Records)
+}
+
+func testP2Records(t *testing.T, c *cluster) {
 	root := t.TempDir()
 	nodes := []string{"n1", "n2"}
-	t.Cleanup(func() {
-		for _, n := range nodes {
-			l := process.New(filepath.Join(root, n))
-			pods, _ := l.Pods()
-			for _, p := range pods {
-				_ = l.Stop(context.Background(), p, time.Second)
-			}
-		}
-	})
+	stopAppsAtCleanup(t, filepath.Join(root, nodes[0]), filepath.Join(root, nodes[1]))
 
 	files := map[string]artifact.File{
 		"bin/launch":   {Body: "#!/bin/sh\nexec sleep 1000\n", Exec: true},
@@ -95,8 +85,8 @@ func TestP2RecordsOnTheBinaries(t *testing.T) {
 	self := filepath.Join(t.TempDir(), "self.yaml")
 	require.NoError(t, os.WriteFile(self, []byte("id: p2-preparer\nlaunchables:\n  preparer:\n    launchable_type: hoist\n    location: file:///nonexistent/p2-preparer.tar.gz\n"), 0o644))
 	for _, n := range nodes {
-		c.p2ctl("labels", "set", "node", n, "role=web")
 		c.p2ctl("apply", "intent", "--node", n, "-f", self)
+		c.p2ctl("labels", "set", "node", n, "role=web")
 		c.start("preparer", "--node", n, "--pod-root", filepath.Join(root, n))
 	}
 	c.start("controller", "--lease-ttl", "2", "--resync", "1s")
