@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"github.com/p2kit/p2kit/etcdtest"
 	"os"
 	"os/exec"
 	"syscall"
@@ -81,7 +82,8 @@ func TestNodeRecordLifecycle(t *testing.T) {
 
 func TestNodeTTLTooShort(t *testing.T) {
 	n := memory.NewNode()
-	_, err := preparer.New(nil, "web1", n, n, preparer.WithNodeTTL(100*time.Millisecond))
+	cli := etcdtest.New(t).Client(t)
+	_, err := preparer.New(cli, "web1", n, n, preparer.WithNodeTTL(100*time.Millisecond))
 	require.ErrorContains(t, err, "node TTL 100ms")
 }
 
