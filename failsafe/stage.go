@@ -76,27 +76,38 @@ func (v stageVerdict) holds() bool { return v.guards != "" }
 
 // judge asks every judge of the stage, so that the record names every
 // guard that holds, whatever their order.
-func (s *stage[T]) judge(ctx context.Context, c Change[T]) stageVerdict {
-	type said struct{ guard, reason string }
-	var holding []said
+func (s *stage[T]) judge(ctx context.Context, c *Change[T]) stageVerdict {
 	var v stageVerdict
+	var first, firstGuard string // the common case: at most one holds
+	var holding [][2]string      // guard, reason: when several hold
 	for _, j := range s.judges {
-		r := j.judge(ctx, c)
+		r := j.judge(ctx, *c)
 		if r.RecheckAfter > 0 && (v.recheck == 0 || r.RecheckAfter < v.recheck) {
 			v.recheck = r.RecheckAfter
 		}
-		if r.Hold != "" {
-			holding = append(holding, said{j.guard, r.Hold})
+		switch {
+		case r.Hold == "":
+		case first == "":
+			first, firstGuard = r.Hold, j.guard
+		default:
+			if holding == nil {
+				holding = append(holding, [2]string{firstGuard, first})
+			}
+			holding = append(holding, [2]string{j.guard, r.Hold})
 		}
 	}
-	sort.SliceStable(holding, func(a, b int) bool { return holding[a].guard < holding[b].guard })
+	if holding == nil {
+		v.guards, v.reason = firstGuard, first
+		return v
+	}
+	sort.SliceStable(holding, func(a, b int) bool { return holding[a][0] < holding[b][0] })
 	guards := make([]string, 0, len(holding))
 	reasons := make([]string, 0, len(holding))
 	for _, h := range holding {
-		if len(guards) == 0 || guards[len(guards)-1] != h.guard {
-			guards = append(guards, h.guard)
+		if len(guards) == 0 || guards[len(guards)-1] != h[0] {
+			guards = append(guards, h[0])
 		}
-		reasons = append(reasons, h.reason)
+		reasons = append(reasons, h[1])
 	}
 	v.guards = strings.Join(guards, ",")
 	v.reason = strings.Join(reasons, "; ")
@@ -139,7 +150,7 @@ func (s *stage[T]) Next(ctx context.Context) (*kv.Batch[T], error) {
 				continue
 			}
 		}
-		v := s.judge(ctx, c)
+		v := s.judge(ctx, &c)
 		if !v.holds() {
 			return s.deliver(b), nil
 		}
@@ -244,7 +255,7 @@ func (s *stage[T]) rejudge(ctx context.Context) *kv.Batch[T] {
 	c := s.net.change()
 	c.Held = true
 	c.Initial = !s.sentAny
-	v := s.judge(ctx, c)
+	v := s.judge(ctx, &c)
 	if !v.holds() && c.Deletes == 0 {
 		return s.finish(false)
 	}
