@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"encoding/json"
+	yamlv3 "go.yaml.in/yaml/v3"
 	"os"
 	"path/filepath"
 	"sort"
@@ -40,6 +41,31 @@ func fieldPaths(prefix string, v any, out *[]string) {
 	}
 }
 
+// documentValue is the value of a document `get -o yaml` printed: its
+// fields without kind and metadata, as YAML with the scalars as written
+// (P2 reads env scalars as strings, so `DEBUG: true` must stay as it is).
+func documentValue(t *testing.T, doc string) []byte {
+	t.Helper()
+	var n yamlv3.Node
+	require.NoError(t, yamlv3.Unmarshal([]byte(doc), &n))
+	require.Equal(t, yamlv3.DocumentNode, n.Kind)
+	m := n.Content[0]
+	var kept []*yamlv3.Node
+	seen := map[string]bool{}
+	for i := 0; i+1 < len(m.Content); i += 2 {
+		k := m.Content[i].Value
+		seen[k] = true
+		if k != "kind" && k != "metadata" {
+			kept = append(kept, m.Content[i], m.Content[i+1])
+		}
+	}
+	require.True(t, seen["kind"] && seen["metadata"], "a document: %s", doc)
+	m.Content = kept
+	out, err := yamlv3.Marshal(m)
+	require.NoError(t, err)
+	return out
+}
+
 func genericJSON(t *testing.T, js []byte) map[string]any {
 	t.Helper()
 	dec := json.NewDecoder(bytes.NewReader(js))
@@ -63,12 +89,12 @@ func TestP2ManifestsApplyAndComeBack(t *testing.T) {
 			require.NoError(t, err)
 			require.Contains(t, f.ok("apply", "intent", "--node", "web1", "-f", file), "/p2/intent/web1/"+m.ID)
 
-			out := f.ok("get", "intent", "web1", m.ID, "-o", "yaml")
-			var env struct {
-				Value json.RawMessage `json:"value"`
-			}
-			require.NoError(t, yaml.Unmarshal([]byte(out), &env))
-			got := genericJSON(t, env.Value)
+			value := documentValue(t, f.ok("get", "intent", "web1", m.ID, "-o", "yaml"))
+			printed, err := manifest.Decode(value)
+			require.NoError(t, err)
+			printedJSON, err := printed.Marshal()
+			require.NoError(t, err)
+			got := genericJSON(t, printedJSON)
 
 			stored, err := m.Marshal()
 			require.NoError(t, err)
@@ -85,13 +111,11 @@ func TestP2ManifestsApplyAndComeBack(t *testing.T) {
 			}
 
 			// The value get prints applies again as the same version.
-			again := f.write(m.ID+"-again.json", string(env.Value))
+			again := f.write(m.ID+"-again.yaml", string(value))
 			f.ok("apply", "intent", "--node", "web2", "-f", again)
-			var env2 struct {
-				Value manifest.Manifest `json:"value"`
-			}
-			require.NoError(t, yaml.Unmarshal([]byte(f.ok("get", "intent", "web2", m.ID, "-o", "yaml")), &env2))
-			assert.True(t, manifest.SameVersion(m, &env2.Value))
+			back, err := manifest.Decode(documentValue(t, f.ok("get", "intent", "web2", m.ID, "-o", "yaml")))
+			require.NoError(t, err)
+			assert.True(t, manifest.SameVersion(m, back))
 		})
 	}
 }
