@@ -124,6 +124,7 @@ func TestChainOrderDoesNotChangeDeliveries(t *testing.T) {
 	}{
 		{"preparer", []namedGuard{gRequire, gMax2}},
 		{"pod-cluster", []namedGuard{gEmpty, gMax1}},
+		{"readme-own-guard", []namedGuard{gContent, gMax2}},
 		{"content-example", []namedGuard{gContent, gMax2, gEmpty}},
 		{"all", []namedGuard{gRequire, gEmpty, gMax2, gContent}},
 	} {
