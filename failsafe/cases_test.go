@@ -259,11 +259,10 @@ func TestHoldOutlivesRecordTTL(t *testing.T) {
 	nothingDelivered(t, cons, write(t, cli, clientv3.OpDelete(dir, clientv3.WithPrefix())), "wipe")
 	id := h.Active()[0].ID
 	// Three TTLs: the record must be there at every look.
-	for end := time.Now().Add(3 * time.Second); time.Now().Before(end); time.Sleep(100 * time.Millisecond) {
+	require.Never(t, func() bool {
 		resp, err := cli.Get(ctxT(t), failsafe.HoldKey(root, id))
-		require.NoError(t, err)
-		require.Len(t, resp.Kvs, 1, "hold record expired while the hold lasts")
-	}
+		return err != nil || len(resp.Kvs) != 1
+	}, 3*time.Second, 100*time.Millisecond, "hold record expired while the hold lasts")
 	require.True(t, cons.released(t, cli, root))
 	require.Equal(t, "net released=true [delete a, delete b]", cons.log[1])
 	waitNoHolds(t, cli, root)
@@ -290,11 +289,10 @@ func TestOtherComponentsRelease(t *testing.T) {
 	require.True(t, strings.HasPrefix(xy, failsafe.IDPrefix("x")), "x watches x-y's releases too: %s", xy)
 	require.NoError(t, failsafe.Release(ctxT(t), cli, root, xy, "tester"))
 	// x sees the release, which is not its own, and leaves it alone.
-	for end := time.Now().Add(quiet); time.Now().Before(end); time.Sleep(20 * time.Millisecond) {
+	require.Never(t, func() bool {
 		resp, err := cli.Get(ctxT(t), failsafe.ReleaseKey(root, xy))
-		require.NoError(t, err)
-		require.Len(t, resp.Kvs, 1, "another component removed x-y's release")
-	}
+		return err != nil || len(resp.Kvs) != 1
+	}, quiet, 20*time.Millisecond, "another component removed x-y's release")
 	cons[1].pull(t, "x-y released", func() bool { return len(hs[1].Active()) == 0 })
 	require.Equal(t, "net released=true [delete a]", cons[1].log[1])
 	require.Len(t, hs[0].Active(), 1, "x is still held")

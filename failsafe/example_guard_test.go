@@ -2,11 +2,13 @@ package failsafe_test
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"time"
 
 	"github.com/p2kit/p2kit/failsafe"
 	"github.com/p2kit/p2kit/kv"
+	clientv3 "go.etcd.io/etcd/client/v3"
 )
 
 // A content guard: a pod written with version 0 is a half-written value,
@@ -136,22 +138,25 @@ func ExampleHolds_Begin() {
 	if _, err := keepAPI.Next(ctx); err != nil {
 		panic(err)
 	}
-	if _, err := cli.Delete(ctx, "/p2/intent/web4/api"); err != nil {
+	del, err := cli.Delete(ctx, "/p2/intent/web4/api")
+	if err != nil {
 		panic(err)
 	}
+	// The hold record is written after the delete: watch for it from there.
+	records := cli.Watch(ctx, failsafe.HoldKey("/p2", ""), clientv3.WithPrefix(), clientv3.WithRev(del.Header.Revision+1))
 	got := make(chan *kv.Batch[pod])
 	go func() {
 		b, _ := keepAPI.Next(ctx)
 		got <- b
 	}()
 
-	var holds []failsafe.Record
-	for len(holds) == 0 {
-		holds, _ = failsafe.ListHolds(ctx, cli, "/p2")
-		time.Sleep(10 * time.Millisecond)
+	wr := <-records
+	var rec failsafe.Record
+	if err := json.Unmarshal(wr.Events[0].Kv.Value, &rec); err != nil {
+		panic(err)
 	}
-	fmt.Println("held by", holds[0].Guard+":", holds[0].Reason)
-	if err := failsafe.Release(ctx, cli, "/p2", holds[0].ID, "alice"); err != nil {
+	fmt.Println("held by", rec.Guard+":", rec.Reason)
+	if err := failsafe.Release(ctx, cli, "/p2", rec.ID, "alice"); err != nil {
 		panic(err)
 	}
 	b := <-got

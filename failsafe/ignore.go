@@ -13,12 +13,12 @@ import (
 // with the deleted keys that have not come back.
 func IgnoreDeletes[T any]() Guard[T] {
 	return func(src kv.Source[T]) kv.Source[T] {
-		return &ignoreDeletes[T]{inner: src, kept: make(map[string]*kv.Object[T])}
+		return &ignoreDeletes[T]{wrapped: wrapped[T]{src}, kept: make(map[string]*kv.Object[T])}
 	}
 }
 
 type ignoreDeletes[T any] struct {
-	inner kv.Source[T]
+	wrapped[T]
 	// kept holds the deleted keys the consumer still has. None of them
 	// is in the upstream state.
 	kept map[string]*kv.Object[T]
@@ -97,25 +97,4 @@ func (v *keptView[T]) Range(fn func(*kv.Object[T]) bool) {
 			return
 		}
 	}
-}
-
-// Revision implements kv.Progress when the source does.
-func (s *ignoreDeletes[T]) Revision() int64 {
-	if p, ok := progressOf(s.inner); ok {
-		return p.Revision()
-	}
-	return 0
-}
-
-// RequestProgress implements kv.Progress when the source does.
-func (s *ignoreDeletes[T]) RequestProgress(ctx context.Context) error {
-	if p, ok := progressOf(s.inner); ok {
-		return p.RequestProgress(ctx)
-	}
-	return nil
-}
-
-func (s *ignoreDeletes[T]) hasProgress() bool {
-	_, ok := progressOf(s.inner)
-	return ok
 }

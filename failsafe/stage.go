@@ -27,8 +27,8 @@ type namedJudge[T any] struct {
 // batch is judged by all of the stage's judges against one consumer view,
 // and one hold is in effect at most.
 type stage[T any] struct {
+	wrapped[T]
 	h      *Holds
-	inner  kv.Source[T]
 	judges []namedJudge[T]
 	name   string // the guards, sorted and comma-separated
 
@@ -51,7 +51,7 @@ type stage[T any] struct {
 }
 
 func newStage[T any](h *Holds, src kv.Source[T], guard string, judge Judge[T]) *stage[T] {
-	return &stage[T]{h: h, inner: src, judges: []namedJudge[T]{{guard, judge}}, name: guard}
+	return &stage[T]{wrapped: wrapped[T]{src}, h: h, judges: []namedJudge[T]{{guard, judge}}, name: guard}
 }
 
 // join returns a stage with the judges of s and judge, over s's source.
@@ -62,7 +62,7 @@ func (s *stage[T]) join(guard string, judge Judge[T]) *stage[T] {
 		names = append(names, j.guard)
 	}
 	sort.Strings(names)
-	return &stage[T]{h: s.h, inner: s.inner, judges: judges, name: strings.Join(slices.Compact(names), ",")}
+	return &stage[T]{wrapped: s.wrapped, h: s.h, judges: judges, name: strings.Join(slices.Compact(names), ",")}
 }
 
 // stageVerdict is what the judges of a stage said about one change.
@@ -387,39 +387,4 @@ func (s *stage[T]) earlierHold() (Record, bool) {
 		}
 	}
 	return Record{}, false
-}
-
-// Revision implements kv.Progress when the stage's source does.
-func (s *stage[T]) Revision() int64 {
-	if p, ok := progressOf(s.inner); ok {
-		return p.Revision()
-	}
-	return 0
-}
-
-// RequestProgress implements kv.Progress when the stage's source does.
-func (s *stage[T]) RequestProgress(ctx context.Context) error {
-	if p, ok := progressOf(s.inner); ok {
-		return p.RequestProgress(ctx)
-	}
-	return nil
-}
-
-func (s *stage[T]) hasProgress() bool {
-	_, ok := progressOf(s.inner)
-	return ok
-}
-
-// progressOf returns src as a kv.Progress when it can tell its revision.
-// Middleware of this package implements kv.Progress whatever it wraps and
-// says with hasProgress whether it can.
-func progressOf[T any](src kv.Source[T]) (kv.Progress, bool) {
-	p, ok := src.(kv.Progress)
-	if !ok {
-		return nil, false
-	}
-	if f, ok := src.(interface{ hasProgress() bool }); ok && !f.hasProgress() {
-		return nil, false
-	}
-	return p, true
 }

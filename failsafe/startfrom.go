@@ -19,13 +19,13 @@ import (
 // events are the keys that differ: creates, mutations, deletes, and the
 // undecodable values of the listing. Later batches pass unchanged.
 func StartFrom[T any](src kv.Source[T], seed kv.View[T]) kv.Source[T] {
-	return &seeded[T]{inner: src, seed: seed}
+	return &seeded[T]{wrapped: wrapped[T]{src}, seed: seed}
 }
 
 type seeded[T any] struct {
-	inner kv.Source[T]
-	seed  kv.View[T]
-	done  bool
+	wrapped[T]
+	seed kv.View[T]
+	done bool
 }
 
 // Next implements kv.Source.
@@ -72,25 +72,4 @@ func (s *seeded[T]) Next(ctx context.Context) (*kv.Batch[T], error) {
 	})
 	sort.SliceStable(events, func(i, j int) bool { return events[i].Name < events[j].Name })
 	return &kv.Batch[T]{Kind: kv.Initial, Revision: b.Revision, Events: events, Before: s.seed, After: b.After}, nil
-}
-
-// Revision implements kv.Progress when the source does.
-func (s *seeded[T]) Revision() int64 {
-	if p, ok := progressOf(s.inner); ok {
-		return p.Revision()
-	}
-	return 0
-}
-
-// RequestProgress implements kv.Progress when the source does.
-func (s *seeded[T]) RequestProgress(ctx context.Context) error {
-	if p, ok := progressOf(s.inner); ok {
-		return p.RequestProgress(ctx)
-	}
-	return nil
-}
-
-func (s *seeded[T]) hasProgress() bool {
-	_, ok := progressOf(s.inner)
-	return ok
 }

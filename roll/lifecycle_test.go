@@ -11,6 +11,7 @@ import (
 	"github.com/p2kit/p2kit/labels"
 	"github.com/p2kit/p2kit/rc"
 	"github.com/p2kit/p2kit/roll"
+	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 )
 
@@ -49,15 +50,13 @@ func (e *fleetEnv) waitPhase(id string, phase roll.Phase) *roll.Status {
 func (e *fleetEnv) waitStatus(id, what string, cond func(st *roll.Status) bool) *roll.Status {
 	e.t.Helper()
 	var last *roll.Status
-	deadline := time.Now().Add(waitFor)
-	for time.Now().Before(deadline) {
-		if last = e.rollStatus(id); last != nil && cond(last) {
-			return last
-		}
-		time.Sleep(10 * time.Millisecond)
+	if !assert.Eventually(e.t, func() bool {
+		last = e.rollStatus(id)
+		return last != nil && cond(last)
+	}, waitFor, 10*time.Millisecond) {
+		e.t.Fatalf("roll %s: %s: never; last status %+v", id, what, last)
 	}
-	e.t.Fatalf("roll %s: %s: never; last status %+v", id, what, last)
-	return nil
+	return last
 }
 
 // rollGone requires that roll id no longer exists.
