@@ -10,11 +10,11 @@ import (
 	"github.com/p2kit/p2kit/audit"
 	"github.com/p2kit/p2kit/daemonset"
 	"github.com/p2kit/p2kit/etcdtest"
-	"github.com/p2kit/p2kit/internal/storetest"
 	"github.com/p2kit/p2kit/kv"
 	"github.com/p2kit/p2kit/manifest"
 	"github.com/p2kit/p2kit/podcluster"
 	"github.com/p2kit/p2kit/rc"
+	"github.com/p2kit/p2kit/storetest"
 	"github.com/stretchr/testify/require"
 )
 

@@ -7,7 +7,7 @@ import (
 	"strings"
 	"time"
 
-	"github.com/p2kit/p2kit/internal/keyspace"
+	"github.com/p2kit/p2kit/keyspace"
 	"github.com/p2kit/p2kit/kv"
 	"go.etcd.io/etcd/api/v3/mvccpb"
 	clientv3 "go.etcd.io/etcd/client/v3"

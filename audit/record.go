@@ -7,8 +7,8 @@ import (
 	"strings"
 	"time"
 
-	"github.com/p2kit/p2kit/internal/wire"
 	"github.com/p2kit/p2kit/manifest"
+	"github.com/p2kit/p2kit/wire"
 )
 
 // EventType says what kind of change a record describes.

@@ -12,9 +12,9 @@ import (
 	"github.com/p2kit/p2kit/etcdtest"
 	"github.com/p2kit/p2kit/farm"
 	"github.com/p2kit/p2kit/intent"
-	"github.com/p2kit/p2kit/internal/storetest"
 	"github.com/p2kit/p2kit/kv"
 	"github.com/p2kit/p2kit/status"
+	"github.com/p2kit/p2kit/storetest"
 	clientv3 "go.etcd.io/etcd/client/v3"
 )
 

@@ -5,7 +5,7 @@ import (
 	"fmt"
 
 	"github.com/p2kit/p2kit/daemonset"
-	"github.com/p2kit/p2kit/internal/storetest"
+	"github.com/p2kit/p2kit/storetest"
 )
 
 func Example() {

@@ -11,8 +11,8 @@ import (
 
 	"github.com/p2kit/p2kit/failsafe"
 	"github.com/p2kit/p2kit/farm"
+	"github.com/p2kit/p2kit/fleet"
 	"github.com/p2kit/p2kit/intent"
-	"github.com/p2kit/p2kit/internal/fleet"
 	"github.com/p2kit/p2kit/kv"
 	"github.com/p2kit/p2kit/labels"
 	"github.com/p2kit/p2kit/status"

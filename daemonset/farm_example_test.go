@@ -10,9 +10,9 @@ import (
 	"github.com/p2kit/p2kit/etcdtest"
 	"github.com/p2kit/p2kit/farm"
 	"github.com/p2kit/p2kit/intent"
-	"github.com/p2kit/p2kit/internal/storetest"
 	"github.com/p2kit/p2kit/kv"
 	"github.com/p2kit/p2kit/labels"
+	"github.com/p2kit/p2kit/storetest"
 )
 
 // ExampleNewFarm runs a daemon set farm and schedules a daemon set on the

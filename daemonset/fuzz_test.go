@@ -3,7 +3,7 @@ package daemonset
 import (
 	"testing"
 
-	"github.com/p2kit/p2kit/internal/storetest"
+	"github.com/p2kit/p2kit/storetest"
 )
 
 // FuzzDecode decodes arbitrary bytes as a daemon set the way the store reads

@@ -1,7 +1,7 @@
 package daemonset
 
 import (
-	"github.com/p2kit/p2kit/internal/wire"
+	"github.com/p2kit/p2kit/wire"
 )
 
 // p2DaemonSet is a daemon set as P2 stored it: the manifest as YAML text, the timeout in

@@ -9,7 +9,7 @@ import (
 
 	"github.com/p2kit/p2kit/daemonset"
 	"github.com/p2kit/p2kit/etcdtest"
-	"github.com/p2kit/p2kit/internal/storetest"
+	"github.com/p2kit/p2kit/storetest"
 	"github.com/stretchr/testify/require"
 	clientv3 "go.etcd.io/etcd/client/v3"
 )

@@ -6,7 +6,7 @@ import (
 	"strings"
 	"time"
 
-	"github.com/p2kit/p2kit/internal/fleet"
+	"github.com/p2kit/p2kit/fleet"
 	"github.com/prometheus/client_golang/prometheus"
 	"go.uber.org/zap"
 )

@@ -7,7 +7,7 @@ import (
 	"sync"
 
 	"github.com/p2kit/p2kit/failsafe"
-	"github.com/p2kit/p2kit/internal/fleet"
+	"github.com/p2kit/p2kit/fleet"
 	clientv3 "go.etcd.io/etcd/client/v3"
 	"go.uber.org/zap"
 )

@@ -6,8 +6,8 @@ import (
 	"testing"
 
 	"github.com/p2kit/p2kit/intent"
-	"github.com/p2kit/p2kit/internal/storetest"
 	"github.com/p2kit/p2kit/manifest"
+	"github.com/p2kit/p2kit/storetest"
 	clientv3 "go.etcd.io/etcd/client/v3"
 )
 

@@ -6,8 +6,8 @@ import (
 	"fmt"
 
 	"github.com/p2kit/p2kit/audit"
-	"github.com/p2kit/p2kit/internal/entity"
-	"github.com/p2kit/p2kit/internal/keyspace"
+	"github.com/p2kit/p2kit/entity"
+	"github.com/p2kit/p2kit/keyspace"
 	"github.com/p2kit/p2kit/kv"
 	clientv3 "go.etcd.io/etcd/client/v3"
 	"go.uber.org/zap"

@@ -8,8 +8,8 @@ import (
 	"time"
 
 	"github.com/p2kit/p2kit/etcdtest"
-	"github.com/p2kit/p2kit/internal/storetest"
 	"github.com/p2kit/p2kit/podcluster"
+	"github.com/p2kit/p2kit/storetest"
 	"github.com/stretchr/testify/require"
 	clientv3 "go.etcd.io/etcd/client/v3"
 )

@@ -4,8 +4,8 @@ import (
 	"errors"
 	"fmt"
 
-	"github.com/p2kit/p2kit/internal/wire"
 	"github.com/p2kit/p2kit/manifest"
+	"github.com/p2kit/p2kit/wire"
 )
 
 // PodCluster is the pods of PodID in AvailabilityZone selected by

@@ -8,10 +8,10 @@ import (
 	"log"
 	"time"
 
-	"github.com/p2kit/p2kit/internal/storetest"
 	"github.com/p2kit/p2kit/kv"
 	"github.com/p2kit/p2kit/manifest"
 	"github.com/p2kit/p2kit/rc"
+	"github.com/p2kit/p2kit/storetest"
 	clientv3 "go.etcd.io/etcd/client/v3"
 )
 

@@ -9,12 +9,12 @@ import (
 	"github.com/p2kit/p2kit/etcdtest"
 	"github.com/p2kit/p2kit/farm"
 	"github.com/p2kit/p2kit/intent"
-	"github.com/p2kit/p2kit/internal/storetest"
 	"github.com/p2kit/p2kit/labels"
 	"github.com/p2kit/p2kit/preparer"
 	"github.com/p2kit/p2kit/preparer/memory"
 	"github.com/p2kit/p2kit/rc"
 	"github.com/p2kit/p2kit/status"
+	"github.com/p2kit/p2kit/storetest"
 )
 
 // Example_farm runs an RC farm over two nodes, each converged by a

@@ -3,7 +3,7 @@ package rc
 import (
 	"testing"
 
-	"github.com/p2kit/p2kit/internal/storetest"
+	"github.com/p2kit/p2kit/storetest"
 )
 
 // FuzzDecode decodes arbitrary bytes as a replication controller the way the store reads

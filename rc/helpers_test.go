@@ -9,8 +9,8 @@ import (
 
 	"github.com/p2kit/p2kit/etcdtest"
 	"github.com/p2kit/p2kit/farm"
+	"github.com/p2kit/p2kit/fleettest"
 	"github.com/p2kit/p2kit/intent"
-	"github.com/p2kit/p2kit/internal/fleettest"
 	"github.com/p2kit/p2kit/labels"
 	"github.com/p2kit/p2kit/preparer/memory"
 	"github.com/p2kit/p2kit/rc"

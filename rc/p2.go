@@ -3,7 +3,7 @@ package rc
 import (
 	"errors"
 
-	"github.com/p2kit/p2kit/internal/wire"
+	"github.com/p2kit/p2kit/wire"
 )
 
 // p2RC is a replication controller as P2 stored it: the manifest as YAML text and the

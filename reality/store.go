@@ -1,8 +1,8 @@
 package reality
 
 import (
-	"github.com/p2kit/p2kit/internal/keyspace"
 	"github.com/p2kit/p2kit/internal/podtree"
+	"github.com/p2kit/p2kit/keyspace"
 	clientv3 "go.etcd.io/etcd/client/v3"
 	"go.uber.org/zap"
 )

@@ -5,9 +5,9 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/p2kit/p2kit/internal/storetest"
 	"github.com/p2kit/p2kit/manifest"
 	"github.com/p2kit/p2kit/reality"
+	"github.com/p2kit/p2kit/storetest"
 	clientv3 "go.etcd.io/etcd/client/v3"
 )
 

@@ -10,7 +10,7 @@ import (
 
 	"github.com/p2kit/p2kit/failsafe"
 	"github.com/p2kit/p2kit/farm"
-	"github.com/p2kit/p2kit/internal/fleet"
+	"github.com/p2kit/p2kit/fleet"
 	"github.com/p2kit/p2kit/kv"
 	"github.com/p2kit/p2kit/rc"
 	"github.com/p2kit/p2kit/status"

@@ -8,13 +8,13 @@ import (
 
 	"github.com/p2kit/p2kit/etcdtest"
 	"github.com/p2kit/p2kit/intent"
-	"github.com/p2kit/p2kit/internal/storetest"
 	"github.com/p2kit/p2kit/labels"
 	"github.com/p2kit/p2kit/preparer"
 	"github.com/p2kit/p2kit/preparer/memory"
 	"github.com/p2kit/p2kit/rc"
 	"github.com/p2kit/p2kit/roll"
 	"github.com/p2kit/p2kit/status"
+	"github.com/p2kit/p2kit/storetest"
 )
 
 // Example_farm rolls a pod from v1 to v2 on three nodes, keeping two

@@ -3,7 +3,7 @@ package roll
 import (
 	"errors"
 
-	"github.com/p2kit/p2kit/internal/wire"
+	"github.com/p2kit/p2kit/wire"
 )
 
 // p2Roll is a roll as P2 stored it: Go field names, the delay in nanoseconds, and no id

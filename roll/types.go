@@ -4,8 +4,8 @@ import (
 	"errors"
 	"fmt"
 
-	"github.com/p2kit/p2kit/internal/wire"
 	"github.com/p2kit/p2kit/manifest"
+	"github.com/p2kit/p2kit/wire"
 )
 
 // Duration is a time.Duration stored as a duration string ("30s").

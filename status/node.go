@@ -7,9 +7,9 @@ import (
 	"strings"
 	"time"
 
-	"github.com/p2kit/p2kit/internal/keyspace"
-	"github.com/p2kit/p2kit/internal/wire"
+	"github.com/p2kit/p2kit/keyspace"
 	"github.com/p2kit/p2kit/kv"
+	"github.com/p2kit/p2kit/wire"
 	clientv3 "go.etcd.io/etcd/client/v3"
 )
 

@@ -5,7 +5,7 @@ import (
 	"fmt"
 	"time"
 
-	"github.com/p2kit/p2kit/internal/wire"
+	"github.com/p2kit/p2kit/wire"
 )
 
 // PreparerNamespace is the namespace of the preparer's pod records.

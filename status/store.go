@@ -6,7 +6,7 @@ import (
 	"fmt"
 	"strings"
 
-	"github.com/p2kit/p2kit/internal/keyspace"
+	"github.com/p2kit/p2kit/keyspace"
 	"github.com/p2kit/p2kit/kv"
 	clientv3 "go.etcd.io/etcd/client/v3"
 	"go.uber.org/zap"

@@ -3,7 +3,7 @@ package status
 import (
 	"fmt"
 
-	"github.com/p2kit/p2kit/internal/keyspace"
+	"github.com/p2kit/p2kit/keyspace"
 )
 
 // Type is the kind of resource a status record describes; it is the first

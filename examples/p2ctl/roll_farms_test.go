@@ -6,7 +6,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/p2kit/p2kit/internal/fleettest"
+	"github.com/p2kit/p2kit/fleettest"
 	"github.com/p2kit/p2kit/labels"
 	"github.com/p2kit/p2kit/manifest"
 	"github.com/p2kit/p2kit/rc"

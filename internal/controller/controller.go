@@ -13,7 +13,7 @@ import (
 	"github.com/p2kit/p2kit/daemonset"
 	"github.com/p2kit/p2kit/failsafe"
 	"github.com/p2kit/p2kit/farm"
-	"github.com/p2kit/p2kit/internal/fleet"
+	"github.com/p2kit/p2kit/fleet"
 	"github.com/p2kit/p2kit/podcluster"
 	"github.com/p2kit/p2kit/rc"
 	"github.com/p2kit/p2kit/roll"

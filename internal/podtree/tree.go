@@ -5,7 +5,7 @@ import (
 	"fmt"
 	"strings"
 
-	"github.com/p2kit/p2kit/internal/keyspace"
+	"github.com/p2kit/p2kit/keyspace"
 	"github.com/p2kit/p2kit/kv"
 	"github.com/p2kit/p2kit/manifest"
 	clientv3 "go.etcd.io/etcd/client/v3"

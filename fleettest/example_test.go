@@ -3,7 +3,7 @@ package fleettest_test
 import (
 	"fmt"
 
-	"github.com/p2kit/p2kit/internal/fleettest"
+	"github.com/p2kit/p2kit/fleettest"
 )
 
 // Example shows the manifests and node names the farms' tests use; a Fleet

@@ -3,7 +3,7 @@ package keyspace_test
 import (
 	"fmt"
 
-	"github.com/p2kit/p2kit/internal/keyspace"
+	"github.com/p2kit/p2kit/keyspace"
 )
 
 // Example checks names made of ids, as the pod trees do for "<node>/<pod>".

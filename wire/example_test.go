@@ -4,7 +4,7 @@ import (
 	"fmt"
 	"time"
 
-	"github.com/p2kit/p2kit/internal/wire"
+	"github.com/p2kit/p2kit/wire"
 )
 
 // Example shows the wire forms shared by the entities: durations as

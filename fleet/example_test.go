@@ -7,7 +7,7 @@ import (
 
 	"github.com/p2kit/p2kit/etcdtest"
 	"github.com/p2kit/p2kit/failsafe"
-	"github.com/p2kit/p2kit/internal/fleet"
+	"github.com/p2kit/p2kit/fleet"
 	"github.com/p2kit/p2kit/labels"
 )
 

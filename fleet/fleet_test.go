@@ -9,8 +9,8 @@ import (
 
 	"github.com/p2kit/p2kit/etcdtest"
 	"github.com/p2kit/p2kit/failsafe"
+	"github.com/p2kit/p2kit/fleet"
 	"github.com/p2kit/p2kit/intent"
-	"github.com/p2kit/p2kit/internal/fleet"
 	"github.com/p2kit/p2kit/labels"
 	"github.com/p2kit/p2kit/manifest"
 	"github.com/p2kit/p2kit/reality"

@@ -3,7 +3,7 @@ package storetest
 import (
 	"context"
 
-	"github.com/p2kit/p2kit/internal/entity"
+	"github.com/p2kit/p2kit/entity"
 	"github.com/p2kit/p2kit/kv"
 )
 

@@ -7,8 +7,8 @@ import (
 	"time"
 
 	"github.com/p2kit/p2kit/audit"
+	"github.com/p2kit/p2kit/entity"
 	"github.com/p2kit/p2kit/etcdtest"
-	"github.com/p2kit/p2kit/internal/entity"
 )
 
 type widget struct {
