@@ -1,0 +1,5 @@
+package p2import_test
+
+import "time"
+
+var timeZero time.Time
