@@ -82,6 +82,7 @@ func (a *app) rootCommand() *cobra.Command {
 		a.failsafeCommand(),
 		a.statusCommand(),
 		a.auditCommand(),
+		a.importCommand(),
 		a.authCommand(), a.keygenCommand(), a.signCommand(),
 	)
 	return root
