@@ -107,6 +107,7 @@ func jsonToOrderedYAML(js []byte) ([]byte, error) {
 		return nil, err
 	}
 	blockStyle(&n)
+	annotateSignatures(&n)
 	var b bytes.Buffer
 	enc := yaml.NewEncoder(&b)
 	enc.SetIndent(2)
