@@ -52,7 +52,12 @@ func runErr(args []string, stderr io.Writer) error {
 	nodeTTL := fs.Duration("node-ttl", preparer.DefaultNodeTTL, "TTL of the lease of this node's record (/p2/status/nodes/<node>/preparer): a dead preparer is seen gone within it")
 	trustedKeys := fs.String("trusted-keys", "", "directory of ed25519 public keys (*.pub) and armored PGP public keys (*.asc): install only manifests signed by one of them (empty: no verification)")
 	allowUnverified := fs.Bool("allow-unverified-artifacts", false, "install hoist launchables that have neither digest nor digest_location, logging each (development only)")
+	registryURL := fs.String("artifact-registry", "", "URL of P2's artifact registry (http or https): resolves version launchables and locations without a scheme when the manifest names no artifact_registry")
 	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	registry, err := artifactRegistry(*registryURL)
+	if err != nil {
 		return err
 	}
 	prefix, err := cli.CheckPrefix(d.Prefix)
@@ -84,6 +89,9 @@ func runErr(args []string, stderr io.Writer) error {
 	log, client, reg := rt.Log, rt.Client, rt.Registry
 
 	hoistOpts := []hoist.Option{hoist.WithLogger(log), hoist.WithTrustedPGPKeys(pgpKeys)}
+	if registry != nil {
+		hoistOpts = append(hoistOpts, hoist.WithArtifactRegistry(registry))
+	}
 	if *allowUnverified {
 		hoistOpts = append(hoistOpts, hoist.WithAllowUnverifiedArtifacts())
 		log.Warn("unverified artifacts are allowed: hoist launchables without digest or digest_location will be installed")
@@ -104,7 +112,7 @@ func runErr(args []string, stderr io.Writer) error {
 		return err
 	}
 	log.Info("preparer starting", zap.String("node", *node), zap.String("pod_root", *podRoot),
-		zap.Int("trusted_keys", len(keys)), zap.Int("trusted_pgp_keys", len(pgpKeys)), zap.Bool("allow_unverified_artifacts", *allowUnverified),
+		zap.Int("trusted_keys", len(keys)), zap.Int("trusted_pgp_keys", len(pgpKeys)), zap.Bool("allow_unverified_artifacts", *allowUnverified), zap.Stringer("artifact_registry", redacted(registry)),
 		zap.String("health_host", *healthHost), zap.String("node_ip", env[envNodeIP]), zap.Duration("node_ttl", *nodeTTL),
 		zap.Strings("etcd", cli.SplitEndpoints(d.Etcd.Endpoints)))
 	if err := p.Run(ctx); err != nil {

@@ -16,3 +16,15 @@ func TestTrustedKeysFlag(t *testing.T) {
 	require.Contains(t, stderr.String(), "--trusted-keys")
 	require.Contains(t, stderr.String(), "no *.pub file")
 }
+
+func TestArtifactRegistryFlag(t *testing.T) {
+	for _, bad := range []string{"artifacts.example.com", "ftp://artifacts.example.com", "https://"} {
+		var stderr bytes.Buffer
+		code := run([]string{"--artifact-registry", bad, "--etcd", "127.0.0.1:1", "--node", "n1"}, &stderr)
+		require.Equal(t, 1, code, bad)
+		require.Contains(t, stderr.String(), `--artifact-registry "`+bad+`": want an http or https URL`)
+	}
+	var stderr bytes.Buffer
+	require.Equal(t, 0, run([]string{"--help"}, &stderr))
+	require.Contains(t, stderr.String(), "--artifact-registry string")
+}

@@ -24,8 +24,9 @@ var (
 	ErrUnverified = errors.New("artifact cannot be verified")
 	// ErrUnsupported is wrapped by the error of an install refused because a launchable is of
 	// a type other than hoist (opencontainer, docker), or names its artifact by version or by a
-	// location without a scheme, which needs P2's artifact registry. The message names the
-	// launchable and the type or location.
+	// location without a scheme while no artifact registry is configured (neither the
+	// manifest's artifact_registry nor WithArtifactRegistry). The message names the launchable
+	// and the type, version or location.
 	ErrUnsupported = errors.New("launchable not supported")
 	// ErrSignature is wrapped by the error of an install refused because the PGP signature of
 	// a digest listing is missing or does not verify (see WithTrustedPGPKeys).

@@ -61,8 +61,19 @@ type Install struct {
 // sha256), by its digest_location (a sha256sum listing the unpacked tree must match exactly),
 // or both; without either it is refused with ErrUnverified unless the Installer was made with
 // WithAllowUnverifiedArtifacts. A digest_signature_location is checked when the Installer has
-// trusted PGP keys (WithTrustedPGPKeys). Launchables
-// of other types, and those that need an artifact registry, are refused with ErrUnsupported.
+// trusted PGP keys (WithTrustedPGPKeys). Launchables of other types are refused with
+// ErrUnsupported.
+//
+// A launchable that names its artifact by version is resolved through the artifact registry,
+// as P2 did: the manifest's artifact_registry, or else the Installer's (WithArtifactRegistry).
+// The Installer asks GET <registry>/discover/<pod-id>?artifact_name=<launchable or
+// version.artifact_name>&version=<version.id> (with version.tags, and os and os_version when
+// known) and fetches the location the JSON answer names; when the launchable has neither
+// digest nor digest_location, the answer's manifest_location (a build manifest whose
+// artifact_sha is the artifact's sha256) verifies it, its manifest_signature_location checked
+// when the Installer has trusted PGP keys. A location without a scheme is resolved against the
+// registry's URL. Without a registry such launchables are refused with ErrUnsupported; a
+// registry that fails or answers badly gives an error wrapping ErrRegistry.
 //
 // Errors name the pod and the launchable, and wrap ErrFetch, ErrDigestMismatch,
 // ErrUnsafeArchive, ErrUnverified, ErrUnsupported, ErrSignature or ErrHook as fits, or the context's error.
@@ -123,10 +134,16 @@ func (in *Installer) Install(ctx context.Context, m *manifest.Manifest) (*Instal
 // install does the work of Install for a version that is not on disk yet.
 func (in *Installer) install(ctx context.Context, log *zap.Logger, m *manifest.Manifest, digest string) (*Install, error) {
 	names := launchableNames(m)
+	resolved := make(map[string]manifest.Launchable, len(names))
 	for _, name := range names {
-		if err := in.checkInstallable(log, name, m.Launchables[name]); err != nil {
+		l, err := in.resolve(ctx, log, m, name, m.Launchables[name])
+		if err != nil {
+			return nil, fmt.Errorf("launchable %s: %w", name, err)
+		}
+		if err := in.checkInstallable(log, name, l); err != nil {
 			return nil, err
 		}
+		resolved[name] = l
 	}
 
 	// Fetch and verify everything before creating anything, so that a bad artifact leaves the
@@ -138,7 +155,7 @@ func (in *Installer) install(ctx context.Context, log *zap.Logger, m *manifest.M
 		}
 	}()
 	for _, name := range names {
-		f, err := in.artifact(ctx, m.Launchables[name])
+		f, err := in.artifact(ctx, resolved[name])
 		if err != nil {
 			return nil, fmt.Errorf("launchable %s: %w", name, err)
 		}
@@ -163,7 +180,7 @@ func (in *Installer) install(ctx context.Context, log *zap.Logger, m *manifest.M
 		}
 	}()
 	for i, name := range names {
-		l := m.Launchables[name]
+		l := resolved[name]
 		dest := filepath.Join(tmp, name)
 		if err := Unpack(ctx, files[i], dest, in.maxUnpacked); err != nil {
 			return nil, fmt.Errorf("launchable %s: unpack %s (%s): %w", name, redact(l.Location), l.Digest, err)

@@ -3,6 +3,7 @@ package hoist
 import (
 	"context"
 	"net/http"
+	"net/url"
 	"path/filepath"
 	"sync"
 	"time"
@@ -36,6 +37,11 @@ type Installer struct {
 
 	allowUnverified bool               // see WithAllowUnverifiedArtifacts
 	pgpKeys         openpgp.EntityList // see WithTrustedPGPKeys
+
+	registry     *url.URL // see WithArtifactRegistry
+	regOS        string   // see WithRegistryOS
+	regOSVersion string
+	regOSSet     bool
 
 	locks     podLocks
 	cleanOnce sync.Once

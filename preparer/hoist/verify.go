@@ -51,7 +51,7 @@ func (in *Installer) checkInstallable(log *zap.Logger, name string, l manifest.L
 		if l.Version != nil {
 			what = fmt.Sprintf("version %q", l.Version.ID)
 		}
-		return mark(ErrUnsupported, fmt.Errorf("launchable %s: %s and needs an artifact registry, which this installer does not use", name, what))
+		return mark(ErrUnsupported, fmt.Errorf("launchable %s: %s and was not resolved through an artifact registry", name, what))
 	}
 	if l.Digest == "" && l.DigestLocation == "" {
 		if !in.allowUnverified {
@@ -101,8 +101,17 @@ func (in *Installer) checkListingSignature(ctx context.Context, l manifest.Launc
 		return fmt.Errorf("%w: digest_location %s has no digest_signature_location, and trusted PGP keys are configured",
 			ErrSignature, redact(l.DigestLocation))
 	}
-	loc := redact(l.DigestSignatureLocation)
-	r, err := in.open(ctx, l.DigestSignatureLocation, loc)
+	if err := in.checkDetached(ctx, l.DigestSignatureLocation, listing); err != nil {
+		return fmt.Errorf("digest listing %s: %w", redact(l.DigestLocation), err)
+	}
+	return nil
+}
+
+// checkDetached verifies the detached PGP signature (armored or binary) at sigLocation of
+// signed against the trusted PGP keys; the error wraps ErrSignature or ErrFetch.
+func (in *Installer) checkDetached(ctx context.Context, sigLocation string, signed []byte) error {
+	loc := redact(sigLocation)
+	r, err := in.open(ctx, sigLocation, loc)
 	if err != nil {
 		return err
 	}
@@ -112,12 +121,12 @@ func (in *Installer) checkListingSignature(ctx context.Context, l manifest.Launc
 		return mark(ErrFetch, fmt.Errorf("fetch %s: %w", loc, err))
 	}
 	if bytes.Contains(sig, []byte("-----BEGIN PGP SIGNATURE-----")) {
-		_, err = openpgp.CheckArmoredDetachedSignature(in.pgpKeys, bytes.NewReader(listing), bytes.NewReader(sig), nil)
+		_, err = openpgp.CheckArmoredDetachedSignature(in.pgpKeys, bytes.NewReader(signed), bytes.NewReader(sig), nil)
 	} else {
-		_, err = openpgp.CheckDetachedSignature(in.pgpKeys, bytes.NewReader(listing), bytes.NewReader(sig), nil)
+		_, err = openpgp.CheckDetachedSignature(in.pgpKeys, bytes.NewReader(signed), bytes.NewReader(sig), nil)
 	}
 	if err != nil {
-		return fmt.Errorf("%w: %s does not verify the digest listing %s: %w", ErrSignature, loc, redact(l.DigestLocation), err)
+		return fmt.Errorf("%w: %s does not verify: %w", ErrSignature, loc, err)
 	}
 	return nil
 }
