@@ -193,6 +193,18 @@ func TestExistingValueIsAmbiguous(t *testing.T) {
 	require.Equal(t, "labels/node/node2", b[0].Source)
 	require.Equal(t, p2import.Ambiguous, b[0].Class)
 	require.Contains(t, b[0].Reason, "/p2/labels/node/node2")
+
+	// Two entries that become one record (Consul keys with and without a leading "/").
+	p, err = p2import.New(cli, "alice").Plan(ctx, []p2import.Entry{
+		p2import.NewEntry("labels/node/node9", []byte(`{"role":"web"}`)),
+		p2import.NewEntry("/labels/node/node9", []byte(`{"role":"db"}`)),
+	})
+	require.NoError(t, err)
+	require.Len(t, p.Records, 1)
+	b = p.Blocking()
+	require.Len(t, b, 1)
+	require.Equal(t, p2import.Ambiguous, b[0].Class)
+	require.Contains(t, b[0].Reason, "also converts to /p2/labels/node/node9")
 }
 
 func TestReadExport(t *testing.T) {

@@ -106,6 +106,7 @@ func New(client *clientv3.Client, actor string, opts ...Option) *Importer {
 func (im *Importer) Plan(ctx context.Context, entries []Entry) (*Plan, error) {
 	p := Convert(entries)
 	var ok []Record
+	sources := map[string]string{}
 	for _, r := range p.Records {
 		cmp, op, err := im.createOp(r)
 		if err != nil {
@@ -113,6 +114,12 @@ func (im *Importer) Plan(ctx context.Context, entries []Entry) (*Plan, error) {
 			continue
 		}
 		r.cmp, r.op, r.Key = cmp, op, string(op.KeyBytes())
+		if other, dup := sources[r.Key]; dup {
+			p.Problems = append(p.Problems, Problem{Source: r.Source, Kind: r.Kind, Class: Ambiguous,
+				Reason: fmt.Sprintf("%s also converts to %s", other, r.Key)})
+			continue
+		}
+		sources[r.Key] = r.Source
 		ok = append(ok, r)
 	}
 	existing, err := im.read(ctx, ok)
