@@ -29,8 +29,8 @@ func (a *app) importCommand() *cobra.Command {
 			"The report lists every entry that is not imported and why. P2's runtime state (lock, status,\n" +
 			"health, audit_logs) is skipped. While any entry cannot be converted or is ambiguous (its key\n" +
 			"and value disagree, or etcd holds another value at its key) nothing at all is written, unless\n" +
-			"--partial is given. Records etcd already holds unchanged are not written again, so an import\n" +
-			"can be run again after a failure.",
+			"--partial is given; --dry-run then exits 1 too. Records etcd already holds unchanged are not\n" +
+			"written again, so an import can be run again after a failure.",
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if chunk < 1 || chunk > p2import.DefaultChunkSize {
