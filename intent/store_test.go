@@ -6,6 +6,7 @@ import (
 	"testing"
 
 	"github.com/p2kit/p2kit/intent"
+	"github.com/p2kit/p2kit/keyspace"
 	"github.com/p2kit/p2kit/manifest"
 	"github.com/p2kit/p2kit/storetest"
 	clientv3 "go.etcd.io/etcd/client/v3"
@@ -14,7 +15,7 @@ import (
 func TestConformance(t *testing.T) {
 	storetest.Run(t, storetest.Harness[manifest.Manifest]{
 		Open: func(t *testing.T, cli *clientv3.Client, root string) storetest.Store[manifest.Manifest] {
-			return storetest.PodTree(intent.NewStore(cli, intent.WithPrefix(root)))
+			return storetest.PodTree(intent.NewStore(cli, keyspace.WithPrefix(root)))
 		},
 		Key: func(root, id string) string { return root + "/intent/" + id },
 		ID:  func(i int) string { return fmt.Sprintf("web1/pod-%d", i) },

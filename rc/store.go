@@ -10,7 +10,6 @@ import (
 	"github.com/p2kit/p2kit/keyspace"
 	"github.com/p2kit/p2kit/kv"
 	clientv3 "go.etcd.io/etcd/client/v3"
-	"go.uber.org/zap"
 )
 
 // Dir is the key directory of RCs under the root prefix.
@@ -22,15 +21,6 @@ var ErrNotScaledDown = errors.New("replication controller not scaled down to 0 r
 
 // Object is an RC read from the store with its revisions.
 type Object = kv.Object[RC]
-
-// Option configures a Store.
-type Option = keyspace.Option
-
-// WithPrefix sets the root prefix (default "/p2").
-func WithPrefix(root string) Option { return keyspace.WithPrefix(root) }
-
-// WithLogger sets the logger watches use.
-func WithLogger(l *zap.Logger) Option { return keyspace.WithLogger(l) }
 
 // WriteOption configures one create, update or delete.
 type WriteOption = entity.WriteOption
@@ -49,7 +39,7 @@ type Store struct {
 }
 
 // NewStore returns the RC store under the root prefix.
-func NewStore(client *clientv3.Client, opts ...Option) *Store {
+func NewStore(client *clientv3.Client, opts ...keyspace.Option) *Store {
 	return &Store{entity.New(client, entity.Spec[RC]{
 		Dir:      Dir,
 		ID:       func(r *RC) string { return r.ID },

@@ -5,6 +5,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/p2kit/p2kit/keyspace"
 	"github.com/p2kit/p2kit/manifest"
 	"github.com/p2kit/p2kit/reality"
 	"github.com/p2kit/p2kit/storetest"
@@ -14,7 +15,7 @@ import (
 func TestConformance(t *testing.T) {
 	storetest.Run(t, storetest.Harness[manifest.Manifest]{
 		Open: func(t *testing.T, cli *clientv3.Client, root string) storetest.Store[manifest.Manifest] {
-			return storetest.PodTree(reality.NewStore(cli, reality.WithPrefix(root)))
+			return storetest.PodTree(reality.NewStore(cli, keyspace.WithPrefix(root)))
 		},
 		Key: func(root, id string) string { return root + "/reality/" + id },
 		ID:  func(i int) string { return fmt.Sprintf("web1/pod-%d", i) },

@@ -11,7 +11,6 @@ import (
 	"github.com/p2kit/p2kit/kv"
 	"github.com/p2kit/p2kit/status"
 	clientv3 "go.etcd.io/etcd/client/v3"
-	"go.uber.org/zap"
 )
 
 // Dir is the key directory of rolls under the root prefix.
@@ -30,15 +29,6 @@ var (
 
 // Object is a roll read from the store with its revisions.
 type Object = kv.Object[Roll]
-
-// Option configures a Store.
-type Option = keyspace.Option
-
-// WithPrefix sets the root prefix (default "/p2").
-func WithPrefix(root string) Option { return keyspace.WithPrefix(root) }
-
-// WithLogger sets the logger watches use.
-func WithLogger(l *zap.Logger) Option { return keyspace.WithLogger(l) }
 
 // WriteOption configures one create, update or delete.
 type WriteOption = entity.WriteOption
@@ -61,7 +51,7 @@ type Store struct {
 }
 
 // NewStore returns the roll store under the root prefix.
-func NewStore(client *clientv3.Client, opts ...Option) *Store {
+func NewStore(client *clientv3.Client, opts ...keyspace.Option) *Store {
 	o := keyspace.Resolve(opts)
 	return &Store{o: o, statuses: NewStatusStore(client, opts...), e: entity.New(client, entity.Spec[Roll]{
 		Dir:      Dir,

@@ -11,6 +11,7 @@ import (
 	"github.com/p2kit/p2kit/audit"
 	"github.com/p2kit/p2kit/daemonset"
 	"github.com/p2kit/p2kit/intent"
+	"github.com/p2kit/p2kit/keyspace"
 	"github.com/p2kit/p2kit/kv"
 	"github.com/p2kit/p2kit/labels"
 	"github.com/p2kit/p2kit/manifest"
@@ -169,7 +170,7 @@ var intentKind = &kind{
 	labels:  labels.Pod,
 	typ:     reflect.TypeFor[manifest.Manifest](),
 	open: func(a *app, cli *clientv3.Client) resource {
-		return &typed[manifest.Manifest]{podOps(intent.NewStore(cli, intent.WithPrefix(a.prefix)), a.auditLog(cli), audit.Intent, a.actor)}
+		return &typed[manifest.Manifest]{podOps(intent.NewStore(cli, keyspace.WithPrefix(a.prefix)), a.auditLog(cli), audit.Intent, a.actor)}
 	},
 }
 
@@ -183,7 +184,7 @@ var realityKind = &kind{
 	labels:  labels.Pod,
 	typ:     reflect.TypeFor[manifest.Manifest](),
 	open: func(a *app, cli *clientv3.Client) resource {
-		return &typed[manifest.Manifest]{podOps(reality.NewStore(cli, reality.WithPrefix(a.prefix)), a.auditLog(cli), audit.Reality, a.actor)}
+		return &typed[manifest.Manifest]{podOps(reality.NewStore(cli, keyspace.WithPrefix(a.prefix)), a.auditLog(cli), audit.Reality, a.actor)}
 	},
 }
 
@@ -199,7 +200,7 @@ var daemonSetKind = &kind{
 	countAt: 2,
 	typ:     reflect.TypeFor[daemonset.DaemonSet](),
 	open: func(a *app, cli *clientv3.Client) resource {
-		s := daemonset.NewStore(cli, daemonset.WithPrefix(a.prefix))
+		s := daemonset.NewStore(cli, keyspace.WithPrefix(a.prefix))
 		return &typed[daemonset.DaemonSet]{controllerOps(s, a.actor, func(d *daemonset.DaemonSet) string { return d.ID },
 			table[daemonset.DaemonSet]{
 				headers: []string{"ID", "POD", "DESIRED", "CURRENT", "HEALTHY", "SELECTOR", "DISABLED", "MIN_HEALTH", "TIMEOUT"},
@@ -224,7 +225,7 @@ var rcKind = &kind{
 	countAt: 2,
 	typ:     reflect.TypeFor[rc.RC](),
 	open: func(a *app, cli *clientv3.Client) resource {
-		s := rc.NewStore(cli, rc.WithPrefix(a.prefix))
+		s := rc.NewStore(cli, keyspace.WithPrefix(a.prefix))
 		return &typed[rc.RC]{controllerOps(s, a.actor, func(r *rc.RC) string { return r.ID }, rcTable, rc.Force())}
 	},
 }
@@ -260,7 +261,7 @@ var podClusterKind = &kind{
 	labels:  labels.PodCluster,
 	typ:     reflect.TypeFor[podcluster.PodCluster](),
 	open: func(a *app, cli *clientv3.Client) resource {
-		s := podcluster.NewStore(cli, podcluster.WithPrefix(a.prefix))
+		s := podcluster.NewStore(cli, keyspace.WithPrefix(a.prefix))
 		return &typed[podcluster.PodCluster]{controllerOps(s, a.actor, func(c *podcluster.PodCluster) string { return c.ID },
 			table[podcluster.PodCluster]{
 				headers: []string{"ID", "POD", "AZ", "NAME", "SELECTOR", "MIN_HEALTH_%"},
