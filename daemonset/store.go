@@ -3,15 +3,18 @@ package daemonset
 import (
 	"context"
 
-	"github.com/p2kit/p2kit/audit"
 	"github.com/p2kit/p2kit/entity"
 	"github.com/p2kit/p2kit/keyspace"
 	"github.com/p2kit/p2kit/kv"
 	clientv3 "go.etcd.io/etcd/client/v3"
 )
 
-// Dir is the key directory of daemon sets under the root prefix.
-const Dir = audit.DaemonSet
+// Kind names daemon sets: it is the entity field of their audit records,
+// their key directory under the root prefix and their farm's kind.
+const Kind = "daemon_sets"
+
+// Dir is the key directory of daemon sets under the root prefix: Kind.
+const Dir = Kind
 
 // Object is a daemon set read from the store with its revisions.
 type Object = kv.Object[DaemonSet]

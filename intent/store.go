@@ -6,8 +6,12 @@ import (
 	clientv3 "go.etcd.io/etcd/client/v3"
 )
 
-// Dir is the key directory of intent under the root prefix.
-const Dir = "intent"
+// Kind names intent in audit records ("<node>/<pod-id>" ids) and is its
+// key directory under the root prefix.
+const Kind = "intent"
+
+// Dir is the key directory of intent under the root prefix: Kind.
+const Dir = Kind
 
 // Object is a manifest read from the store with its revisions.
 type Object = podtree.Object

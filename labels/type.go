@@ -91,3 +91,7 @@ func SplitPodID(id string) (node, podID string, err error) {
 	node, podID, _ = strings.Cut(id, "/")
 	return node, podID, nil
 }
+
+// Kind names label sets in audit records; their ids there are
+// "<type>/<id>" ("node/web1", "pod/web1/hello").
+const Kind = "labels"

@@ -5,15 +5,18 @@ import (
 	"errors"
 	"fmt"
 
-	"github.com/p2kit/p2kit/audit"
 	"github.com/p2kit/p2kit/entity"
 	"github.com/p2kit/p2kit/keyspace"
 	"github.com/p2kit/p2kit/kv"
 	clientv3 "go.etcd.io/etcd/client/v3"
 )
 
-// Dir is the key directory of pod clusters under the root prefix.
-const Dir = audit.PodCluster
+// Kind names pod clusters: it is the entity field of their audit records,
+// their key directory under the root prefix and their farm's kind.
+const Kind = "pod_clusters"
+
+// Dir is the key directory of pod clusters under the root prefix: Kind.
+const Dir = Kind
 
 // ErrDuplicate refuses a cluster whose (pod_id, availability_zone, name)
 // another cluster already has.

@@ -5,15 +5,18 @@ import (
 	"errors"
 	"fmt"
 
-	"github.com/p2kit/p2kit/audit"
 	"github.com/p2kit/p2kit/entity"
 	"github.com/p2kit/p2kit/keyspace"
 	"github.com/p2kit/p2kit/kv"
 	clientv3 "go.etcd.io/etcd/client/v3"
 )
 
-// Dir is the key directory of RCs under the root prefix.
-const Dir = audit.ReplicationController
+// Kind names RCs: it is the entity field of their audit records,
+// their key directory under the root prefix and their farm's kind.
+const Kind = "replication_controllers"
+
+// Dir is the key directory of RCs under the root prefix: Kind.
+const Dir = Kind
 
 // ErrNotScaledDown refuses to delete an RC whose replicas_desired is not 0;
 // scale it down first, or delete with Force.

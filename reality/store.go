@@ -6,8 +6,12 @@ import (
 	clientv3 "go.etcd.io/etcd/client/v3"
 )
 
-// Dir is the key directory of reality under the root prefix.
-const Dir = "reality"
+// Kind names reality in audit records ("<node>/<pod-id>" ids) and is its
+// key directory under the root prefix.
+const Kind = "reality"
+
+// Dir is the key directory of reality under the root prefix: Kind.
+const Dir = Kind
 
 // Object is a manifest read from the store with its revisions.
 type Object = podtree.Object

@@ -5,16 +5,20 @@ import (
 	"errors"
 	"fmt"
 
-	"github.com/p2kit/p2kit/audit"
 	"github.com/p2kit/p2kit/entity"
 	"github.com/p2kit/p2kit/keyspace"
 	"github.com/p2kit/p2kit/kv"
+	"github.com/p2kit/p2kit/rc"
 	"github.com/p2kit/p2kit/status"
 	clientv3 "go.etcd.io/etcd/client/v3"
 )
 
-// Dir is the key directory of rolls under the root prefix.
-const Dir = audit.Roll
+// Kind names rolls: it is the entity field of their audit records,
+// their key directory under the root prefix and their farm's kind.
+const Kind = "rolls"
+
+// Dir is the key directory of rolls under the root prefix: Kind.
+const Dir = Kind
 
 var (
 	// ErrSameRC refuses a roll whose old and new RC are the same.
@@ -60,8 +64,8 @@ func NewStore(client *clientv3.Client, opts ...keyspace.Option) *Store {
 		Unique:   disjoint,
 		Needs: func(r *Roll) []string {
 			return []string{
-				o.Dir(audit.ReplicationController, r.OldRC),
-				o.Dir(audit.ReplicationController, r.NewRC),
+				o.Dir(rc.Dir, r.OldRC),
+				o.Dir(rc.Dir, r.NewRC),
 			}
 		},
 	}, opts...)}

@@ -130,7 +130,7 @@ func (a *app) unschedule(ctx context.Context, p *podInfo) error {
 	if err != nil {
 		return err
 	}
-	rec, err := a.auditLog(a.cli).Op(audit.Deleted, audit.Intent, name, a.actor, cur.Value)
+	rec, err := a.auditLog(a.cli).Op(audit.Deleted, intent.Kind, name, a.actor, cur.Value)
 	if err != nil {
 		return err
 	}

@@ -166,11 +166,11 @@ var intentKind = &kind{
 	idArgs:  []string{"node", "pod"},
 	perNode: true,
 	decode:  decodeManifest,
-	dir:     audit.Intent,
+	dir:     intent.Kind,
 	labels:  labels.Pod,
 	typ:     reflect.TypeFor[manifest.Manifest](),
 	open: func(a *app, cli *clientv3.Client) resource {
-		return &typed[manifest.Manifest]{podOps(intent.NewStore(cli, keyspace.WithPrefix(a.prefix)), a.auditLog(cli), audit.Intent, a.actor)}
+		return &typed[manifest.Manifest]{podOps(intent.NewStore(cli, keyspace.WithPrefix(a.prefix)), a.auditLog(cli), intent.Kind, a.actor)}
 	},
 }
 
@@ -180,11 +180,11 @@ var realityKind = &kind{
 	idArgs:  []string{"node", "pod"},
 	perNode: true,
 	decode:  decodeManifest,
-	dir:     audit.Reality,
+	dir:     reality.Kind,
 	labels:  labels.Pod,
 	typ:     reflect.TypeFor[manifest.Manifest](),
 	open: func(a *app, cli *clientv3.Client) resource {
-		return &typed[manifest.Manifest]{podOps(reality.NewStore(cli, keyspace.WithPrefix(a.prefix)), a.auditLog(cli), audit.Reality, a.actor)}
+		return &typed[manifest.Manifest]{podOps(reality.NewStore(cli, keyspace.WithPrefix(a.prefix)), a.auditLog(cli), reality.Kind, a.actor)}
 	},
 }
 
@@ -194,7 +194,7 @@ var daemonSetKind = &kind{
 	short:   "daemon sets: a pod on every matching node",
 	idArgs:  []string{"id"},
 	decode:  decodeEntity((*daemonset.DaemonSet).Validate),
-	dir:     audit.DaemonSet,
+	dir:     daemonset.Kind,
 	labels:  labels.DaemonSet,
 	owner:   daemonset.OwnerLabel,
 	countAt: 2,
@@ -219,7 +219,7 @@ var rcKind = &kind{
 	idArgs:  []string{"id"},
 	force:   true,
 	decode:  decodeEntity((*rc.RC).Validate),
-	dir:     audit.ReplicationController,
+	dir:     rc.Kind,
 	labels:  labels.ReplicationController,
 	owner:   rc.IDLabel,
 	countAt: 2,
@@ -243,7 +243,7 @@ var rollKind = &kind{
 	short:  "rolls: rolling updates from one RC to another",
 	idArgs: []string{"id"},
 	decode: decodeEntity((*roll.Roll).Validate),
-	dir:    audit.Roll,
+	dir:    roll.Kind,
 	labels: labels.Roll,
 	typ:    reflect.TypeFor[roll.Roll](),
 	open: func(a *app, cli *clientv3.Client) resource {
@@ -257,7 +257,7 @@ var podClusterKind = &kind{
 	short:   "pod clusters: the pods of a pod id in a zone, under a name",
 	idArgs:  []string{"id"},
 	decode:  decodeEntity((*podcluster.PodCluster).Validate),
-	dir:     audit.PodCluster,
+	dir:     podcluster.Kind,
 	labels:  labels.PodCluster,
 	typ:     reflect.TypeFor[podcluster.PodCluster](),
 	open: func(a *app, cli *clientv3.Client) resource {

@@ -92,7 +92,7 @@ func (a *app) labelsSetCommand() *cobra.Command {
 					if prev == nil {
 						event = audit.Created
 					}
-					op, err := log.Op(event, audit.Labels, id, a.actor, next)
+					op, err := log.Op(event, labels.Kind, id, a.actor, next)
 					return []clientv3.Op{op}, err
 				}))
 			if err != nil {
@@ -154,7 +154,7 @@ func (a *app) labelsDeleteCommand() *cobra.Command {
 			if err != nil {
 				return fmt.Errorf("%s: %w", what, err)
 			}
-			rec, err := a.auditLog(a.cli).Op(audit.Deleted, audit.Labels, string(typ)+"/"+args[1], a.actor, cur.Value)
+			rec, err := a.auditLog(a.cli).Op(audit.Deleted, labels.Kind, string(typ)+"/"+args[1], a.actor, cur.Value)
 			if err != nil {
 				return fmt.Errorf("%s: %w", what, err)
 			}
