@@ -1,8 +1,8 @@
 package reality
 
 import (
-	"github.com/p2kit/p2kit/internal/podtree"
 	"github.com/p2kit/p2kit/keyspace"
+	"github.com/p2kit/p2kit/podstore"
 	clientv3 "go.etcd.io/etcd/client/v3"
 )
 
@@ -14,16 +14,18 @@ const Kind = "reality"
 const Dir = Kind
 
 // Object is a manifest read from the store with its revisions.
-type Object = podtree.Object
+type Object = podstore.Object
 
-// Store is what the preparer of every node has installed and launched.
-// Every manifest is validated when written and when read, and its id must be
-// the pod id of its key.
+// Store is what the preparer of every node has installed and launched,
+// at <root>/reality/<node>/<pod-id>. Every method is podstore.Store's: every
+// manifest is validated when written and when read, and its id must be the
+// pod id of its key.
 type Store struct {
-	t *podtree.Tree
+	*podstore.Store
 }
 
-// NewStore returns the reality store under the root prefix.
+// NewStore returns the reality store under the root prefix
+// (keyspace.WithPrefix, default "/p2").
 func NewStore(client *clientv3.Client, opts ...keyspace.Option) *Store {
-	return &Store{podtree.New(client, Dir, opts...)}
+	return &Store{podstore.New(client, Dir, opts...)}
 }
