@@ -44,5 +44,5 @@ func NewStore(client *clientv3.Client, opts ...keyspace.Option) *Store {
 // Delete removes a daemon set. Deleting a daemon set removes no intent: its
 // pods stay where they run until an operator unschedules them.
 func (s *Store) Delete(ctx context.Context, actor, id string, opts ...WriteOption) error {
-	return s.e.Delete(ctx, actor, id, nil, opts...)
+	return s.e.Delete(ctx, actor, id, opts...)
 }

@@ -177,13 +177,15 @@ func (s *Store[T]) Modify(ctx context.Context, actor, id string, fn func(v *T) e
 }
 
 // Delete removes id with its audit record, which holds the deleted value.
-// check, when not nil, may refuse the delete of the value it is shown; the
-// delete is a compare-and-swap on that value, so a concurrent change makes
-// Delete read and check again. A missing id is kv.ErrNotFound. A stored
-// value that cannot be decoded is deleted too (its record has no details),
-// but when check is set only with Force, since check cannot judge it.
-func (s *Store[T]) Delete(ctx context.Context, actor, id string, check func(cur *kv.Object[T], w WriteOptions) error, opts ...WriteOption) error {
+// Spec.CanDelete, when set, may refuse the delete of the value it is shown;
+// the delete is a compare-and-swap on that value, so a concurrent change
+// makes Delete read and check again. A missing id is kv.ErrNotFound. A
+// stored value that cannot be decoded is deleted too (its record has no
+// details), but when CanDelete is set only with Force, since CanDelete
+// cannot judge it.
+func (s *Store[T]) Delete(ctx context.Context, actor, id string, opts ...WriteOption) error {
 	w := ResolveWrite(opts)
+	check := s.spec.CanDelete
 	for {
 		cur, err := s.kv.Get(ctx, id)
 		var derr *kv.DecodeError

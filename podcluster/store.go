@@ -62,5 +62,5 @@ func distinct(c, other *PodCluster) error {
 
 // Delete removes a pod cluster.
 func (s *Store) Delete(ctx context.Context, actor, id string, opts ...WriteOption) error {
-	return s.e.Delete(ctx, actor, id, nil, opts...)
+	return s.e.Delete(ctx, actor, id, opts...)
 }

@@ -47,6 +47,12 @@ func NewStore(client *clientv3.Client, opts ...keyspace.Option) *Store {
 		Dir:      Dir,
 		ID:       func(r *RC) string { return r.ID },
 		Validate: (*RC).Validate,
+		CanDelete: func(cur *Object, w entity.WriteOptions) error {
+			if cur.Value.ReplicasDesired != 0 && !w.Force {
+				return fmt.Errorf("%w: replicas_desired is %d", ErrNotScaledDown, cur.Value.ReplicasDesired)
+			}
+			return nil
+		},
 	}, opts...)}
 }
 
@@ -55,12 +61,7 @@ func NewStore(client *clientv3.Client, opts ...keyspace.Option) *Store {
 // are one compare-and-swap, so a concurrent scale-up cannot slip between
 // them. A stored value that cannot be decoded is deleted only with Force.
 func (s *Store) Delete(ctx context.Context, actor, id string, opts ...WriteOption) error {
-	return s.e.Delete(ctx, actor, id, func(cur *Object, w entity.WriteOptions) error {
-		if cur.Value.ReplicasDesired != 0 && !w.Force {
-			return fmt.Errorf("%w: replicas_desired is %d", ErrNotScaledDown, cur.Value.ReplicasDesired)
-		}
-		return nil
-	}, opts...)
+	return s.e.Delete(ctx, actor, id, opts...)
 }
 
 // Scale sets an RC's replicas_desired, retrying while the RC changes

@@ -109,5 +109,5 @@ func (s *Store) Modify(ctx context.Context, actor, id string, fn func(r *Roll) e
 // Delete removes a roll. A deleted roll halts where it is; both RCs stay as
 // they are.
 func (s *Store) Delete(ctx context.Context, actor, id string, opts ...WriteOption) error {
-	return s.e.Delete(ctx, actor, id, nil, opts...)
+	return s.e.Delete(ctx, actor, id, opts...)
 }
