@@ -1,7 +1,6 @@
 package daemonset
 
 import (
-	"context"
 
 	"github.com/p2kit/p2kit/entity"
 	"github.com/p2kit/p2kit/keyspace"
@@ -27,9 +26,11 @@ type WriteOption = entity.WriteOption
 func Guard(cmps ...clientv3.Cmp) WriteOption { return entity.Guard(cmps...) }
 
 // Store holds every daemon set. Each create, update and delete writes an
-// audit record naming the actor in the same transaction.
+// audit record naming the actor in the same transaction; its methods are
+// entity.Store's. Deleting a daemon set removes no intent: its pods stay
+// where they run until an operator unschedules them.
 type Store struct {
-	e *entity.Store[DaemonSet]
+	*entity.Store[DaemonSet]
 }
 
 // NewStore returns the daemon set store under the root prefix.
@@ -39,10 +40,4 @@ func NewStore(client *clientv3.Client, opts ...keyspace.Option) *Store {
 		ID:       func(d *DaemonSet) string { return d.ID },
 		Validate: (*DaemonSet).Validate,
 	}, opts...)}
-}
-
-// Delete removes a daemon set. Deleting a daemon set removes no intent: its
-// pods stay where they run until an operator unschedules them.
-func (s *Store) Delete(ctx context.Context, actor, id string, opts ...WriteOption) error {
-	return s.e.Delete(ctx, actor, id, opts...)
 }

@@ -21,6 +21,9 @@ type Spec[T any] struct {
 	// (a roll's RCs). The existence is checked inside the create's
 	// transaction; a missing key is refused with kv.ErrNotFound naming it.
 	Needs func(v *T) []string
+	// CanUpdate, when set, may refuse to write next over prev (a roll
+	// whose RCs would change); Update and Modify both ask it.
+	CanUpdate func(prev *kv.Object[T], next *T) error
 	// CanDelete, when set, may refuse the delete of the value it is shown
 	// (an RC that is not scaled down); w carries the delete's options, Force
 	// among them. The delete is a compare-and-swap on that value, so a

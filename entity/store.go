@@ -117,6 +117,7 @@ func (s *Store[T]) Create(ctx context.Context, actor string, v *T, opts ...Write
 
 // Update writes v over prev, with its audit record, if the entity has not
 // changed since prev was read (compare-and-swap); otherwise kv.ErrConflict.
+// Spec.CanUpdate, when set, may refuse it.
 func (s *Store[T]) Update(ctx context.Context, actor string, prev *kv.Object[T], v *T, opts ...WriteOption) (*kv.Object[T], error) {
 	obj, _, err := s.update(ctx, actor, prev, v, ResolveWrite(opts))
 	return obj, err
@@ -128,6 +129,11 @@ func (s *Store[T]) update(ctx context.Context, actor string, prev *kv.Object[T],
 	cmp, op, err := s.kv.UpdateOp(prev, v)
 	if err != nil {
 		return nil, false, fmt.Errorf("update: %w", err)
+	}
+	if s.spec.CanUpdate != nil {
+		if err := s.spec.CanUpdate(prev, v); err != nil {
+			return nil, false, fmt.Errorf("update %s: %w", prev.Key, err)
+		}
 	}
 	for {
 		t := txn{cmps: append([]clientv3.Cmp{cmp}, w.Guard...), ops: []clientv3.Op{op}}

@@ -1,7 +1,6 @@
 package podcluster
 
 import (
-	"context"
 	"errors"
 	"fmt"
 
@@ -37,9 +36,9 @@ func Guard(cmps ...clientv3.Cmp) WriteOption { return entity.Guard(cmps...) }
 //
 // Create and Update refuse a cluster whose (pod_id, availability_zone,
 // name) another has (ErrDuplicate); the check holds at the revision of the
-// write.
+// write. Its methods are entity.Store's.
 type Store struct {
-	e *entity.Store[PodCluster]
+	*entity.Store[PodCluster]
 }
 
 // NewStore returns the pod cluster store under the root prefix.
@@ -58,9 +57,4 @@ func distinct(c, other *PodCluster) error {
 		return fmt.Errorf("%w: %s/%s/%s is cluster %q", ErrDuplicate, c.PodID, c.AvailabilityZone, c.Name, other.ID)
 	}
 	return nil
-}
-
-// Delete removes a pod cluster.
-func (s *Store) Delete(ctx context.Context, actor, id string, opts ...WriteOption) error {
-	return s.e.Delete(ctx, actor, id, opts...)
 }

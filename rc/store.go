@@ -36,9 +36,15 @@ func Guard(cmps ...clientv3.Cmp) WriteOption { return entity.Guard(cmps...) }
 func Force() WriteOption { return entity.Force() }
 
 // Store holds every RC. Each create, update and delete writes an audit
-// record naming the actor in the same transaction.
+// record naming the actor in the same transaction; its methods are
+// entity.Store's.
+//
+// Delete refuses an RC with ErrNotScaledDown while its replicas_desired is
+// not 0, unless Force is given. The check and the delete are one
+// compare-and-swap, so a concurrent scale-up cannot slip between them. A
+// stored value that cannot be decoded is deleted only with Force.
 type Store struct {
-	e *entity.Store[RC]
+	*entity.Store[RC]
 }
 
 // NewStore returns the RC store under the root prefix.
@@ -54,14 +60,6 @@ func NewStore(client *clientv3.Client, opts ...keyspace.Option) *Store {
 			return nil
 		},
 	}, opts...)}
-}
-
-// Delete removes an RC, refused with ErrNotScaledDown while its
-// replicas_desired is not 0 unless Force is given. The check and the delete
-// are one compare-and-swap, so a concurrent scale-up cannot slip between
-// them. A stored value that cannot be decoded is deleted only with Force.
-func (s *Store) Delete(ctx context.Context, actor, id string, opts ...WriteOption) error {
-	return s.e.Delete(ctx, actor, id, opts...)
 }
 
 // Scale sets an RC's replicas_desired, retrying while the RC changes

@@ -1,7 +1,6 @@
 package roll
 
 import (
-	"context"
 	"errors"
 	"fmt"
 
@@ -47,9 +46,10 @@ func Guard(cmps ...clientv3.Cmp) WriteOption { return entity.Guard(cmps...) }
 // Create refuses a roll whose RCs are the same (ErrSameRC), missing
 // (kv.ErrNotFound naming the RC's key) or in another roll (ErrRCInRoll);
 // all three hold at the revision the roll is written. Update and Modify
-// refuse to change a roll's RCs (ErrRCsChanged).
+// refuse to change a roll's RCs (ErrRCsChanged). A deleted roll halts where
+// it is; both RCs stay as they are. Its methods are entity.Store's.
 type Store struct {
-	e        *entity.Store[Roll]
+	*entity.Store[Roll]
 	o        keyspace.Options
 	statuses *status.Store[Status]
 }
@@ -57,11 +57,17 @@ type Store struct {
 // NewStore returns the roll store under the root prefix.
 func NewStore(client *clientv3.Client, opts ...keyspace.Option) *Store {
 	o := keyspace.Resolve(opts)
-	return &Store{o: o, statuses: NewStatusStore(client, opts...), e: entity.New(client, entity.Spec[Roll]{
+	return &Store{o: o, statuses: NewStatusStore(client, opts...), Store: entity.New(client, entity.Spec[Roll]{
 		Dir:      Dir,
 		ID:       func(r *Roll) string { return r.ID },
 		Validate: (*Roll).Validate,
 		Unique:   disjoint,
+		CanUpdate: func(prev *Object, next *Roll) error {
+			if prev.Value.OldRC != next.OldRC || prev.Value.NewRC != next.NewRC {
+				return ErrRCsChanged
+			}
+			return nil
+		},
 		Needs: func(r *Roll) []string {
 			return []string{
 				o.Dir(rc.Dir, r.OldRC),
@@ -79,35 +85,4 @@ func disjoint(r, other *Roll) error {
 		}
 	}
 	return nil
-}
-
-// Update writes next over prev with compare-and-swap. A roll's RCs cannot
-// change (ErrRCsChanged).
-func (s *Store) Update(ctx context.Context, actor string, prev *Object, next *Roll, opts ...WriteOption) (*Object, error) {
-	if prev != nil && next != nil && (prev.Value.OldRC != next.OldRC || prev.Value.NewRC != next.NewRC) {
-		return nil, fmt.Errorf("update %s: %w", prev.Key, ErrRCsChanged)
-	}
-	return s.e.Update(ctx, actor, prev, next, opts...)
-}
-
-// Modify reads a roll, lets fn change a copy and writes it back with
-// compare-and-swap, retrying while it changes underneath. fn may not change
-// the RCs (ErrRCsChanged).
-func (s *Store) Modify(ctx context.Context, actor, id string, fn func(r *Roll) error, opts ...WriteOption) (*Object, error) {
-	return s.e.Modify(ctx, actor, id, func(r *Roll) error {
-		old, oldNew := r.OldRC, r.NewRC
-		if err := fn(r); err != nil {
-			return err
-		}
-		if r.OldRC != old || r.NewRC != oldNew {
-			return fmt.Errorf("roll %s: %w", id, ErrRCsChanged)
-		}
-		return nil
-	}, opts...)
-}
-
-// Delete removes a roll. A deleted roll halts where it is; both RCs stay as
-// they are.
-func (s *Store) Delete(ctx context.Context, actor, id string, opts ...WriteOption) error {
-	return s.e.Delete(ctx, actor, id, opts...)
 }
