@@ -1,7 +1,6 @@
 package daemonset
 
 import (
-
 	"github.com/p2kit/p2kit/entity"
 	"github.com/p2kit/p2kit/keyspace"
 	"github.com/p2kit/p2kit/kv"
