@@ -117,6 +117,7 @@ func (s *Store[T]) Create(ctx context.Context, actor string, v *T, opts ...Write
 
 // Update writes v over prev, with its audit record, if the entity has not
 // changed since prev was read (compare-and-swap); otherwise kv.ErrConflict.
+// Spec.CanUpdate, when set, may refuse it.
 func (s *Store[T]) Update(ctx context.Context, actor string, prev *kv.Object[T], v *T, opts ...WriteOption) (*kv.Object[T], error) {
 	obj, _, err := s.update(ctx, actor, prev, v, ResolveWrite(opts))
 	return obj, err
@@ -128,6 +129,11 @@ func (s *Store[T]) update(ctx context.Context, actor string, prev *kv.Object[T],
 	cmp, op, err := s.kv.UpdateOp(prev, v)
 	if err != nil {
 		return nil, false, fmt.Errorf("update: %w", err)
+	}
+	if s.spec.CanUpdate != nil {
+		if err := s.spec.CanUpdate(prev, v); err != nil {
+			return nil, false, fmt.Errorf("update %s: %w", prev.Key, err)
+		}
 	}
 	for {
 		t := txn{cmps: append([]clientv3.Cmp{cmp}, w.Guard...), ops: []clientv3.Op{op}}
@@ -177,13 +183,15 @@ func (s *Store[T]) Modify(ctx context.Context, actor, id string, fn func(v *T) e
 }
 
 // Delete removes id with its audit record, which holds the deleted value.
-// check, when not nil, may refuse the delete of the value it is shown; the
-// delete is a compare-and-swap on that value, so a concurrent change makes
-// Delete read and check again. A missing id is kv.ErrNotFound. A stored
-// value that cannot be decoded is deleted too (its record has no details),
-// but when check is set only with Force, since check cannot judge it.
-func (s *Store[T]) Delete(ctx context.Context, actor, id string, check func(cur *kv.Object[T], w WriteOptions) error, opts ...WriteOption) error {
+// Spec.CanDelete, when set, may refuse the delete of the value it is shown;
+// the delete is a compare-and-swap on that value, so a concurrent change
+// makes Delete read and check again. A missing id is kv.ErrNotFound. A
+// stored value that cannot be decoded is deleted too (its record has no
+// details), but when CanDelete is set only with Force, since CanDelete
+// cannot judge it.
+func (s *Store[T]) Delete(ctx context.Context, actor, id string, opts ...WriteOption) error {
 	w := ResolveWrite(opts)
+	check := s.spec.CanDelete
 	for {
 		cur, err := s.kv.Get(ctx, id)
 		var derr *kv.DecodeError

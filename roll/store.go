@@ -1,21 +1,23 @@
 package roll
 
 import (
-	"context"
 	"errors"
 	"fmt"
 
-	"github.com/p2kit/p2kit/audit"
 	"github.com/p2kit/p2kit/entity"
 	"github.com/p2kit/p2kit/keyspace"
 	"github.com/p2kit/p2kit/kv"
+	"github.com/p2kit/p2kit/rc"
 	"github.com/p2kit/p2kit/status"
 	clientv3 "go.etcd.io/etcd/client/v3"
-	"go.uber.org/zap"
 )
 
-// Dir is the key directory of rolls under the root prefix.
-const Dir = audit.Roll
+// Kind names rolls: it is the entity field of their audit records,
+// their key directory under the root prefix and their farm's kind.
+const Kind = "rolls"
+
+// Dir is the key directory of rolls under the root prefix: Kind.
+const Dir = Kind
 
 var (
 	// ErrSameRC refuses a roll whose old and new RC are the same.
@@ -31,15 +33,6 @@ var (
 // Object is a roll read from the store with its revisions.
 type Object = kv.Object[Roll]
 
-// Option configures a Store.
-type Option = keyspace.Option
-
-// WithPrefix sets the root prefix (default "/p2").
-func WithPrefix(root string) Option { return keyspace.WithPrefix(root) }
-
-// WithLogger sets the logger watches use.
-func WithLogger(l *zap.Logger) Option { return keyspace.WithLogger(l) }
-
 // WriteOption configures one create, update or delete.
 type WriteOption = entity.WriteOption
 
@@ -53,25 +46,32 @@ func Guard(cmps ...clientv3.Cmp) WriteOption { return entity.Guard(cmps...) }
 // Create refuses a roll whose RCs are the same (ErrSameRC), missing
 // (kv.ErrNotFound naming the RC's key) or in another roll (ErrRCInRoll);
 // all three hold at the revision the roll is written. Update and Modify
-// refuse to change a roll's RCs (ErrRCsChanged).
+// refuse to change a roll's RCs (ErrRCsChanged). A deleted roll halts where
+// it is; both RCs stay as they are. Its methods are entity.Store's.
 type Store struct {
-	e        *entity.Store[Roll]
+	*entity.Store[Roll]
 	o        keyspace.Options
 	statuses *status.Store[Status]
 }
 
 // NewStore returns the roll store under the root prefix.
-func NewStore(client *clientv3.Client, opts ...Option) *Store {
+func NewStore(client *clientv3.Client, opts ...keyspace.Option) *Store {
 	o := keyspace.Resolve(opts)
-	return &Store{o: o, statuses: NewStatusStore(client, opts...), e: entity.New(client, entity.Spec[Roll]{
+	return &Store{o: o, statuses: NewStatusStore(client, opts...), Store: entity.New(client, entity.Spec[Roll]{
 		Dir:      Dir,
 		ID:       func(r *Roll) string { return r.ID },
 		Validate: (*Roll).Validate,
 		Unique:   disjoint,
+		CanUpdate: func(prev *Object, next *Roll) error {
+			if prev.Value.OldRC != next.OldRC || prev.Value.NewRC != next.NewRC {
+				return ErrRCsChanged
+			}
+			return nil
+		},
 		Needs: func(r *Roll) []string {
 			return []string{
-				o.Dir(audit.ReplicationController, r.OldRC),
-				o.Dir(audit.ReplicationController, r.NewRC),
+				o.Dir(rc.Dir, r.OldRC),
+				o.Dir(rc.Dir, r.NewRC),
 			}
 		},
 	}, opts...)}
@@ -85,35 +85,4 @@ func disjoint(r, other *Roll) error {
 		}
 	}
 	return nil
-}
-
-// Update writes next over prev with compare-and-swap. A roll's RCs cannot
-// change (ErrRCsChanged).
-func (s *Store) Update(ctx context.Context, actor string, prev *Object, next *Roll, opts ...WriteOption) (*Object, error) {
-	if prev != nil && next != nil && (prev.Value.OldRC != next.OldRC || prev.Value.NewRC != next.NewRC) {
-		return nil, fmt.Errorf("update %s: %w", prev.Key, ErrRCsChanged)
-	}
-	return s.e.Update(ctx, actor, prev, next, opts...)
-}
-
-// Modify reads a roll, lets fn change a copy and writes it back with
-// compare-and-swap, retrying while it changes underneath. fn may not change
-// the RCs (ErrRCsChanged).
-func (s *Store) Modify(ctx context.Context, actor, id string, fn func(r *Roll) error, opts ...WriteOption) (*Object, error) {
-	return s.e.Modify(ctx, actor, id, func(r *Roll) error {
-		old, oldNew := r.OldRC, r.NewRC
-		if err := fn(r); err != nil {
-			return err
-		}
-		if r.OldRC != old || r.NewRC != oldNew {
-			return fmt.Errorf("roll %s: %w", id, ErrRCsChanged)
-		}
-		return nil
-	}, opts...)
-}
-
-// Delete removes a roll. A deleted roll halts where it is; both RCs stay as
-// they are.
-func (s *Store) Delete(ctx context.Context, actor, id string, opts ...WriteOption) error {
-	return s.e.Delete(ctx, actor, id, nil, opts...)
 }

@@ -7,8 +7,9 @@ import (
 	"github.com/p2kit/p2kit/kv"
 )
 
-// EntityStore is the part of the daemon set, RC, roll and pod cluster stores
-// the suite uses.
+// EntityStore is the part of an audited entity store the suite uses:
+// entity.Store of any kind, and the daemon set, RC, roll and pod cluster
+// stores.
 type EntityStore[T any] interface {
 	Create(ctx context.Context, actor string, v *T, opts ...entity.WriteOption) (*kv.Object[T], error)
 	Get(ctx context.Context, id string) (*kv.Object[T], error)

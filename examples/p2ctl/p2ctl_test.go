@@ -148,7 +148,8 @@ func TestIntentAndLabels(t *testing.T) {
 	require.Contains(t, f.ok("labels", "get", "replication_controller", "hello-v1"), "core")
 	f.fails("not found", "labels", "get", "node", "web9")
 	f.fails("want key=value", "labels", "set", "node", "web1", "oops")
-	f.fails("unknown label type", "labels", "get", "planet", "x")
+	f.fails(`invalid label type: invalid id "Planet"`, "labels", "get", "Planet", "x")
+	f.fails("/p2/labels/planet/x: not found", "labels", "get", "planet", "x") // any valid name is a type
 
 	require.Contains(t, f.ok("delete", "intent", "web1", "hello"), "intent/web1/hello deleted")
 	f.fails("not found", "get", "intent", "web1", "hello")
@@ -169,7 +170,8 @@ func TestStatus(t *testing.T) {
 	require.Regexp(t, `health\s+passing`, f.ok("status", "get", "pods", "web1/hello"))
 	require.Contains(t, f.ok("status", "get", "pods", "web1/hello", "-o", "json"), `"/p2/status/pods/web1/hello/preparer"`)
 	f.fails("not found", "status", "get", "pods", "web1/hello", "--namespace", "other")
-	f.fails("unknown status type", "status", "get", "planets", "x")
+	f.fails(`invalid status type: invalid id "Planets"`, "status", "get", "Planets", "x")
+	f.fails("/p2/status/planets/x/preparer: not found", "status", "get", "planets", "x") // any valid name is a type
 }
 
 func TestUnreachableEtcd(t *testing.T) {
