@@ -90,7 +90,7 @@ func New(client *clientv3.Client, actor string, opts ...Option) *Importer {
 		chunk:   c.chunk,
 		intent:  intent.NewStore(client, ks...),
 		reality: reality.NewStore(client, ks...),
-		labels:  labels.New(client, labels.WithPrefix(c.root)),
+		labels:  labels.New(client, ks...),
 		rcs:     rc.NewStore(client, ks...),
 		dss:     daemonset.NewStore(client, ks...),
 		pcs:     podcluster.NewStore(client, ks...),

@@ -4,7 +4,13 @@ import (
 	"fmt"
 	"sort"
 
-	"github.com/p2kit/p2kit/audit"
+	"github.com/p2kit/p2kit/daemonset"
+	"github.com/p2kit/p2kit/intent"
+	"github.com/p2kit/p2kit/labels"
+	"github.com/p2kit/p2kit/podcluster"
+	"github.com/p2kit/p2kit/rc"
+	"github.com/p2kit/p2kit/reality"
+	"github.com/p2kit/p2kit/roll"
 	clientv3 "go.etcd.io/etcd/client/v3"
 )
 
@@ -14,13 +20,13 @@ type Kind string
 
 // The kinds an export converts to.
 const (
-	Intent                Kind = audit.Intent
-	Reality               Kind = audit.Reality
-	Labels                Kind = audit.Labels
-	ReplicationController Kind = audit.ReplicationController
-	DaemonSet             Kind = audit.DaemonSet
-	PodCluster            Kind = audit.PodCluster
-	Roll                  Kind = audit.Roll
+	Intent                Kind = intent.Kind
+	Reality               Kind = reality.Kind
+	Labels                Kind = labels.Kind
+	ReplicationController Kind = rc.Kind
+	DaemonSet             Kind = daemonset.Kind
+	PodCluster            Kind = podcluster.Kind
+	Roll                  Kind = roll.Kind
 )
 
 // Kinds lists the kinds in the order Apply writes them: what already runs
