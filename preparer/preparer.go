@@ -47,6 +47,7 @@ type Preparer struct {
 
 	workers     int
 	healthEvery time.Duration
+	watchStall  time.Duration
 	minBackoff  time.Duration
 	maxBackoff  time.Duration
 
@@ -105,6 +106,13 @@ func WithHealthInterval(d time.Duration) Option {
 // WithBackoff sets the retry backoff of a failing pod (default 1s to 1m).
 func WithBackoff(minDelay, maxDelay time.Duration) Option {
 	return func(pr *Preparer) { pr.minBackoff, pr.maxBackoff = minDelay, maxDelay }
+}
+
+// WithWatchStallTimeout sets how long the intent watch may stay silent
+// before it is probed, and then restarted when the probe goes unanswered
+// (default kv.DefaultStallTimeout).
+func WithWatchStallTimeout(d time.Duration) Option {
+	return func(pr *Preparer) { pr.watchStall = d }
 }
 
 // New returns a preparer for node that installs with inst and runs pods
@@ -184,7 +192,7 @@ func (p *Preparer) Run(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("preparer %s: read reality: %w", p.node, err)
 	}
-	w, err := p.intent.WatchNode(ctx, p.node)
+	w, err := p.intent.WatchNode(ctx, p.node, kv.StallTimeout(p.watchStall))
 	if err != nil {
 		return fmt.Errorf("preparer %s: %w", p.node, err)
 	}
