@@ -33,8 +33,8 @@ func (w *world) dial(endpoints []string) *clientv3.Client {
 }
 
 // proxiedNode runs a preparer on a memory node whose etcd client reaches
-// every member through ps only.
-func (w *world) proxiedNode(name string, ps etcdtest.Proxies) *memory.Node {
+// every member through ps only, with a node record lease of ttl.
+func (w *world) proxiedNode(name string, ps etcdtest.Proxies, ttl time.Duration) *memory.Node {
 	w.t.Helper()
 	_, err := w.labels.Put(w.ctx, labels.Node, name, labels.Set{"env": "prod"})
 	require.NoError(w.t, err)
@@ -43,7 +43,7 @@ func (w *world) proxiedNode(name string, ps etcdtest.Proxies) *memory.Node {
 	n := memory.NewNode()
 	p, err := preparer.New(w.dial(ps.Endpoints()), name, n, n, preparer.WithHealthChecker(n),
 		preparer.WithHealthInterval(50*time.Millisecond), preparer.WithBackoff(20*time.Millisecond, 200*time.Millisecond),
-		preparer.WithNodeTTL(nodeTTL), preparer.WithWatchStallTimeout(nodeTTL), preparer.WithLogger(quiet(w.t).Named(name)))
+		preparer.WithNodeTTL(ttl), preparer.WithWatchStallTimeout(ttl), preparer.WithLogger(quiet(w.t).Named(name)))
 	require.NoError(w.t, err)
 	w.mu.Lock()
 	w.nodes[name] = n
@@ -67,7 +67,7 @@ func (w *world) nodeRecord(node string) bool {
 func TestPreparerBlackholedLongerThanItsLeases(t *testing.T) {
 	w := newWorld(t, 3)
 	ps := w.etcd.Proxies(t)
-	n := w.proxiedNode("n1", ps)
+	n := w.proxiedNode("n1", ps, nodeTTL)
 	a1, b1, a2, c1 := version("a", 1), version("b", 1), version("a", 2), version("c", 1)
 	_, err := w.intent.Set(w.ctx, "n1", a1)
 	require.NoError(t, err)
