@@ -67,6 +67,9 @@ func (p *Preparer) install(ctx context.Context, want *manifest.Manifest, real *k
 	}
 	running, isRunning := p.launch.Running(pod)
 	if isRunning && running == digest && real != nil && manifest.SameVersion(want, &real.Value) {
+		// A preparer killed between writing reality and pruning left
+		// the old versions on disk: prune once per run of the preparer.
+		p.prune(ctx, pod, digest)
 		return p.reportLaunched(ctx, want, digest)
 	}
 
@@ -101,10 +104,26 @@ func (p *Preparer) install(ctx context.Context, want *manifest.Manifest, real *k
 			return err
 		}
 	}
+	p.prune(ctx, pod, digest)
+	return p.reportLaunched(ctx, want, digest)
+}
+
+// prune removes the pod's installs other than digest, unless this run of
+// the preparer did so already.
+func (p *Preparer) prune(ctx context.Context, pod, digest string) {
+	p.mu.Lock()
+	done := p.pruned[pod] == digest
+	p.mu.Unlock()
+	if done {
+		return
+	}
 	if err := p.inst.Prune(ctx, pod, digest); err != nil {
 		p.log.Warn("prune old installs", zap.String("pod", pod), zap.Error(err))
+		return
 	}
-	return p.reportLaunched(ctx, want, digest)
+	p.mu.Lock()
+	p.pruned[pod] = digest
+	p.mu.Unlock()
 }
 
 // remove stops and uninstalls a pod that is no longer in intent.
@@ -129,6 +148,7 @@ func (p *Preparer) remove(ctx context.Context, pod string, real *kv.Object[manif
 		}
 		p.mu.Lock()
 		delete(p.real, pod)
+		delete(p.pruned, pod)
 		p.mu.Unlock()
 	}
 	if isRunning || real != nil {

@@ -63,6 +63,7 @@ type Preparer struct {
 	badIntent  map[string]error              // intent keys whose value cannot be decoded
 	real       map[string]*kv.Object[manifest.Manifest]
 	lastStatus map[string]status.PodStatus
+	pruned     map[string]string // pod -> the digest whose older installs were pruned
 	podLocks   map[string]*sync.Mutex
 }
 
@@ -150,6 +151,7 @@ func New(client *clientv3.Client, node string, inst Installer, launch Launcher, 
 		badIntent:   map[string]error{},
 		real:        map[string]*kv.Object[manifest.Manifest]{},
 		lastStatus:  map[string]status.PodStatus{},
+		pruned:      map[string]string{},
 		podLocks:    map[string]*sync.Mutex{},
 	}
 	for _, o := range opts {
