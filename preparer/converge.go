@@ -135,11 +135,11 @@ func (p *Preparer) remove(ctx context.Context, pod string, real *kv.Object[manif
 	}
 	if isRunning {
 		if err := p.launch.Stop(ctx, pod, grace); err != nil {
-			return fmt.Errorf("stop %s: %w", pod, err)
+			return p.removeFailed(ctx, pod, real, fmt.Errorf("stop %s: %w", pod, err))
 		}
 	}
 	if err := p.inst.Uninstall(ctx, pod); err != nil {
-		return fmt.Errorf("uninstall %s: %w", pod, err)
+		return p.removeFailed(ctx, pod, real, fmt.Errorf("uninstall %s: %w", pod, err))
 	}
 	if real != nil {
 		err := p.reality.Delete(ctx, p.node, pod, kv.IfModRevision(real.ModRevision))
@@ -162,6 +162,19 @@ func (p *Preparer) remove(ctx context.Context, pod string, real *kv.Object[manif
 		return p.setStatus(ctx, pod, status.PodStatus{Status: status.Removed, Health: status.Unknown})
 	}
 	return nil
+}
+
+// removeFailed records a removal that failed in the pod's status, with the
+// digest of what reality says is installed, and returns err so the removal
+// is retried with backoff.
+func (p *Preparer) removeFailed(ctx context.Context, pod string, real *kv.Object[manifest.Manifest], err error) error {
+	var installed *manifest.Manifest
+	if real != nil {
+		installed = &real.Value
+	}
+	err = fmt.Errorf("pod %s: %w", pod, err)
+	p.reportError(ctx, pod, installed, err)
+	return err
 }
 
 // writeReality records want as installed, with compare-and-swap on what the
