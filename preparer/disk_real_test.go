@@ -92,7 +92,7 @@ func (n *realNode) failedWith(pod string, parts ...string) status.PodStatus {
 // the manifests used by the disk fault tests with keep's app pid.
 type diskScene struct {
 	keep, up1, up2, fresh, gone *manifest.Manifest
-	keepPID, upPID            int
+	keepPID, upPID              int
 }
 
 func (n *realNode) diskScene() *diskScene {
