@@ -37,8 +37,8 @@ type staleWrites struct {
 	isolated bool
 	cutAt    chan struct{}
 	release  chan struct{}
-	pending sync.WaitGroup
-	answers []staleAnswer
+	pending  sync.WaitGroup
+	answers  []staleAnswer
 }
 
 type staleAnswer struct {
