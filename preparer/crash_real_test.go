@@ -15,6 +15,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/p2kit/p2kit/internal/artifact"
 	"github.com/p2kit/p2kit/kv"
 	"github.com/p2kit/p2kit/manifest"
 	"github.com/p2kit/p2kit/preparer"
@@ -26,13 +27,40 @@ import (
 // (from 0) call it makes on the pod's installer or launcher (Install, Hook,
 // Launch, Stop, Prune, Uninstall; queries such as Running are not steps),
 // just before the call or just after it returns.
+//
+// With Hook set instead, the artifact's hook of that name kills the
+// preparer that runs it, in the middle of the installer's own work.
 type killPoint struct {
 	Pod   string `json:"pod"`
 	Call  int    `json:"call"`
 	After bool   `json:"after"`
+	Hook  string `json:"hook,omitempty"`
+}
+
+// envKillHook names the hook that kills the preparer running it.
+const envKillHook = "P2KIT_TEST_KILL_HOOK"
+
+// killingHook is every hook of the crash tests' artifacts: the one named
+// by envKillHook SIGKILLs its parent, the preparer, and waits for it to be
+// gone.
+const killingHook = "#!/bin/sh\nif [ \"$HOOK\" = \"$" + envKillHook + "\" ]; then kill -KILL $PPID; while kill -0 $PPID 2>/dev/null; do :; done; exit 1; fi\nexit 0\n"
+
+// hookedSleeper is sleeper with every hook.
+func hookedSleeper(t *testing.T, id, version string) *manifest.Manifest {
+	files := map[string]artifact.File{
+		"bin/launch": {Body: launchScript, Exec: true},
+		"VERSION":    {Body: id + " " + version},
+	}
+	for _, h := range []string{"before_install", "after_install", "before_launch", "after_launch", "before_uninstall"} {
+		files["hooks/"+h] = artifact.File{Body: killingHook, Exec: true}
+	}
+	return artifactManifest(t, id, version, files)
 }
 
 func (k killPoint) String() string {
+	if k.Hook != "" {
+		return "in hook " + k.Hook
+	}
 	when := "before"
 	if k.After {
 		when = "after"
@@ -43,6 +71,9 @@ func (k killPoint) String() string {
 // wrap returns an installer and a launcher that SIGKILL the process at the
 // kill point, recording each step's name in <pod-root>/.steps first.
 func (k *killPoint) wrap(inst preparer.Installer, launch preparer.Launcher) (preparer.Installer, preparer.Launcher) {
+	if k.Hook != "" {
+		_ = os.Setenv(envKillHook, k.Hook)
+	}
 	s := &stepper{k: *k}
 	return killingInstaller{inst, s}, killingLauncher{launch, s}
 }
@@ -56,7 +87,7 @@ type stepper struct {
 // step runs call as the next step on pod, dying before or after it when it
 // is the kill point.
 func (s *stepper) step(pod, name string, call func() error) error {
-	if pod != s.k.Pod {
+	if pod != s.k.Pod || s.k.Hook != "" {
 		return call()
 	}
 	s.mu.Lock()
@@ -126,6 +157,8 @@ type crashCase struct {
 	want  *manifest.Manifest
 	// steps is how many steps the operation has at least.
 	steps int
+	// hooks are the installer's hooks the operation runs.
+	hooks []string
 }
 
 // The preparer is killed with SIGKILL before and after each step of an
@@ -133,16 +166,18 @@ type crashCase struct {
 // converges the node with the app running once, the right version on disk
 // and nothing else, and reality saying what runs.
 func TestRealKilledAtEveryStepConverges(t *testing.T) {
-	v1, v2 := sleeper(t, "hello", "1"), sleeper(t, "hello", "2")
+	v1, v2 := hookedSleeper(t, "hello", "1"), hookedSleeper(t, "hello", "2")
+	installHooks := []string{"before_install", "after_install"}
 	cases := []crashCase{
-		{name: "install", act: func(n *realNode) { n.setIntent(v1) }, want: v1, steps: 5},
-		{name: "upgrade", setup: v1, act: func(n *realNode) { n.setIntent(v2) }, want: v2, steps: 6},
+		{name: "install", act: func(n *realNode) { n.setIntent(v1) }, want: v1, steps: 5, hooks: installHooks},
+		{name: "upgrade", setup: v1, act: func(n *realNode) { n.setIntent(v2) }, want: v2, steps: 6, hooks: installHooks},
 		{name: "uninstall", setup: v1, act: func(n *realNode) {
 			require.NoError(n.t, n.intent.Delete(n.ctx(), n.node, "hello"))
-		}},
+		}, steps: 2, hooks: []string{"before_uninstall"}},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
+			t.Parallel()
 			n := newRealNode(t)
 			n.self()
 			points := 0
@@ -160,8 +195,12 @@ func TestRealKilledAtEveryStepConverges(t *testing.T) {
 					break
 				}
 			}
+			for _, h := range c.hooks {
+				require.True(t, n.killAt(c, killPoint{Pod: "hello", Call: -1, Hook: h}), "hook %s kills the preparer", h)
+				points++
+			}
 			t.Logf("%s: killed at %d points", c.name, points)
-			require.GreaterOrEqual(t, points, 2*c.steps, "%s has at least %d steps", c.name, c.steps)
+			require.GreaterOrEqual(t, points, 2*c.steps+len(c.hooks), "%s has at least %d steps", c.name, c.steps)
 		})
 	}
 }
@@ -212,7 +251,7 @@ func (n *realNode) killAt(c crashCase, k killPoint) bool {
 		<-exited
 		return false
 	}
-	t.Logf("%s %s: %s", c.name, k, strings.TrimSpace(stderr.String()))
+	t.Logf("%s %s: killed %s", c.name, k, strings.TrimSpace(stderr.String()))
 
 	stop = n.start()
 	n.check(c.want)
