@@ -63,8 +63,21 @@ func (w *world) nodeRecord(node string) bool {
 
 // A preparer cut off from every etcd member for five times its node
 // record's lease keeps every app running and uninstalls nothing; when the
-// network comes back it converges to the intent written meanwhile.
+// network comes back it converges to the intent written meanwhile. The cut
+// is made twice: by the proxy's blackhole, which drops what is sent on
+// the open connections (TCP never does that: the streams are left damaged),
+// and by pausing the proxies, which delivers it all late, in order, as TCP
+// does across a partition that heals before the connection times out.
 func TestPreparerBlackholedLongerThanItsLeases(t *testing.T) {
+	t.Run("blackhole", func(t *testing.T) {
+		cutOff(t, etcdtest.Proxies.Blackhole, etcdtest.Proxies.Unblackhole)
+	})
+	t.Run("pause", func(t *testing.T) {
+		cutOff(t, etcdtest.Proxies.Pause, etcdtest.Proxies.Unpause)
+	})
+}
+
+func cutOff(t *testing.T, cut, heal func(etcdtest.Proxies)) {
 	w := newWorld(t, 3)
 	ps := w.etcd.Proxies(t)
 	n := w.proxiedNode("n1", ps, nodeTTL)
@@ -78,9 +91,9 @@ func TestPreparerBlackholedLongerThanItsLeases(t *testing.T) {
 	pidA, pidB := n.PID("a"), n.PID("b")
 	from := w.revision()
 
-	ps.Blackhole()
-	cut := time.Now()
-	t.Logf("blackholed the preparer's proxies %s", ps)
+	cut(ps)
+	cutAt := time.Now()
+	t.Logf("cut off the preparer's proxies %s", ps)
 	// The node record's lease runs out: the preparer is cut off for real.
 	require.Eventually(t, func() bool { return !w.nodeRecord("n1") }, waitFor, 10*time.Millisecond,
 		"the node record expires with its lease")
@@ -93,15 +106,15 @@ func TestPreparerBlackholedLongerThanItsLeases(t *testing.T) {
 	// Stay cut off for five leases in all; nothing on the node changes.
 	require.Never(t, func() bool {
 		return !runs(n, before) || n.PID("a") != pidA || n.PID("b") != pidB || n.Removes() != 0
-	}, 5*nodeTTL-time.Since(cut), 20*time.Millisecond, "an app stopped or was uninstalled while cut off")
-	ps.Unblackhole()
+	}, 5*nodeTTL-time.Since(cutAt), 20*time.Millisecond, "an app stopped or was uninstalled while cut off")
+	heal(ps)
 	healed := time.Now()
-	figure(t, "blackhole of the preparer (node record lease 1s)", healed.Sub(cut).Round(time.Millisecond))
+	figure(t, "preparer cut off (node record lease 1s)", healed.Sub(cutAt).Round(time.Millisecond))
 
 	after := map[string]string{"a": digest(t, a2), "c": digest(t, c1)}
 	require.Eventually(t, func() bool { return runs(n, after) && w.nodeRecord("n1") }, waitFor, 10*time.Millisecond,
 		"the preparer converges after the blackhole; runs %s", describe(n))
-	figure(t, "preparer converged after the blackhole ended", time.Since(healed).Round(time.Millisecond))
+	figure(t, "preparer converged after the network came back", time.Since(healed).Round(time.Millisecond))
 	require.Equal(t, int64(1), n.Removes(), "only b is uninstalled")
 	l, err := w.reality(t, "n1")
 	require.NoError(t, err)
