@@ -65,8 +65,10 @@ func (m *Member) Proxy(t TB) *Proxy {
 // Endpoint is the proxy's client URL.
 func (p *Proxy) Endpoint() string { return p.url.String() }
 
-// Blackhole drops every byte in both directions; connections stay open, as
-// across a network partition.
+// Blackhole drops every byte in both directions while connections stay
+// open. TCP never loses bytes from a live connection, so streams that carry
+// data during a blackhole may be left damaged for good (see Pause for the
+// partition TCP itself sees); a client must notice and reconnect.
 func (p *Proxy) Blackhole() {
 	p.srv.BlackholeTx()
 	p.srv.BlackholeRx()
