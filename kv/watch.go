@@ -27,7 +27,10 @@ const (
 // WatchOption configures a watch.
 type WatchOption func(*watchConfig)
 
-type watchConfig struct{ fromRev int64 }
+type watchConfig struct {
+	fromRev int64
+	stall   time.Duration
+}
 
 // FromRevision skips the initial listing: the watch starts with an empty
 // state and replays etcd's history from rev. Meant for replay and
@@ -63,6 +66,7 @@ type Watcher[T any] struct {
 	pending []*clientv3.Event
 
 	retry      time.Duration
+	stall      stallCheck
 	synced     chan struct{}
 	syncedOnce sync.Once
 }
@@ -70,7 +74,7 @@ type Watcher[T any] struct {
 // Watch starts following the store's prefix. Nothing talks to etcd until the
 // first call to Next. The watch ends when ctx ends or Close is called.
 func (s *Store[T]) Watch(ctx context.Context, opts ...WatchOption) *Watcher[T] {
-	var cfg watchConfig
+	cfg := watchConfig{stall: DefaultStallTimeout}
 	for _, o := range opts {
 		o(&cfg)
 	}
@@ -83,6 +87,7 @@ func (s *Store[T]) Watch(ctx context.Context, opts ...WatchOption) *Watcher[T] {
 		state:   make(map[string]*Object[T]),
 		invalid: make(map[string]int64),
 		synced:  make(chan struct{}),
+		stall:   stallCheck{timeout: cfg.stall},
 	}
 	if cfg.fromRev > 0 {
 		w.listed = true
@@ -176,12 +181,20 @@ func (w *Watcher[T]) Next(ctx context.Context) (*Batch[T], error) {
 		if w.wch == nil {
 			w.startWatch()
 		}
+		quiet := time.NewTimer(w.stall.wait())
 		select {
 		case <-ctx.Done():
+			quiet.Stop()
 			return nil, ctx.Err()
 		case <-w.ctx.Done():
+			quiet.Stop()
+			continue
+		case <-quiet.C:
+			w.onQuiet(ctx)
 			continue
 		case resp, ok := <-w.wch:
+			quiet.Stop()
+			w.stall.heardNow()
 			if !ok {
 				w.stopWatch()
 				if w.s.client.Ctx().Err() != nil {
@@ -244,6 +257,7 @@ func (w *Watcher[T]) wait(ctx context.Context) error {
 func (w *Watcher[T]) startWatch() {
 	wctx, cancel := context.WithCancel(clientv3.WithRequireLeader(w.ctx))
 	w.wcancel = cancel
+	w.stall.heardNow()
 	w.wch = w.s.client.Watch(wctx, w.s.prefix,
 		clientv3.WithPrefix(),
 		clientv3.WithRev(w.rev.Load()+1),

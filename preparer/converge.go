@@ -67,6 +67,9 @@ func (p *Preparer) install(ctx context.Context, want *manifest.Manifest, real *k
 	}
 	running, isRunning := p.launch.Running(pod)
 	if isRunning && running == digest && real != nil && manifest.SameVersion(want, &real.Value) {
+		// A preparer killed between writing reality and pruning left
+		// the old versions on disk: prune once per run of the preparer.
+		p.prune(ctx, pod, digest)
 		return p.reportLaunched(ctx, want, digest)
 	}
 
@@ -101,10 +104,26 @@ func (p *Preparer) install(ctx context.Context, want *manifest.Manifest, real *k
 			return err
 		}
 	}
+	p.prune(ctx, pod, digest)
+	return p.reportLaunched(ctx, want, digest)
+}
+
+// prune removes the pod's installs other than digest, unless this run of
+// the preparer did so already.
+func (p *Preparer) prune(ctx context.Context, pod, digest string) {
+	p.mu.Lock()
+	done := p.pruned[pod] == digest
+	p.mu.Unlock()
+	if done {
+		return
+	}
 	if err := p.inst.Prune(ctx, pod, digest); err != nil {
 		p.log.Warn("prune old installs", zap.String("pod", pod), zap.Error(err))
+		return
 	}
-	return p.reportLaunched(ctx, want, digest)
+	p.mu.Lock()
+	p.pruned[pod] = digest
+	p.mu.Unlock()
 }
 
 // remove stops and uninstalls a pod that is no longer in intent.
@@ -116,11 +135,11 @@ func (p *Preparer) remove(ctx context.Context, pod string, real *kv.Object[manif
 	}
 	if isRunning {
 		if err := p.launch.Stop(ctx, pod, grace); err != nil {
-			return fmt.Errorf("stop %s: %w", pod, err)
+			return p.removeFailed(ctx, pod, real, fmt.Errorf("stop %s: %w", pod, err))
 		}
 	}
 	if err := p.inst.Uninstall(ctx, pod); err != nil {
-		return fmt.Errorf("uninstall %s: %w", pod, err)
+		return p.removeFailed(ctx, pod, real, fmt.Errorf("uninstall %s: %w", pod, err))
 	}
 	if real != nil {
 		err := p.reality.Delete(ctx, p.node, pod, kv.IfModRevision(real.ModRevision))
@@ -129,6 +148,7 @@ func (p *Preparer) remove(ctx context.Context, pod string, real *kv.Object[manif
 		}
 		p.mu.Lock()
 		delete(p.real, pod)
+		delete(p.pruned, pod)
 		p.mu.Unlock()
 	}
 	if isRunning || real != nil {
@@ -142,6 +162,19 @@ func (p *Preparer) remove(ctx context.Context, pod string, real *kv.Object[manif
 		return p.setStatus(ctx, pod, status.PodStatus{Status: status.Removed, Health: status.Unknown})
 	}
 	return nil
+}
+
+// removeFailed records a removal that failed in the pod's status, with the
+// digest of what reality says is installed, and returns err so the removal
+// is retried with backoff.
+func (p *Preparer) removeFailed(ctx context.Context, pod string, real *kv.Object[manifest.Manifest], err error) error {
+	var installed *manifest.Manifest
+	if real != nil {
+		installed = &real.Value
+	}
+	err = fmt.Errorf("pod %s: %w", pod, err)
+	p.reportError(ctx, pod, installed, err)
+	return err
 }
 
 // writeReality records want as installed, with compare-and-swap on what the

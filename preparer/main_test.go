@@ -26,6 +26,8 @@ type childArgs struct {
 	PodRoot   string   `json:"pod_root"`
 	// NodeTTL is the node record's TTL; 0 is the default.
 	NodeTTL time.Duration `json:"node_ttl,omitempty"`
+	// KillAt, if set, makes the child SIGKILL itself at that step.
+	KillAt *killPoint `json:"kill_at,omitempty"`
 }
 
 func TestMain(m *testing.M) {
@@ -55,7 +57,12 @@ func runChild(arg string) int {
 	if a.NodeTTL > 0 {
 		opts = append(opts, preparer.WithNodeTTL(a.NodeTTL))
 	}
-	p, err := preparer.New(cli, a.Node, preparer.Hoist(hoist.New(a.PodRoot)), process.New(a.PodRoot), opts...)
+	var inst preparer.Installer = preparer.Hoist(hoist.New(a.PodRoot))
+	var launch preparer.Launcher = process.New(a.PodRoot)
+	if a.KillAt != nil {
+		inst, launch = a.KillAt.wrap(inst, launch)
+	}
+	p, err := preparer.New(cli, a.Node, inst, launch, opts...)
 	if err != nil {
 		fmt.Fprintln(os.Stderr, err)
 		return 2

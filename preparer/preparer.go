@@ -48,6 +48,7 @@ type Preparer struct {
 
 	workers     int
 	healthEvery time.Duration
+	watchStall  time.Duration
 	minBackoff  time.Duration
 	maxBackoff  time.Duration
 
@@ -63,6 +64,7 @@ type Preparer struct {
 	badIntent  map[string]error              // intent keys whose value cannot be decoded
 	real       map[string]*kv.Object[manifest.Manifest]
 	lastStatus map[string]status.PodStatus
+	pruned     map[string]string // pod -> the digest whose older installs were pruned
 	podLocks   map[string]*sync.Mutex
 }
 
@@ -108,6 +110,13 @@ func WithBackoff(minDelay, maxDelay time.Duration) Option {
 	return func(pr *Preparer) { pr.minBackoff, pr.maxBackoff = minDelay, maxDelay }
 }
 
+// WithWatchStallTimeout sets how long the intent watch may stay silent
+// before it is probed, and then restarted when the probe goes unanswered
+// (default kv.DefaultStallTimeout).
+func WithWatchStallTimeout(d time.Duration) Option {
+	return func(pr *Preparer) { pr.watchStall = d }
+}
+
 // New returns a preparer for node that installs with inst and runs pods
 // with launch.
 func New(client *clientv3.Client, node string, inst Installer, launch Launcher, opts ...Option) (*Preparer, error) {
@@ -143,6 +152,7 @@ func New(client *clientv3.Client, node string, inst Installer, launch Launcher, 
 		badIntent:   map[string]error{},
 		real:        map[string]*kv.Object[manifest.Manifest]{},
 		lastStatus:  map[string]status.PodStatus{},
+		pruned:      map[string]string{},
 		podLocks:    map[string]*sync.Mutex{},
 	}
 	for _, o := range opts {
@@ -185,7 +195,7 @@ func (p *Preparer) Run(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("preparer %s: read reality: %w", p.node, err)
 	}
-	w, err := p.intent.WatchNode(ctx, p.node)
+	w, err := p.intent.WatchNode(ctx, p.node, kv.StallTimeout(p.watchStall))
 	if err != nil {
 		return fmt.Errorf("preparer %s: %w", p.node, err)
 	}
