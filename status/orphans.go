@@ -1,0 +1,254 @@
+package status
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sort"
+	"strings"
+	"time"
+
+	"github.com/p2kit/p2kit/keyspace"
+	"github.com/p2kit/p2kit/kv"
+	clientv3 "go.etcd.io/etcd/client/v3"
+	"go.uber.org/zap"
+)
+
+// OrphanRule says when a status record of one type has outlived its
+// resource: when none of its owner keys exists.
+type OrphanRule struct {
+	// Type is the type of the records the rule judges.
+	Type Type
+	// Owners are the directories under the root whose key "<dir>/<id>"
+	// keeps a record of id alive: "rolls" for a roll's records, "intent"
+	// and "reality" for a pod's (a pod still installed keeps its record).
+	Owners []string
+}
+
+// DefaultOrphanRules are the rules of the built-in records: a pod's records
+// go once the pod is in neither intent nor reality, a daemon set's, RC's
+// or roll's once the entity is deleted (a roll is deleted when it
+// finishes). Pod cluster records are left to the pod cluster farm, which
+// deletes them itself (and syncs again when one disappears), and node
+// records live under their preparer's lease.
+func DefaultOrphanRules() []OrphanRule {
+	return []OrphanRule{
+		{Type: Pods, Owners: []string{"intent", "reality"}},
+		{Type: DaemonSets, Owners: []string{"daemon_sets"}},
+		{Type: ReplicationControllers, Owners: []string{"replication_controllers"}},
+		{Type: Rolls, Owners: []string{"rolls"}},
+	}
+}
+
+// OrphanChunk is the most records one transaction of Orphans.Prune
+// deletes. The fleet view guards pod status records with MaxDeletes(10,
+// 0.5), which holds only a batch that deletes more than ten records, so a
+// clean-up never looks like a wipe to any consumer.
+const OrphanChunk = 10
+
+// listPage is how many keys one read of a listing returns.
+const listPage = 1000
+
+// Orphans deletes status records whose resource is gone once they have
+// been orphans for a grace period, so that operators can still read the
+// last status of a finished roll or a removed pod for a while. The grace
+// period is counted from when this Orphans first found the record orphaned
+// at its current revision: a record written again starts afresh, and a
+// new Orphans (another controller taking over) waits a full grace period
+// again. Records are judged and deleted with compares, so a resource that
+// comes back, or a record that changes, is never deleted.
+type Orphans struct {
+	client *clientv3.Client
+	root   string
+	rules  []OrphanRule
+	grace  time.Duration
+	log    *zap.Logger
+	now    func() time.Time
+	seen   map[string]orphan
+}
+
+// orphan is a record found without its resource.
+type orphan struct {
+	modRevision int64
+	since       time.Time
+	owners      []string // full owner keys, each checked missing on delete
+}
+
+// NewOrphans returns a clean-up of the records rules judge, deleting each
+// after grace (at least zero) as an orphan.
+func NewOrphans(client *clientv3.Client, grace time.Duration, rules []OrphanRule, opts ...Option) (*Orphans, error) {
+	if client == nil {
+		return nil, errors.New("status orphans: nil etcd client")
+	}
+	for _, r := range rules {
+		if err := r.Type.Validate(); err != nil {
+			return nil, fmt.Errorf("status orphans: %w", err)
+		}
+		if len(r.Owners) == 0 {
+			return nil, fmt.Errorf("status orphans: rule for %s: owners: required", r.Type)
+		}
+		for _, dir := range r.Owners {
+			if err := keyspace.CheckID("owner directory", dir); err != nil {
+				return nil, fmt.Errorf("status orphans: rule for %s: %w", r.Type, err)
+			}
+		}
+	}
+	o := keyspace.Resolve(opts)
+	return &Orphans{client: client, root: o.Root, rules: rules, grace: max(grace, 0), log: o.Log,
+		now: time.Now, seen: map[string]orphan{}}, nil
+}
+
+// Prune makes one pass: it lists the records and their owners at one
+// revision, notes new orphans, and deletes those orphaned for longer than
+// the grace period, at most OrphanChunk a transaction, each transaction
+// guarded by guard (a lock's compare), by the record being unchanged and
+// by every owner key being missing. It returns how many records it
+// deleted. A failed guard of one record skips that record.
+func (o *Orphans) Prune(ctx context.Context, guard ...clientv3.Cmp) (int, error) {
+	now := o.now()
+	next := map[string]orphan{}
+	var due []string
+	rev := int64(0)
+	for _, r := range o.rules {
+		owners := map[string]map[string]bool{}
+		for _, dir := range r.Owners {
+			names, at, err := o.names(ctx, o.root+"/"+dir+"/", rev)
+			if err != nil {
+				return 0, err
+			}
+			rev = at
+			owners[dir] = names
+		}
+		records, at, err := o.list(ctx, o.root+"/status/"+string(r.Type)+"/", rev)
+		if err != nil {
+			return 0, err
+		}
+		rev = at
+		for name, modRev := range records {
+			cut := strings.LastIndexByte(name, '/')
+			if cut <= 0 {
+				continue // no namespace: not a record
+			}
+			id := name[:cut]
+			alive := false
+			var keys []string
+			for _, dir := range r.Owners {
+				alive = alive || owners[dir][id]
+				keys = append(keys, o.root+"/"+dir+"/"+id)
+			}
+			if alive {
+				continue
+			}
+			key := o.root + "/status/" + string(r.Type) + "/" + name
+			found := orphan{modRevision: modRev, since: now, owners: keys}
+			if prev, ok := o.seen[key]; ok && prev.modRevision == modRev {
+				found.since = prev.since
+			}
+			next[key] = found
+			if now.Sub(found.since) >= o.grace {
+				due = append(due, key)
+			}
+		}
+	}
+	o.seen = next
+	sort.Strings(due)
+	deleted := 0
+	for len(due) > 0 {
+		chunk := due[:min(OrphanChunk, len(due))]
+		due = due[len(chunk):]
+		n, err := o.delete(ctx, chunk, guard)
+		deleted += n
+		if err != nil {
+			return deleted, err
+		}
+	}
+	return deleted, nil
+}
+
+// delete deletes the records of keys in one transaction, or one by one
+// when that transaction's compares fail.
+func (o *Orphans) delete(ctx context.Context, keys []string, guard []clientv3.Cmp) (int, error) {
+	try := func(keys []string) (bool, error) {
+		cmps := append([]clientv3.Cmp{}, guard...)
+		ops := make([]clientv3.Op, 0, len(keys))
+		for _, key := range keys {
+			rec := o.seen[key]
+			cmps = append(cmps, clientv3.Compare(clientv3.ModRevision(key), "=", rec.modRevision))
+			for _, owner := range rec.owners {
+				cmps = append(cmps, clientv3.Compare(clientv3.CreateRevision(owner), "=", 0))
+			}
+			ops = append(ops, clientv3.OpDelete(key))
+		}
+		_, err := kv.Commit(ctx, o.client, cmps, ops...)
+		if errors.Is(err, kv.ErrConflict) {
+			return false, nil
+		}
+		return err == nil, err
+	}
+	ok, err := try(keys)
+	if err != nil {
+		return 0, fmt.Errorf("delete %d orphaned status records: %w", len(keys), err)
+	}
+	if ok {
+		o.forget(keys...)
+		return len(keys), nil
+	}
+	n := 0
+	for _, key := range keys {
+		ok, err := try([]string{key})
+		if err != nil {
+			return n, fmt.Errorf("delete orphaned status record %s: %w", key, err)
+		}
+		if ok {
+			o.forget(key)
+			n++
+		} else {
+			o.log.Debug("orphaned status record changed or lock lost; kept", zap.String("key", key))
+		}
+	}
+	return n, nil
+}
+
+func (o *Orphans) forget(keys ...string) {
+	for _, k := range keys {
+		delete(o.seen, k)
+	}
+}
+
+// names lists the names under dir (keys without dir) at rev (0: now).
+func (o *Orphans) names(ctx context.Context, dir string, rev int64) (map[string]bool, int64, error) {
+	m, at, err := o.list(ctx, dir, rev)
+	out := make(map[string]bool, len(m))
+	for name := range m {
+		out[name] = true
+	}
+	return out, at, err
+}
+
+// list reads the keys under dir at rev (0: now), paged, as name -> mod
+// revision, and the revision it read at.
+func (o *Orphans) list(ctx context.Context, dir string, rev int64) (map[string]int64, int64, error) {
+	out := map[string]int64{}
+	end := clientv3.GetPrefixRangeEnd(dir)
+	from := dir
+	for {
+		opts := []clientv3.OpOption{clientv3.WithRange(end), clientv3.WithKeysOnly(), clientv3.WithLimit(listPage)}
+		if rev > 0 {
+			opts = append(opts, clientv3.WithRev(rev))
+		}
+		resp, err := o.client.Get(ctx, from, opts...)
+		if err != nil {
+			return nil, 0, fmt.Errorf("list %s: %w", dir, err)
+		}
+		if rev == 0 {
+			rev = resp.Header.Revision
+		}
+		for _, item := range resp.Kvs {
+			out[strings.TrimPrefix(string(item.Key), dir)] = item.ModRevision
+		}
+		if !resp.More || len(resp.Kvs) == 0 {
+			return out, rev, nil
+		}
+		from = string(resp.Kvs[len(resp.Kvs)-1].Key) + "\x00"
+	}
+}
