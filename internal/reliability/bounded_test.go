@@ -134,7 +134,6 @@ func TestRetentionTripsNoFailsafe(t *testing.T) {
 	w.healthyRC("web", 3)
 }
 
-
 func newObserved(t *testing.T) (*zap.Logger, chan string) {
 	msgs := make(chan string, 1000)
 	core := zapcore.RegisterHooks(zapcore.NewNopCore(), func(e zapcore.Entry) error {
