@@ -11,7 +11,6 @@ import (
 	"github.com/p2kit/p2kit/audit"
 	"github.com/p2kit/p2kit/internal/promreg"
 	"github.com/p2kit/p2kit/kv"
-	"github.com/p2kit/p2kit/status"
 	"github.com/prometheus/client_golang/prometheus"
 	clientv3 "go.etcd.io/etcd/client/v3"
 	"go.etcd.io/etcd/client/v3/concurrency"
@@ -26,7 +25,7 @@ type Cleaner struct {
 	client  *clientv3.Client
 	cfg     config
 	log     *audit.Log
-	orphans *status.Orphans
+	orphans *Orphans
 	space   *Space
 
 	auditDeleted, statusDeleted atomic.Int64
@@ -39,8 +38,7 @@ func New(client *clientv3.Client, opts ...Option) (*Cleaner, error) {
 		return nil, errors.New("retention: nil etcd client")
 	}
 	cfg := configure(opts)
-	orphans, err := status.NewOrphans(client, cfg.grace, cfg.rules, status.WithPrefix(cfg.prefix),
-		status.WithLogger(cfg.log))
+	orphans, err := NewOrphans(client, cfg.prefix, cfg.grace, cfg.rules, cfg.log)
 	if err != nil {
 		return nil, fmt.Errorf("retention: %w", err)
 	}
@@ -52,7 +50,7 @@ func New(client *clientv3.Client, opts ...Option) (*Cleaner, error) {
 		space:   NewSpace(client, cfg.log, cfg.reg),
 		deleted: promreg.Register(cfg.reg, cfg.log, prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "p2kit_retention_deleted_total",
-			Help: "Keys deleted by the retention cleaner, by kind (audit, status).",
+			Help: "Keys deleted by the retention cleaner, by kind (audit; status: orphaned status records and labels).",
 		}, []string{"kind"})),
 	}, nil
 }
@@ -122,8 +120,8 @@ func (c *Cleaner) lead(ctx context.Context) error {
 	}
 }
 
-// Pass prunes once: the audit log, then orphaned status records, every
-// transaction guarded by guard.
+// Pass prunes once: the audit log, then orphaned status records and
+// labels, every transaction guarded by guard.
 func (c *Cleaner) Pass(ctx context.Context, guard ...clientv3.Cmp) error {
 	var errs []error
 	n, err := c.log.Prune(ctx, c.cfg.audit, guard...)

@@ -5,7 +5,6 @@ import (
 	"time"
 
 	"github.com/p2kit/p2kit/audit"
-	"github.com/p2kit/p2kit/status"
 	"github.com/prometheus/client_golang/prometheus"
 	"go.uber.org/zap"
 )
@@ -18,8 +17,9 @@ const (
 	// 100 to 300 MB at 1 to 3 KB a record: well inside etcd's 2 GB default
 	// quota).
 	DefaultAuditMaxRecords = 100_000
-	// DefaultStatusGrace keeps the status record of a removed pod or a
-	// finished roll for a day after its resource is gone.
+	// DefaultStatusGrace keeps the status record (and labels) of a removed
+	// pod, a finished roll or a deleted controller for a day after its
+	// resource is gone.
 	DefaultStatusGrace = 24 * time.Hour
 	// DefaultInterval is how often a Cleaner makes a pass.
 	DefaultInterval = time.Minute
@@ -38,7 +38,7 @@ type config struct {
 	reg      prometheus.Registerer
 	audit    audit.Retention
 	grace    time.Duration
-	rules    []status.OrphanRule
+	rules    []Rule
 	interval time.Duration
 	ttl      int
 }
@@ -52,7 +52,7 @@ func configure(opts []Option) config {
 		log:      zap.NewNop(),
 		audit:    audit.Retention{MaxAge: DefaultAuditMaxAge, MaxRecords: DefaultAuditMaxRecords},
 		grace:    DefaultStatusGrace,
-		rules:    status.DefaultOrphanRules(),
+		rules:    DefaultRules(),
 		interval: DefaultInterval,
 		ttl:      DefaultTTL,
 	}
@@ -84,10 +84,10 @@ func WithAudit(r audit.Retention) Option { return func(c *config) { c.audit = r 
 // is gone (default one day).
 func WithStatusGrace(d time.Duration) Option { return func(c *config) { c.grace = d } }
 
-// WithOrphanRules replaces the rules that say which status records are
-// orphans (default status.DefaultOrphanRules); a user's own kind adds its
-// rule here. No rule: no status record is ever deleted.
-func WithOrphanRules(rules ...status.OrphanRule) Option {
+// WithOrphanRules replaces the rules that say which status records and
+// labels are orphans (default DefaultRules); a user's own kind adds its
+// rules here. No rule: no status record or label is ever deleted.
+func WithOrphanRules(rules ...Rule) Option {
 	return func(c *config) { c.rules = rules }
 }
 

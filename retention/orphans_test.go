@@ -1,4 +1,4 @@
-package status_test
+package retention_test
 
 import (
 	"context"
@@ -7,7 +7,7 @@ import (
 	"time"
 
 	"github.com/p2kit/p2kit/etcdtest"
-	"github.com/p2kit/p2kit/status"
+	"github.com/p2kit/p2kit/retention"
 	"github.com/stretchr/testify/require"
 	clientv3 "go.etcd.io/etcd/client/v3"
 )
@@ -23,7 +23,7 @@ func keysUnder(t *testing.T, ctx context.Context, cli *clientv3.Client, prefix s
 	return out
 }
 
-// Records whose resource is gone are deleted once they have been orphans
+// Status records and labels whose resource is gone are deleted once they have been orphans
 // for the grace period; records of live resources, of a pod still in
 // reality, of pod clusters and nodes stay; an orphan written again or
 // whose resource comes back is kept.
@@ -58,13 +58,15 @@ func TestOrphansDeletedAfterGrace(t *testing.T) {
 		"/p2/status/rolls/app-v2/roll-farm",
 		"/p2/status/replication_controllers/app-v1/rc-farm",
 		"/p2/status/daemon_sets/old/ds-farm",
+		"/p2/labels/replication_controller/app-v1",
+		"/p2/labels/roll/app-v2",
 	}
 	for _, k := range append(append([]string{}, keep...), orphans...) {
 		put(k)
 	}
 
 	const grace = time.Second
-	o, err := status.NewOrphans(cli, grace, status.DefaultOrphanRules())
+	o, err := retention.NewOrphans(cli, "/p2", grace, retention.DefaultRules(), nil)
 	require.NoError(t, err)
 	n, err := o.Prune(ctx)
 	require.NoError(t, err)
@@ -85,7 +87,7 @@ func TestOrphansDeletedAfterGrace(t *testing.T) {
 		return n > 0
 	}, 10*time.Second, 20*time.Millisecond)
 	young := time.Since(rewritten) < grace
-	got := keysUnder(t, ctx, cli, "/p2/status/")
+	got := keysUnder(t, ctx, cli, "/p2/")
 	for _, k := range orphans {
 		require.False(t, got[k], "%s deleted", k)
 	}
@@ -117,7 +119,7 @@ func TestOrphansDeletedInSmallChunks(t *testing.T) {
 	}
 	_, err := cli.Txn(ctx).Then(ops...).Commit()
 	require.NoError(t, err)
-	o, err := status.NewOrphans(cli, 0, status.DefaultOrphanRules())
+	o, err := retention.NewOrphans(cli, "/p2", 0, retention.DefaultRules(), nil)
 	require.NoError(t, err)
 	start, err := cli.Get(ctx, "/p2/status/", clientv3.WithPrefix(), clientv3.WithCountOnly())
 	require.NoError(t, err)
@@ -141,6 +143,6 @@ func TestOrphansDeletedInSmallChunks(t *testing.T) {
 		}
 	}
 	for rev, c := range perRev {
-		require.LessOrEqual(t, c, status.OrphanChunk, "revision %d deleted %d records", rev, c)
+		require.LessOrEqual(t, c, retention.OrphanChunk, "revision %d deleted %d records", rev, c)
 	}
 }

@@ -1,4 +1,4 @@
-package status
+package retention
 
 import (
 	"context"
@@ -14,44 +14,54 @@ import (
 	"go.uber.org/zap"
 )
 
-// OrphanRule says when a status record of one type has outlived its
-// resource: when none of its owner keys exists.
-type OrphanRule struct {
-	// Type is the type of the records the rule judges.
-	Type Type
+// Rule says when a key of one directory has outlived the resource it
+// describes: when none of its owner keys exists.
+type Rule struct {
+	// Dir is the directory under the root whose keys the rule judges:
+	// "status/rolls", "labels/replication_controller".
+	Dir string
+	// Namespaced says the keys are "<id>/<namespace>" (status records);
+	// otherwise they are "<id>" (label sets).
+	Namespaced bool
 	// Owners are the directories under the root whose key "<dir>/<id>"
-	// keeps a record of id alive: "rolls" for a roll's records, "intent"
-	// and "reality" for a pod's (a pod still installed keeps its record).
+	// keeps a key of id alive: "rolls" for a roll's records, "intent" and
+	// "reality" for a pod's (a pod still installed keeps its record).
 	Owners []string
 }
 
-// DefaultOrphanRules are the rules of the built-in records: a pod's records
-// go once the pod is in neither intent nor reality, a daemon set's, RC's
-// or roll's once the entity is deleted (a roll is deleted when it
-// finishes). Pod cluster records are left to the pod cluster farm, which
-// deletes them itself (and syncs again when one disappears), and node
-// records live under their preparer's lease.
-func DefaultOrphanRules() []OrphanRule {
-	return []OrphanRule{
-		{Type: Pods, Owners: []string{"intent", "reality"}},
-		{Type: DaemonSets, Owners: []string{"daemon_sets"}},
-		{Type: ReplicationControllers, Owners: []string{"replication_controllers"}},
-		{Type: Rolls, Owners: []string{"rolls"}},
+// DefaultRules are the rules of the built-in records and labels: a pod's
+// status records go once the pod is in neither intent nor reality; a
+// daemon set's, RC's or roll's status records and labels once the entity
+// is deleted (a roll is deleted when it finishes, the old RC with it); a
+// pod cluster's labels once it is deleted. Pod cluster status records are
+// left to the pod cluster farm, which deletes them itself (and syncs
+// again when one disappears); node records live under their preparer's
+// lease; node and pod labels belong to operators and to the farms.
+func DefaultRules() []Rule {
+	return []Rule{
+		{Dir: "status/pods", Namespaced: true, Owners: []string{"intent", "reality"}},
+		{Dir: "status/daemon_sets", Namespaced: true, Owners: []string{"daemon_sets"}},
+		{Dir: "status/replication_controllers", Namespaced: true, Owners: []string{"replication_controllers"}},
+		{Dir: "status/rolls", Namespaced: true, Owners: []string{"rolls"}},
+		{Dir: "labels/daemon_set", Owners: []string{"daemon_sets"}},
+		{Dir: "labels/replication_controller", Owners: []string{"replication_controllers"}},
+		{Dir: "labels/roll", Owners: []string{"rolls"}},
+		{Dir: "labels/pod_cluster", Owners: []string{"pod_clusters"}},
 	}
 }
 
-// OrphanChunk is the most records one transaction of Orphans.Prune
-// deletes. The fleet view guards pod status records with MaxDeletes(10,
-// 0.5), which holds only a batch that deletes more than ten records, so a
+// OrphanChunk is the most keys one transaction of Orphans.Prune deletes.
+// The fleet view guards pod status records and labels with MaxDeletes(10,
+// 0.5), which holds only a batch that deletes more than ten keys, so a
 // clean-up never looks like a wipe to any consumer.
 const OrphanChunk = 10
 
 // listPage is how many keys one read of a listing returns.
 const listPage = 1000
 
-// Orphans deletes status records whose resource is gone once they have
-// been orphans for a grace period, so that operators can still read the
-// last status of a finished roll or a removed pod for a while. The grace
+// Orphans deletes status records and labels whose resource is gone once
+// they have been orphans for a grace period, so that operators can still
+// read the last status of a finished roll or a removed pod for a while. The grace
 // period is counted from when this Orphans first found the record orphaned
 // at its current revision: a record written again starts afresh, and a
 // new Orphans (another controller taking over) waits a full grace period
@@ -60,7 +70,7 @@ const listPage = 1000
 type Orphans struct {
 	client *clientv3.Client
 	root   string
-	rules  []OrphanRule
+	rules  []Rule
 	grace  time.Duration
 	log    *zap.Logger
 	now    func() time.Time
@@ -74,27 +84,29 @@ type orphan struct {
 	owners      []string // full owner keys, each checked missing on delete
 }
 
-// NewOrphans returns a clean-up of the records rules judge, deleting each
-// after grace (at least zero) as an orphan.
-func NewOrphans(client *clientv3.Client, grace time.Duration, rules []OrphanRule, opts ...Option) (*Orphans, error) {
+// NewOrphans returns a clean-up of the keys rules judge under root ("/p2"),
+// deleting each after grace (at least zero) as an orphan.
+func NewOrphans(client *clientv3.Client, root string, grace time.Duration, rules []Rule, log *zap.Logger) (*Orphans, error) {
 	if client == nil {
-		return nil, errors.New("status orphans: nil etcd client")
+		return nil, errors.New("orphans: nil etcd client")
 	}
 	for _, r := range rules {
-		if err := r.Type.Validate(); err != nil {
-			return nil, fmt.Errorf("status orphans: %w", err)
+		if err := keyspace.IDs("directory", "type")(r.Dir); err != nil {
+			return nil, fmt.Errorf("orphans: rule dir %q: %w", r.Dir, err)
 		}
 		if len(r.Owners) == 0 {
-			return nil, fmt.Errorf("status orphans: rule for %s: owners: required", r.Type)
+			return nil, fmt.Errorf("orphans: rule for %s: owners: required", r.Dir)
 		}
 		for _, dir := range r.Owners {
 			if err := keyspace.CheckID("owner directory", dir); err != nil {
-				return nil, fmt.Errorf("status orphans: rule for %s: %w", r.Type, err)
+				return nil, fmt.Errorf("orphans: rule for %s: %w", r.Dir, err)
 			}
 		}
 	}
-	o := keyspace.Resolve(opts)
-	return &Orphans{client: client, root: o.Root, rules: rules, grace: max(grace, 0), log: o.Log,
+	if log == nil {
+		log = zap.NewNop()
+	}
+	return &Orphans{client: client, root: strings.TrimRight(root, "/"), rules: rules, grace: max(grace, 0), log: log,
 		now: time.Now, seen: map[string]orphan{}}, nil
 }
 
@@ -119,17 +131,20 @@ func (o *Orphans) Prune(ctx context.Context, guard ...clientv3.Cmp) (int, error)
 			rev = at
 			owners[dir] = names
 		}
-		records, at, err := o.list(ctx, o.root+"/status/"+string(r.Type)+"/", rev)
+		records, at, err := o.list(ctx, o.root+"/"+r.Dir+"/", rev)
 		if err != nil {
 			return 0, err
 		}
 		rev = at
 		for name, modRev := range records {
-			cut := strings.LastIndexByte(name, '/')
-			if cut <= 0 {
-				continue // no namespace: not a record
+			id := name
+			if r.Namespaced {
+				cut := strings.LastIndexByte(name, '/')
+				if cut <= 0 {
+					continue // no namespace: not a record
+				}
+				id = name[:cut]
 			}
-			id := name[:cut]
 			alive := false
 			var keys []string
 			for _, dir := range r.Owners {
@@ -139,7 +154,7 @@ func (o *Orphans) Prune(ctx context.Context, guard ...clientv3.Cmp) (int, error)
 			if alive {
 				continue
 			}
-			key := o.root + "/status/" + string(r.Type) + "/" + name
+			key := o.root + "/" + r.Dir + "/" + name
 			found := orphan{modRevision: modRev, since: now, owners: keys}
 			if prev, ok := o.seen[key]; ok && prev.modRevision == modRev {
 				found.since = prev.since
@@ -187,7 +202,7 @@ func (o *Orphans) delete(ctx context.Context, keys []string, guard []clientv3.Cm
 	}
 	ok, err := try(keys)
 	if err != nil {
-		return 0, fmt.Errorf("delete %d orphaned status records: %w", len(keys), err)
+		return 0, fmt.Errorf("delete %d orphaned keys: %w", len(keys), err)
 	}
 	if ok {
 		o.forget(keys...)
@@ -197,13 +212,13 @@ func (o *Orphans) delete(ctx context.Context, keys []string, guard []clientv3.Cm
 	for _, key := range keys {
 		ok, err := try([]string{key})
 		if err != nil {
-			return n, fmt.Errorf("delete orphaned status record %s: %w", key, err)
+			return n, fmt.Errorf("delete orphaned key %s: %w", key, err)
 		}
 		if ok {
 			o.forget(key)
 			n++
 		} else {
-			o.log.Debug("orphaned status record changed or lock lost; kept", zap.String("key", key))
+			o.log.Debug("orphaned key changed or lock lost; kept", zap.String("key", key))
 		}
 	}
 	return n, nil
