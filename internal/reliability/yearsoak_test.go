@@ -250,7 +250,8 @@ func (w *world) rollForever(ctx context.Context, app string, seed uint64, done f
 			st := w.rollStatus(next)
 			return st != nil && st.Phase == roll.Done
 		}); err != nil {
-			return fmt.Errorf("roll %s: %w", next, err)
+			return fmt.Errorf("roll %s: %w; status %+v; old rc %+v; new rc %+v", next, err, w.rollStatus(next),
+				w.rcStatus(cur), w.rcStatus(next))
 		}
 		rolls.Add(1)
 		cur = next
@@ -259,10 +260,14 @@ func (w *world) rollForever(ctx context.Context, app string, seed uint64, done f
 }
 
 func (w *world) waitHealthy(ctx context.Context, id string, n int) error {
-	return waitUntil(ctx, func() bool {
+	err := waitUntil(ctx, func() bool {
 		st := w.rcStatus(id)
 		return st != nil && st.Current == n && st.Healthy == n
 	})
+	if err != nil {
+		return fmt.Errorf("rc %s healthy with %d replicas: %w; status %+v", id, n, err, w.rcStatus(id))
+	}
+	return nil
 }
 
 // waitUntil polls cond every 20 ms for up to waitFor.
