@@ -204,8 +204,21 @@ func TestCompressedYear(t *testing.T) {
 	figure(t, "compressed year: peak backend in use MiB, second quarter -> last quarter",
 		fmt.Sprintf("%.2f -> %.2f", mib(peak(early, inUse)), mib(peak(late, inUse))))
 	figure(t, "compressed year: backend size MiB at the end", fmt.Sprintf("%.2f", mib(samples[len(samples)-1].dbSize)))
+	trough := func(ss []sample, f func(sample) int64) int64 {
+		m := f(ss[0])
+		for _, s := range ss {
+			m = min(m, f(s))
+		}
+		return m
+	}
+	figure(t, "compressed year: lowest backend in use MiB (after a compaction), second quarter -> last quarter",
+		fmt.Sprintf("%.2f -> %.2f", mib(trough(early, inUse)), mib(trough(late, inUse))))
 	require.LessOrEqual(t, peak(late, keys), peak(early, keys)*5/4+100, "the key count plateaus")
-	require.LessOrEqual(t, peak(late, inUse), peak(early, inUse)*3/2+(1<<20), "the backend in use plateaus")
+	// Between compactions the backend holds the last 30 s of history too,
+	// which grows with the write rate (other work on the machine changes
+	// it); just after a compaction it holds little more than the live
+	// keys, so the lowest readings are what must plateau.
+	require.LessOrEqual(t, trough(late, inUse), trough(early, inUse)*3/2+(1<<20), "the backend in use plateaus")
 }
 
 func mib(n int64) float64 { return float64(n) / (1 << 20) }
