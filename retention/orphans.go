@@ -61,12 +61,13 @@ const listPage = 1000
 
 // Orphans deletes status records and labels whose resource is gone once
 // they have been orphans for a grace period, so that operators can still
-// read the last status of a finished roll or a removed pod for a while. The grace
-// period is counted from when this Orphans first found the record orphaned
+// read the last status of a finished roll or a removed pod for a while.
+// The grace period is counted from when this Orphans first found the record orphaned
 // at its current revision: a record written again starts afresh, and a
 // new Orphans (another controller taking over) waits a full grace period
 // again. Records are judged and deleted with compares, so a resource that
-// comes back, or a record that changes, is never deleted.
+// comes back, or a record that changes, is never deleted. Prune is not
+// safe to call from several goroutines at once.
 type Orphans struct {
 	client *clientv3.Client
 	root   string
