@@ -116,7 +116,8 @@ func TestRetentionTripsNoFailsafe(t *testing.T) {
 	require.Eventually(t, func() bool {
 		l, err := ps.ListNode(w.ctx, "gone1")
 		require.NoError(t, err)
-		return len(l.Items) == 0 && w.count("/p2/audit/") <= 100
+		_, s := c.Deleted() // counted once the pass returns
+		return len(l.Items) == 0 && w.count("/p2/audit/") <= 100 && s == 40
 	}, waitFor, 20*time.Millisecond)
 	a, s := c.Deleted()
 	figure(t, "retention: audit and status records deleted", fmt.Sprintf("%d, %d", a, s))
