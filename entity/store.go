@@ -296,5 +296,6 @@ func (s *Store[T]) commit(ctx context.Context, t *txn, event audit.EventType, id
 		return nil, err
 	}
 	t.ops = append(t.ops, rec)
-	return s.kv.Client().Txn(ctx).If(t.cmps...).Then(t.ops...).Else(t.probes...).Commit()
+	resp, err := s.kv.Client().Txn(ctx).If(t.cmps...).Then(t.ops...).Else(t.probes...).Commit()
+	return resp, kv.EtcdError(err)
 }

@@ -51,6 +51,7 @@ type Member struct {
 	etcd    *embed.Etcd
 	initial string
 	state   string
+	opts    []Option
 }
 
 // New starts a single-member cluster.
@@ -58,11 +59,15 @@ func New(t TB) *Cluster { return NewCluster(t, 1) }
 
 // NewCluster starts an n-member cluster on loopback ports chosen by the
 // operating system and waits until every member is ready.
-func NewCluster(t TB, n int) *Cluster {
+func NewCluster(t TB, n int) *Cluster { return NewClusterWith(t, n) }
+
+// NewClusterWith starts an n-member cluster like NewCluster, each member
+// configured by opts.
+func NewClusterWith(t TB, n int, opts ...Option) *Cluster {
 	t.Helper()
 	var lastErr error
 	for attempt := 0; attempt < 5; attempt++ {
-		c, err := startCluster(t, n)
+		c, err := startCluster(t, n, opts)
 		if err == nil {
 			return c
 		}
@@ -77,7 +82,7 @@ func NewCluster(t TB, n int) *Cluster {
 	return nil
 }
 
-func startCluster(t TB, n int) (*Cluster, error) {
+func startCluster(t TB, n int, opts []Option) (*Cluster, error) {
 	c := &Cluster{t: t}
 	var peers []string
 	for i := 0; i < n; i++ {
@@ -95,6 +100,7 @@ func startCluster(t TB, n int) (*Cluster, error) {
 			ClientURL: url.URL{Scheme: "http", Host: fmt.Sprintf("127.0.0.1:%d", cp)},
 			PeerURL:   url.URL{Scheme: "http", Host: fmt.Sprintf("127.0.0.1:%d", pp)},
 			state:     embed.ClusterStateFlagNew,
+			opts:      opts,
 		}
 		c.Members = append(c.Members, m)
 		peers = append(peers, m.Name+"="+m.PeerURL.String())
@@ -145,6 +151,9 @@ func (m *Member) config() *embed.Config {
 	cfg.LogLevel = "error"
 	cfg.ZapLoggerBuilder = embed.NewZapLoggerBuilder(zap.NewNop())
 	cfg.WatchProgressNotifyInterval = time.Second
+	for _, o := range m.opts {
+		o(cfg)
+	}
 	return cfg
 }
 

@@ -83,7 +83,7 @@ func (s *Store[T]) Unchanged(obj *Object[T]) clientv3.Cmp {
 func Commit(ctx context.Context, kv clientv3.KV, cmps []clientv3.Cmp, ops ...clientv3.Op) (*clientv3.TxnResponse, error) {
 	resp, err := kv.Txn(ctx).If(cmps...).Then(ops...).Commit()
 	if err != nil {
-		return nil, fmt.Errorf("commit %d ops: %w", len(ops), err)
+		return nil, fmt.Errorf("commit %d ops: %w", len(ops), EtcdError(err))
 	}
 	if !resp.Succeeded {
 		return resp, fmt.Errorf("commit %d ops: %w", len(ops), ErrConflict)

@@ -298,7 +298,7 @@ func (s *Store[T]) Create(ctx context.Context, name string, v *T) (*Object[T], e
 	}
 	resp, err := s.client.Txn(ctx).If(cmp).Then(op).Commit()
 	if err != nil {
-		return nil, fmt.Errorf("create %s%s: %w", s.prefix, name, err)
+		return nil, fmt.Errorf("create %s%s: %w", s.prefix, name, EtcdError(err))
 	}
 	if !resp.Succeeded {
 		return nil, fmt.Errorf("create %s%s: %w", s.prefix, name, ErrExists)
@@ -314,7 +314,7 @@ func (s *Store[T]) Put(ctx context.Context, name string, v *T) (*Object[T], erro
 	}
 	resp, err := s.client.Put(ctx, key, data, clientv3.WithPrevKV())
 	if err != nil {
-		return nil, fmt.Errorf("put %s: %w", key, err)
+		return nil, fmt.Errorf("put %s: %w", key, EtcdError(err))
 	}
 	rev := resp.Header.Revision
 	if prev := resp.PrevKv; prev != nil {
@@ -332,7 +332,7 @@ func (s *Store[T]) Update(ctx context.Context, prev *Object[T], v *T) (*Object[T
 	}
 	resp, err := s.client.Txn(ctx).If(cmp).Then(op).Commit()
 	if err != nil {
-		return nil, fmt.Errorf("update %s: %w", prev.Key, err)
+		return nil, fmt.Errorf("update %s: %w", prev.Key, EtcdError(err))
 	}
 	if !resp.Succeeded {
 		return nil, fmt.Errorf("update %s at revision %d: %w", prev.Key, prev.ModRevision, ErrConflict)
@@ -389,7 +389,7 @@ func (s *Store[T]) Delete(ctx context.Context, name string, opts ...DeleteOption
 	}
 	resp, err := s.client.Txn(ctx).If(cmp).Then(clientv3.OpDelete(key)).Commit()
 	if err != nil {
-		return fmt.Errorf("delete %s: %w", key, err)
+		return fmt.Errorf("delete %s: %w", key, EtcdError(err))
 	}
 	if !resp.Succeeded {
 		if o.rev != 0 {

@@ -98,6 +98,14 @@ func (f *Farm) reconcile(ctx context.Context, id string, fence farm.Fence) error
 		case r.LeaveOld:
 			st.Message += fmt.Sprintf("; old rc %s left at 0 replicas", r.OldRC)
 		default:
+			// The RC farm unschedules the old RC's last pods after its
+			// scale to 0; deleting the RC before then would leave them
+			// scheduled for good (a deleted RC's pods are never removed).
+			if left := f.scheduled(r.OldRC); left > 0 {
+				st.Phase = Running
+				st.Message = fmt.Sprintf("waiting: old rc %s at 0 replicas still has %d pods scheduled", r.OldRC, left)
+				return f.writeStatus(ctx, id, cur, &st, guard)
+			}
 			drop = oldRC
 			st.Message += fmt.Sprintf("; old rc %s deleted", r.OldRC)
 		}
@@ -297,6 +305,19 @@ func (f *Farm) healthy(r *rc.RC) int {
 		}
 		node, pod, _ := strings.Cut(o.Name, "/")
 		if f.view.Healthy(node, pod, digest) {
+			n++
+		}
+		return true
+	})
+	return n
+}
+
+// scheduled counts the pods labelled as RC id's: those it still has in
+// intent.
+func (f *Farm) scheduled(id string) int {
+	n := 0
+	f.view.PodLabels.Range(func(o *kv.Object[labels.Set]) bool {
+		if o.Value[rc.IDLabel] == id {
 			n++
 		}
 		return true

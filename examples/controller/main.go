@@ -5,16 +5,20 @@
 package main
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"io"
 	"os"
+	"sync"
 	"time"
 
+	"github.com/p2kit/p2kit/audit"
 	"github.com/p2kit/p2kit/farm"
 	"github.com/p2kit/p2kit/internal/cli"
 	"github.com/p2kit/p2kit/internal/controller"
 	"github.com/p2kit/p2kit/podcluster"
+	"github.com/p2kit/p2kit/retention"
 	"github.com/spf13/pflag"
 	"go.uber.org/zap"
 )
@@ -42,6 +46,10 @@ func runErr(args []string, stderr io.Writer) error {
 	ttl := fs.Int("lease-ttl", 10, "seconds a dead controller keeps its entities before another takes them")
 	resync := fs.Duration("resync", 30*time.Second, "how often every entity is reconciled without a change")
 	identity := fs.String("identity", "", "name of this controller in logs (default host/pid)")
+	auditMaxAge := fs.Duration("audit-max-age", retention.DefaultAuditMaxAge, "audit records older than this are deleted (0: no age limit)")
+	auditMaxRecords := fs.Int("audit-max-records", retention.DefaultAuditMaxRecords, "beyond this many audit records the oldest are deleted (0: no count limit)")
+	statusGrace := fs.Duration("status-grace", retention.DefaultStatusGrace, "how long the status record of a removed pod, a finished roll or a deleted controller is kept")
+	retentionEvery := fs.Duration("retention-interval", retention.DefaultInterval, "how often the controller holding the retention lock prunes audit and status records")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -70,8 +78,25 @@ func runErr(args []string, stderr io.Writer) error {
 	if *identity != "" {
 		opts = append(opts, farm.WithIdentity(*identity))
 	}
+	if *auditMaxAge < 0 || *auditMaxRecords < 0 || *statusGrace < 0 || *retentionEvery <= 0 {
+		return errors.New("--audit-max-age, --audit-max-records and --status-grace must not be negative, --retention-interval must be positive")
+	}
+	cleaner, err := retention.New(client, retention.WithPrefix(prefix), retention.WithLogger(log.Named("retention")),
+		retention.WithRegistry(reg), retention.WithTTL(*ttl), retention.WithInterval(*retentionEvery),
+		retention.WithAudit(audit.Retention{MaxAge: *auditMaxAge, MaxRecords: *auditMaxRecords}),
+		retention.WithStatusGrace(*statusGrace))
+	if err != nil {
+		return err
+	}
 	log.Info("controller starting", zap.Strings("etcd", cli.SplitEndpoints(d.Etcd.Endpoints)), zap.String("prefix", prefix))
-	if err := controller.Run(ctx, client, syncer, opts...); err != nil {
+	cctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	var wg sync.WaitGroup
+	wg.Go(func() { _ = cleaner.Run(cctx) })
+	err = controller.Run(cctx, client, syncer, opts...)
+	cancel()
+	wg.Wait()
+	if err != nil {
 		return err
 	}
 	log.Info("controller stopped")

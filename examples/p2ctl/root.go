@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/p2kit/p2kit/internal/cli"
+	"github.com/p2kit/p2kit/kv"
 	"github.com/spf13/cobra"
 	clientv3 "go.etcd.io/etcd/client/v3"
 	"go.uber.org/zap"
@@ -49,7 +50,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 	root.InitDefaultCompletionCmd() // after SetOut: it keeps the writer it finds
 	strictGroups(root)
 	if cmd, err := root.ExecuteContextC(ctx); err != nil {
-		fmt.Fprintf(stderr, "p2ctl: %s\n", oneLine(nameCommand(cmd, err)))
+		fmt.Fprintf(stderr, "p2ctl: %s\n", oneLine(nameCommand(cmd, kv.EtcdError(err))))
 		return 1
 	}
 	return 0
