@@ -9,6 +9,7 @@ import (
 	"github.com/p2kit/p2kit/audit"
 	"github.com/p2kit/p2kit/etcdtest"
 	"github.com/p2kit/p2kit/kv"
+	"github.com/p2kit/p2kit/rc"
 	"github.com/stretchr/testify/require"
 	clientv3 "go.etcd.io/etcd/client/v3"
 )
@@ -22,7 +23,7 @@ func putRecords(t *testing.T, ctx context.Context, cli *clientv3.Client, log *au
 	for i := range n {
 		at := start.Add(time.Duration(i) * time.Minute)
 		id := audit.NewID(at)
-		op, err := log.Store().PutOp(id, &audit.Record{EventType: audit.Updated, Entity: audit.ReplicationController,
+		op, err := log.Store().PutOp(id, &audit.Record{EventType: audit.Updated, Entity: rc.Kind,
 			ID: fmt.Sprintf("rc-%d", i), Actor: "alice", Timestamp: at})
 		require.NoError(t, err)
 		ops = append(ops, op)

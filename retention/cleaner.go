@@ -10,6 +10,7 @@ import (
 
 	"github.com/p2kit/p2kit/audit"
 	"github.com/p2kit/p2kit/internal/promreg"
+	"github.com/p2kit/p2kit/keyspace"
 	"github.com/p2kit/p2kit/kv"
 	"github.com/prometheus/client_golang/prometheus"
 	clientv3 "go.etcd.io/etcd/client/v3"
@@ -45,7 +46,7 @@ func New(client *clientv3.Client, opts ...Option) (*Cleaner, error) {
 	return &Cleaner{
 		client:  client,
 		cfg:     cfg,
-		log:     audit.NewLog(client, audit.WithPrefix(cfg.prefix), audit.WithLogger(cfg.log)),
+		log:     audit.NewLog(client, keyspace.WithPrefix(cfg.prefix), keyspace.WithLogger(cfg.log)),
 		orphans: orphans,
 		space:   NewSpace(client, cfg.log, cfg.reg),
 		deleted: promreg.Register(cfg.reg, cfg.log, prometheus.NewCounterVec(prometheus.CounterOpts{

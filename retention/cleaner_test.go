@@ -10,6 +10,7 @@ import (
 	"github.com/p2kit/p2kit/etcdtest"
 	"github.com/p2kit/p2kit/fleettest"
 	"github.com/p2kit/p2kit/kv"
+	"github.com/p2kit/p2kit/rc"
 	"github.com/p2kit/p2kit/retention"
 	"github.com/stretchr/testify/require"
 	clientv3 "go.etcd.io/etcd/client/v3"
@@ -27,7 +28,7 @@ func writeAudit(t *testing.T, ctx context.Context, cli *clientv3.Client, n int) 
 	log := audit.NewLog(cli)
 	var ops []clientv3.Op
 	for i := range n {
-		op, err := log.Op(audit.Updated, audit.ReplicationController, fmt.Sprintf("rc-%d", i), "alice", nil)
+		op, err := log.Op(audit.Updated, rc.Kind, fmt.Sprintf("rc-%d", i), "alice", nil)
 		require.NoError(t, err)
 		ops = append(ops, op)
 	}

@@ -8,6 +8,7 @@ import (
 	"github.com/p2kit/p2kit/audit"
 	"github.com/p2kit/p2kit/etcdtest"
 	"github.com/p2kit/p2kit/kv"
+	"github.com/p2kit/p2kit/rc"
 	"github.com/p2kit/p2kit/retention"
 )
 
@@ -27,7 +28,7 @@ func Example() {
 
 	log := audit.NewLog(cli)
 	for i := range 5 {
-		op, err := log.Op(audit.Created, audit.ReplicationController, fmt.Sprintf("web-%d", i), "alice", nil)
+		op, err := log.Op(audit.Created, rc.Kind, fmt.Sprintf("web-%d", i), "alice", nil)
 		if err != nil {
 			panic(err)
 		}

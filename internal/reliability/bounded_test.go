@@ -72,7 +72,7 @@ func (w *world) writeAudit(n int) {
 	log := audit.NewLog(w.cli)
 	var ops []clientv3.Op
 	for i := range n {
-		op, err := log.Op(audit.Updated, audit.Labels, fmt.Sprintf("node/n%d", i), "soak", map[string]int{"i": i})
+		op, err := log.Op(audit.Updated, labels.Kind, fmt.Sprintf("node/n%d", i), "soak", map[string]int{"i": i})
 		require.NoError(w.t, err)
 		ops = append(ops, op)
 	}
