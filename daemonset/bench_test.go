@@ -210,7 +210,7 @@ func benchFarm(b *testing.B, ctx context.Context, cli *clientv3.Client, i int) (
 // benchFence owns one entity with a farm and returns its fence.
 func benchFence(b *testing.B, cli *clientv3.Client) farm.Fence {
 	got := make(chan farm.Fence, 1)
-	f, err := farm.New(cli, "bench", farm.ReconcileFunc(func(ctx context.Context, id string, fence farm.Fence) error {
+	f, err := farm.New(cli, "bench", farm.FenceFunc(func(ctx context.Context, id string, fence farm.Fence) error {
 		select {
 		case got <- fence:
 		default:

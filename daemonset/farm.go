@@ -121,7 +121,7 @@ func NewFarm(client *clientv3.Client, opts ...farm.Option) (*Farm, error) {
 		return nil, fmt.Errorf("daemon set farm: %w", err)
 	}
 	f.holds, f.view, f.ownView = farm.Attach(client, cfg, "ds-farm", cfg.Log)
-	if f.farm, err = farm.New(client, Dir, farm.ReconcileFunc(f.reconcile), opts...); err != nil {
+	if f.farm, err = farm.New(client, Dir, farm.FenceFunc(f.reconcile), opts...); err != nil {
 		return nil, fmt.Errorf("daemon set farm: %w", err)
 	}
 	f.view.Subscribe(f.onFleetChange)

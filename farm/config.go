@@ -35,6 +35,8 @@ type Config struct {
 	// Fleet is a fleet view the caller runs, shared by the farms of one
 	// process; nil: each entity farm runs its own.
 	Fleet *fleet.View
+
+	sessions *sessions // set by a Manager: one lease for all its farms
 }
 
 // Option configures a farm.

@@ -11,9 +11,15 @@ import (
 	clientv3 "go.etcd.io/etcd/client/v3"
 )
 
-// Example runs a farm whose reconciler writes, fenced by its lock, one key
-// per entity.
-func Example() {
+// Greeting is the entity of the examples' farm.
+type Greeting struct {
+	Text string `json:"text"`
+}
+
+// ExampleFor writes your own farm: a typed reconciler over an entity
+// store, wired with For. Every write carries the entity's fence, so that a
+// process that lost the entity cannot write for it.
+func ExampleFor() {
 	c, stop := etcdtest.Standalone()
 	defer stop()
 	cli, err := c.NewClient()
@@ -21,22 +27,32 @@ func Example() {
 		panic(err)
 	}
 	defer cli.Close()
+	store := kv.New[Greeting](cli, "/demo/greetings/")
 
-	done := make(chan string, 1)
-	f, err := farm.New(cli, "greeters", farm.ReconcileFunc(func(ctx context.Context, id string, fence farm.Fence) error {
-		_, err := kv.Commit(ctx, cli, fence.Cmps(), clientv3.OpPut("/demo/"+id, "hello"))
-		if err == nil {
-			done <- id
+	said := make(chan string, 10)
+	greet := func(ctx context.Context, id string, g *kv.Object[Greeting]) (farm.Result, error) {
+		if g == nil {
+			return farm.Result{}, nil // deleted: nothing to undo
 		}
-		return err
-	}))
+		fence, _ := farm.FenceFrom(ctx)
+		_, err := kv.Commit(ctx, cli, fence.Cmps(), clientv3.OpPut("/demo/said/"+id, g.Value.Text))
+		if err == nil {
+			said <- id + ": " + g.Value.Text
+		}
+		return farm.Result{}, err // an error is retried with backoff
+	}
+	f, err := farm.For[Greeting](cli, "greetings", store).
+		Complete(farm.ReconcilerFunc[Greeting](greet))
 	if err != nil {
 		panic(err)
 	}
+
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	go f.Run(ctx)
-	f.Enqueue("world")
-	fmt.Println("reconciled", <-done, "owned", f.Owned())
-	// Output: reconciled world owned [world]
+	if _, err := store.Put(ctx, "world", &Greeting{Text: "hello"}); err != nil {
+		panic(err)
+	}
+	fmt.Println(<-said)
+	// Output: world: hello
 }

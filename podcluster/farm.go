@@ -74,7 +74,7 @@ func NewFarm(client *clientv3.Client, syncer Syncer, opts ...farm.Option) (*Farm
 	}
 	f.holds, f.view, f.ownView = farm.Attach(client, cfg, "pc-farm/"+syncer.Type(), cfg.Log)
 	// One lock directory per syncer type: two syncers sync independently.
-	if f.farm, err = farm.New(client, Dir+"-"+syncer.Type(), farm.ReconcileFunc(f.reconcile), opts...); err != nil {
+	if f.farm, err = farm.New(client, Dir+"-"+syncer.Type(), farm.FenceFunc(f.reconcile), opts...); err != nil {
 		return nil, fmt.Errorf("pod cluster farm: %w", err)
 	}
 	f.view.Subscribe(f.onFleetChange)

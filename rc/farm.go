@@ -99,7 +99,7 @@ func NewFarm(client *clientv3.Client, opts ...farm.Option) (*Farm, error) {
 	}
 	f.holds, f.view, f.ownView = farm.Attach(client, cfg, DefaultActor, log)
 	fo := append(opts[:len(opts):len(opts)], farm.WithLogger(log))
-	f.farm, err = farm.New(client, FarmKind, farm.ReconcileFunc(f.reconcile), fo...)
+	f.farm, err = farm.New(client, FarmKind, farm.FenceFunc(f.reconcile), fo...)
 	if err != nil {
 		return nil, fmt.Errorf("rc farm: %w", err)
 	}
