@@ -3,11 +3,11 @@ package daemonset
 import (
 	"context"
 	"fmt"
-	"sort"
 	"sync"
 	"time"
 
 	"github.com/p2kit/p2kit/farm"
+	"github.com/p2kit/p2kit/fleet"
 	"github.com/p2kit/p2kit/intent"
 	"github.com/p2kit/p2kit/kv"
 	"github.com/p2kit/p2kit/labels"
@@ -66,7 +66,11 @@ func (f *Farm) schedule(ctx context.Context, fence farm.Fence, id string, ds *Da
 		f.log.Info("daemon set pod "+action+"d", zap.String("daemon_set", id), zap.String("pod", ds.PodID),
 			zap.Int("nodes", len(nodes)))
 	}
-	return f.waitView(ctx, fmt.Sprintf("daemon set %s: %s of %d node(s)", id, action, len(nodes)), f.reflected(ds.PodID, revs, action == "schedule", false))
+	srcs := []fleet.Source{fleet.Intent}
+	if action == "schedule" {
+		srcs = append(srcs, fleet.PodLabels)
+	}
+	return f.waitView(ctx, fmt.Sprintf("daemon set %s: %s of %d node(s)", id, action, len(nodes)), maxRev(revs), srcs...)
 }
 
 // scheduleOps returns the writes of ds's manifest onto nodes and, with
@@ -152,40 +156,17 @@ func (f *Farm) unschedule(ctx context.Context, fence farm.Fence, id string, ds *
 	f.mu.Unlock()
 	f.log.Info("daemon set pod unscheduled: node no longer matches", zap.String("daemon_set", id),
 		zap.String("pod", ds.PodID), zap.Int("nodes", len(work)), zap.Strings("first", nodes[:min(len(nodes), 3)]))
-	return f.waitView(ctx, fmt.Sprintf("daemon set %s: unschedule of %d node(s)", id, len(work)), f.reflected(ds.PodID, revs, false, true))
+	return f.waitView(ctx, fmt.Sprintf("daemon set %s: unschedule of %d node(s)", id, len(work)), maxRev(revs), fleet.Intent, fleet.PodLabels)
 }
 
-// reflected returns the check that the fleet view shows the writes made at
-// revs (node to revision): intent (and labels, when withLabels) at least as
-// new, or both gone when removed. Each mirror applies revisions in order,
-// so the check goes through the nodes by revision and stops at the first
-// one not shown yet: all checks together cost O(nodes).
-func (f *Farm) reflected(pod string, revs map[string]int64, withLabels, removed bool) func() bool {
-	left := make([]string, 0, len(revs))
-	for n := range revs {
-		left = append(left, n)
+// maxRev is the newest revision of revs: the view shows every write once
+// it has applied that one.
+func maxRev(revs map[string]int64) int64 {
+	var m int64
+	for _, r := range revs {
+		m = max(m, r)
 	}
-	sort.Slice(left, func(i, j int) bool { return revs[left[i]] < revs[left[j]] })
-	return func() bool {
-		for len(left) > 0 {
-			n := left[0]
-			name := n + "/" + pod
-			rev := revs[n]
-			in, hasIntent := f.view.Intent.Get(name)
-			l, hasLabels := f.view.PodLabels.Get(name)
-			var ok bool
-			if removed {
-				ok = (!hasIntent || in.ModRevision > rev) && (!hasLabels || l.ModRevision > rev)
-			} else {
-				ok = hasIntent && in.ModRevision >= rev && (!withLabels || hasLabels && l.ModRevision >= rev)
-			}
-			if !ok {
-				return false
-			}
-			left = left[1:]
-		}
-		return true
-	}
+	return m
 }
 
 // commitNodes writes the nodes' operations in fenced transactions of at

@@ -98,7 +98,6 @@ func (f *Farm) reconcile(ctx context.Context, id string, fence farm.Fence) error
 	st.Healthy = len(p.healthy)
 	if ds.Disabled {
 		st.Message = "disabled: schedules and unschedules nothing"
-		f.cancelTimer(id)
 		return f.writeStatus(ctx, id, fence, prevSt, st)
 	}
 
@@ -177,7 +176,7 @@ func (f *Farm) reconcile(ctx context.Context, id string, fence farm.Fence) error
 		f.noteAction(id, st, now)
 		// The counts in st predate the actions: look again to record
 		// what they did.
-		f.farm.Enqueue(id)
+		f.ctrl.Enqueue(id)
 	}
 	return f.writeStatus(ctx, id, fence, prevSt, st)
 }
@@ -187,15 +186,6 @@ func (f *Farm) noteAction(id string, st *Status, at time.Time) {
 	f.last[id] = at
 	f.mu.Unlock()
 	st.LastActionAt = at.UTC()
-}
-
-func (f *Farm) cancelTimer(id string) {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	if t := f.timers[id]; t != nil {
-		t.t.Stop()
-		delete(f.timers, id)
-	}
 }
 
 // overlap returns why daemon set obj must be disabled: an older daemon set

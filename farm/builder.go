@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"sync"
+	"time"
 
 	"github.com/p2kit/p2kit/failsafe"
 	"github.com/p2kit/p2kit/fleet"
@@ -190,6 +191,10 @@ func (c *Controller[T]) setRunning(v bool) {
 
 // Enqueue asks for entity id to be reconciled.
 func (c *Controller[T]) Enqueue(id string) { c.farm.Enqueue(id) }
+
+// EnqueueAfter asks for entity id to be reconciled after d, unless it is
+// sooner. A reconciler returns Result{RequeueAfter} instead where it can.
+func (c *Controller[T]) EnqueueAfter(id string, d time.Duration) { c.farm.EnqueueAfter(id, d) }
 
 // Forget drops entity id and releases its lock.
 func (c *Controller[T]) Forget(ctx context.Context, id string) { c.farm.Forget(ctx, id) }

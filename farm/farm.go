@@ -98,6 +98,17 @@ func (f *Farm) Enqueue(id string) {
 	f.q.Add(id)
 }
 
+// EnqueueAfter asks for id to be reconciled after d (a pacing delay, a
+// deadline), unless it is reconciled sooner; an earlier request stands.
+func (f *Farm) EnqueueAfter(id string, d time.Duration) {
+	f.mu.Lock()
+	known := f.known[id]
+	f.mu.Unlock()
+	if known {
+		f.q.AddAfter(id, d)
+	}
+}
+
 // Deleted says that entity id no longer exists: it is reconciled once
 // more by its owner (the reconciler sees it gone), then forgotten; a
 // process that does not own it forgets it at once.
