@@ -24,7 +24,7 @@ import (
 func (f *Farm) reconcile(ctx context.Context, id string, fence farm.Fence) error {
 	obj, err := f.rolls.Get(ctx, id)
 	if errors.Is(err, kv.ErrNotFound) {
-		return f.halt(ctx, id, fence)
+		return nil // its delete is held by the guard: nothing to do until it passes
 	}
 	if err != nil {
 		return fmt.Errorf("roll %s: %w", id, err)
@@ -244,14 +244,8 @@ func (f *Farm) step(ctx context.Context, id string, oldRC *rc.Object, o int, new
 // counts: a roll missing while a mass delete is held is left alone.
 func (f *Farm) halt(ctx context.Context, id string, fence farm.Fence) error {
 	f.mu.Lock()
-	gone := f.gone[id]
-	if gone {
-		f.untrackLocked(id)
-	}
+	f.untrackLocked(id)
 	f.mu.Unlock()
-	if !gone {
-		return nil
-	}
 	cur, err := f.readStatus(ctx, id)
 	if err != nil {
 		return err
@@ -274,14 +268,7 @@ func (f *Farm) halt(ctx context.Context, id string, fence farm.Fence) error {
 			return fmt.Errorf("roll %s: write halted status: %w", id, err)
 		}
 	}
-	// The halt is recorded: forget the roll, or every deleted roll would
-	// stay in memory for the life of the process.
-	f.cancel(id)
-	f.mu.Lock()
-	delete(f.gone, id)
-	f.mu.Unlock()
-	f.farm.Forget(context.WithoutCancel(ctx), id)
-	return nil
+	return nil // the halt is recorded: the farm forgets the roll
 }
 
 // healthy counts the pods of r that run its manifest with health passing.
@@ -389,6 +376,5 @@ func (f *Farm) finish(ctx context.Context, obj *Object, drop *rc.Object, st *Sta
 	if _, err := kv.Commit(ctx, f.client, cmps, ops...); err != nil {
 		return fmt.Errorf("roll %s: record %s and delete the roll: %w", id, st.Phase, err)
 	}
-	f.cancel(id)
 	return nil
 }
