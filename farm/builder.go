@@ -180,7 +180,7 @@ func (c *Controller[T]) Run(ctx context.Context) error {
 		return nil
 	}
 	parts := append([]func(context.Context) error{c.farm.Run, c.watch}, c.b.parts...)
-	return RunWithView(ctx, c.b.kind+" farm", c.view, c.ownView, start, parts...)
+	return runWithView(ctx, c.b.kind+" farm", c.view, c.ownView, start, parts...)
 }
 
 func (c *Controller[T]) setRunning(v bool) {

@@ -56,3 +56,49 @@ func ExampleFor() {
 	fmt.Println(<-said)
 	// Output: world: hello
 }
+
+// ExampleManager runs your farm beside others in one process: one etcd
+// session, one fleet view, one shutdown. The built-in farms join the same
+// way (rc.NewFarm(cli, m.Options()...)).
+func ExampleManager() {
+	c, stop := etcdtest.Standalone()
+	defer stop()
+	cli, err := c.NewClient()
+	if err != nil {
+		panic(err)
+	}
+	defer cli.Close()
+
+	m, err := farm.NewManager(cli, farm.WithTTL(10))
+	if err != nil {
+		panic(err)
+	}
+	store := kv.New[Greeting](cli, "/demo/greetings/")
+	seen := make(chan string, 10)
+	greeters, err := farm.For[Greeting](cli, "greetings", store, m.Options()...).
+		Complete(farm.ReconcilerFunc[Greeting](func(ctx context.Context, id string, g *kv.Object[Greeting]) (farm.Result, error) {
+			if g != nil {
+				seen <- g.Value.Text
+			}
+			return farm.Result{}, nil
+		}))
+	if err != nil {
+		panic(err)
+	}
+	if err := m.Add("greeters", greeters); err != nil {
+		panic(err)
+	}
+
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- m.Run(ctx) }()
+	if _, err := store.Put(ctx, "world", &Greeting{Text: "hello"}); err != nil {
+		panic(err)
+	}
+	fmt.Println(<-seen)
+	cancel() // every farm stops; the lease is revoked: others take over at once
+	fmt.Println("stopped:", <-done)
+	// Output:
+	// hello
+	// stopped: <nil>
+}

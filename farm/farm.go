@@ -431,12 +431,3 @@ func sleep(ctx context.Context, d time.Duration) bool {
 		return false
 	}
 }
-
-// FenceFunc adapts a reconcile that takes its fence as an argument and
-// asks for no requeue to a KeyFunc.
-func FenceFunc(fn func(ctx context.Context, id string, fence Fence) error) KeyFunc {
-	return func(ctx context.Context, id string) (Result, error) {
-		fence, _ := FenceFrom(ctx)
-		return Result{}, fn(ctx, id, fence)
-	}
-}
