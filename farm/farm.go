@@ -81,6 +81,9 @@ func New(client *clientv3.Client, kind string, rec KeyFunc, opts ...Option) (*Fa
 		owned:    map[string]*concurrency.Mutex{},
 		sessions: cfg.sessions,
 	}
+	for _, mw := range cfg.wrap {
+		f.rec = mw(f.rec)
+	}
 	f.log = cfg.Log.With(zap.String("farm", kind), zap.String("identity", f.identity))
 	f.q = workqueue.New(f.minBack, f.maxBack)
 	f.m = newFarmMetrics(cfg.Registry, f.log, kind)
@@ -232,6 +235,10 @@ func (f *Farm) work(ctx context.Context) {
 			}
 		case errors.Is(err, ErrNotOwner):
 			f.log.Warn("lost the entity while reconciling it; its new owner goes on", zap.String("id", id), zap.Error(err))
+			f.mu.Lock()
+			delete(f.owned, id) // claimed again once whoever holds it lets go
+			f.m.owned.Set(float64(len(f.owned)))
+			f.mu.Unlock()
 			f.q.Done(id, nil)
 		case IsTerminal(err):
 			f.log.Error("reconcile failed; not retrying until the entity changes", zap.String("id", id), zap.Error(err))

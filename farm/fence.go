@@ -45,6 +45,9 @@ func (f Fence) Commit(ctx context.Context, c clientv3.KV, cmps []clientv3.Cmp, o
 // it in every transaction that acts for the entity.
 func (f Fence) Cmp() clientv3.Cmp { return f.cmp }
 
+// Key is the etcd key of the lock the fence stands for.
+func (f Fence) Key() string { return f.key }
+
 // Cmps is Cmp as a slice, to which a transaction appends its own compares.
 func (f Fence) Cmps() []clientv3.Cmp { return []clientv3.Cmp{f.cmp} }
 
