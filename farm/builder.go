@@ -88,7 +88,8 @@ func (b *Builder[T]) Guards(gs ...failsafe.Guard[T]) *Builder[T] {
 }
 
 // WatchesFleet reconciles the entities fn maps each change of the fleet
-// view to. fn runs on the view's goroutine: keep it short.
+// view to; ids the entity watch does not hold (deleted) are dropped. fn
+// runs on the view's goroutine: keep it short.
 func (b *Builder[T]) WatchesFleet(fn func(fleet.Change) []string) *Builder[T] {
 	b.fleetMap = fn
 	return b
@@ -229,7 +230,9 @@ func (c *Controller[T]) onFleet(ch fleet.Change) {
 		return
 	}
 	for _, id := range c.b.fleetMap(ch) {
-		c.farm.Enqueue(id)
+		if _, ok := c.Object(id); ok {
+			c.farm.Enqueue(id) // ids the guarded watch does not hold are stale
+		}
 	}
 }
 
@@ -260,7 +263,7 @@ func (c *Controller[T]) watch(ctx context.Context) error {
 			case ev.Type == kv.Delete:
 				c.farm.Deleted(ev.Name)
 			case c.b.when == nil || c.b.when(ev):
-				c.farm.Enqueue(ev.Name)
+				c.farm.enqueue(ev.Name, true)
 			}
 			for _, id := range also {
 				if id != ev.Name {

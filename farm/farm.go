@@ -92,10 +92,17 @@ func New(client *clientv3.Client, kind string, rec KeyFunc, opts ...Option) (*Fa
 
 // Enqueue asks for id to be reconciled: call it for every entity the farm
 // should know about and whenever something it depends on changes.
-func (f *Farm) Enqueue(id string) {
+func (f *Farm) Enqueue(id string) { f.enqueue(id, false) }
+
+// enqueue queues id; revive says that the entity exists (again), which
+// cancels a Deleted not yet acted on. A plain Enqueue (a fleet change, a
+// timer) never revives a deleted entity.
+func (f *Farm) enqueue(id string, revive bool) {
 	f.mu.Lock()
 	f.known[id] = true
-	delete(f.gone, id)
+	if revive {
+		delete(f.gone, id)
+	}
 	delete(f.terminal, id)
 	f.mu.Unlock()
 	f.q.Add(id)
@@ -259,27 +266,27 @@ func (f *Farm) work(ctx context.Context) {
 // reconcile claims id if nobody holds it and runs the reconciler while the
 // session lives. Its error names the kind and the entity.
 func (f *Farm) reconcile(ctx context.Context, id string) (Result, error) {
-	res, m, err := f.claimAndRun(ctx, id)
+	res, m, gone, err := f.claimAndRun(ctx, id)
 	if err != nil {
 		if m != nil && errors.Is(err, kv.ErrConflict) && !errors.Is(err, ErrNotOwner) && !f.stillOwns(ctx, m) {
 			err = fmt.Errorf("%w: %w", ErrNotOwner, err)
 		}
 		return res, fmt.Errorf("%s %s: %w", f.kind, id, err)
 	}
-	f.mu.Lock()
-	gone := f.gone[id]
-	f.mu.Unlock()
 	if gone {
+		// The reconciler saw the entity gone: forget it. A Deleted that
+		// came while it ran queued it again, to be seen gone then.
 		f.Forget(ctx, id)
 	}
 	return res, nil
 }
 
-func (f *Farm) claimAndRun(ctx context.Context, id string) (Result, *concurrency.Mutex, error) {
+func (f *Farm) claimAndRun(ctx context.Context, id string) (res Result, m *concurrency.Mutex, gone bool, err error) {
 	f.mu.Lock()
 	sess := f.session
-	m := f.owned[id]
+	m = f.owned[id]
 	known := f.known[id]
+	gone = f.gone[id]
 	var fence Fence
 	if m != nil {
 		// Read the lock's key under f.mu: Forget releases the lock, which
@@ -288,30 +295,27 @@ func (f *Farm) claimAndRun(ctx context.Context, id string) (Result, *concurrency
 	}
 	f.mu.Unlock()
 	if sess == nil || !known {
-		return Result{}, nil, nil // no session yet: the new session queues every entity again
+		return Result{}, nil, false, nil // no session yet: the new session queues every entity again
 	}
 	if m == nil {
 		m = concurrency.NewMutex(sess, f.lockDir+id)
-		err := m.TryLock(ctx)
+		err = m.TryLock(ctx)
 		if errors.Is(err, concurrency.ErrLocked) {
 			// Another process owns it; its lock's release queues it
 			// again. A deleted entity is its owner's to finish.
-			f.mu.Lock()
-			gone := f.gone[id]
-			f.mu.Unlock()
 			if gone {
 				f.Forget(ctx, id)
 			}
-			return Result{}, nil, nil
+			return Result{}, nil, false, nil
 		}
 		if err != nil {
-			return Result{}, nil, fmt.Errorf("lock: %w", err)
+			return Result{}, nil, false, fmt.Errorf("lock: %w", err)
 		}
 		f.mu.Lock()
 		if f.session != sess || !f.known[id] {
 			f.mu.Unlock()
 			_ = m.Unlock(ctx)
-			return Result{}, nil, nil
+			return Result{}, nil, false, nil
 		}
 		f.owned[id] = m
 		f.m.owned.Set(float64(len(f.owned)))
@@ -323,8 +327,8 @@ func (f *Farm) claimAndRun(ctx context.Context, id string) (Result, *concurrency
 	defer cancel()
 	stop := context.AfterFunc(sess.Ctx(), cancel)
 	defer stop()
-	res, err := f.rec(rctx, id)
-	return res, m, err
+	res, err = f.rec(rctx, id)
+	return res, m, gone, err
 }
 
 // stillOwns reports whether m's lock key still holds this farm's claim. A
