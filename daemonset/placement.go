@@ -44,7 +44,7 @@ func (f *Farm) schedule(ctx context.Context, fence farm.Fence, id string, ds *Da
 	}
 	revs, err := commitNodes(ctx, f.client, fence, work)
 	if err != nil {
-		return fmt.Errorf("daemon set %s: %s %d node(s): %w", id, action, len(nodes), err)
+		return fmt.Errorf("%s %d node(s): %w", action, len(nodes), err)
 	}
 	f.m.actions.WithLabelValues(action).Add(float64(len(nodes)))
 	if action == "update" {
@@ -84,20 +84,20 @@ func scheduleOps(is *intent.Store, pl *kv.Store[labels.Set], current func(name s
 	}
 	first, err := is.SetOp(nodes[0], &ds.Manifest)
 	if err != nil {
-		return nil, fmt.Errorf("daemon set %s: node %s: %w", id, nodes[0], err)
+		return nil, fmt.Errorf("node %s: %w", nodes[0], err)
 	}
 	mdata := string(first.ValueBytes())
 	owned := labels.Set{OwnerLabel: id, PodIDLabel: ds.PodID}
 	lfirst, err := pl.PutOp(labels.PodID(nodes[0], ds.PodID), &owned)
 	if err != nil {
-		return nil, fmt.Errorf("daemon set %s: pod labels: %w", id, err)
+		return nil, fmt.Errorf("pod labels: %w", err)
 	}
 	ldata := string(lfirst.ValueBytes())
 	work := make([]nodeOps, 0, len(nodes))
 	for _, n := range nodes {
 		key, err := is.Key(n, ds.PodID)
 		if err != nil {
-			return nil, fmt.Errorf("daemon set %s: node %s: %w", id, n, err)
+			return nil, fmt.Errorf("node %s: %w", n, err)
 		}
 		w := nodeOps{node: n, ops: []clientv3.Op{clientv3.OpPut(key, mdata)}}
 		if withLabels {
@@ -114,7 +114,7 @@ func scheduleOps(is *intent.Store, pl *kv.Store[labels.Set], current func(name s
 				lop = clientv3.OpPut(lkey, ldata)
 			}
 			if err != nil {
-				return nil, fmt.Errorf("daemon set %s: pod labels on node %s: %w", id, n, err)
+				return nil, fmt.Errorf("pod labels on node %s: %w", n, err)
 			}
 			w.ops = append(w.ops, lop)
 		}
@@ -136,17 +136,17 @@ func (f *Farm) unschedule(ctx context.Context, fence farm.Fence, id string, ds *
 		}
 		op, err := f.intent.DeleteOp(n, ds.PodID)
 		if err != nil {
-			return fmt.Errorf("daemon set %s: unschedule node %s: %w", id, n, err)
+			return fmt.Errorf("unschedule node %s: %w", n, err)
 		}
 		lop, err := f.podLbls.DeleteOp(name)
 		if err != nil {
-			return fmt.Errorf("daemon set %s: pod labels on node %s: %w", id, n, err)
+			return fmt.Errorf("pod labels on node %s: %w", n, err)
 		}
 		work = append(work, nodeOps{node: n, cmps: []clientv3.Cmp{f.podLbls.Unchanged(l)}, ops: []clientv3.Op{op, lop}})
 	}
 	revs, err := commitNodes(ctx, f.client, fence, work)
 	if err != nil {
-		return fmt.Errorf("daemon set %s: unschedule %d node(s): %w", id, len(nodes), err)
+		return fmt.Errorf("unschedule %d node(s): %w", len(nodes), err)
 	}
 	f.m.actions.WithLabelValues("unschedule").Add(float64(len(work)))
 	f.mu.Lock()

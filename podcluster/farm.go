@@ -240,7 +240,7 @@ func (f *Farm) reconcile(ctx context.Context, id string, fence farm.Fence) error
 		log.Warn("unreadable sync record; syncing again", zap.Error(err))
 		rec = nil
 	case err != nil:
-		return fmt.Errorf("pod cluster %s: read sync record: %w", id, err)
+		return fmt.Errorf("read sync record: %w", err)
 	}
 
 	if !exists {
@@ -249,15 +249,15 @@ func (f *Farm) reconcile(ctx context.Context, id string, fence farm.Fence) error
 			// empty or mass-deleting answer.
 			if err := f.syncer.DeleteCluster(ctx, id); err != nil {
 				f.m.deletes.WithLabelValues(f.syncer.Type(), "error").Inc()
-				return fmt.Errorf("pod cluster %s: delete from %s syncer: %w", id, f.syncer.Type(), err)
+				return fmt.Errorf("delete from %s syncer: %w", f.syncer.Type(), err)
 			}
 			f.m.deletes.WithLabelValues(f.syncer.Type(), "ok").Inc()
 			key, err := f.records.Key(status.PodClusters, id)
 			if err != nil {
-				return fmt.Errorf("pod cluster %s: %w", id, err)
+				return err
 			}
 			if _, err := kv.Commit(ctx, f.client, append(fence.Cmps(), f.records.KV().Unchanged(rec)), clientv3.OpDelete(key)); err != nil {
-				return fmt.Errorf("pod cluster %s: remove sync record: %w", id, err)
+				return fmt.Errorf("remove sync record: %w", err)
 			}
 			log.Info("pod cluster deleted; removed from the syncer")
 		}
@@ -285,17 +285,17 @@ func (f *Farm) reconcile(ctx context.Context, id string, fence farm.Fence) error
 	}
 	if err := f.syncer.SyncCluster(ctx, &c, members); err != nil {
 		f.m.syncs.WithLabelValues(f.syncer.Type(), "error").Inc()
-		return fmt.Errorf("pod cluster %s: sync with %s syncer: %w", id, f.syncer.Type(), err)
+		return fmt.Errorf("sync with %s syncer: %w", f.syncer.Type(), err)
 	}
 	f.m.syncs.WithLabelValues(f.syncer.Type(), "ok").Inc()
 	op, err := f.records.PutOp(status.PodClusters, id, &SyncRecord{
 		Digest: digest, Members: len(members), Healthy: healthy, SyncedAt: time.Now().UTC(),
 	})
 	if err != nil {
-		return fmt.Errorf("pod cluster %s: sync record: %w", id, err)
+		return fmt.Errorf("sync record: %w", err)
 	}
 	if _, err := kv.Commit(ctx, f.client, fence.Cmps(), op); err != nil {
-		return fmt.Errorf("pod cluster %s: write sync record: %w", id, err)
+		return fmt.Errorf("write sync record: %w", err)
 	}
 	log.Info("pod cluster synced", zap.Int("members", len(members)), zap.Int("healthy", healthy),
 		zap.String("digest", digest))
