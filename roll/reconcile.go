@@ -89,6 +89,14 @@ func (f *Farm) reconcile(ctx context.Context, id string, fence farm.Fence) error
 		return f.writeStatus(ctx, id, cur, &st, guard)
 	}
 
+	if s.complete() && oldRC != nil && !r.LeaveOld {
+		if left := f.podCount(&oldRC.Value); left > 0 {
+			// Deleting the old RC now would leave its last pods scheduled
+			// for good: wait until the RC farm has removed them.
+			st.Message = fmt.Sprintf("waiting: old rc %s still has %d pod(s) scheduled", r.OldRC, left)
+			return f.writeStatus(ctx, id, cur, &st, guard)
+		}
+	}
 	if s.complete() {
 		st.Phase = Done
 		st.Message = fmt.Sprintf("new rc %s runs %d healthy replicas", r.NewRC, s.HNew)
@@ -284,6 +292,18 @@ func (f *Farm) healthy(r *rc.RC) int {
 		}
 		node, pod, _ := strings.Cut(o.Name, "/")
 		if f.view.Healthy(node, pod, digest) {
+			n++
+		}
+		return true
+	})
+	return n
+}
+
+// podCount counts the pods labelled with r's id in the fleet view.
+func (f *Farm) podCount(r *rc.RC) int {
+	n := 0
+	f.view.PodLabels.Range(func(o *kv.Object[labels.Set]) bool {
+		if o.Value[rc.IDLabel] == r.ID {
 			n++
 		}
 		return true
