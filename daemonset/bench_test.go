@@ -210,13 +210,14 @@ func benchFarm(b *testing.B, ctx context.Context, cli *clientv3.Client, i int) (
 // benchFence owns one entity with a farm and returns its fence.
 func benchFence(b *testing.B, cli *clientv3.Client) farm.Fence {
 	got := make(chan farm.Fence, 1)
-	f, err := farm.New(cli, "bench", farm.ReconcileFunc(func(ctx context.Context, id string, fence farm.Fence) error {
+	f, err := farm.New(cli, "bench", func(ctx context.Context, id string) (farm.Result, error) {
+		fence, _ := farm.FenceFrom(ctx)
 		select {
 		case got <- fence:
 		default:
 		}
-		return nil
-	}), farm.WithResync(time.Hour))
+		return farm.Result{}, nil
+	}, farm.WithResync(time.Hour))
 	if err != nil {
 		b.Fatal(err)
 	}

@@ -58,25 +58,15 @@ type Farm struct {
 	intent   *intent.Store
 	podLbls  *kv.Store[labels.Set]
 	statuses *status.Store[Status]
-	holds    *failsafe.Holds
-	farm     *farm.Farm
+	ctrl     *farm.Controller[DaemonSet]
 	view     *fleet.View
-	ownView  bool
 	m        *metrics
 
 	mu       sync.Mutex
 	sets     map[string]*Object             // daemon sets that exist, from the watch
-	timers   map[string]*timer              // "look again after" timers
 	last     map[string]time.Time           // last paced action per daemon set
 	updating map[string]map[string]updateAt // node updates in flight per daemon set
 	digests  map[string]digestAt            // intent digests by name, per revision
-	changed  chan struct{}                  // closed and replaced on every view change
-	running  bool
-}
-
-type timer struct {
-	t  *time.Timer
-	at time.Time
 }
 
 type updateAt struct {
@@ -106,11 +96,9 @@ func NewFarm(client *clientv3.Client, opts ...farm.Option) (*Farm, error) {
 		store:    NewStore(client, keyspace.WithPrefix(cfg.Prefix), keyspace.WithLogger(cfg.Log)),
 		intent:   intent.NewStore(client, keyspace.WithPrefix(cfg.Prefix), keyspace.WithLogger(cfg.Log)),
 		sets:     map[string]*Object{},
-		timers:   map[string]*timer{},
 		last:     map[string]time.Time{},
 		updating: map[string]map[string]updateAt{},
 		digests:  map[string]digestAt{},
-		changed:  make(chan struct{}),
 		m:        newMetrics(cfg.Registry, cfg.Log),
 	}
 	pl, err := labels.New(client, keyspace.WithPrefix(cfg.Prefix), keyspace.WithLogger(cfg.Log)).Of(labels.Pod)
@@ -121,69 +109,43 @@ func NewFarm(client *clientv3.Client, opts ...farm.Option) (*Farm, error) {
 	if f.statuses, err = status.NewStore[Status](client, StatusNamespace, keyspace.WithPrefix(cfg.Prefix)); err != nil {
 		return nil, fmt.Errorf("daemon set farm: %w", err)
 	}
-	f.holds, f.view, f.ownView = farm.Attach(client, cfg, "ds-farm", cfg.Log)
-	if f.farm, err = farm.New(client, Dir, farm.ReconcileFunc(f.reconcile), opts...); err != nil {
+	// Deletes never reach the farm: a deleted daemon set removes no intent.
+	f.ctrl, err = farm.For[DaemonSet](client, Dir, f.store, opts...).Named("ds-farm").
+		Guards(f.noteDeletes, failsafe.IgnoreDeletes[DaemonSet]()).
+		OnEvent(f.onEvent).
+		WatchesFleet(f.onFleetChange).
+		Complete(farm.ReconcilerFunc[DaemonSet](func(ctx context.Context, id string, _ *Object) (farm.Result, error) {
+			fence, _ := farm.FenceFrom(ctx)
+			return farm.Result{}, f.reconcile(ctx, id, fence)
+		}))
+	if err != nil {
 		return nil, fmt.Errorf("daemon set farm: %w", err)
 	}
-	f.view.Subscribe(f.onFleetChange)
+	f.view = f.ctrl.Fleet()
 	return f, nil
 }
 
 // Owned lists the daemon sets this process holds, sorted.
-func (f *Farm) Owned() []string { return f.farm.Owned() }
+func (f *Farm) Owned() []string { return f.ctrl.Owned() }
 
 // Run reconciles daemon sets until ctx ends. It waits for the fleet view's
 // first listing before acting, so that a node it has not seen yet is never
 // taken for a node that does not match.
-func (f *Farm) Run(ctx context.Context) error {
-	defer f.stopTimers()
-	start := func(context.Context) error {
-		f.mu.Lock()
-		f.running = true
-		f.mu.Unlock()
-		return nil
-	}
-	return farm.RunWithView(ctx, "daemon set farm", f.view, f.ownView, start, f.farm.Run, f.watch)
-}
+func (f *Farm) Run(ctx context.Context) error { return f.ctrl.Run(ctx) }
 
-// watch follows the daemon sets: every create or change asks for a
-// reconcile; deletes are logged and dropped before the reconciler's view
-// (failsafe.IgnoreDeletes), so a deleted daemon set removes no intent.
-func (f *Farm) watch(ctx context.Context) error {
-	src := failsafe.Chain[DaemonSet](f.store.Watch(ctx), f.noteDeletes, failsafe.IgnoreDeletes[DaemonSet]())
-	err := kv.Run(ctx, src, func(b *kv.Batch[DaemonSet]) error {
-		for i := range b.Events {
-			ev := &b.Events[i]
-			if ev.Err != nil {
-				f.log.Error("undecodable daemon set; keeping the last good value", zap.String("key", ev.Key), zap.Error(ev.Err))
-				continue
-			}
-			if ev.Type == kv.Delete {
-				continue // IgnoreDeletes never passes one
-			}
-			f.mu.Lock()
-			f.sets[ev.Name] = ev.New
-			f.mu.Unlock()
-			f.farm.Enqueue(ev.Name)
-			// Another daemon set of the same pod may now overlap it.
-			for _, id := range f.setsOf(ev.New.Value.PodID) {
-				if id != ev.Name {
-					f.farm.Enqueue(id)
-				}
-			}
-		}
-		return nil
-	})
-	if err != nil && ctx.Err() == nil {
-		return fmt.Errorf("daemon set farm: watch: %w", err)
-	}
-	return nil
+// onEvent keeps the daemon sets and queues the others of the same pod,
+// which the change may now overlap.
+func (f *Farm) onEvent(ev *kv.Event[DaemonSet]) []string {
+	f.mu.Lock()
+	f.sets[ev.Name] = ev.New
+	f.mu.Unlock()
+	return f.setsOf(ev.New.Value.PodID)
 }
 
 // noteDeletes is the guard in front of IgnoreDeletes: it logs each deleted
 // daemon set, says that its intent stays, and gives it up.
 func (f *Farm) noteDeletes(src kv.Source[DaemonSet]) kv.Source[DaemonSet] {
-	return sourceFunc[DaemonSet](func(ctx context.Context) (*kv.Batch[DaemonSet], error) {
+	return kv.SourceFunc[DaemonSet](func(ctx context.Context) (*kv.Batch[DaemonSet], error) {
 		b, err := src.Next(ctx)
 		if err != nil {
 			return nil, err
@@ -200,22 +162,14 @@ func (f *Farm) noteDeletes(src kv.Source[DaemonSet]) kv.Source[DaemonSet] {
 			delete(f.sets, ev.Name)
 			delete(f.last, ev.Name)
 			delete(f.updating, ev.Name)
-			if t := f.timers[ev.Name]; t != nil {
-				t.t.Stop()
-				delete(f.timers, ev.Name)
-			}
 			f.mu.Unlock()
-			f.farm.Forget(ctx, ev.Name)
+			f.ctrl.Forget(ctx, ev.Name)
 		}
 		return b, nil
 	})
 }
 
-type sourceFunc[T any] func(ctx context.Context) (*kv.Batch[T], error)
-
-func (s sourceFunc[T]) Next(ctx context.Context) (*kv.Batch[T], error) { return s(ctx) }
-
-// setsOf lists the daemon sets of pod id, sorted by age (oldest first).
+// setsOf lists the daemon sets of pod id.
 func (f *Farm) setsOf(pod string) []string {
 	f.mu.Lock()
 	defer f.mu.Unlock()
@@ -228,96 +182,43 @@ func (f *Farm) setsOf(pod string) []string {
 	return ids
 }
 
-// onFleetChange turns a change of the fleet into "look again" for the
-// daemon sets it may concern.
-func (f *Farm) onFleetChange(c fleet.Change) {
+// onFleetChange maps a change of the fleet to the daemon sets it may
+// concern.
+func (f *Farm) onFleetChange(c fleet.Change) []string {
 	f.mu.Lock()
-	close(f.changed)
-	f.changed = make(chan struct{})
-	if !f.running {
-		f.mu.Unlock()
-		return
-	}
+	defer f.mu.Unlock()
 	var ids []string
 	if c.Source == fleet.NodeLabels {
 		for id := range f.sets {
 			ids = append(ids, id)
 		}
-	} else {
-		pods := map[string]bool{}
-		for _, name := range c.Names {
-			_, rest, _ := strings.Cut(name, "/")
-			pod, _, _ := strings.Cut(rest, "/")
-			pods[pod] = true
-		}
-		for id, o := range f.sets {
-			if pods[o.Value.PodID] {
-				ids = append(ids, id)
-			}
+		return ids
+	}
+	pods := map[string]bool{}
+	for _, name := range c.Names {
+		_, rest, _ := strings.Cut(name, "/")
+		pod, _, _ := strings.Cut(rest, "/")
+		pods[pod] = true
+	}
+	for id, o := range f.sets {
+		if pods[o.Value.PodID] {
+			ids = append(ids, id)
 		}
 	}
-	f.mu.Unlock()
-	for _, id := range ids {
-		f.farm.Enqueue(id)
-	}
+	return ids
 }
 
-// waitView blocks until ok holds over the fleet view, which lags the
-// farm's own writes by a watch round trip.
-func (f *Farm) waitView(ctx context.Context, what string, ok func() bool) error {
+// waitView blocks until the fleet view shows the farm's own writes at rev
+// to srcs, which it lags by a watch round trip.
+func (f *Farm) waitView(ctx context.Context, what string, rev int64, srcs ...fleet.Source) error {
 	ctx, cancel := context.WithTimeout(ctx, viewWait)
 	defer cancel()
-	for {
-		f.mu.Lock()
-		ch := f.changed
-		f.mu.Unlock()
-		if ok() {
-			return nil
-		}
-		select {
-		case <-ch:
-		case <-ctx.Done():
-			return fmt.Errorf("waiting for the fleet view to show %s: %w", what, ctx.Err())
-		}
+	if err := f.view.WaitFor(ctx, rev, srcs...); err != nil {
+		return fmt.Errorf("waiting for the fleet view to show %s: %w", what, err)
 	}
+	return nil
 }
 
 // after asks for id to be reconciled again after d, unless it already will
 // be sooner.
-func (f *Farm) after(id string, d time.Duration) {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	if !f.running {
-		return
-	}
-	at := time.Now().Add(d)
-	if t := f.timers[id]; t != nil {
-		if !t.at.After(at) {
-			return
-		}
-		t.t.Stop()
-	}
-	var self *timer
-	self = &timer{at: at, t: time.AfterFunc(d, func() {
-		f.mu.Lock()
-		if f.timers[id] == self {
-			delete(f.timers, id)
-		}
-		run := f.running
-		f.mu.Unlock()
-		if run {
-			f.farm.Enqueue(id)
-		}
-	})}
-	f.timers[id] = self
-}
-
-func (f *Farm) stopTimers() {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	f.running = false
-	for id, t := range f.timers {
-		t.t.Stop()
-		delete(f.timers, id)
-	}
-}
+func (f *Farm) after(id string, d time.Duration) { f.ctrl.EnqueueAfter(id, d) }

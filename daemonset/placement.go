@@ -3,11 +3,11 @@ package daemonset
 import (
 	"context"
 	"fmt"
-	"sort"
 	"sync"
 	"time"
 
 	"github.com/p2kit/p2kit/farm"
+	"github.com/p2kit/p2kit/fleet"
 	"github.com/p2kit/p2kit/intent"
 	"github.com/p2kit/p2kit/kv"
 	"github.com/p2kit/p2kit/labels"
@@ -44,7 +44,7 @@ func (f *Farm) schedule(ctx context.Context, fence farm.Fence, id string, ds *Da
 	}
 	revs, err := commitNodes(ctx, f.client, fence, work)
 	if err != nil {
-		return fmt.Errorf("daemon set %s: %s %d node(s): %w", id, action, len(nodes), err)
+		return fmt.Errorf("%s %d node(s): %w", action, len(nodes), err)
 	}
 	f.m.actions.WithLabelValues(action).Add(float64(len(nodes)))
 	if action == "update" {
@@ -66,7 +66,11 @@ func (f *Farm) schedule(ctx context.Context, fence farm.Fence, id string, ds *Da
 		f.log.Info("daemon set pod "+action+"d", zap.String("daemon_set", id), zap.String("pod", ds.PodID),
 			zap.Int("nodes", len(nodes)))
 	}
-	return f.waitView(ctx, fmt.Sprintf("daemon set %s: %s of %d node(s)", id, action, len(nodes)), f.reflected(ds.PodID, revs, action == "schedule", false))
+	srcs := []fleet.Source{fleet.Intent}
+	if action == "schedule" {
+		srcs = append(srcs, fleet.PodLabels)
+	}
+	return f.waitView(ctx, fmt.Sprintf("daemon set %s: %s of %d node(s)", id, action, len(nodes)), maxRev(revs), srcs...)
 }
 
 // scheduleOps returns the writes of ds's manifest onto nodes and, with
@@ -80,20 +84,20 @@ func scheduleOps(is *intent.Store, pl *kv.Store[labels.Set], current func(name s
 	}
 	first, err := is.SetOp(nodes[0], &ds.Manifest)
 	if err != nil {
-		return nil, fmt.Errorf("daemon set %s: node %s: %w", id, nodes[0], err)
+		return nil, fmt.Errorf("node %s: %w", nodes[0], err)
 	}
 	mdata := string(first.ValueBytes())
 	owned := labels.Set{OwnerLabel: id, PodIDLabel: ds.PodID}
 	lfirst, err := pl.PutOp(labels.PodID(nodes[0], ds.PodID), &owned)
 	if err != nil {
-		return nil, fmt.Errorf("daemon set %s: pod labels: %w", id, err)
+		return nil, fmt.Errorf("pod labels: %w", err)
 	}
 	ldata := string(lfirst.ValueBytes())
 	work := make([]nodeOps, 0, len(nodes))
 	for _, n := range nodes {
 		key, err := is.Key(n, ds.PodID)
 		if err != nil {
-			return nil, fmt.Errorf("daemon set %s: node %s: %w", id, n, err)
+			return nil, fmt.Errorf("node %s: %w", n, err)
 		}
 		w := nodeOps{node: n, ops: []clientv3.Op{clientv3.OpPut(key, mdata)}}
 		if withLabels {
@@ -110,7 +114,7 @@ func scheduleOps(is *intent.Store, pl *kv.Store[labels.Set], current func(name s
 				lop = clientv3.OpPut(lkey, ldata)
 			}
 			if err != nil {
-				return nil, fmt.Errorf("daemon set %s: pod labels on node %s: %w", id, n, err)
+				return nil, fmt.Errorf("pod labels on node %s: %w", n, err)
 			}
 			w.ops = append(w.ops, lop)
 		}
@@ -132,17 +136,17 @@ func (f *Farm) unschedule(ctx context.Context, fence farm.Fence, id string, ds *
 		}
 		op, err := f.intent.DeleteOp(n, ds.PodID)
 		if err != nil {
-			return fmt.Errorf("daemon set %s: unschedule node %s: %w", id, n, err)
+			return fmt.Errorf("unschedule node %s: %w", n, err)
 		}
 		lop, err := f.podLbls.DeleteOp(name)
 		if err != nil {
-			return fmt.Errorf("daemon set %s: pod labels on node %s: %w", id, n, err)
+			return fmt.Errorf("pod labels on node %s: %w", n, err)
 		}
 		work = append(work, nodeOps{node: n, cmps: []clientv3.Cmp{f.podLbls.Unchanged(l)}, ops: []clientv3.Op{op, lop}})
 	}
 	revs, err := commitNodes(ctx, f.client, fence, work)
 	if err != nil {
-		return fmt.Errorf("daemon set %s: unschedule %d node(s): %w", id, len(nodes), err)
+		return fmt.Errorf("unschedule %d node(s): %w", len(nodes), err)
 	}
 	f.m.actions.WithLabelValues("unschedule").Add(float64(len(work)))
 	f.mu.Lock()
@@ -152,40 +156,17 @@ func (f *Farm) unschedule(ctx context.Context, fence farm.Fence, id string, ds *
 	f.mu.Unlock()
 	f.log.Info("daemon set pod unscheduled: node no longer matches", zap.String("daemon_set", id),
 		zap.String("pod", ds.PodID), zap.Int("nodes", len(work)), zap.Strings("first", nodes[:min(len(nodes), 3)]))
-	return f.waitView(ctx, fmt.Sprintf("daemon set %s: unschedule of %d node(s)", id, len(work)), f.reflected(ds.PodID, revs, false, true))
+	return f.waitView(ctx, fmt.Sprintf("daemon set %s: unschedule of %d node(s)", id, len(work)), maxRev(revs), fleet.Intent, fleet.PodLabels)
 }
 
-// reflected returns the check that the fleet view shows the writes made at
-// revs (node to revision): intent (and labels, when withLabels) at least as
-// new, or both gone when removed. Each mirror applies revisions in order,
-// so the check goes through the nodes by revision and stops at the first
-// one not shown yet: all checks together cost O(nodes).
-func (f *Farm) reflected(pod string, revs map[string]int64, withLabels, removed bool) func() bool {
-	left := make([]string, 0, len(revs))
-	for n := range revs {
-		left = append(left, n)
+// maxRev is the newest revision of revs: the view shows every write once
+// it has applied that one.
+func maxRev(revs map[string]int64) int64 {
+	var m int64
+	for _, r := range revs {
+		m = max(m, r)
 	}
-	sort.Slice(left, func(i, j int) bool { return revs[left[i]] < revs[left[j]] })
-	return func() bool {
-		for len(left) > 0 {
-			n := left[0]
-			name := n + "/" + pod
-			rev := revs[n]
-			in, hasIntent := f.view.Intent.Get(name)
-			l, hasLabels := f.view.PodLabels.Get(name)
-			var ok bool
-			if removed {
-				ok = (!hasIntent || in.ModRevision > rev) && (!hasLabels || l.ModRevision > rev)
-			} else {
-				ok = hasIntent && in.ModRevision >= rev && (!withLabels || hasLabels && l.ModRevision >= rev)
-			}
-			if !ok {
-				return false
-			}
-			left = left[1:]
-		}
-		return true
-	}
+	return m
 }
 
 // commitNodes writes the nodes' operations in fenced transactions of at

@@ -46,17 +46,17 @@ func (f *Farm) reconcile(ctx context.Context, id string, fence farm.Fence) error
 		return nil
 	}
 	if err != nil {
-		return fmt.Errorf("daemon set %s: %w", id, err)
+		return err
 	}
 	ds := &obj.Value
 	log := f.log.With(zap.String("daemon_set", id), zap.String("pod", ds.PodID))
 	digest, err := ds.Manifest.Digest()
 	if err != nil {
-		return fmt.Errorf("daemon set %s: manifest: %w", id, err)
+		return fmt.Errorf("manifest: %w", err)
 	}
 	sel, err := labels.Parse(ds.NodeSelector)
 	if err != nil {
-		return fmt.Errorf("daemon set %s: node_selector: %w", id, err)
+		return fmt.Errorf("node_selector: %w", err)
 	}
 	prev, err := f.statuses.Get(ctx, status.DaemonSets, id)
 	if err != nil && !errors.Is(err, kv.ErrNotFound) {
@@ -82,7 +82,7 @@ func (f *Farm) reconcile(ctx context.Context, id string, fence farm.Fence) error
 				v.Disabled = true
 				return nil
 			}, Guard(fence.Cmps()...)); err != nil {
-				return fmt.Errorf("daemon set %s: disable: %w", id, err)
+				return fmt.Errorf("disable: %w", err)
 			}
 			st.Disabled, st.DisabledReason = true, reason
 			st.Matched = len(matched)
@@ -98,7 +98,6 @@ func (f *Farm) reconcile(ctx context.Context, id string, fence farm.Fence) error
 	st.Healthy = len(p.healthy)
 	if ds.Disabled {
 		st.Message = "disabled: schedules and unschedules nothing"
-		f.cancelTimer(id)
 		return f.writeStatus(ctx, id, fence, prevSt, st)
 	}
 
@@ -177,7 +176,7 @@ func (f *Farm) reconcile(ctx context.Context, id string, fence farm.Fence) error
 		f.noteAction(id, st, now)
 		// The counts in st predate the actions: look again to record
 		// what they did.
-		f.farm.Enqueue(id)
+		f.ctrl.Enqueue(id)
 	}
 	return f.writeStatus(ctx, id, fence, prevSt, st)
 }
@@ -187,15 +186,6 @@ func (f *Farm) noteAction(id string, st *Status, at time.Time) {
 	f.last[id] = at
 	f.mu.Unlock()
 	st.LastActionAt = at.UTC()
-}
-
-func (f *Farm) cancelTimer(id string) {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	if t := f.timers[id]; t != nil {
-		t.t.Stop()
-		delete(f.timers, id)
-	}
 }
 
 // overlap returns why daemon set obj must be disabled: an older daemon set
@@ -257,7 +247,7 @@ func (f *Farm) plan(ctx context.Context, obj *Object, digest string, matched []s
 		case errors.Is(err, kv.ErrNotFound):
 			gone[owner] = true
 		case err != nil:
-			return false, fmt.Errorf("daemon set %s: read owner %s of a pod: %w", id, owner, err)
+			return false, fmt.Errorf("read owner %s of a pod: %w", owner, err)
 		default:
 			gone[owner] = false
 		}
@@ -419,10 +409,10 @@ func (f *Farm) writeStatus(ctx context.Context, id string, fence farm.Fence, pre
 	st.UpdatedAt = time.Now().UTC()
 	op, err := f.statuses.PutOp(status.DaemonSets, id, st)
 	if err != nil {
-		return fmt.Errorf("daemon set %s: status: %w", id, err)
+		return fmt.Errorf("status: %w", err)
 	}
 	if _, err := kv.Commit(ctx, f.client, fence.Cmps(), op); err != nil {
-		return fmt.Errorf("daemon set %s: status: %w", id, err)
+		return fmt.Errorf("status: %w", err)
 	}
 	return nil
 }

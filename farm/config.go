@@ -35,6 +35,9 @@ type Config struct {
 	// Fleet is a fleet view the caller runs, shared by the farms of one
 	// process; nil: each entity farm runs its own.
 	Fleet *fleet.View
+
+	sessions *sessions // set by a Manager: one lease for all its farms
+	wrap     []func(KeyFunc) KeyFunc
 }
 
 // Option configures a farm.
@@ -102,3 +105,11 @@ func WithActor(actor string) Option { return func(c *Config) { c.Actor = actor }
 // WithFleet shares a fleet view the caller runs between the farms of one
 // process.
 func WithFleet(v *fleet.View) Option { return func(c *Config) { c.Fleet = v } }
+
+// WithMiddleware wraps the farm's reconcile of each entity: mw is called
+// with the entity's fence in ctx (FenceFrom), after the farm claimed its
+// lock and before the reconciler runs. Conformance tests (farmtest) use it
+// to take the lock away mid-reconcile; it also suits tracing.
+func WithMiddleware(mw func(next KeyFunc) KeyFunc) Option {
+	return func(c *Config) { c.wrap = append(c.wrap, mw) }
+}

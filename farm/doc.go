@@ -4,7 +4,11 @@
 // exactly one process acts on an entity and another takes over when the
 // lease expires.
 //
-// Every write a reconciler makes must carry its Fence compare, so that a
-// process that lost its lease cannot write (fencing). The daemon set, RC,
-// roll and pod cluster farms are built on it, and so can yours.
+// Write a farm with For (the entity watch, its failsafe guards, the fleet
+// view mapped to entity ids) and a typed Reconciler returning a Result;
+// run several in one process with a Manager. Every write a reconciler
+// makes carries the entity's Fence (FenceFrom), so that a process that
+// lost its lock cannot write: farmtest.TestFencing checks it. The daemon
+// set, RC, roll and pod cluster farms are built this way, and so can
+// yours.
 package farm

@@ -10,48 +10,26 @@ import (
 	"time"
 
 	"github.com/p2kit/p2kit/internal/workqueue"
+	"github.com/p2kit/p2kit/kv"
 	"github.com/p2kit/p2kit/manifest"
 	clientv3 "go.etcd.io/etcd/client/v3"
 	"go.etcd.io/etcd/client/v3/concurrency"
 	"go.uber.org/zap"
 )
 
-// Reconciler brings one entity to its desired state. It is level-triggered:
-// it reads the whole current state each time; an error retries the entity
-// with backoff. ctx ends when the farm loses the entity.
-type Reconciler interface {
-	Reconcile(ctx context.Context, id string, fence Fence) error
-}
-
-// ReconcileFunc adapts a function to Reconciler.
-type ReconcileFunc func(ctx context.Context, id string, fence Fence) error
-
-// Reconcile implements Reconciler.
-func (f ReconcileFunc) Reconcile(ctx context.Context, id string, fence Fence) error {
-	return f(ctx, id, fence)
-}
-
-// Fence proves ownership of one entity inside a transaction.
-type Fence struct {
-	// cmp is taken when the reconcile starts: the lock may be released
-	// (Forget) while the reconcile still runs, and then the compare fails
-	// as it should.
-	cmp clientv3.Cmp
-}
-
-// Cmp is the compare that holds only while this farm owns the entity. Put
-// it in every transaction that acts for the entity.
-func (f Fence) Cmp() clientv3.Cmp { return f.cmp }
-
-// Cmps is Cmp as a slice, for guard arguments.
-func (f Fence) Cmps() []clientv3.Cmp { return []clientv3.Cmp{f.cmp} }
+// KeyFunc reconciles one entity by id: the farm's untyped reconciler, on
+// which the typed Reconciler of a Builder runs. It is level-triggered: it
+// reads the whole current state each time; an error retries the entity
+// with backoff. ctx carries the entity's Fence (FenceFrom) and ends when
+// the farm loses the entity.
+type KeyFunc func(ctx context.Context, id string) (Result, error)
 
 // Farm owns and reconciles the entities of one kind.
 type Farm struct {
 	client   *clientv3.Client
 	kind     string
 	lockDir  string
-	rec      Reconciler
+	rec      KeyFunc
 	log      *zap.Logger
 	ttl      int
 	workers  int
@@ -63,15 +41,19 @@ type Farm struct {
 	q *workqueue.Queue
 	m *farmMetrics
 
-	mu      sync.Mutex
-	known   map[string]bool
-	owned   map[string]*concurrency.Mutex
-	session *concurrency.Session
+	mu       sync.Mutex
+	known    map[string]bool
+	gone     map[string]bool // deleted: reconciled once more, then forgotten
+	terminal map[string]bool // failed with a Terminal error: no resync
+	owned    map[string]*concurrency.Mutex
+	session  *concurrency.Session
+	sessions *sessions // shared with other farms; nil: the farm's own
 }
 
 // New returns a farm for kind ("replication_controllers", ...), configured
-// by the same options as the entity farms built on it.
-func New(client *clientv3.Client, kind string, rec Reconciler, opts ...Option) (*Farm, error) {
+// by the same options as the entity farms built on it. Most farms are
+// built with For instead, which runs a typed Reconciler.
+func New(client *clientv3.Client, kind string, rec KeyFunc, opts ...Option) (*Farm, error) {
 	if err := manifest.ValidateID(kind); err != nil {
 		return nil, fmt.Errorf("farm kind: %w", err)
 	}
@@ -94,7 +76,13 @@ func New(client *clientv3.Client, kind string, rec Reconciler, opts ...Option) (
 		minBack:  cfg.MinBackoff,
 		maxBack:  cfg.MaxBackoff,
 		known:    map[string]bool{},
+		gone:     map[string]bool{},
+		terminal: map[string]bool{},
 		owned:    map[string]*concurrency.Mutex{},
+		sessions: cfg.sessions,
+	}
+	for _, mw := range cfg.wrap {
+		f.rec = mw(f.rec)
 	}
 	f.log = cfg.Log.With(zap.String("farm", kind), zap.String("identity", f.identity))
 	f.q = workqueue.New(f.minBack, f.maxBack)
@@ -104,9 +92,41 @@ func New(client *clientv3.Client, kind string, rec Reconciler, opts ...Option) (
 
 // Enqueue asks for id to be reconciled: call it for every entity the farm
 // should know about and whenever something it depends on changes.
-func (f *Farm) Enqueue(id string) {
+func (f *Farm) Enqueue(id string) { f.enqueue(id, false) }
+
+// enqueue queues id; revive says that the entity exists (again), which
+// cancels a Deleted not yet acted on. A plain Enqueue (a fleet change, a
+// timer) never revives a deleted entity.
+func (f *Farm) enqueue(id string, revive bool) {
 	f.mu.Lock()
 	f.known[id] = true
+	if revive {
+		delete(f.gone, id)
+	}
+	delete(f.terminal, id)
+	f.mu.Unlock()
+	f.q.Add(id)
+}
+
+// EnqueueAfter asks for id to be reconciled after d (a pacing delay, a
+// deadline), unless it is reconciled sooner; an earlier request stands.
+func (f *Farm) EnqueueAfter(id string, d time.Duration) {
+	f.mu.Lock()
+	known := f.known[id]
+	f.mu.Unlock()
+	if known {
+		f.q.AddAfter(id, d)
+	}
+}
+
+// Deleted says that entity id no longer exists: it is reconciled once
+// more by its owner (the reconciler sees it gone), then forgotten; a
+// process that does not own it forgets it at once.
+func (f *Farm) Deleted(id string) {
+	f.mu.Lock()
+	f.known[id] = true
+	f.gone[id] = true
+	delete(f.terminal, id)
 	f.mu.Unlock()
 	f.q.Add(id)
 }
@@ -115,6 +135,8 @@ func (f *Farm) Enqueue(id string) {
 func (f *Farm) Forget(ctx context.Context, id string) {
 	f.mu.Lock()
 	delete(f.known, id)
+	delete(f.gone, id)
+	delete(f.terminal, id)
 	m := f.owned[id]
 	delete(f.owned, id)
 	f.m.owned.Set(float64(len(f.owned)))
@@ -152,19 +174,17 @@ func (f *Farm) Run(ctx context.Context) error {
 	}
 	defer wg.Wait()
 
+	sessions := f.sessions
+	if sessions == nil {
+		sessions = newSessions(f.client, f.ttl, f.minBack, f.log)
+		defer sessions.Close()
+	}
 	for ctx.Err() == nil {
-		// The session outlives ctx so that Close can still revoke it.
-		sess, err := concurrency.NewSession(f.client, concurrency.WithTTL(f.ttl),
-			concurrency.WithContext(context.WithoutCancel(ctx)))
+		sess, err := sessions.Get(ctx)
 		if err != nil {
-			f.log.Warn("start session; retrying", zap.Error(err))
-			if !sleep(ctx, f.minBack) {
-				break
-			}
-			continue
+			break // ctx ended
 		}
 		f.serve(ctx, sess)
-		_ = sess.Close()
 	}
 	return nil
 }
@@ -208,68 +228,164 @@ func (f *Farm) work(ctx context.Context) {
 			return
 		}
 		start := time.Now()
-		err := f.reconcile(ctx, id)
+		res, err := f.reconcile(ctx, id)
+		if ctx.Err() != nil {
+			f.q.Done(id, nil)
+			continue
+		}
 		f.m.observe(time.Since(start), err)
-		if err != nil && ctx.Err() == nil {
+		switch {
+		case err == nil:
+			f.q.Done(id, nil)
+			if res.RequeueAfter > 0 {
+				f.q.AddAfter(id, res.RequeueAfter)
+			}
+		case errors.Is(err, ErrNotOwner):
+			f.log.Warn("lost the entity while reconciling it; its new owner goes on", zap.String("id", id), zap.Error(err))
+			f.mu.Lock()
+			delete(f.owned, id) // claimed again once whoever holds it lets go
+			f.m.owned.Set(float64(len(f.owned)))
+			f.mu.Unlock()
+			f.q.Done(id, nil)
+		case IsTerminal(err):
+			f.log.Error("reconcile failed; not retrying until the entity changes", zap.String("id", id), zap.Error(err))
+			f.mu.Lock()
+			if f.known[id] {
+				f.terminal[id] = true
+			}
+			f.mu.Unlock()
+			f.q.Done(id, nil)
+		default:
 			f.log.Warn("reconcile failed; retrying", zap.String("id", id),
 				zap.Int("failures", f.q.Failures(id)+1), zap.Error(err))
+			f.q.Done(id, err)
 		}
-		if ctx.Err() != nil {
-			err = nil
-		}
-		f.q.Done(id, err)
 	}
 }
 
 // reconcile claims id if nobody holds it and runs the reconciler while the
-// session lives.
-func (f *Farm) reconcile(ctx context.Context, id string) error {
+// session lives. Its error names the kind and the entity.
+func (f *Farm) reconcile(ctx context.Context, id string) (Result, error) {
+	res, m, gone, err := f.claimAndRun(ctx, id)
+	if err != nil {
+		if m != nil && errors.Is(err, kv.ErrConflict) && !errors.Is(err, ErrNotOwner) && !f.stillOwns(ctx, m) {
+			err = fmt.Errorf("%w: %w", ErrNotOwner, err)
+		}
+		return res, fmt.Errorf("%s %s: %w", f.kind, id, err)
+	}
+	if gone {
+		// The reconciler saw the entity gone: forget it. A Deleted that
+		// came while it ran queued it again, to be seen gone then.
+		f.Forget(ctx, id)
+	}
+	return res, nil
+}
+
+func (f *Farm) claimAndRun(ctx context.Context, id string) (res Result, m *concurrency.Mutex, gone bool, err error) {
 	f.mu.Lock()
 	sess := f.session
-	m := f.owned[id]
+	m = f.owned[id]
 	known := f.known[id]
+	gone = f.gone[id]
 	var fence Fence
 	if m != nil {
 		// Read the lock's key under f.mu: Forget releases the lock, which
 		// rewrites it, only after taking it out of f.owned.
-		fence = Fence{cmp: m.IsOwner()}
+		fence = newFence(m.Key(), m.Header().Revision)
 	}
 	f.mu.Unlock()
 	if sess == nil || !known {
-		return nil // no session yet: the new session queues every entity again
+		return Result{}, nil, false, nil // no session yet: the new session queues every entity again
 	}
 	if m == nil {
 		m = concurrency.NewMutex(sess, f.lockDir+id)
-		err := m.TryLock(ctx)
+		err = m.TryLock(ctx)
 		if errors.Is(err, concurrency.ErrLocked) {
-			return nil // another process owns it; its lock's release queues it again
+			// Another process owns it; its lock's release queues it
+			// again. A deleted entity is its owner's to finish.
+			if gone {
+				f.Forget(ctx, id)
+			}
+			return Result{}, nil, false, nil
 		}
 		if err != nil {
-			return fmt.Errorf("%s %s: lock: %w", f.kind, id, err)
+			return Result{}, nil, false, fmt.Errorf("lock: %w", err)
 		}
 		f.mu.Lock()
-		if f.session != sess {
+		if f.session != sess || !f.known[id] {
 			f.mu.Unlock()
-			return nil
+			_ = m.Unlock(ctx)
+			return Result{}, nil, false, nil
 		}
 		f.owned[id] = m
 		f.m.owned.Set(float64(len(f.owned)))
-		fence = Fence{cmp: m.IsOwner()}
+		fence = newFence(m.Key(), m.Header().Revision)
 		f.mu.Unlock()
 		f.log.Info("claimed", zap.String("id", id))
 	}
-	rctx, cancel := context.WithCancel(ctx)
+	rctx, cancel := context.WithCancel(withFence(ctx, fence))
 	defer cancel()
 	stop := context.AfterFunc(sess.Ctx(), cancel)
 	defer stop()
-	return f.rec.Reconcile(rctx, id, fence)
+	res, err = f.rec(rctx, id)
+	return res, m, gone, err
+}
+
+// stillOwns reports whether m's lock key still holds this farm's claim. A
+// failed read counts as owned: the error is then retried as it is.
+func (f *Farm) stillOwns(ctx context.Context, m *concurrency.Mutex) bool {
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+	defer cancel()
+	resp, err := f.client.Get(ctx, m.Key())
+	if err != nil {
+		return true
+	}
+	return len(resp.Kvs) == 1 && resp.Kvs[0].CreateRevision == m.Header().Revision
 }
 
 // watchLocks queues an entity again when its lock is released, so that a
-// dead process's entities are claimed once its lease expires.
+// dead process's entities are claimed once its lease expires. A watch that
+// fails (an error, a cancel, a compaction) is opened again after a
+// backoff, and every entity nobody here owns is queued again, since its
+// release may have been missed.
 func (f *Farm) watchLocks(ctx context.Context) {
-	wch := f.client.Watch(clientv3.WithRequireLeader(ctx), f.lockDir, clientv3.WithPrefix())
+	for ctx.Err() == nil {
+		err := f.watchLocksOnce(ctx)
+		if ctx.Err() != nil {
+			return
+		}
+		f.log.Warn("lock watch ended; watching again", zap.Error(err))
+		if !sleep(ctx, f.minBack) {
+			return
+		}
+		f.mu.Lock()
+		var ids []string
+		for id := range f.known {
+			if f.owned[id] == nil {
+				ids = append(ids, id)
+			}
+		}
+		f.mu.Unlock()
+		for _, id := range ids {
+			f.q.Add(id)
+		}
+	}
+}
+
+func (f *Farm) watchLocksOnce(ctx context.Context) error {
+	wctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	wch := f.client.Watch(clientv3.WithRequireLeader(wctx), f.lockDir, clientv3.WithPrefix())
 	for resp := range wch {
+		if resp.CompactRevision != 0 {
+			return fmt.Errorf("watch %s: compacted at revision %d", f.lockDir, resp.CompactRevision)
+		}
+		if err := resp.Err(); err != nil {
+			return fmt.Errorf("watch %s: %w", f.lockDir, err)
+		}
+		if resp.Canceled {
+			return fmt.Errorf("watch %s: canceled", f.lockDir)
+		}
 		for _, ev := range resp.Events {
 			if ev.Type != clientv3.EventTypeDelete {
 				continue
@@ -286,6 +402,7 @@ func (f *Farm) watchLocks(ctx context.Context) {
 			}
 		}
 	}
+	return fmt.Errorf("watch %s: channel closed", f.lockDir)
 }
 
 // resyncLoop queues every known entity each resync interval.
@@ -304,7 +421,9 @@ func (f *Farm) resyncLoop(ctx context.Context) {
 		f.mu.Lock()
 		ids := make([]string, 0, len(f.known))
 		for id := range f.known {
-			ids = append(ids, id)
+			if !f.terminal[id] {
+				ids = append(ids, id)
+			}
 		}
 		f.mu.Unlock()
 		for _, id := range ids {

@@ -25,15 +25,16 @@ type recorder struct {
 	seen map[string]int
 }
 
-func (r *recorder) Reconcile(ctx context.Context, id string, fence farm.Fence) error {
+func (r *recorder) Reconcile(ctx context.Context, id string) (farm.Result, error) {
+	fence, _ := farm.FenceFrom(ctx)
 	_, err := kv.Commit(ctx, r.cli, fence.Cmps(), clientv3.OpPut("/t/owner/"+id, r.name))
 	if err != nil {
-		return err
+		return farm.Result{}, err
 	}
 	r.mu.Lock()
 	r.seen[id]++
 	r.mu.Unlock()
-	return nil
+	return farm.Result{}, nil
 }
 
 func (r *recorder) ids() map[string]bool {
@@ -48,7 +49,7 @@ func (r *recorder) ids() map[string]bool {
 
 func startFarm(t *testing.T, cli *clientv3.Client, name string, ids []string) (*farm.Farm, *recorder, context.CancelFunc) {
 	rec := &recorder{name: name, cli: cli, seen: map[string]int{}}
-	f, err := farm.New(cli, "things", rec,
+	f, err := farm.New(cli, "things", rec.Reconcile,
 		farm.WithTTL(2), farm.WithIdentity(name), farm.WithLogger(zaptest.NewLogger(t)),
 		farm.WithBackoff(20*time.Millisecond, 200*time.Millisecond), farm.WithResync(200*time.Millisecond))
 	require.NoError(t, err)
@@ -129,11 +130,11 @@ func TestFenceStopsALostOwner(t *testing.T) {
 	var fence farm.Fence
 	got := make(chan struct{})
 	var once sync.Once
-	f, err := farm.New(cli, "things", farm.ReconcileFunc(func(ctx context.Context, id string, fn farm.Fence) error {
-		fence = fn
+	f, err := farm.New(cli, "things", func(ctx context.Context, id string) (farm.Result, error) {
+		fence, _ = farm.FenceFrom(ctx)
 		once.Do(func() { close(got) })
-		return nil
-	}), farm.WithTTL(1))
+		return farm.Result{}, nil
+	}, farm.WithTTL(1))
 	require.NoError(t, err)
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan struct{})
@@ -156,10 +157,10 @@ func TestFarmMetrics(t *testing.T) {
 	cli := c.Client(t)
 	reg := prometheus.NewRegistry()
 	done := make(chan struct{}, 10)
-	f, err := farm.New(cli, "things", farm.ReconcileFunc(func(ctx context.Context, id string, fence farm.Fence) error {
+	f, err := farm.New(cli, "things", func(ctx context.Context, id string) (farm.Result, error) {
 		done <- struct{}{}
-		return nil
-	}), farm.WithRegistry(reg))
+		return farm.Result{}, nil
+	}, farm.WithRegistry(reg))
 	require.NoError(t, err)
 	ctx, cancel := context.WithCancel(context.Background())
 	finished := make(chan struct{})

@@ -6,31 +6,16 @@ import (
 	"fmt"
 	"sync"
 
-	"github.com/p2kit/p2kit/failsafe"
 	"github.com/p2kit/p2kit/fleet"
-	clientv3 "go.etcd.io/etcd/client/v3"
-	"go.uber.org/zap"
 )
 
-// Attach gives an entity farm its failsafe holds, recorded as component,
-// and its fleet view: cfg.Fleet when the caller shares one between farms,
-// otherwise a view of the farm's own (own is true), which RunWithView runs.
-func Attach(client *clientv3.Client, cfg Config, component string, log *zap.Logger) (holds *failsafe.Holds, view *fleet.View, own bool) {
-	holds = failsafe.NewHolds(client, component, failsafe.WithLogger(log),
-		failsafe.WithRegistry(cfg.Registry), failsafe.WithPrefix(cfg.Prefix))
-	if cfg.Fleet != nil {
-		return holds, cfg.Fleet, false
-	}
-	return holds, fleet.New(client, cfg.Prefix, holds, log), true
-}
-
-// RunWithView runs an entity farm until ctx ends. It runs the fleet view
+// runWithView runs an entity farm until ctx ends. It runs the fleet view
 // when the farm owns it, waits for the view's first listing (a farm must
 // never mistake a view still loading for a fleet without pods), calls
 // start (nil: none), then runs every part at once. The first part to
-// return ends them all; RunWithView returns nil when ctx ended, and
+// return ends them all; runWithView returns nil when ctx ended, and
 // otherwise the failure named by what.
-func RunWithView(ctx context.Context, what string, view *fleet.View, own bool,
+func runWithView(ctx context.Context, what string, view *fleet.View, own bool,
 	start func(context.Context) error, parts ...func(context.Context) error) error {
 	parent := ctx
 	ctx, cancel := context.WithCancel(ctx)

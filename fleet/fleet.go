@@ -6,6 +6,7 @@ package fleet
 
 import (
 	"context"
+	"fmt"
 	"sort"
 	"strings"
 	"sync"
@@ -33,6 +34,23 @@ const (
 	PodStatus
 )
 
+// String names the source.
+func (s Source) String() string {
+	switch s {
+	case NodeLabels:
+		return "node labels"
+	case PodLabels:
+		return "pod labels"
+	case Intent:
+		return "intent"
+	case Reality:
+		return "reality"
+	case PodStatus:
+		return "pod status"
+	}
+	return fmt.Sprintf("source(%d)", int(s))
+}
+
 // Change says that a name of one source changed. For pods the name is
 // "<node>/<pod-id>"; for node labels it is the node.
 type Change struct {
@@ -54,7 +72,8 @@ type View struct {
 	Status     *Mirror[status.PodStatus]
 
 	mu      sync.Mutex
-	subs    []func(Change)
+	subs    map[int]func(Change)
+	nextSub int
 	digests map[string]digestAt // reality digests by name, computed once per revision
 }
 
@@ -80,21 +99,62 @@ func New(client *clientv3.Client, prefix string, holds *failsafe.Holds, log *zap
 		Reality:    newMirror[manifest.Manifest](),
 		Status:     newMirror[status.PodStatus](),
 		digests:    map[string]digestAt{},
+		subs:       map[int]func(Change){},
 	}
 }
 
-// Subscribe calls fn after every applied batch. fn runs on the watch's
-// goroutine: keep it short (queue work, do not do it).
-func (v *View) Subscribe(fn func(Change)) {
+// Subscribe calls fn after every applied batch until the returned cancel
+// is called. fn runs on the watch's goroutine: keep it short (queue work,
+// do not do it).
+func (v *View) Subscribe(fn func(Change)) (cancel func()) {
 	v.mu.Lock()
 	defer v.mu.Unlock()
-	v.subs = append(v.subs, fn)
+	n := v.nextSub
+	v.nextSub++
+	v.subs[n] = fn
+	return func() {
+		v.mu.Lock()
+		defer v.mu.Unlock()
+		delete(v.subs, n)
+	}
+}
+
+// WaitFor blocks until the mirrors of srcs have applied etcd revision rev
+// (see Mirror.WaitFor), or ctx ends. Name the sources a write at rev
+// touched: a mirror whose keys did not change does not reach rev.
+func (v *View) WaitFor(ctx context.Context, rev int64, srcs ...Source) error {
+	for _, src := range srcs {
+		var err error
+		switch src {
+		case NodeLabels:
+			err = v.NodeLabels.WaitFor(ctx, rev)
+		case PodLabels:
+			err = v.PodLabels.WaitFor(ctx, rev)
+		case Intent:
+			err = v.Intent.WaitFor(ctx, rev)
+		case Reality:
+			err = v.Reality.WaitFor(ctx, rev)
+		case PodStatus:
+			err = v.Status.WaitFor(ctx, rev)
+		default:
+			return fmt.Errorf("fleet view: unknown source %d", src)
+		}
+		if err != nil {
+			return fmt.Errorf("fleet view: %s: %w", src, err)
+		}
+	}
+	return nil
 }
 
 func (v *View) notify(src Source) func([]string) {
 	return func(names []string) {
 		v.mu.Lock()
-		subs := append([]func(Change){}, v.subs...)
+		subs := make([]func(Change), 0, len(v.subs))
+		for i := range v.nextSub {
+			if fn, ok := v.subs[i]; ok {
+				subs = append(subs, fn)
+			}
+		}
 		v.mu.Unlock()
 		for _, fn := range subs {
 			fn(Change{Source: src, Names: names})

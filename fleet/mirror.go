@@ -2,6 +2,7 @@ package fleet
 
 import (
 	"context"
+	"fmt"
 	"sync"
 
 	"github.com/p2kit/p2kit/kv"
@@ -10,14 +11,16 @@ import (
 // Mirror keeps a copy of what a (guarded) source delivered, safe to read
 // from any goroutine, and tells a callback which names changed.
 type Mirror[T any] struct {
-	mu     sync.RWMutex
-	state  map[string]*kv.Object[T]
-	synced chan struct{}
-	once   sync.Once
+	mu      sync.RWMutex
+	state   map[string]*kv.Object[T]
+	rev     int64         // the newest etcd revision applied
+	applied chan struct{} // closed and replaced after every applied batch
+	synced  chan struct{}
+	once    sync.Once
 }
 
 func newMirror[T any]() *Mirror[T] {
-	return &Mirror[T]{state: map[string]*kv.Object[T]{}, synced: make(chan struct{})}
+	return &Mirror[T]{state: map[string]*kv.Object[T]{}, synced: make(chan struct{}), applied: make(chan struct{})}
 }
 
 // run applies every batch of src until ctx ends, then calls changed with the
@@ -38,6 +41,9 @@ func (m *Mirror[T]) run(ctx context.Context, src kv.Source[T], changed func(name
 				m.state[ev.Name] = ev.New
 			}
 		}
+		m.rev = max(m.rev, b.Revision)
+		close(m.applied)
+		m.applied = make(chan struct{})
 		m.mu.Unlock()
 		m.once.Do(func() { close(m.synced) })
 		if changed != nil && len(names) > 0 {
@@ -76,3 +82,32 @@ func (m *Mirror[T]) Range(fn func(*kv.Object[T]) bool) {
 
 // Synced is closed once the first batch has been applied.
 func (m *Mirror[T]) Synced() <-chan struct{} { return m.synced }
+
+// Revision is the newest etcd revision the mirror has applied: every
+// change to its keys up to it is in the mirror. A quiet mirror's revision
+// does not advance with writes elsewhere in etcd.
+func (m *Mirror[T]) Revision() int64 {
+	m.mu.RLock()
+	defer m.mu.RUnlock()
+	return m.rev
+}
+
+// WaitFor blocks until the mirror has applied etcd revision rev, or ctx
+// ends: after a write at rev that touched the mirror's keys, the mirror
+// shows it (Nomad's SnapshotMinIndex). A write held by the mirror's guard
+// is not applied, so bound ctx.
+func (m *Mirror[T]) WaitFor(ctx context.Context, rev int64) error {
+	for {
+		m.mu.RLock()
+		cur, ch := m.rev, m.applied
+		m.mu.RUnlock()
+		if cur >= rev {
+			return nil
+		}
+		select {
+		case <-ch:
+		case <-ctx.Done():
+			return fmt.Errorf("mirror at revision %d, waiting for %d: %w", cur, rev, ctx.Err())
+		}
+	}
+}

@@ -38,15 +38,13 @@ type Farm struct {
 	store   *Store
 	syncer  Syncer
 	records *status.Store[SyncRecord]
-	holds   *failsafe.Holds
-	farm    *farm.Farm
+	ctrl    *farm.Controller[PodCluster]
 	view    *fleet.View
-	ownView bool
 	m       *metrics
 
 	mu       sync.Mutex
 	clusters map[string]*Object // the guarded view; ModRevision 0: known from a sync record only
-	running  bool
+	seed     map[string]*Object // the clusters with a sync record when Run started
 }
 
 // NewFarm returns a pod cluster farm syncing to syncer. Start it with Run.
@@ -73,39 +71,65 @@ func NewFarm(client *clientv3.Client, syncer Syncer, opts ...farm.Option) (*Farm
 	if f.records, err = status.NewStore[SyncRecord](client, syncer.Type(), keyspace.WithPrefix(cfg.Prefix)); err != nil {
 		return nil, fmt.Errorf("pod cluster farm: syncer type: %w", err)
 	}
-	f.holds, f.view, f.ownView = farm.Attach(client, cfg, "pc-farm/"+syncer.Type(), cfg.Log)
 	// One lock directory per syncer type: two syncers sync independently.
-	if f.farm, err = farm.New(client, Dir+"-"+syncer.Type(), farm.ReconcileFunc(f.reconcile), opts...); err != nil {
+	b := farm.For[PodCluster](client, Dir+"-"+syncer.Type(), f.store, opts...).Named("pc-farm/" + syncer.Type())
+	f.ctrl, err = b.OnStart(f.remember).
+		Guards(f.startFromSeed, failsafe.NotEmpty[PodCluster](b.Holds()), failsafe.MaxDeletes[PodCluster](b.Holds(), 1, 0.5)).
+		OnEvent(f.onEvent).
+		When(func(ev *kv.Event[PodCluster]) bool { return ev.New.ModRevision > 0 }).
+		WatchesFleet(f.onFleetChange).
+		Runs(f.watchRecords).
+		Complete(farm.ReconcilerFunc[PodCluster](func(ctx context.Context, id string, _ *Object) (farm.Result, error) {
+			fence, _ := farm.FenceFrom(ctx)
+			return farm.Result{}, f.reconcile(ctx, id, fence)
+		}))
+	if err != nil {
 		return nil, fmt.Errorf("pod cluster farm: %w", err)
 	}
-	f.view.Subscribe(f.onFleetChange)
+	f.view = f.ctrl.Fleet()
 	return f, nil
 }
 
 // Owned lists the clusters this process holds, sorted.
-func (f *Farm) Owned() []string { return f.farm.Owned() }
+func (f *Farm) Owned() []string { return f.ctrl.Owned() }
 
 // Run syncs until ctx ends. It waits for the fleet view's first listing
 // before acting.
-func (f *Farm) Run(ctx context.Context) error {
-	defer func() {
-		f.mu.Lock()
-		f.running = false
-		f.mu.Unlock()
-	}()
-	var seed map[string]*Object
-	start := func(ctx context.Context) error {
-		var err error
-		if seed, err = f.remembered(ctx); err != nil {
-			return err
-		}
-		f.mu.Lock()
-		f.running = true
-		f.mu.Unlock()
-		return nil
+func (f *Farm) Run(ctx context.Context) error { return f.ctrl.Run(ctx) }
+
+// remember seeds the cluster watch with the clusters the syncer was last
+// told about.
+func (f *Farm) remember(ctx context.Context) error {
+	seed, err := f.remembered(ctx)
+	if err != nil {
+		return err
 	}
-	watchClusters := func(ctx context.Context) error { return f.watchClusters(ctx, seed) }
-	return farm.RunWithView(ctx, "pod cluster farm", f.view, f.ownView, start, f.farm.Run, watchClusters, f.watchRecords)
+	f.mu.Lock()
+	f.seed = seed
+	f.mu.Unlock()
+	return nil
+}
+
+// startFromSeed is the first guard: the watch starts from the remembered
+// clusters, so an empty or mass-deleting first answer is judged as a
+// change from them.
+func (f *Farm) startFromSeed(src kv.Source[PodCluster]) kv.Source[PodCluster] {
+	f.mu.Lock()
+	seed := f.seed
+	f.mu.Unlock()
+	return failsafe.StartFrom[PodCluster](src, kv.MapView[PodCluster](seed))
+}
+
+// onEvent keeps the guarded view of the clusters.
+func (f *Farm) onEvent(ev *kv.Event[PodCluster]) []string {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if ev.Type == kv.Delete {
+		delete(f.clusters, ev.Name)
+	} else {
+		f.clusters[ev.Name] = ev.New
+	}
+	return nil
 }
 
 // remembered lists the clusters the syncer was last told about: those with
@@ -127,39 +151,6 @@ func (f *Farm) remembered(ctx context.Context) (map[string]*Object, error) {
 	return seed, nil
 }
 
-// watchClusters follows the clusters through the guards. A cluster that
-// is created or changes is synced; one whose delete passed the guards is
-// deleted from the syncer.
-func (f *Farm) watchClusters(ctx context.Context, seed map[string]*Object) error {
-	src := failsafe.Chain[PodCluster](failsafe.StartFrom[PodCluster](f.store.Watch(ctx), kv.MapView[PodCluster](seed)),
-		failsafe.NotEmpty[PodCluster](f.holds),
-		failsafe.MaxDeletes[PodCluster](f.holds, 1, 0.5))
-	err := kv.Run(ctx, src, func(b *kv.Batch[PodCluster]) error {
-		for i := range b.Events {
-			ev := &b.Events[i]
-			if ev.Err != nil {
-				f.log.Error("undecodable pod cluster; keeping the last good value", zap.String("key", ev.Key), zap.Error(ev.Err))
-				continue
-			}
-			f.mu.Lock()
-			if ev.Type == kv.Delete {
-				delete(f.clusters, ev.Name)
-			} else {
-				f.clusters[ev.Name] = ev.New
-			}
-			f.mu.Unlock()
-			if ev.Type == kv.Delete || ev.New.ModRevision > 0 {
-				f.farm.Enqueue(ev.Name)
-			}
-		}
-		return nil
-	})
-	if err != nil && ctx.Err() == nil {
-		return fmt.Errorf("pod cluster farm: watch: %w", err)
-	}
-	return nil
-}
-
 // watchRecords syncs a cluster again when its sync record is deleted.
 // Creating or changing a record does nothing.
 func (f *Farm) watchRecords(ctx context.Context) error {
@@ -179,7 +170,7 @@ func (f *Farm) watchRecords(ctx context.Context) error {
 			f.mu.Unlock()
 			if ok && o.ModRevision > 0 {
 				f.log.Info("sync record deleted; syncing the cluster again", zap.String("pod_cluster", id))
-				f.farm.Enqueue(id)
+				f.ctrl.Enqueue(id)
 			}
 		}
 		return nil
@@ -190,11 +181,11 @@ func (f *Farm) watchRecords(ctx context.Context) error {
 	return nil
 }
 
-// onFleetChange asks the clusters of every pod id that changed to look
-// again.
-func (f *Farm) onFleetChange(c fleet.Change) {
+// onFleetChange maps a change to the clusters of every pod id that
+// changed.
+func (f *Farm) onFleetChange(c fleet.Change) []string {
 	if c.Source == fleet.NodeLabels {
-		return
+		return nil
 	}
 	pods := map[string]bool{}
 	for _, name := range c.Names {
@@ -203,20 +194,14 @@ func (f *Farm) onFleetChange(c fleet.Change) {
 		pods[pod] = true
 	}
 	f.mu.Lock()
-	if !f.running {
-		f.mu.Unlock()
-		return
-	}
+	defer f.mu.Unlock()
 	var ids []string
 	for id, o := range f.clusters {
 		if o.ModRevision > 0 && pods[o.Value.PodID] {
 			ids = append(ids, id)
 		}
 	}
-	f.mu.Unlock()
-	for _, id := range ids {
-		f.farm.Enqueue(id)
-	}
+	return ids
 }
 
 // members lists the members of cluster c in the fleet view, sorted.
@@ -256,7 +241,7 @@ func (f *Farm) reconcile(ctx context.Context, id string, fence farm.Fence) error
 		log.Warn("unreadable sync record; syncing again", zap.Error(err))
 		rec = nil
 	case err != nil:
-		return fmt.Errorf("pod cluster %s: read sync record: %w", id, err)
+		return fmt.Errorf("read sync record: %w", err)
 	}
 
 	if !exists {
@@ -265,20 +250,19 @@ func (f *Farm) reconcile(ctx context.Context, id string, fence farm.Fence) error
 			// empty or mass-deleting answer.
 			if err := f.syncer.DeleteCluster(ctx, id); err != nil {
 				f.m.deletes.WithLabelValues(f.syncer.Type(), "error").Inc()
-				return fmt.Errorf("pod cluster %s: delete from %s syncer: %w", id, f.syncer.Type(), err)
+				return fmt.Errorf("delete from %s syncer: %w", f.syncer.Type(), err)
 			}
 			f.m.deletes.WithLabelValues(f.syncer.Type(), "ok").Inc()
 			key, err := f.records.Key(status.PodClusters, id)
 			if err != nil {
-				return fmt.Errorf("pod cluster %s: %w", id, err)
+				return err
 			}
 			if _, err := kv.Commit(ctx, f.client, append(fence.Cmps(), f.records.KV().Unchanged(rec)), clientv3.OpDelete(key)); err != nil {
-				return fmt.Errorf("pod cluster %s: remove sync record: %w", id, err)
+				return fmt.Errorf("remove sync record: %w", err)
 			}
 			log.Info("pod cluster deleted; removed from the syncer")
 		}
-		f.farm.Forget(ctx, id)
-		return nil
+		return nil // the farm forgets it
 	}
 
 	c := obj.Value
@@ -302,17 +286,17 @@ func (f *Farm) reconcile(ctx context.Context, id string, fence farm.Fence) error
 	}
 	if err := f.syncer.SyncCluster(ctx, &c, members); err != nil {
 		f.m.syncs.WithLabelValues(f.syncer.Type(), "error").Inc()
-		return fmt.Errorf("pod cluster %s: sync with %s syncer: %w", id, f.syncer.Type(), err)
+		return fmt.Errorf("sync with %s syncer: %w", f.syncer.Type(), err)
 	}
 	f.m.syncs.WithLabelValues(f.syncer.Type(), "ok").Inc()
 	op, err := f.records.PutOp(status.PodClusters, id, &SyncRecord{
 		Digest: digest, Members: len(members), Healthy: healthy, SyncedAt: time.Now().UTC(),
 	})
 	if err != nil {
-		return fmt.Errorf("pod cluster %s: sync record: %w", id, err)
+		return fmt.Errorf("sync record: %w", err)
 	}
 	if _, err := kv.Commit(ctx, f.client, fence.Cmps(), op); err != nil {
-		return fmt.Errorf("pod cluster %s: write sync record: %w", id, err)
+		return fmt.Errorf("write sync record: %w", err)
 	}
 	log.Info("pod cluster synced", zap.Int("members", len(members)), zap.Int("healthy", healthy),
 		zap.String("digest", digest))

@@ -45,23 +45,17 @@ const DefaultActor = "rc-farm"
 // scheduled, always.
 type Farm struct {
 	client   *clientv3.Client
-	cfg      farm.Config
 	log      *zap.Logger
 	store    *Store
 	intent   *intent.Store
 	podLbls  *kv.Store[labels.Set]
 	statuses *status.Store[Status]
-	holds    *failsafe.Holds
 	view     *fleet.View
-	ownView  bool
-	farm     *farm.Farm
+	ctrl     *farm.Controller[RC]
 
 	mu    sync.Mutex
 	byPod map[string]map[string]bool // pod id -> ids of RCs scheduling it
 	podOf map[string]string          // RC id -> its pod id
-
-	changedMu sync.Mutex
-	changed   chan struct{} // closed and replaced after every fleet change
 }
 
 // catchUpTimeout bounds the wait for the fleet view to show the farm's own
@@ -74,9 +68,6 @@ func NewFarm(client *clientv3.Client, opts ...farm.Option) (*Farm, error) {
 		return nil, errors.New("rc farm: nil etcd client")
 	}
 	cfg := farm.Configure(DefaultActor, opts...)
-	if cfg.Log == nil {
-		cfg.Log = zap.NewNop()
-	}
 	if cfg.Actor == "" {
 		return nil, errors.New("rc farm: actor: required")
 	}
@@ -88,7 +79,6 @@ func NewFarm(client *clientv3.Client, opts ...farm.Option) (*Farm, error) {
 	}
 	f := &Farm{
 		client:   client,
-		cfg:      cfg,
 		log:      log,
 		store:    NewStore(client, keyspace.WithPrefix(cfg.Prefix), keyspace.WithLogger(log)),
 		intent:   intent.NewStore(client, keyspace.WithPrefix(cfg.Prefix), keyspace.WithLogger(log)),
@@ -96,55 +86,36 @@ func NewFarm(client *clientv3.Client, opts ...farm.Option) (*Farm, error) {
 		statuses: NewStatusStore(client, keyspace.WithPrefix(cfg.Prefix), keyspace.WithLogger(log)),
 		byPod:    map[string]map[string]bool{},
 		podOf:    map[string]string{},
-		changed:  make(chan struct{}),
 	}
-	f.holds, f.view, f.ownView = farm.Attach(client, cfg, DefaultActor, log)
-	fo := append(opts[:len(opts):len(opts)], farm.WithLogger(log))
-	f.farm, err = farm.New(client, FarmKind, farm.ReconcileFunc(f.reconcile), fo...)
+	b := farm.For[RC](client, FarmKind, f.store, append(opts[:len(opts):len(opts)], farm.WithLogger(log))...).Named(DefaultActor)
+	f.ctrl, err = b.Guards(failsafe.MaxDeletes[RC](b.Holds(), 2, 0.5)).
+		OnEvent(f.onEvent).
+		WatchesFleet(f.onFleet).
+		Complete(farm.ReconcilerFunc[RC](f.reconcile))
 	if err != nil {
 		return nil, fmt.Errorf("rc farm: %w", err)
 	}
-	f.view.Subscribe(f.onFleet)
+	f.view = f.ctrl.Fleet()
 	return f, nil
 }
 
 // Owned lists the RCs this process reconciles now, sorted.
-func (f *Farm) Owned() []string { return f.farm.Owned() }
+func (f *Farm) Owned() []string { return f.ctrl.Owned() }
 
 // Run reconciles RCs until ctx ends; it returns nil then. It starts
 // reconciling only once the fleet view has its first listing, so that a
 // farm never mistakes a view still loading for a fleet without pods.
-func (f *Farm) Run(ctx context.Context) error {
-	return farm.RunWithView(ctx, "rc farm", f.view, f.ownView, nil, f.farm.Run, f.watch)
-}
+func (f *Farm) Run(ctx context.Context) error { return f.ctrl.Run(ctx) }
 
-// watch follows the RCs through the failsafe guard and tells the farm
-// which ones to look at again.
-func (f *Farm) watch(ctx context.Context) error {
-	w := f.store.Watch(ctx)
-	defer w.Close()
-	src := failsafe.Chain[RC](w, failsafe.MaxDeletes[RC](f.holds, 2, 0.5))
-	err := kv.Run(ctx, src, func(b *kv.Batch[RC]) error {
-		for i := range b.Events {
-			ev := &b.Events[i]
-			switch {
-			case ev.Err != nil:
-				f.log.Error("undecodable RC; acting on nothing until it is fixed", zap.String("key", ev.Key), zap.Error(ev.Err))
-			case ev.Type == kv.Delete:
-				f.log.Info("RC deleted; its pods stay scheduled", zap.String("rc", ev.Name))
-				f.unindex(ev.Name)
-				f.farm.Forget(ctx, ev.Name)
-			default:
-				f.index(ev.Name, ev.New.Value.Manifest.ID)
-				f.farm.Enqueue(ev.Name)
-			}
-		}
-		return nil
-	})
-	if ctx.Err() != nil {
+// onEvent keeps the pod id index of the RCs the guarded watch delivers.
+func (f *Farm) onEvent(ev *kv.Event[RC]) []string {
+	if ev.Type == kv.Delete {
+		f.log.Info("RC deleted; its pods stay scheduled", zap.String("rc", ev.Name))
+		f.unindex(ev.Name)
 		return nil
 	}
-	return fmt.Errorf("watch RCs: %w", err)
+	f.index(ev.Name, ev.New.Value.Manifest.ID)
+	return nil
 }
 
 func (f *Farm) index(id, pod string) {
@@ -172,38 +143,31 @@ func (f *Farm) unindex(id string) {
 	delete(f.podOf, id)
 }
 
-// onFleet turns a fleet change into "look again" for the RCs it may
-// concern: every RC when node labels change, otherwise the RCs that
-// schedule the changed pods' pod ids.
-func (f *Farm) onFleet(c fleet.Change) {
-	f.changedMu.Lock()
-	close(f.changed)
-	f.changed = make(chan struct{})
-	f.changedMu.Unlock()
-
+// onFleet maps a fleet change to the RCs it may concern: every RC when
+// node labels change, otherwise the RCs that schedule the changed pods'
+// pod ids.
+func (f *Farm) onFleet(c fleet.Change) []string {
 	var ids []string
 	f.mu.Lock()
+	defer f.mu.Unlock()
 	if c.Source == fleet.NodeLabels {
 		for id := range f.podOf {
 			ids = append(ids, id)
 		}
-	} else {
-		seen := map[string]bool{}
-		for _, name := range c.Names {
-			pod := podOfName(name)
-			if seen[pod] {
-				continue
-			}
-			seen[pod] = true
-			for id := range f.byPod[pod] {
-				ids = append(ids, id)
-			}
+		return ids
+	}
+	seen := map[string]bool{}
+	for _, name := range c.Names {
+		pod := podOfName(name)
+		if seen[pod] {
+			continue
+		}
+		seen[pod] = true
+		for id := range f.byPod[pod] {
+			ids = append(ids, id)
 		}
 	}
-	f.mu.Unlock()
-	for _, id := range ids {
-		f.farm.Enqueue(id)
-	}
+	return ids
 }
 
 // podOfName returns the pod id of a fleet name "<node>/<pod-id>[/...]".
@@ -211,26 +175,4 @@ func podOfName(name string) string {
 	_, rest, _ := strings.Cut(name, "/")
 	pod, _, _ := strings.Cut(rest, "/")
 	return pod
-}
-
-// awaitView waits until cond holds of the fleet view, re-checking after
-// every fleet change, for at most the catch-up time.
-func (f *Farm) awaitView(ctx context.Context, what string, cond func() bool) error {
-	t := time.NewTimer(catchUpTimeout)
-	defer t.Stop()
-	for {
-		f.changedMu.Lock()
-		ch := f.changed
-		f.changedMu.Unlock()
-		if cond() {
-			return nil
-		}
-		select {
-		case <-ch:
-		case <-ctx.Done():
-			return ctx.Err()
-		case <-t.C:
-			return fmt.Errorf("fleet view has not caught up with %s after %s", what, catchUpTimeout)
-		}
-	}
 }

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/p2kit/p2kit/farm"
+	"github.com/p2kit/p2kit/fleet"
 	"github.com/p2kit/p2kit/kv"
 	"github.com/p2kit/p2kit/labels"
 	"github.com/p2kit/p2kit/manifest"
@@ -24,14 +25,18 @@ const nodesPerTxn = 60
 
 // reconcile brings one RC to its desired state from the whole current
 // state: the RC read from etcd and the fleet view.
-func (f *Farm) reconcile(ctx context.Context, id string, fence farm.Fence) error {
+func (f *Farm) reconcile(ctx context.Context, id string, obj *Object) (farm.Result, error) {
+	if obj == nil {
+		return farm.Result{}, nil // deleted: its pods stay
+	}
+	fence, _ := farm.FenceFrom(ctx)
 	obj, err := f.store.Get(ctx, id)
 	if errors.Is(err, kv.ErrNotFound) {
 		// Deleted (or vanished in a held mass delete): its pods stay.
-		return nil
+		return farm.Result{}, nil
 	}
 	if err != nil {
-		return fmt.Errorf("rc %s: %w", id, err)
+		return farm.Result{}, err
 	}
 	r := &obj.Value
 	pod := r.Manifest.ID
@@ -39,11 +44,11 @@ func (f *Farm) reconcile(ctx context.Context, id string, fence farm.Fence) error
 	log := f.log.With(zap.String("rc", id), zap.String("pod", pod))
 	digest, err := r.Manifest.Digest()
 	if err != nil {
-		return fmt.Errorf("rc %s: manifest: %w", id, err)
+		return farm.Result{}, fmt.Errorf("manifest: %w", err)
 	}
 	sel, err := labels.Parse(r.NodeSelector)
 	if err != nil {
-		return fmt.Errorf("rc %s: node_selector: %w", id, err)
+		return farm.Result{}, fmt.Errorf("node_selector: %w", err)
 	}
 	healthy := func(p podRef) bool { return p.Pod == pod && f.view.Healthy(p.Node, p.Pod, digest) }
 
@@ -53,7 +58,7 @@ func (f *Farm) reconcile(ctx context.Context, id string, fence farm.Fence) error
 		pl := place(r.ReplicasDesired, f.view.NodesMatching(sel), mine, pod, f.busy(id, pod), healthy)
 		msg = pl.Message
 		if err := f.apply(ctx, log, id, r, digest, pl, fence); err != nil {
-			return err
+			return farm.Result{}, err
 		}
 	}
 
@@ -64,7 +69,7 @@ func (f *Farm) reconcile(ctx context.Context, id string, fence farm.Fence) error
 			st.Healthy++
 		}
 	}
-	return f.writeStatus(ctx, id, &st, fence)
+	return farm.Result{}, f.writeStatus(ctx, id, &st, fence)
 }
 
 // apply writes a placement: additions first, then manifest and label
@@ -85,74 +90,77 @@ func (f *Farm) apply(ctx context.Context, log *zap.Logger, id string, r *RC, dig
 			name := node + "/" + pod
 			ic, err := f.intent.KV().Missing(name)
 			if err != nil {
-				return fmt.Errorf("rc %s: schedule on %s: %w", id, node, err)
+				return fmt.Errorf("schedule on %s: %w", node, err)
 			}
 			lc, err := f.podLbls.Missing(name)
 			if err != nil {
-				return fmt.Errorf("rc %s: schedule on %s: %w", id, node, err)
+				return fmt.Errorf("schedule on %s: %w", node, err)
 			}
 			iop, err := f.intent.SetOp(node, &r.Manifest)
 			if err != nil {
-				return fmt.Errorf("rc %s: schedule on %s: %w", id, node, err)
+				return fmt.Errorf("schedule on %s: %w", node, err)
 			}
 			lop, err := f.podLbls.PutOp(name, &want)
 			if err != nil {
-				return fmt.Errorf("rc %s: pod labels on %s: %w", id, node, err)
+				return fmt.Errorf("pod labels on %s: %w", node, err)
 			}
 			cmps = append(cmps, ic, lc)
 			ops = append(ops, iop, lop)
 		}
 		resp, err := kv.Commit(ctx, f.client, cmps, ops...)
 		if err != nil {
-			return fmt.Errorf("rc %s: schedule %s on %s: %w", id, pod, strings.Join(chunk, ","), err)
+			return fmt.Errorf("schedule %s on %s: %w", pod, strings.Join(chunk, ","), err)
 		}
 		log.Info("scheduled", zap.Strings("nodes", chunk), zap.Int64("revision", resp.Header.Revision))
-		if err := f.awaitLabels(ctx, id, chunk, pod, resp.Header.Revision); err != nil {
+		if err := f.awaitView(ctx, resp.Header.Revision, fleet.PodLabels, fleet.Intent); err != nil {
 			return err
 		}
 	}
 
 	var updated []string
-	var rev int64
+	var revIntent, revLabels int64
 	for _, p := range pl.Keep {
 		var ops []clientv3.Op
+		var wroteIntent, wroteLabels bool
 		cur, ok := f.view.Intent.Get(p.name())
 		if !ok || digestOf(&cur.Value) != digest {
 			op, err := f.intent.SetOp(p.Node, &r.Manifest)
 			if err != nil {
-				return fmt.Errorf("rc %s: update %s: %w", id, p.name(), err)
+				return fmt.Errorf("update %s: %w", p.name(), err)
 			}
 			ops = append(ops, op)
+			wroteIntent = true
 		}
 		if !maps.Equal(p.Labels.Value, want) {
 			op, err := f.podLbls.PutOp(p.name(), &want)
 			if err != nil {
-				return fmt.Errorf("rc %s: pod labels of %s: %w", id, p.name(), err)
+				return fmt.Errorf("pod labels of %s: %w", p.name(), err)
 			}
 			ops = append(ops, op)
+			wroteLabels = true
 		}
 		if len(ops) == 0 {
 			continue
 		}
 		resp, err := kv.Commit(ctx, f.client, append(fence.Cmps(), f.podLbls.Unchanged(p.Labels)), ops...)
 		if err != nil {
-			return fmt.Errorf("rc %s: update %s: %w", id, p.name(), err)
+			return fmt.Errorf("update %s: %w", p.name(), err)
 		}
 		updated = append(updated, p.Node)
-		rev = resp.Header.Revision
+		if wroteIntent {
+			revIntent = resp.Header.Revision
+		}
+		if wroteLabels {
+			revLabels = resp.Header.Revision
+		}
 	}
 	if len(updated) > 0 {
 		log.Info("updated manifest or pod labels", zap.Strings("nodes", updated))
-		if err := f.awaitView(ctx, fmt.Sprintf("rc %s updates at revision %d", id, rev), func() bool {
-			for _, node := range updated {
-				o, ok := f.view.Intent.Get(node + "/" + pod)
-				if !ok || o.ModRevision < rev && digestOf(&o.Value) != digest {
-					return false
-				}
-			}
-			return true
-		}); err != nil {
-			return fmt.Errorf("rc %s: %w", id, err)
+		if err := f.awaitView(ctx, revIntent, fleet.Intent); err != nil {
+			return err
+		}
+		if err := f.awaitView(ctx, revLabels, fleet.PodLabels); err != nil {
+			return err
 		}
 	}
 
@@ -163,11 +171,11 @@ func (f *Farm) apply(ctx context.Context, log *zap.Logger, id string, r *RC, dig
 		for _, p := range chunk {
 			iop, err := f.intent.DeleteOp(p.Node, p.Pod)
 			if err != nil {
-				return fmt.Errorf("rc %s: unschedule %s: %w", id, p.name(), err)
+				return fmt.Errorf("unschedule %s: %w", p.name(), err)
 			}
 			lop, err := f.podLbls.DeleteOp(p.name())
 			if err != nil {
-				return fmt.Errorf("rc %s: unschedule %s: %w", id, p.name(), err)
+				return fmt.Errorf("unschedule %s: %w", p.name(), err)
 			}
 			cmps = append(cmps, f.podLbls.Unchanged(p.Labels))
 			ops = append(ops, iop, lop)
@@ -175,36 +183,24 @@ func (f *Farm) apply(ctx context.Context, log *zap.Logger, id string, r *RC, dig
 		}
 		resp, err := kv.Commit(ctx, f.client, cmps, ops...)
 		if err != nil {
-			return fmt.Errorf("rc %s: unschedule from %s: %w", id, strings.Join(nodes, ","), err)
+			return fmt.Errorf("unschedule from %s: %w", strings.Join(nodes, ","), err)
 		}
 		log.Info("unscheduled", zap.Strings("nodes", nodes), zap.Int64("revision", resp.Header.Revision))
-		rev := resp.Header.Revision
-		if err := f.awaitView(ctx, fmt.Sprintf("rc %s removals at revision %d", id, rev), func() bool {
-			for _, p := range chunk {
-				if o, ok := f.view.PodLabels.Get(p.name()); ok && o.ModRevision < rev {
-					return false
-				}
-			}
-			return true
-		}); err != nil {
-			return fmt.Errorf("rc %s: %w", id, err)
+		if err := f.awaitView(ctx, resp.Header.Revision, fleet.PodLabels, fleet.Intent); err != nil {
+			return err
 		}
 	}
 	return nil
 }
 
-// awaitLabels waits until the view shows the pod labels written at rev.
-func (f *Farm) awaitLabels(ctx context.Context, id string, nodes []string, pod string, rev int64) error {
-	err := f.awaitView(ctx, fmt.Sprintf("rc %s writes at revision %d", id, rev), func() bool {
-		for _, node := range nodes {
-			if o, ok := f.view.PodLabels.Get(node + "/" + pod); !ok || o.ModRevision < rev {
-				return false
-			}
-		}
-		return true
-	})
-	if err != nil {
-		return fmt.Errorf("rc %s: %w", id, err)
+// awaitView waits until the fleet view shows the farm's own write at rev
+// to srcs, so that the next pass never acts on a view older than its own
+// writes; at most the catch-up time.
+func (f *Farm) awaitView(ctx context.Context, rev int64, srcs ...fleet.Source) error {
+	ctx, cancel := context.WithTimeout(ctx, catchUpTimeout)
+	defer cancel()
+	if err := f.view.WaitFor(ctx, rev, srcs...); err != nil {
+		return fmt.Errorf("fleet view has not caught up with revision %d: %w", rev, err)
 	}
 	return nil
 }
@@ -250,16 +246,16 @@ func (f *Farm) writeStatus(ctx context.Context, id string, st *Status, fence far
 	if err != nil && !errors.Is(err, kv.ErrNotFound) {
 		var derr *kv.DecodeError
 		if !errors.As(err, &derr) {
-			return fmt.Errorf("rc %s: read status: %w", id, err)
+			return fmt.Errorf("read status: %w", err)
 		}
 	}
 	st.UpdatedAt = time.Now().UTC().Truncate(time.Millisecond)
 	op, err := f.statuses.PutOp(status.ReplicationControllers, id, st)
 	if err != nil {
-		return fmt.Errorf("rc %s: status: %w", id, err)
+		return fmt.Errorf("status: %w", err)
 	}
 	if _, err := kv.Commit(ctx, f.client, fence.Cmps(), op); err != nil {
-		return fmt.Errorf("rc %s: write status: %w", id, err)
+		return fmt.Errorf("write status: %w", err)
 	}
 	return nil
 }

@@ -24,10 +24,10 @@ import (
 func (f *Farm) reconcile(ctx context.Context, id string, fence farm.Fence) error {
 	obj, err := f.rolls.Get(ctx, id)
 	if errors.Is(err, kv.ErrNotFound) {
-		return f.halt(ctx, id, fence)
+		return nil // its delete is held by the guard: nothing to do until it passes
 	}
 	if err != nil {
-		return fmt.Errorf("roll %s: %w", id, err)
+		return err
 	}
 	r := &obj.Value
 	log := f.log.With(zap.String("roll", id))
@@ -58,13 +58,13 @@ func (f *Farm) reconcile(ctx context.Context, id string, fence farm.Fence) error
 		return f.finish(ctx, obj, nil, &st, guard)
 	}
 	if err != nil {
-		return fmt.Errorf("roll %s: new rc: %w", id, err)
+		return fmt.Errorf("new rc: %w", err)
 	}
 	oldRC, err := f.rcs.Get(ctx, r.OldRC)
 	if errors.Is(err, kv.ErrNotFound) {
 		oldRC = nil // deleted: nothing left to move from
 	} else if err != nil {
-		return fmt.Errorf("roll %s: old rc: %w", id, err)
+		return fmt.Errorf("old rc: %w", err)
 	}
 	pods := []string{newRC.Value.Manifest.ID}
 	if oldRC != nil && oldRC.Value.Manifest.ID != pods[0] {
@@ -227,11 +227,11 @@ func (f *Farm) step(ctx context.Context, id string, oldRC *rc.Object, o int, new
 		next.ReplicasDesired = w.replicas
 		cmp, op, err := f.rcs.KV().UpdateOp(w.obj, &next)
 		if err != nil {
-			return fmt.Errorf("roll %s: scale rc %s: %w", id, w.obj.Name, err)
+			return fmt.Errorf("scale rc %s: %w", w.obj.Name, err)
 		}
 		rec, err := f.rcs.Audit().Op(audit.Updated, rc.Dir, w.obj.Name, f.cfg.Actor, &next)
 		if err != nil {
-			return fmt.Errorf("roll %s: scale rc %s: %w", id, w.obj.Name, err)
+			return fmt.Errorf("scale rc %s: %w", w.obj.Name, err)
 		}
 		cmps = append(cmps, cmp)
 		ops = append(ops, op, rec)
@@ -239,10 +239,10 @@ func (f *Farm) step(ctx context.Context, id string, oldRC *rc.Object, o int, new
 	st.UpdatedAt = time.Now().UTC().Truncate(time.Millisecond)
 	sop, err := f.statuses.PutOp(status.Rolls, id, st)
 	if err != nil {
-		return fmt.Errorf("roll %s: status: %w", id, err)
+		return fmt.Errorf("status: %w", err)
 	}
 	if _, err := kv.Commit(ctx, f.client, cmps, append(ops, sop)...); err != nil {
-		return fmt.Errorf("roll %s: scale %s to %d and %s to %d: %w", id, st.OldRC, o, st.NewRC, n, err)
+		return fmt.Errorf("scale %s to %d and %s to %d: %w", st.OldRC, o, st.NewRC, n, err)
 	}
 	return nil
 }
@@ -252,14 +252,8 @@ func (f *Farm) step(ctx context.Context, id string, oldRC *rc.Object, o int, new
 // counts: a roll missing while a mass delete is held is left alone.
 func (f *Farm) halt(ctx context.Context, id string, fence farm.Fence) error {
 	f.mu.Lock()
-	gone := f.gone[id]
-	if gone {
-		f.untrackLocked(id)
-	}
+	f.untrackLocked(id)
 	f.mu.Unlock()
-	if !gone {
-		return nil
-	}
 	cur, err := f.readStatus(ctx, id)
 	if err != nil {
 		return err
@@ -271,25 +265,18 @@ func (f *Farm) halt(ctx context.Context, id string, fence farm.Fence) error {
 		st.UpdatedAt = time.Now().UTC().Truncate(time.Millisecond)
 		key, err := f.rolls.Key(id)
 		if err != nil {
-			return fmt.Errorf("roll %s: %w", id, err)
+			return err
 		}
 		op, err := f.statuses.PutOp(status.Rolls, id, &st)
 		if err != nil {
-			return fmt.Errorf("roll %s: status: %w", id, err)
+			return fmt.Errorf("status: %w", err)
 		}
 		missing := clientv3.Compare(clientv3.CreateRevision(key), "=", 0)
 		if _, err := kv.Commit(ctx, f.client, append(fence.Cmps(), missing), op); err != nil && !errors.Is(err, kv.ErrConflict) {
-			return fmt.Errorf("roll %s: write halted status: %w", id, err)
+			return fmt.Errorf("write halted status: %w", err)
 		}
 	}
-	// The halt is recorded: forget the roll, or every deleted roll would
-	// stay in memory for the life of the process.
-	f.cancel(id)
-	f.mu.Lock()
-	delete(f.gone, id)
-	f.mu.Unlock()
-	f.farm.Forget(context.WithoutCancel(ctx), id)
-	return nil
+	return nil // the halt is recorded: the farm forgets the roll
 }
 
 // healthy counts the pods of r that run its manifest with health passing.
@@ -358,7 +345,7 @@ func (f *Farm) readStatus(ctx context.Context, id string) (*Status, error) {
 	case errors.Is(err, kv.ErrNotFound), errors.As(err, &derr):
 		return nil, nil
 	}
-	return nil, fmt.Errorf("roll %s: read status: %w", id, err)
+	return nil, fmt.Errorf("read status: %w", err)
 }
 
 // writeStatus writes st under guard unless it says what cur says.
@@ -369,10 +356,10 @@ func (f *Farm) writeStatus(ctx context.Context, id string, cur, st *Status, guar
 	st.UpdatedAt = time.Now().UTC().Truncate(time.Millisecond)
 	op, err := f.statuses.PutOp(status.Rolls, id, st)
 	if err != nil {
-		return fmt.Errorf("roll %s: status: %w", id, err)
+		return fmt.Errorf("status: %w", err)
 	}
 	if _, err := kv.Commit(ctx, f.client, guard, op); err != nil {
-		return fmt.Errorf("roll %s: write status: %w", id, err)
+		return fmt.Errorf("write status: %w", err)
 	}
 	return nil
 }
@@ -388,28 +375,27 @@ func (f *Farm) finish(ctx context.Context, obj *Object, drop *rc.Object, st *Sta
 	var ops []clientv3.Op
 	if drop != nil {
 		if drop.Value.ReplicasDesired != 0 {
-			return fmt.Errorf("roll %s: old rc %s: %w: replicas_desired is %d", id, drop.Name, rc.ErrNotScaledDown, drop.Value.ReplicasDesired)
+			return fmt.Errorf("old rc %s: %w: replicas_desired is %d", drop.Name, rc.ErrNotScaledDown, drop.Value.ReplicasDesired)
 		}
 		rec, err := f.rcs.Audit().Op(audit.Deleted, rc.Dir, drop.Name, f.cfg.Actor, &drop.Value)
 		if err != nil {
-			return fmt.Errorf("roll %s: delete old rc: %w", id, err)
+			return fmt.Errorf("delete old rc: %w", err)
 		}
 		cmps = append(cmps, f.rcs.KV().Unchanged(drop))
 		ops = append(ops, clientv3.OpDelete(drop.Key), rec)
 	}
 	rec, err := f.rolls.Audit().Op(audit.Deleted, Dir, id, f.cfg.Actor, &obj.Value)
 	if err != nil {
-		return fmt.Errorf("roll %s: %w", id, err)
+		return err
 	}
 	st.UpdatedAt = time.Now().UTC().Truncate(time.Millisecond)
 	sop, err := f.statuses.PutOp(status.Rolls, id, st)
 	if err != nil {
-		return fmt.Errorf("roll %s: status: %w", id, err)
+		return fmt.Errorf("status: %w", err)
 	}
 	ops = append(ops, clientv3.OpDelete(obj.Key), rec, sop)
 	if _, err := kv.Commit(ctx, f.client, cmps, ops...); err != nil {
-		return fmt.Errorf("roll %s: record %s and delete the roll: %w", id, st.Phase, err)
+		return fmt.Errorf("record %s and delete the roll: %w", st.Phase, err)
 	}
-	f.cancel(id)
 	return nil
 }

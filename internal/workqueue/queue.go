@@ -21,6 +21,7 @@ type Queue struct {
 	dirty      map[string]bool
 	failures   map[string]int
 	timers     map[string]*time.Timer
+	due        map[string]time.Time // when each timer fires
 	closed     bool
 	minBackoff time.Duration
 	maxBackoff time.Duration
@@ -34,6 +35,7 @@ func New(minBackoff, maxBackoff time.Duration) *Queue {
 		dirty:      map[string]bool{},
 		failures:   map[string]int{},
 		timers:     map[string]*time.Timer{},
+		due:        map[string]time.Time{},
 		minBackoff: minBackoff,
 		maxBackoff: maxBackoff,
 	}
@@ -53,10 +55,7 @@ func (q *Queue) addLocked(key string) {
 	if q.closed {
 		return
 	}
-	if t, ok := q.timers[key]; ok {
-		t.Stop()
-		delete(q.timers, key)
-	}
+	q.stopTimerLocked(key)
 	if q.active[key] {
 		q.dirty[key] = true
 		return
@@ -104,16 +103,48 @@ func (q *Queue) Done(key string, err error) {
 		q.addLocked(key)
 		return
 	}
-	if err != nil && !q.closed {
-		d := q.backoff(q.failures[key])
-		q.timers[key] = time.AfterFunc(d, func() {
-			q.mu.Lock()
-			defer q.mu.Unlock()
-			if _, ok := q.timers[key]; ok {
-				delete(q.timers, key)
-				q.addLocked(key)
-			}
-		})
+	if err != nil {
+		q.afterLocked(key, q.backoff(q.failures[key]))
+	}
+}
+
+// AddAfter adds key after d, unless it is added sooner: a retry or an
+// earlier AddAfter already due first stands.
+func (q *Queue) AddAfter(key string, d time.Duration) {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	q.afterLocked(key, d)
+}
+
+func (q *Queue) afterLocked(key string, d time.Duration) {
+	if q.closed {
+		return
+	}
+	due := time.Now().Add(d)
+	if t, ok := q.timers[key]; ok {
+		if !q.due[key].After(due) {
+			return
+		}
+		t.Stop()
+	}
+	var t *time.Timer
+	t = time.AfterFunc(d, func() {
+		q.mu.Lock()
+		defer q.mu.Unlock()
+		if q.timers[key] == t {
+			q.stopTimerLocked(key)
+			q.addLocked(key)
+		}
+	})
+	q.timers[key] = t
+	q.due[key] = due
+}
+
+func (q *Queue) stopTimerLocked(key string) {
+	if t, ok := q.timers[key]; ok {
+		t.Stop()
+		delete(q.timers, key)
+		delete(q.due, key)
 	}
 }
 
@@ -129,10 +160,7 @@ func (q *Queue) Forget(key string) {
 	q.mu.Lock()
 	defer q.mu.Unlock()
 	delete(q.failures, key)
-	if t, ok := q.timers[key]; ok {
-		t.Stop()
-		delete(q.timers, key)
-	}
+	q.stopTimerLocked(key)
 }
 
 // backoff doubles from min per failure up to max, with up to 25% jitter.
@@ -150,9 +178,8 @@ func (q *Queue) Close() {
 	q.mu.Lock()
 	defer q.mu.Unlock()
 	q.closed = true
-	for k, t := range q.timers {
-		t.Stop()
-		delete(q.timers, k)
+	for k := range q.timers {
+		q.stopTimerLocked(k)
 	}
 	q.cond.Broadcast()
 }

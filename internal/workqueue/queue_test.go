@@ -90,3 +90,22 @@ func TestCloseWakesGet(t *testing.T) {
 	q.Close()
 	require.False(t, <-done)
 }
+
+func TestAddAfterKeepsTheEarliest(t *testing.T) {
+	q := New(time.Hour, time.Hour)
+	defer q.Close()
+	q.AddAfter("a", time.Hour)
+	q.AddAfter("a", time.Millisecond) // earlier: replaces
+	q.AddAfter("a", time.Hour)        // later: ignored
+	require.Eventually(t, func() bool { return q.Len() == 1 }, 5*time.Second, time.Millisecond)
+	k, ok := q.Get()
+	require.True(t, ok)
+	require.Equal(t, "a", k)
+	q.Done(k, nil)
+	q.AddAfter("b", time.Hour)
+	q.Forget("b")
+	q.Add("c")
+	k, _ = q.Get()
+	require.Equal(t, "c", k, "a forgotten AddAfter never fires")
+	q.Done(k, nil)
+}
