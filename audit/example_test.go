@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/p2kit/p2kit/audit"
+	"github.com/p2kit/p2kit/rc"
 )
 
 func Example() {
@@ -15,7 +16,7 @@ func Example() {
 
 	rec := audit.Record{
 		EventType: audit.Updated,
-		Entity:    audit.ReplicationController,
+		Entity:    rc.Kind,
 		ID:        "hello-v1",
 		Actor:     "alice",
 		Details:   json.RawMessage(`{"replicas_desired":3}`),

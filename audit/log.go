@@ -11,17 +11,7 @@ import (
 	"github.com/p2kit/p2kit/kv"
 	"go.etcd.io/etcd/api/v3/mvccpb"
 	clientv3 "go.etcd.io/etcd/client/v3"
-	"go.uber.org/zap"
 )
-
-// Option configures a Log.
-type Option = keyspace.Option
-
-// WithPrefix sets the root prefix (default "/p2").
-func WithPrefix(root string) Option { return keyspace.WithPrefix(root) }
-
-// WithLogger sets the logger watches use.
-func WithLogger(l *zap.Logger) Option { return keyspace.WithLogger(l) }
 
 // Log is the audit trail at <root>/audit/.
 type Log struct {
@@ -30,7 +20,7 @@ type Log struct {
 }
 
 // NewLog returns the audit trail under the root prefix.
-func NewLog(client *clientv3.Client, opts ...Option) *Log {
+func NewLog(client *clientv3.Client, opts ...keyspace.Option) *Log {
 	o := keyspace.Resolve(opts)
 	return &Log{
 		s: kv.New(client, o.Dir("audit"),

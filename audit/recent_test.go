@@ -8,7 +8,10 @@ import (
 
 	"github.com/p2kit/p2kit/audit"
 	"github.com/p2kit/p2kit/etcdtest"
+	"github.com/p2kit/p2kit/failsafe"
+	"github.com/p2kit/p2kit/intent"
 	"github.com/p2kit/p2kit/kv"
+	"github.com/p2kit/p2kit/labels"
 	"github.com/stretchr/testify/require"
 	clientv3 "go.etcd.io/etcd/client/v3"
 )
@@ -21,9 +24,9 @@ func TestRecentNewestFirstWithFilter(t *testing.T) {
 	const n = 1100 // more than one page
 	var ops []clientv3.Op
 	for i := range n {
-		entity := audit.Intent
+		entity := intent.Kind
 		if i%2 == 1 {
-			entity = audit.Labels
+			entity = labels.Kind
 		}
 		op, err := log.Op(audit.Created, entity, fmt.Sprintf("web1/pod-%04d", i), "alice", nil)
 		require.NoError(t, err)
@@ -45,12 +48,12 @@ func TestRecentNewestFirstWithFilter(t *testing.T) {
 	require.NoError(t, err)
 	require.Equal(t, string(newest.Kvs[0].Key), all.Items[0].Key)
 
-	labelsOnly, err := log.Recent(ctx, 3, func(r *audit.Record) bool { return r.Entity == audit.Labels })
+	labelsOnly, err := log.Recent(ctx, 3, func(r *audit.Record) bool { return r.Entity == labels.Kind })
 	require.NoError(t, err)
 	require.Len(t, labelsOnly.Items, 3)
 	var want []string
 	for _, o := range all.Items {
-		if o.Value.Entity == audit.Labels && len(want) < 3 {
+		if o.Value.Entity == labels.Kind && len(want) < 3 {
 			want = append(want, o.Key)
 		}
 	}
@@ -64,7 +67,7 @@ func TestRecentNewestFirstWithFilter(t *testing.T) {
 }
 
 func TestPathIDs(t *testing.T) {
-	base := audit.Record{EventType: audit.Released, Entity: audit.FailsafeHold, Actor: "alice", Timestamp: time.Now()}
+	base := audit.Record{EventType: audit.Released, Entity: failsafe.HoldKind, Actor: "alice", Timestamp: time.Now()}
 	for _, id := range []string{"hello", "web1/hello", "pod/web1/hello"} {
 		r := base
 		r.ID = id

@@ -25,28 +25,13 @@ const (
 	Released EventType = "release"
 )
 
-// Entity names as they appear in records; they are the entities' key
-// directories.
-const (
-	DaemonSet             = "daemon_sets"
-	ReplicationController = "replication_controllers"
-	Roll                  = "rolls"
-	PodCluster            = "pod_clusters"
-	// Intent and Reality: per-node pod manifests; ids are "<node>/<pod-id>".
-	Intent  = "intent"
-	Reality = "reality"
-	// Labels: label sets; ids are "<type>/<id>" ("node/web1",
-	// "pod/web1/hello").
-	Labels = "labels"
-	// FailsafeHold: a failsafe hold an operator released; ids are hold ids.
-	FailsafeHold = "failsafe_holds"
-)
-
 // Record is one audit record.
 type Record struct {
 	// EventType is what happened.
 	EventType EventType `json:"event_type"`
-	// Entity is the kind of entity changed: "replication_controllers".
+	// Entity is the kind of entity changed, any valid kind name
+	// (ValidateKind): "replication_controllers" (rc.Kind), or a user's own
+	// kind ("canaries"). Each entity package names its kind.
 	Entity string `json:"entity"`
 	// ID is the changed entity's id.
 	ID string `json:"id"`
@@ -72,6 +57,8 @@ func (r *Record) Validate() error {
 	}
 	if r.Entity == "" {
 		errs = append(errs, errors.New("entity: required"))
+	} else if err := ValidateKind(r.Entity); err != nil {
+		errs = append(errs, fmt.Errorf("entity: %w", err))
 	}
 	if err := validateID(r.ID); err != nil {
 		errs = append(errs, fmt.Errorf("id: %w", err))

@@ -13,6 +13,7 @@ import (
 	"github.com/p2kit/p2kit/farm"
 	"github.com/p2kit/p2kit/fleet"
 	"github.com/p2kit/p2kit/intent"
+	"github.com/p2kit/p2kit/keyspace"
 	"github.com/p2kit/p2kit/kv"
 	"github.com/p2kit/p2kit/labels"
 	"github.com/p2kit/p2kit/status"
@@ -92,20 +93,20 @@ func NewFarm(client *clientv3.Client, opts ...farm.Option) (*Farm, error) {
 		client:   client,
 		cfg:      cfg,
 		log:      cfg.Log.With(zap.String("component", "ds-farm")),
-		store:    NewStore(client, WithPrefix(cfg.Prefix), WithLogger(cfg.Log)),
-		intent:   intent.NewStore(client, intent.WithPrefix(cfg.Prefix), intent.WithLogger(cfg.Log)),
+		store:    NewStore(client, keyspace.WithPrefix(cfg.Prefix), keyspace.WithLogger(cfg.Log)),
+		intent:   intent.NewStore(client, keyspace.WithPrefix(cfg.Prefix), keyspace.WithLogger(cfg.Log)),
 		sets:     map[string]*Object{},
 		last:     map[string]time.Time{},
 		updating: map[string]map[string]updateAt{},
 		digests:  map[string]digestAt{},
 		m:        newMetrics(cfg.Registry, cfg.Log),
 	}
-	pl, err := labels.New(client, labels.WithPrefix(cfg.Prefix), labels.WithLogger(cfg.Log)).Of(labels.Pod)
+	pl, err := labels.New(client, keyspace.WithPrefix(cfg.Prefix), keyspace.WithLogger(cfg.Log)).Of(labels.Pod)
 	if err != nil {
 		return nil, fmt.Errorf("daemon set farm: %w", err)
 	}
 	f.podLbls = pl
-	if f.statuses, err = status.NewStore[Status](client, StatusNamespace, status.WithPrefix(cfg.Prefix)); err != nil {
+	if f.statuses, err = status.NewStore[Status](client, StatusNamespace, keyspace.WithPrefix(cfg.Prefix)); err != nil {
 		return nil, fmt.Errorf("daemon set farm: %w", err)
 	}
 	// Deletes never reach the farm: a deleted daemon set removes no intent.

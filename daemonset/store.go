@@ -3,28 +3,21 @@ package daemonset
 import (
 	"context"
 
-	"github.com/p2kit/p2kit/audit"
 	"github.com/p2kit/p2kit/entity"
 	"github.com/p2kit/p2kit/keyspace"
 	"github.com/p2kit/p2kit/kv"
 	clientv3 "go.etcd.io/etcd/client/v3"
-	"go.uber.org/zap"
 )
 
-// Dir is the key directory of daemon sets under the root prefix.
-const Dir = audit.DaemonSet
+// Kind names daemon sets: it is the entity field of their audit records,
+// their key directory under the root prefix and their farm's kind.
+const Kind = "daemon_sets"
+
+// Dir is the key directory of daemon sets under the root prefix: Kind.
+const Dir = Kind
 
 // Object is a daemon set read from the store with its revisions.
 type Object = kv.Object[DaemonSet]
-
-// Option configures a Store.
-type Option = keyspace.Option
-
-// WithPrefix sets the root prefix (default "/p2").
-func WithPrefix(root string) Option { return keyspace.WithPrefix(root) }
-
-// WithLogger sets the logger watches use.
-func WithLogger(l *zap.Logger) Option { return keyspace.WithLogger(l) }
 
 // WriteOption configures one create, update or delete.
 type WriteOption = entity.WriteOption
@@ -40,7 +33,7 @@ type Store struct {
 }
 
 // NewStore returns the daemon set store under the root prefix.
-func NewStore(client *clientv3.Client, opts ...Option) *Store {
+func NewStore(client *clientv3.Client, opts ...keyspace.Option) *Store {
 	return &Store{entity.New(client, entity.Spec[DaemonSet]{
 		Dir:      Dir,
 		ID:       func(d *DaemonSet) string { return d.ID },

@@ -9,6 +9,7 @@ import (
 
 	"github.com/p2kit/p2kit/daemonset"
 	"github.com/p2kit/p2kit/etcdtest"
+	"github.com/p2kit/p2kit/keyspace"
 	"github.com/p2kit/p2kit/storetest"
 	"github.com/stretchr/testify/require"
 	clientv3 "go.etcd.io/etcd/client/v3"
@@ -29,7 +30,7 @@ func valid(id string) *daemonset.DaemonSet {
 func TestConformance(t *testing.T) {
 	storetest.Run(t, storetest.Harness[daemonset.DaemonSet]{
 		Open: func(t *testing.T, cli *clientv3.Client, root string) storetest.Store[daemonset.DaemonSet] {
-			return storetest.Entity(daemonset.NewStore(cli, daemonset.WithPrefix(root)))
+			return storetest.Entity(daemonset.NewStore(cli, keyspace.WithPrefix(root)))
 		},
 		Key:   func(root, id string) string { return root + "/daemon_sets/" + id },
 		ID:    func(i int) string { return fmt.Sprintf("ds-%d", i) },

@@ -13,6 +13,7 @@ import (
 
 	"github.com/p2kit/p2kit/failsafe"
 	"github.com/p2kit/p2kit/intent"
+	"github.com/p2kit/p2kit/keyspace"
 	"github.com/p2kit/p2kit/kv"
 	"github.com/p2kit/p2kit/labels"
 	"github.com/p2kit/p2kit/manifest"
@@ -168,11 +169,19 @@ func (v *View) notify(src Source) func([]string) {
 // controllers removing pods one transaction at a time, down to none, are
 // not.
 func (v *View) Run(ctx context.Context) error {
-	ls := labels.New(v.client, labels.WithPrefix(v.prefix), labels.WithLogger(v.log))
-	is := intent.NewStore(v.client, intent.WithPrefix(v.prefix), intent.WithLogger(v.log))
-	rs := reality.NewStore(v.client, reality.WithPrefix(v.prefix), reality.WithLogger(v.log))
-	ss := status.NewPodStatusStore(v.client, status.WithPrefix(v.prefix), status.WithLogger(v.log))
+	ls := labels.New(v.client, keyspace.WithPrefix(v.prefix), keyspace.WithLogger(v.log))
+	is := intent.NewStore(v.client, keyspace.WithPrefix(v.prefix), keyspace.WithLogger(v.log))
+	rs := reality.NewStore(v.client, keyspace.WithPrefix(v.prefix), keyspace.WithLogger(v.log))
+	ss := status.NewPodStatusStore(v.client, keyspace.WithPrefix(v.prefix), keyspace.WithLogger(v.log))
 	sw, err := ss.WatchAll(ctx)
+	if err != nil {
+		return err
+	}
+	nw, err := ls.Watch(ctx, labels.Node)
+	if err != nil {
+		return err
+	}
+	pw, err := ls.Watch(ctx, labels.Pod)
 	if err != nil {
 		return err
 	}
@@ -180,11 +189,11 @@ func (v *View) Run(ctx context.Context) error {
 	errs := make(chan error, 5)
 	var wg sync.WaitGroup
 	wg.Go(func() {
-		errs <- v.NodeLabels.run(ctx, failsafe.Chain[labels.Set](ls.Watch(ctx, labels.Node),
+		errs <- v.NodeLabels.run(ctx, failsafe.Chain[labels.Set](nw,
 			failsafe.NotEmpty[labels.Set](v.holds)), v.notify(NodeLabels))
 	})
 	wg.Go(func() {
-		errs <- v.PodLabels.run(ctx, guardPods[labels.Set](ls.Watch(ctx, labels.Pod), v.holds), v.notify(PodLabels))
+		errs <- v.PodLabels.run(ctx, guardPods[labels.Set](pw, v.holds), v.notify(PodLabels))
 	})
 	wg.Go(func() {
 		errs <- v.Intent.run(ctx, guardPods[manifest.Manifest](is.WatchAll(ctx), v.holds), v.notify(Intent))

@@ -1,30 +1,33 @@
 package intent_test
 
 import (
-	"fmt"
-	"strings"
+	"context"
 	"testing"
+	"time"
 
+	"github.com/p2kit/p2kit/etcdtest"
 	"github.com/p2kit/p2kit/intent"
-	"github.com/p2kit/p2kit/manifest"
+	"github.com/p2kit/p2kit/keyspace"
 	"github.com/p2kit/p2kit/storetest"
-	clientv3 "go.etcd.io/etcd/client/v3"
+	"github.com/stretchr/testify/require"
 )
 
-func TestConformance(t *testing.T) {
-	storetest.Run(t, storetest.Harness[manifest.Manifest]{
-		Open: func(t *testing.T, cli *clientv3.Client, root string) storetest.Store[manifest.Manifest] {
-			return storetest.PodTree(intent.NewStore(cli, intent.WithPrefix(root)))
-		},
-		Key: func(root, id string) string { return root + "/intent/" + id },
-		ID:  func(i int) string { return fmt.Sprintf("web1/pod-%d", i) },
-		Valid: func(id string) *manifest.Manifest {
-			_, pod, _ := strings.Cut(id, "/")
-			return storetest.Manifest(pod)
-		},
-		Mutate:       storetest.MutateManifest,
-		InvalidIDs:   []string{"web1/Bad", "Web1/pod", "web1", "web1/pod/x", "web1/-x"},
-		MissingJSON:  func(id string) string { return `{"id": "pod-0"}` },
-		MissingField: "launchables",
-	})
+// The store is podstore's (tested there) at <root>/intent/<node>/<pod-id>.
+func TestKeyLayout(t *testing.T) {
+	cli := etcdtest.New(t).Client(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	s := intent.NewStore(cli, keyspace.WithPrefix("/x"))
+	o, err := s.Create(ctx, "web1", storetest.Manifest("hello"))
+	require.NoError(t, err)
+	require.Equal(t, "/x/intent/web1/hello", o.Key)
+	require.Equal(t, "web1/hello", o.Name)
+	key, err := s.Key("web1", "hello")
+	require.NoError(t, err)
+	require.Equal(t, o.Key, key)
+	raw, err := cli.Get(ctx, "/x/intent/web1/hello")
+	require.NoError(t, err)
+	require.Len(t, raw.Kvs, 1)
+	_, err = intent.NewStore(cli).Get(ctx, "web1", "hello")
+	require.Error(t, err, "the default root is /p2, not /x")
 }

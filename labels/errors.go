@@ -9,7 +9,8 @@ var (
 	// ErrInvalidSelector is wrapped by every error Parse returns; the error
 	// quotes the selector string.
 	ErrInvalidSelector = errors.New("invalid selector")
-	// ErrUnknownType is wrapped by the errors of ParseType and of store
-	// calls given a Type that is not one of the six label types.
-	ErrUnknownType = errors.New("unknown label type")
+	// ErrInvalidType is wrapped by the errors of ParseType and of store
+	// calls given a Type whose name is not a valid id; the error quotes the
+	// type.
+	ErrInvalidType = errors.New("invalid label type")
 )

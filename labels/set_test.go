@@ -2,6 +2,7 @@ package labels_test
 
 import (
 	"errors"
+	"fmt"
 	"testing"
 
 	"github.com/p2kit/p2kit/labels"
@@ -59,9 +60,14 @@ func TestTypes(t *testing.T) {
 		require.NoError(t, err)
 		require.Equal(t, typ, got)
 	}
-	_, err := labels.ParseType("nodes")
-	require.ErrorIs(t, err, labels.ErrUnknownType)
-	require.Contains(t, err.Error(), `"nodes"`)
+	custom, err := labels.ParseType("canary")
+	require.NoError(t, err, "any valid id is a type name")
+	require.Equal(t, labels.Type("canary"), custom)
+	for _, bad := range []string{"Nodes", "", "a/b", "-x", "a b"} {
+		_, err := labels.ParseType(bad)
+		require.ErrorIs(t, err, labels.ErrInvalidType, "%q", bad)
+		require.Contains(t, err.Error(), fmt.Sprintf("%q", bad))
+	}
 }
 
 func TestValidateID(t *testing.T) {

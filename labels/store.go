@@ -5,63 +5,35 @@ import (
 	"fmt"
 	"strings"
 
+	"github.com/p2kit/p2kit/keyspace"
 	"github.com/p2kit/p2kit/kv"
 	clientv3 "go.etcd.io/etcd/client/v3"
 	"go.uber.org/zap"
 )
 
-// DefaultRoot is the root prefix every p2kit key lives under.
-const DefaultRoot = "/p2"
-
-// Store reads and writes label sets under <root>/labels/<type>/<id>. Every
+// Store reads and writes label sets under <root>/labels/<type>/<id>, for
+// the built-in types and any other valid type name (Type.Validate). Every
 // id is validated (ValidateID) and every set written or read is validated
 // (Set.Validate); a bad stored value surfaces as a *kv.DecodeError naming
 // its key. Objects the store returns have Name set to the id ("web1", or
 // "web1/hello" for a pod), never to the type.
 type Store struct {
-	root  *kv.Store[Set]
-	types map[Type]*kv.Store[Set]
-	log   *zap.Logger
-}
-
-// Option configures a Store.
-type Option func(*config)
-
-type config struct {
-	root string
+	root *kv.Store[Set]
 	log  *zap.Logger
 }
 
-// WithPrefix sets the root prefix (default "/p2"); labels live under
-// <root>/labels/.
-func WithPrefix(root string) Option { return func(c *config) { c.root = root } }
-
-// WithLogger sets the logger used for watches and for undecodable values
-// skipped by Matching.
-func WithLogger(l *zap.Logger) Option { return func(c *config) { c.log = l } }
-
-// New returns a label store over client.
-func New(client *clientv3.Client, opts ...Option) *Store {
-	c := config{root: DefaultRoot, log: zap.NewNop()}
-	for _, o := range opts {
-		o(&c)
-	}
-	prefix := strings.TrimSuffix(c.root, "/") + "/labels/"
-	root := kv.New(client, prefix,
+// New returns a label store over client; keyspace.WithPrefix sets the root
+// prefix (labels live under <root>/labels/) and keyspace.WithLogger the
+// logger of watches and of undecodable values skipped by Matching.
+func New(client *clientv3.Client, opts ...keyspace.Option) *Store {
+	o := keyspace.Resolve(opts)
+	root := kv.New(client, o.Dir("labels")+"/",
 		kv.WithCodec[Set](codec{}),
 		kv.WithNameCheck[Set](checkName),
 		kv.WithValidate(func(_ string, v *Set) error { return v.Validate() }),
-		kv.WithLogger[Set](c.log),
+		kv.WithLogger[Set](o.Log),
 	)
-	s := &Store{root: root, types: make(map[Type]*kv.Store[Set]), log: c.log}
-	for _, t := range Types() {
-		sub, err := root.Sub(string(t))
-		if err != nil {
-			panic(fmt.Sprintf("labels: sub-store for %s: %v", t, err)) // the six types are valid names
-		}
-		s.types[t] = sub
-	}
-	return s
+	return &Store{root: root, log: o.Log}
 }
 
 // checkName accepts "<type>/<id>" names relative to the labels prefix.
@@ -83,12 +55,12 @@ func (s *Store) Prefix() string { return s.root.Prefix() }
 // building blocks (PutOp, UpdateOp, Missing, ...) let a controller write
 // labels in the same transaction as other keys: an RC farm scheduling a pod
 // writes its intent and its pod labels at once.
+// A type whose name is not valid is an error wrapping ErrInvalidType.
 func (s *Store) Of(typ Type) (*kv.Store[Set], error) {
-	st, ok := s.types[typ]
-	if !ok {
-		return nil, typ.Validate()
+	if err := typ.Validate(); err != nil {
+		return nil, err
 	}
-	return st, nil
+	return s.root.Sub(string(typ))
 }
 
 // Key returns the etcd key of the label set of id.
@@ -142,8 +114,12 @@ func (s *Store) Update(ctx context.Context, prev *kv.Object[Set], set Set) (*kv.
 	if err != nil {
 		return nil, err
 	}
+	st, err := s.Of(typ)
+	if err != nil {
+		return nil, err
+	}
 	set = set.Clone()
-	return s.types[typ].Update(ctx, prev, &set)
+	return st.Update(ctx, prev, &set)
 }
 
 // typeOf returns the label type of a full key under the store's prefix.

@@ -7,6 +7,7 @@ import (
 	"testing"
 
 	"github.com/p2kit/p2kit/etcdtest"
+	"github.com/p2kit/p2kit/keyspace"
 	"github.com/p2kit/p2kit/kv"
 	"github.com/p2kit/p2kit/labels"
 	"github.com/p2kit/p2kit/manifest"
@@ -69,7 +70,7 @@ func TestStorePrefix(t *testing.T) {
 	c := etcdtest.New(t)
 	cli := c.Client(t)
 	ctx := testContext(t)
-	st := labels.New(cli, labels.WithPrefix("/other/"))
+	st := labels.New(cli, keyspace.WithPrefix("/other/"))
 	require.Equal(t, "/other/labels/", st.Prefix())
 	_, err := st.Put(ctx, labels.Node, "web1", labels.Set{"env": "prod"})
 	require.NoError(t, err)
@@ -216,10 +217,9 @@ func TestStoreRefusesInvalidID(t *testing.T) {
 		_, err = st.Get(ctx, tc.typ, tc.id)
 		require.ErrorIs(t, err, kv.ErrInvalidName)
 	}
-	_, err := st.Put(ctx, labels.Type("nodes"), "web1", labels.Set{})
-	require.ErrorIs(t, err, labels.ErrUnknownType)
-	require.Contains(t, err.Error(), `"nodes"`)
-	require.Panics(t, func() { st.Watch(ctx, labels.Type("nodes")) })
+	_, err := st.Put(ctx, labels.Type("Nodes"), "web1", labels.Set{})
+	require.ErrorIs(t, err, labels.ErrInvalidType)
+	require.Contains(t, err.Error(), `"Nodes"`)
 
 	raw, err := cli.Get(ctx, "/p2/", clientv3.WithPrefix(), clientv3.WithCountOnly())
 	require.NoError(t, err)

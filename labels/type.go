@@ -8,11 +8,14 @@ import (
 )
 
 // Type is the kind of thing a label set belongs to; it is the first segment
-// of the key after /p2/labels/.
+// of the key after /p2/labels/. Any name that is a valid id
+// (manifest.ValidateID: lower-case letters, digits, '.', '_', '-') is a
+// type: a user's own kind labels its objects under a type of its own
+// ("canary"). The constants below are the built-in types.
 type Type string
 
-// The six label types. A Pod's id is "<node>/<pod-id>" (see PodID); every
-// other id is a single id.
+// The built-in label types. A Pod's id is "<node>/<pod-id>" (see PodID);
+// every other id, of a built-in type or not, is a single id.
 const (
 	Node                  Type = "node"
 	Pod                   Type = "pod"
@@ -22,12 +25,13 @@ const (
 	Roll                  Type = "roll"
 )
 
-// Types lists the six label types.
+// Types lists the six built-in label types. Other valid type names are
+// accepted everywhere a Type is.
 func Types() []Type {
 	return []Type{Node, Pod, ReplicationController, DaemonSet, PodCluster, Roll}
 }
 
-// ParseType returns the Type spelled s, or an error wrapping ErrUnknownType
+// ParseType returns the Type spelled s, or an error wrapping ErrInvalidType
 // that quotes s.
 func ParseType(s string) (Type, error) {
 	t := Type(s)
@@ -37,14 +41,13 @@ func ParseType(s string) (Type, error) {
 	return t, nil
 }
 
-// Validate returns an error wrapping ErrUnknownType unless t is one of the
-// six label types.
+// Validate returns an error wrapping ErrInvalidType and quoting t unless t is
+// a valid type name: a valid id (manifest.ValidateID).
 func (t Type) Validate() error {
-	switch t {
-	case Node, Pod, ReplicationController, DaemonSet, PodCluster, Roll:
-		return nil
+	if err := manifest.ValidateID(string(t)); err != nil {
+		return fmt.Errorf("%w: %w", ErrInvalidType, err)
 	}
-	return fmt.Errorf("%w %q: want one of node, pod, replication_controller, daemon_set, pod_cluster, roll", ErrUnknownType, string(t))
+	return nil
 }
 
 // String returns the type as spelled in keys.
@@ -52,7 +55,8 @@ func (t Type) String() string { return string(t) }
 
 // ValidateID checks an id of type t: for Pod "<node>/<pod-id>" with both
 // parts valid ids, for every other type one id (manifest.ValidateID). The
-// error names the type and the id and wraps manifest.ErrInvalidID.
+// error names the type and the id and wraps manifest.ErrInvalidID, or
+// ErrInvalidType when t itself is not a valid type name.
 func ValidateID(t Type, id string) error {
 	if err := t.Validate(); err != nil {
 		return err
@@ -87,3 +91,7 @@ func SplitPodID(id string) (node, podID string, err error) {
 	node, podID, _ = strings.Cut(id, "/")
 	return node, podID, nil
 }
+
+// Kind names label sets in audit records; their ids there are
+// "<type>/<id>" ("node/web1", "pod/web1/hello").
+const Kind = "labels"

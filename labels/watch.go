@@ -15,12 +15,12 @@ import (
 //
 // Guard it before acting on it: stack failsafe.NotEmpty on the watcher, so
 // an empty label tree where labels existed is held instead of read as "no
-// node matches". typ must be one of the six types; Watch panics otherwise,
-// as for a programming error (use ParseType on input).
-func (s *Store) Watch(ctx context.Context, typ Type, opts ...kv.WatchOption) *kv.Watcher[Set] {
+// node matches". A type whose name is not valid is an error wrapping
+// ErrInvalidType that quotes it.
+func (s *Store) Watch(ctx context.Context, typ Type, opts ...kv.WatchOption) (*kv.Watcher[Set], error) {
 	st, err := s.Of(typ)
 	if err != nil {
-		panic(fmt.Sprintf("labels: Watch: %v", err))
+		return nil, fmt.Errorf("labels: watch: %w", err)
 	}
-	return st.Watch(ctx, opts...)
+	return st.Watch(ctx, opts...), nil
 }

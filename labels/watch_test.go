@@ -24,7 +24,8 @@ func TestWatchRelabel(t *testing.T) {
 	_, err = st.Put(ctx, labels.Node, "web2", labels.Set{"env": "prod", "tier": "web"})
 	require.NoError(t, err)
 
-	w := st.Watch(ctx, labels.Node)
+	w, err := st.Watch(ctx, labels.Node)
+	require.NoError(t, err)
 	defer w.Close()
 	sel := labels.MustParse("env=prod,tier in (web,api)")
 
@@ -69,7 +70,8 @@ func TestWatchRelabel(t *testing.T) {
 
 func TestWatchSeesOnlyItsType(t *testing.T) {
 	st, cli, ctx := setup(t)
-	w := st.Watch(ctx, labels.Node)
+	w, err := st.Watch(ctx, labels.Node)
+	require.NoError(t, err)
 	defer w.Close()
 	b := next(ctx, t, w)
 	require.Equal(t, kv.Initial, b.Kind)
@@ -84,7 +86,7 @@ func TestWatchSeesOnlyItsType(t *testing.T) {
 		_, err := st.Put(ctx, typ, idOf(typ, "web1"), labels.Set{"env": "prod"})
 		require.NoError(t, err)
 	}
-	_, err := cli.Put(ctx, "/p2/labels/nodes/web1", `{"env":"prod"}`)
+	_, err = cli.Put(ctx, "/p2/labels/nodes/web1", `{"env":"prod"}`)
 	require.NoError(t, err)
 	// ...then one node label set: it is the watch's next batch.
 	_, err = st.Put(ctx, labels.Node, "web2", labels.Set{"env": "prod"})
@@ -99,7 +101,8 @@ func TestWatchSeesOnlyItsType(t *testing.T) {
 
 	// A pod watch, in turn, sees the pod's id as <node>/<pod-id> and nothing
 	// of pod_cluster.
-	pw := st.Watch(ctx, labels.Pod)
+	pw, err := st.Watch(ctx, labels.Pod)
+	require.NoError(t, err)
 	defer pw.Close()
 	b = next(ctx, t, pw)
 	require.Equal(t, kv.Initial, b.Kind)

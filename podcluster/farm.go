@@ -12,6 +12,7 @@ import (
 	"github.com/p2kit/p2kit/failsafe"
 	"github.com/p2kit/p2kit/farm"
 	"github.com/p2kit/p2kit/fleet"
+	"github.com/p2kit/p2kit/keyspace"
 	"github.com/p2kit/p2kit/kv"
 	"github.com/p2kit/p2kit/labels"
 	"github.com/p2kit/p2kit/status"
@@ -61,13 +62,13 @@ func NewFarm(client *clientv3.Client, syncer Syncer, opts ...farm.Option) (*Farm
 		cfg:    cfg,
 		log: cfg.Log.With(zap.String("component", "pc-farm"), zap.String("actor", cfg.Actor),
 			zap.String("syncer", syncer.Type())),
-		store:    NewStore(client, WithPrefix(cfg.Prefix), WithLogger(cfg.Log)),
+		store:    NewStore(client, keyspace.WithPrefix(cfg.Prefix), keyspace.WithLogger(cfg.Log)),
 		syncer:   syncer,
 		clusters: map[string]*Object{},
 		m:        newMetrics(cfg.Registry, cfg.Log),
 	}
 	var err error
-	if f.records, err = status.NewStore[SyncRecord](client, syncer.Type(), status.WithPrefix(cfg.Prefix)); err != nil {
+	if f.records, err = status.NewStore[SyncRecord](client, syncer.Type(), keyspace.WithPrefix(cfg.Prefix)); err != nil {
 		return nil, fmt.Errorf("pod cluster farm: syncer type: %w", err)
 	}
 	// One lock directory per syncer type: two syncers sync independently.

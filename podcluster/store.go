@@ -5,16 +5,18 @@ import (
 	"errors"
 	"fmt"
 
-	"github.com/p2kit/p2kit/audit"
 	"github.com/p2kit/p2kit/entity"
 	"github.com/p2kit/p2kit/keyspace"
 	"github.com/p2kit/p2kit/kv"
 	clientv3 "go.etcd.io/etcd/client/v3"
-	"go.uber.org/zap"
 )
 
-// Dir is the key directory of pod clusters under the root prefix.
-const Dir = audit.PodCluster
+// Kind names pod clusters: it is the entity field of their audit records,
+// their key directory under the root prefix and their farm's kind.
+const Kind = "pod_clusters"
+
+// Dir is the key directory of pod clusters under the root prefix: Kind.
+const Dir = Kind
 
 // ErrDuplicate refuses a cluster whose (pod_id, availability_zone, name)
 // another cluster already has.
@@ -22,15 +24,6 @@ var ErrDuplicate = errors.New("pod cluster already exists for this pod, zone and
 
 // Object is a pod cluster read from the store with its revisions.
 type Object = kv.Object[PodCluster]
-
-// Option configures a Store.
-type Option = keyspace.Option
-
-// WithPrefix sets the root prefix (default "/p2").
-func WithPrefix(root string) Option { return keyspace.WithPrefix(root) }
-
-// WithLogger sets the logger watches use.
-func WithLogger(l *zap.Logger) Option { return keyspace.WithLogger(l) }
 
 // WriteOption configures one create, update or delete.
 type WriteOption = entity.WriteOption
@@ -50,7 +43,7 @@ type Store struct {
 }
 
 // NewStore returns the pod cluster store under the root prefix.
-func NewStore(client *clientv3.Client, opts ...Option) *Store {
+func NewStore(client *clientv3.Client, opts ...keyspace.Option) *Store {
 	return &Store{entity.New(client, entity.Spec[PodCluster]{
 		Dir:      Dir,
 		ID:       func(c *PodCluster) string { return c.ID },

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/p2kit/p2kit/etcdtest"
+	"github.com/p2kit/p2kit/keyspace"
 	"github.com/p2kit/p2kit/podcluster"
 	"github.com/p2kit/p2kit/storetest"
 	"github.com/stretchr/testify/require"
@@ -29,7 +30,7 @@ func valid(id string) *podcluster.PodCluster {
 func TestConformance(t *testing.T) {
 	storetest.Run(t, storetest.Harness[podcluster.PodCluster]{
 		Open: func(t *testing.T, cli *clientv3.Client, root string) storetest.Store[podcluster.PodCluster] {
-			return storetest.Entity(podcluster.NewStore(cli, podcluster.WithPrefix(root)))
+			return storetest.Entity(podcluster.NewStore(cli, keyspace.WithPrefix(root)))
 		},
 		Key:   func(root, id string) string { return root + "/pod_clusters/" + id },
 		ID:    func(i int) string { return fmt.Sprintf("pc-%d", i) },

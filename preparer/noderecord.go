@@ -9,6 +9,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/p2kit/p2kit/keyspace"
 	"github.com/p2kit/p2kit/status"
 	"go.etcd.io/etcd/api/v3/v3rpc/rpctypes"
 	clientv3 "go.etcd.io/etcd/client/v3"
@@ -51,7 +52,7 @@ func leaseSeconds(d time.Duration) int64 { return int64(math.Ceil(d.Seconds())) 
 // lease so the record goes at once. A lost lease (etcd unreachable longer
 // than the TTL) is replaced by a new one.
 func (p *Preparer) keepNodeRecord(ctx context.Context) {
-	nodes := status.NewNodeStore(p.client, status.WithPrefix(p.prefix), status.WithLogger(p.log))
+	nodes := status.NewNodeStore(p.client, keyspace.WithPrefix(p.prefix), keyspace.WithLogger(p.log))
 	ttl := leaseSeconds(p.nodeTTL)
 	every := p.nodeTTL / 3
 	var lease clientv3.LeaseID

@@ -13,6 +13,7 @@ import (
 	"github.com/p2kit/p2kit/failsafe"
 	"github.com/p2kit/p2kit/intent"
 	"github.com/p2kit/p2kit/internal/workqueue"
+	"github.com/p2kit/p2kit/keyspace"
 	"github.com/p2kit/p2kit/kv"
 	"github.com/p2kit/p2kit/manifest"
 	"github.com/p2kit/p2kit/reality"
@@ -157,9 +158,9 @@ func New(client *clientv3.Client, node string, inst Installer, launch Launcher, 
 		p.health = DefaultHealthChecker{}
 	}
 	p.log = p.log.With(zap.String("node", node))
-	p.intent = intent.NewStore(client, intent.WithPrefix(p.prefix), intent.WithLogger(p.log))
-	p.reality = reality.NewStore(client, reality.WithPrefix(p.prefix), reality.WithLogger(p.log))
-	p.statuses = status.NewPodStatusStore(client, status.WithPrefix(p.prefix), status.WithLogger(p.log))
+	p.intent = intent.NewStore(client, keyspace.WithPrefix(p.prefix), keyspace.WithLogger(p.log))
+	p.reality = reality.NewStore(client, keyspace.WithPrefix(p.prefix), keyspace.WithLogger(p.log))
+	p.statuses = status.NewPodStatusStore(client, keyspace.WithPrefix(p.prefix), keyspace.WithLogger(p.log))
 	p.m = newMetrics(p.reg)
 	return p, nil
 }

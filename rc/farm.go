@@ -12,6 +12,7 @@ import (
 	"github.com/p2kit/p2kit/farm"
 	"github.com/p2kit/p2kit/fleet"
 	"github.com/p2kit/p2kit/intent"
+	"github.com/p2kit/p2kit/keyspace"
 	"github.com/p2kit/p2kit/kv"
 	"github.com/p2kit/p2kit/labels"
 	"github.com/p2kit/p2kit/status"
@@ -71,17 +72,18 @@ func NewFarm(client *clientv3.Client, opts ...farm.Option) (*Farm, error) {
 		return nil, errors.New("rc farm: actor: required")
 	}
 	log := cfg.Log.With(zap.String("component", DefaultActor))
-	podLbls, err := labels.New(client, labels.WithPrefix(cfg.Prefix), labels.WithLogger(log)).Of(labels.Pod)
+	ls := labels.New(client, keyspace.WithPrefix(cfg.Prefix), keyspace.WithLogger(log))
+	podLbls, err := ls.Of(labels.Pod)
 	if err != nil {
 		return nil, fmt.Errorf("rc farm: %w", err)
 	}
 	f := &Farm{
 		client:   client,
 		log:      log,
-		store:    NewStore(client, WithPrefix(cfg.Prefix), WithLogger(log)),
-		intent:   intent.NewStore(client, intent.WithPrefix(cfg.Prefix), intent.WithLogger(log)),
+		store:    NewStore(client, keyspace.WithPrefix(cfg.Prefix), keyspace.WithLogger(log)),
+		intent:   intent.NewStore(client, keyspace.WithPrefix(cfg.Prefix), keyspace.WithLogger(log)),
 		podLbls:  podLbls,
-		statuses: NewStatusStore(client, WithPrefix(cfg.Prefix), WithLogger(log)),
+		statuses: NewStatusStore(client, keyspace.WithPrefix(cfg.Prefix), keyspace.WithLogger(log)),
 		byPod:    map[string]map[string]bool{},
 		podOf:    map[string]string{},
 	}

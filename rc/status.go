@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/p2kit/p2kit/keyspace"
 	"github.com/p2kit/p2kit/status"
 	clientv3 "go.etcd.io/etcd/client/v3"
 )
@@ -44,7 +45,7 @@ func (s *Status) same(o *Status) bool {
 
 // NewStatusStore returns the store of the RC farm's status records; read
 // one with Get(ctx, status.ReplicationControllers, id).
-func NewStatusStore(client *clientv3.Client, opts ...Option) *status.Store[Status] {
+func NewStatusStore(client *clientv3.Client, opts ...keyspace.Option) *status.Store[Status] {
 	s, err := status.NewStore[Status](client, StatusNamespace, opts...)
 	if err != nil {
 		panic(err) // StatusNamespace is a valid id

@@ -5,16 +5,18 @@ import (
 	"errors"
 	"fmt"
 
-	"github.com/p2kit/p2kit/audit"
 	"github.com/p2kit/p2kit/entity"
 	"github.com/p2kit/p2kit/keyspace"
 	"github.com/p2kit/p2kit/kv"
 	clientv3 "go.etcd.io/etcd/client/v3"
-	"go.uber.org/zap"
 )
 
-// Dir is the key directory of RCs under the root prefix.
-const Dir = audit.ReplicationController
+// Kind names RCs: it is the entity field of their audit records,
+// their key directory under the root prefix and their farm's kind.
+const Kind = "replication_controllers"
+
+// Dir is the key directory of RCs under the root prefix: Kind.
+const Dir = Kind
 
 // ErrNotScaledDown refuses to delete an RC whose replicas_desired is not 0;
 // scale it down first, or delete with Force.
@@ -22,15 +24,6 @@ var ErrNotScaledDown = errors.New("replication controller not scaled down to 0 r
 
 // Object is an RC read from the store with its revisions.
 type Object = kv.Object[RC]
-
-// Option configures a Store.
-type Option = keyspace.Option
-
-// WithPrefix sets the root prefix (default "/p2").
-func WithPrefix(root string) Option { return keyspace.WithPrefix(root) }
-
-// WithLogger sets the logger watches use.
-func WithLogger(l *zap.Logger) Option { return keyspace.WithLogger(l) }
 
 // WriteOption configures one create, update or delete.
 type WriteOption = entity.WriteOption
@@ -49,7 +42,7 @@ type Store struct {
 }
 
 // NewStore returns the RC store under the root prefix.
-func NewStore(client *clientv3.Client, opts ...Option) *Store {
+func NewStore(client *clientv3.Client, opts ...keyspace.Option) *Store {
 	return &Store{entity.New(client, entity.Spec[RC]{
 		Dir:      Dir,
 		ID:       func(r *RC) string { return r.ID },

@@ -9,6 +9,7 @@ import (
 
 	"github.com/p2kit/p2kit/audit"
 	"github.com/p2kit/p2kit/etcdtest"
+	"github.com/p2kit/p2kit/keyspace"
 	"github.com/p2kit/p2kit/kv"
 	"github.com/p2kit/p2kit/rc"
 	"github.com/p2kit/p2kit/storetest"
@@ -29,7 +30,7 @@ func valid(id string) *rc.RC {
 func TestConformance(t *testing.T) {
 	storetest.Run(t, storetest.Harness[rc.RC]{
 		Open: func(t *testing.T, cli *clientv3.Client, root string) storetest.Store[rc.RC] {
-			return storetest.Entity(rc.NewStore(cli, rc.WithPrefix(root)), rc.Force())
+			return storetest.Entity(rc.NewStore(cli, keyspace.WithPrefix(root)), rc.Force())
 		},
 		Key:   func(root, id string) string { return root + "/replication_controllers/" + id },
 		ID:    func(i int) string { return fmt.Sprintf("rc-%d", i) },

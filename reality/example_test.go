@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 
+	"github.com/p2kit/p2kit/keyspace"
 	"github.com/p2kit/p2kit/manifest"
 	"github.com/p2kit/p2kit/reality"
 	clientv3 "go.etcd.io/etcd/client/v3"
@@ -22,7 +23,7 @@ launchables:
 
 func Example() {
 	cli := clientv3.NewCtxClient(context.Background()) // use clientv3.New for a real cluster
-	store := reality.NewStore(cli, reality.WithPrefix("/staging"))
+	store := reality.NewStore(cli, keyspace.WithPrefix("/staging"))
 
 	key, _ := store.Key("web1", "hello")
 	fmt.Println(key)

@@ -7,6 +7,7 @@ import (
 	"strings"
 
 	"github.com/p2kit/p2kit/intent"
+	"github.com/p2kit/p2kit/keyspace"
 	"github.com/p2kit/p2kit/kv"
 	"github.com/p2kit/p2kit/labels"
 	"github.com/p2kit/p2kit/rc"
@@ -24,7 +25,7 @@ var ErrCannotProgress = errors.New("roll cannot make progress")
 // not call it: an operator may start a roll that waits for nodes.
 func (s *Store) Check(ctx context.Context, r *Roll) error {
 	client := s.KV().Client()
-	root := rc.WithPrefix(s.o.Root)
+	root := keyspace.WithPrefix(s.o.Root)
 	rcs := rc.NewStore(client, root)
 	newRC, err := rcs.Get(ctx, r.NewRC)
 	if err != nil {
@@ -38,7 +39,7 @@ func (s *Store) Check(ctx context.Context, r *Roll) error {
 	if err != nil {
 		return fmt.Errorf("new rc %s: node_selector: %w", r.NewRC, err)
 	}
-	ls := labels.New(client, labels.WithPrefix(s.o.Root))
+	ls := labels.New(client, keyspace.WithPrefix(s.o.Root))
 	matching, err := ls.Matching(ctx, labels.Node, sel)
 	if err != nil {
 		return fmt.Errorf("node labels: %w", err)
@@ -47,7 +48,7 @@ func (s *Store) Check(ctx context.Context, r *Roll) error {
 	if err != nil {
 		return fmt.Errorf("pod labels: %w", err)
 	}
-	intents, err := intent.NewStore(client, intent.WithPrefix(s.o.Root)).ListAll(ctx)
+	intents, err := intent.NewStore(client, keyspace.WithPrefix(s.o.Root)).ListAll(ctx)
 	if err != nil {
 		return fmt.Errorf("intent: %w", err)
 	}

@@ -58,7 +58,7 @@ func (s *Store) Abort(ctx context.Context, actor, id string) (*Status, error) {
 		if err != nil {
 			return nil, fmt.Errorf("abort %s: status: %w", obj.Key, err)
 		}
-		rec, err := s.Audit().Op(audit.Deleted, Dir, id, actor, &obj.Value)
+		rec, err := s.Audit().Op(audit.Deleted, Kind, id, actor, &obj.Value)
 		if err != nil {
 			return nil, fmt.Errorf("abort %s: %w", obj.Key, err)
 		}

@@ -11,6 +11,7 @@ import (
 	"github.com/p2kit/p2kit/failsafe"
 	"github.com/p2kit/p2kit/farm"
 	"github.com/p2kit/p2kit/fleet"
+	"github.com/p2kit/p2kit/keyspace"
 	"github.com/p2kit/p2kit/rc"
 	"github.com/p2kit/p2kit/status"
 	clientv3 "go.etcd.io/etcd/client/v3"
@@ -61,9 +62,9 @@ func NewFarm(client *clientv3.Client, opts ...farm.Option) (*Farm, error) {
 		client:   client,
 		cfg:      cfg,
 		log:      log,
-		rolls:    NewStore(client, WithPrefix(cfg.Prefix), WithLogger(log)),
-		rcs:      rc.NewStore(client, rc.WithPrefix(cfg.Prefix), rc.WithLogger(log)),
-		statuses: NewStatusStore(client, WithPrefix(cfg.Prefix), WithLogger(log)),
+		rolls:    NewStore(client, keyspace.WithPrefix(cfg.Prefix), keyspace.WithLogger(log)),
+		rcs:      rc.NewStore(client, keyspace.WithPrefix(cfg.Prefix), keyspace.WithLogger(log)),
+		statuses: NewStatusStore(client, keyspace.WithPrefix(cfg.Prefix), keyspace.WithLogger(log)),
 		byPod:    map[string]map[string]bool{},
 		podsOf:   map[string][]string{},
 	}

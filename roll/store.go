@@ -5,17 +5,20 @@ import (
 	"errors"
 	"fmt"
 
-	"github.com/p2kit/p2kit/audit"
 	"github.com/p2kit/p2kit/entity"
 	"github.com/p2kit/p2kit/keyspace"
 	"github.com/p2kit/p2kit/kv"
+	"github.com/p2kit/p2kit/rc"
 	"github.com/p2kit/p2kit/status"
 	clientv3 "go.etcd.io/etcd/client/v3"
-	"go.uber.org/zap"
 )
 
-// Dir is the key directory of rolls under the root prefix.
-const Dir = audit.Roll
+// Kind names rolls: it is the entity field of their audit records,
+// their key directory under the root prefix and their farm's kind.
+const Kind = "rolls"
+
+// Dir is the key directory of rolls under the root prefix: Kind.
+const Dir = Kind
 
 var (
 	// ErrSameRC refuses a roll whose old and new RC are the same.
@@ -30,15 +33,6 @@ var (
 
 // Object is a roll read from the store with its revisions.
 type Object = kv.Object[Roll]
-
-// Option configures a Store.
-type Option = keyspace.Option
-
-// WithPrefix sets the root prefix (default "/p2").
-func WithPrefix(root string) Option { return keyspace.WithPrefix(root) }
-
-// WithLogger sets the logger watches use.
-func WithLogger(l *zap.Logger) Option { return keyspace.WithLogger(l) }
 
 // WriteOption configures one create, update or delete.
 type WriteOption = entity.WriteOption
@@ -61,7 +55,7 @@ type Store struct {
 }
 
 // NewStore returns the roll store under the root prefix.
-func NewStore(client *clientv3.Client, opts ...Option) *Store {
+func NewStore(client *clientv3.Client, opts ...keyspace.Option) *Store {
 	o := keyspace.Resolve(opts)
 	return &Store{o: o, statuses: NewStatusStore(client, opts...), e: entity.New(client, entity.Spec[Roll]{
 		Dir:      Dir,
@@ -70,8 +64,8 @@ func NewStore(client *clientv3.Client, opts ...Option) *Store {
 		Unique:   disjoint,
 		Needs: func(r *Roll) []string {
 			return []string{
-				o.Dir(audit.ReplicationController, r.OldRC),
-				o.Dir(audit.ReplicationController, r.NewRC),
+				o.Dir(rc.Dir, r.OldRC),
+				o.Dir(rc.Dir, r.NewRC),
 			}
 		},
 	}, opts...)}

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/p2kit/p2kit/etcdtest"
+	"github.com/p2kit/p2kit/keyspace"
 	"github.com/p2kit/p2kit/kv"
 	"github.com/p2kit/p2kit/manifest"
 	"github.com/p2kit/p2kit/rc"
@@ -54,8 +55,8 @@ func createRCs(ctx context.Context, rcs *rc.Store, r *roll.Roll) error {
 func TestConformance(t *testing.T) {
 	storetest.Run(t, storetest.Harness[roll.Roll]{
 		Open: func(t *testing.T, cli *clientv3.Client, root string) storetest.Store[roll.Roll] {
-			rcs := rc.NewStore(cli, rc.WithPrefix(root))
-			s := storetest.Entity(roll.NewStore(cli, roll.WithPrefix(root)))
+			rcs := rc.NewStore(cli, keyspace.WithPrefix(root))
+			s := storetest.Entity(roll.NewStore(cli, keyspace.WithPrefix(root)))
 			create := s.Create
 			s.Create = func(ctx context.Context, id string, r *roll.Roll) (*kv.Object[roll.Roll], error) {
 				if err := createRCs(ctx, rcs, r); err != nil {

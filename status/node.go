@@ -67,7 +67,7 @@ type NodeStore struct {
 }
 
 // NewNodeStore returns the store of the preparers' node records.
-func NewNodeStore(client *clientv3.Client, opts ...Option) *NodeStore {
+func NewNodeStore(client *clientv3.Client, opts ...keyspace.Option) *NodeStore {
 	return &NodeStore{s: newStore[NodeRecord](client, PreparerNamespace, keyspace.Resolve(opts))}
 }
 

@@ -16,7 +16,7 @@ type PodStatusStore struct {
 }
 
 // NewPodStatusStore returns the store of the preparer's pod records.
-func NewPodStatusStore(client *clientv3.Client, opts ...Option) *PodStatusStore {
+func NewPodStatusStore(client *clientv3.Client, opts ...keyspace.Option) *PodStatusStore {
 	return &PodStatusStore{s: newStore[PodStatus](client, PreparerNamespace, keyspace.Resolve(opts))}
 }
 

@@ -9,17 +9,7 @@ import (
 	"github.com/p2kit/p2kit/keyspace"
 	"github.com/p2kit/p2kit/kv"
 	clientv3 "go.etcd.io/etcd/client/v3"
-	"go.uber.org/zap"
 )
-
-// Option configures a store.
-type Option = keyspace.Option
-
-// WithPrefix sets the root prefix (default "/p2").
-func WithPrefix(root string) Option { return keyspace.WithPrefix(root) }
-
-// WithLogger sets the logger watches use.
-func WithLogger(l *zap.Logger) Option { return keyspace.WithLogger(l) }
 
 // Validator is implemented by record types that check themselves; a Store
 // calls it on every write and read.
@@ -38,7 +28,7 @@ type Store[T any] struct {
 
 // NewStore returns the store of namespace ns. When *T implements
 // Validator, every record is validated on write and read.
-func NewStore[T any](client *clientv3.Client, ns string, opts ...Option) (*Store[T], error) {
+func NewStore[T any](client *clientv3.Client, ns string, opts ...keyspace.Option) (*Store[T], error) {
 	if err := keyspace.CheckID("namespace", ns); err != nil {
 		return nil, fmt.Errorf("status: %w", err)
 	}
@@ -75,22 +65,49 @@ func (s *Store[T]) KV() *kv.Store[T] { return s.s }
 // Name is the store name of a record: "<type>/<id>/<namespace>".
 func (s *Store[T]) Name(typ Type, id string) string { return string(typ) + "/" + id + "/" + s.ns }
 
+// checked returns Name(typ, id) once typ is a valid type name: a type
+// holding a "/" would otherwise read as a type and an id.
+func (s *Store[T]) checked(typ Type, id string) (string, error) {
+	if err := typ.Validate(); err != nil {
+		return "", fmt.Errorf("status: %w", err)
+	}
+	return s.Name(typ, id), nil
+}
+
 // Key returns the full key of a record, or an error naming a bad type or id.
-func (s *Store[T]) Key(typ Type, id string) (string, error) { return s.s.Key(s.Name(typ, id)) }
+func (s *Store[T]) Key(typ Type, id string) (string, error) {
+	name, err := s.checked(typ, id)
+	if err != nil {
+		return "", err
+	}
+	return s.s.Key(name)
+}
 
 // Get reads the record of id: kv.ErrNotFound when missing.
 func (s *Store[T]) Get(ctx context.Context, typ Type, id string) (*kv.Object[T], error) {
-	return s.s.Get(ctx, s.Name(typ, id))
+	name, err := s.checked(typ, id)
+	if err != nil {
+		return nil, err
+	}
+	return s.s.Get(ctx, name)
 }
 
 // Put writes the record of id, whatever is there.
 func (s *Store[T]) Put(ctx context.Context, typ Type, id string, v *T) (*kv.Object[T], error) {
-	return s.s.Put(ctx, s.Name(typ, id), v)
+	name, err := s.checked(typ, id)
+	if err != nil {
+		return nil, err
+	}
+	return s.s.Put(ctx, name, v)
 }
 
 // Create writes the record of id only if there is none (kv.ErrExists).
 func (s *Store[T]) Create(ctx context.Context, typ Type, id string, v *T) (*kv.Object[T], error) {
-	return s.s.Create(ctx, s.Name(typ, id), v)
+	name, err := s.checked(typ, id)
+	if err != nil {
+		return nil, err
+	}
+	return s.s.Create(ctx, name, v)
 }
 
 // Update writes v over prev if the record has not changed since prev was
@@ -107,12 +124,20 @@ func (s *Store[T]) Update(ctx context.Context, prev *kv.Object[T], v *T) (*kv.Ob
 
 // PutOp returns the write of the record of id, for a caller's transaction.
 func (s *Store[T]) PutOp(typ Type, id string, v *T) (clientv3.Op, error) {
-	return s.s.PutOp(s.Name(typ, id), v)
+	name, err := s.checked(typ, id)
+	if err != nil {
+		return clientv3.Op{}, err
+	}
+	return s.s.PutOp(name, v)
 }
 
 // Delete removes the record of id: kv.ErrNotFound when missing.
 func (s *Store[T]) Delete(ctx context.Context, typ Type, id string, opts ...kv.DeleteOption) error {
-	return s.s.Delete(ctx, s.Name(typ, id), opts...)
+	name, err := s.checked(typ, id)
+	if err != nil {
+		return err
+	}
+	return s.s.Delete(ctx, name, opts...)
 }
 
 // List reads the namespace's records of one type; names are

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/p2kit/p2kit/etcdtest"
+	"github.com/p2kit/p2kit/keyspace"
 	"github.com/p2kit/p2kit/kv"
 	"github.com/p2kit/p2kit/status"
 	"github.com/p2kit/p2kit/storetest"
@@ -58,7 +59,7 @@ func podStatus(s *status.PodStatusStore) storetest.Store[status.PodStatus] {
 func TestConformance(t *testing.T) {
 	storetest.Run(t, storetest.Harness[status.PodStatus]{
 		Open: func(t *testing.T, cli *clientv3.Client, root string) storetest.Store[status.PodStatus] {
-			return podStatus(status.NewPodStatusStore(cli, status.WithPrefix(root)))
+			return podStatus(status.NewPodStatusStore(cli, keyspace.WithPrefix(root)))
 		},
 		Key:   func(root, id string) string { return root + "/status/pods/" + id + "/preparer" },
 		ID:    func(i int) string { return fmt.Sprintf("web1/pod-%d", i) },
@@ -176,8 +177,9 @@ func TestGenericStore(t *testing.T) {
 	require.Equal(t, kv.Mutate, b.Events[0].Type)
 	require.Equal(t, 0.7, b.Events[0].New.Value.Load)
 
-	_, err = s.Get(ctx, "widgets", "web1")
-	require.ErrorContains(t, err, `unknown status type "widgets"`)
+	_, err = s.Get(ctx, "Widgets", "web1")
+	require.ErrorIs(t, err, status.ErrInvalidType)
+	require.ErrorContains(t, err, `"Widgets"`)
 	_, err = s.Get(ctx, status.Pods, "web1")
 	require.ErrorContains(t, err, "node/pod")
 	_, err = status.NewStore[NodeHealth](cli, "Bad")

@@ -4,14 +4,18 @@ import (
 	"fmt"
 
 	"github.com/p2kit/p2kit/keyspace"
+	"github.com/p2kit/p2kit/manifest"
 )
 
 // Type is the kind of resource a status record describes; it is the first
-// segment of the record's key.
+// segment of the record's key. Any name that is a valid id
+// (manifest.ValidateID) is a type: a user's own kind keeps its records
+// under a type of its own ("canaries"). The constants below are the
+// built-in types.
 type Type string
 
-// The resource types a status record can describe. Every id is one id
-// segment, except a pod's.
+// The built-in resource types. Every id is one id segment, except a pod's;
+// so is the id of every type that is not built in.
 const (
 	// Pods: the id is "<node>/<pod-id>".
 	Pods Type = "pods"
@@ -27,22 +31,19 @@ const (
 	Nodes Type = "nodes"
 )
 
-// idSegments names the segments of an id of type t, or nil for an unknown
-// type.
+// idSegments names the segments of an id of type t.
 func (t Type) idSegments() []string {
-	switch t {
-	case Pods:
+	if t == Pods {
 		return []string{"node", "pod"}
-	case DaemonSets, ReplicationControllers, Rolls, PodClusters, Nodes:
-		return []string{"id"}
 	}
-	return nil
+	return []string{"id"}
 }
 
-// Validate refuses a type that is not one of the constants.
+// Validate returns an error wrapping ErrInvalidType and quoting t unless
+// t's name is a valid id.
 func (t Type) Validate() error {
-	if t.idSegments() == nil {
-		return fmt.Errorf("unknown status type %q", string(t))
+	if err := manifest.ValidateID(string(t)); err != nil {
+		return fmt.Errorf("%w: %w", ErrInvalidType, err)
 	}
 	return nil
 }

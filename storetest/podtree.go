@@ -8,8 +8,8 @@ import (
 	"github.com/p2kit/p2kit/manifest"
 )
 
-// PodTreeStore is the part of intent.Store and reality.Store the suite
-// uses.
+// PodTreeStore is the part of a podstore.Store (intent.Store,
+// reality.Store, a per-node store of a user's own) the suite uses.
 type PodTreeStore interface {
 	Create(ctx context.Context, node string, m *manifest.Manifest) (*kv.Object[manifest.Manifest], error)
 	Get(ctx context.Context, node, pod string) (*kv.Object[manifest.Manifest], error)
@@ -19,7 +19,8 @@ type PodTreeStore interface {
 	WatchAll(ctx context.Context, opts ...kv.WatchOption) *kv.Watcher[manifest.Manifest]
 }
 
-// PodTree adapts an intent or reality store; ids are "<node>/<pod-id>".
+// PodTree adapts a podstore.Store, such as intent or reality; ids are
+// "<node>/<pod-id>".
 func PodTree(s PodTreeStore) Store[manifest.Manifest] {
 	split := func(id string) (string, string) {
 		node, pod, _ := strings.Cut(id, "/")

@@ -10,6 +10,7 @@ import (
 	"github.com/p2kit/p2kit/daemonset"
 	"github.com/p2kit/p2kit/failsafe"
 	"github.com/p2kit/p2kit/intent"
+	"github.com/p2kit/p2kit/keyspace"
 	"github.com/p2kit/p2kit/kv"
 	"github.com/p2kit/p2kit/labels"
 	"github.com/p2kit/p2kit/manifest"
@@ -108,11 +109,11 @@ func (s *sim) phases() []phase {
 // node's self pod in a few large transactions, then starts the preparers.
 func (s *sim) startFleet(ctx context.Context) error {
 	s.startController()
-	ls, err := labels.New(s.drv, labels.WithPrefix(s.cfg.prefix)).Of(labels.Node)
+	ls, err := labels.New(s.drv, keyspace.WithPrefix(s.cfg.prefix)).Of(labels.Node)
 	if err != nil {
 		return err
 	}
-	is := intent.NewStore(s.drv, intent.WithPrefix(s.cfg.prefix))
+	is := intent.NewStore(s.drv, keyspace.WithPrefix(s.cfg.prefix))
 	self := app(preparer.DefaultSelfPodID, 1)
 	ops := make([]clientv3.Op, 0, 2*len(s.nodes))
 	for _, node := range s.nodes {
@@ -135,14 +136,14 @@ func (s *sim) startFleet(ctx context.Context) error {
 func (s *sim) createDaemonSet(m *manifest.Manifest) func(context.Context) error {
 	return func(ctx context.Context) error {
 		ds := &daemonset.DaemonSet{ID: m.ID, PodID: m.ID, Manifest: *m, NodeSelector: nodeSelector, MinHealth: 50}
-		_, err := daemonset.NewStore(s.drv, daemonset.WithPrefix(s.cfg.prefix)).Create(ctx, actor, ds)
+		_, err := daemonset.NewStore(s.drv, keyspace.WithPrefix(s.cfg.prefix)).Create(ctx, actor, ds)
 		return err
 	}
 }
 
 func (s *sim) createRC(m *manifest.Manifest) func(context.Context) error {
 	return func(ctx context.Context) error {
-		_, err := rc.NewStore(s.drv, rc.WithPrefix(s.cfg.prefix)).Create(ctx, actor, &rc.RC{
+		_, err := rc.NewStore(s.drv, keyspace.WithPrefix(s.cfg.prefix)).Create(ctx, actor, &rc.RC{
 			ID: m.ID + "-v1", Manifest: *m, NodeSelector: nodeSelector,
 			PodLabels: map[string]string{"app": m.ID}, ReplicasDesired: s.cfg.replicas})
 		return err
@@ -154,13 +155,13 @@ func (s *sim) createRC(m *manifest.Manifest) func(context.Context) error {
 func (s *sim) startRoll(m *manifest.Manifest) func(context.Context) error {
 	return func(ctx context.Context) error {
 		id := m.ID + "-v2"
-		if _, err := rc.NewStore(s.drv, rc.WithPrefix(s.cfg.prefix)).Create(ctx, actor, &rc.RC{
+		if _, err := rc.NewStore(s.drv, keyspace.WithPrefix(s.cfg.prefix)).Create(ctx, actor, &rc.RC{
 			ID: id, Manifest: *m, NodeSelector: nodeSelector,
 			PodLabels: map[string]string{"app": m.ID}, ReplicasDesired: 0}); err != nil {
 			return err
 		}
 		r := s.cfg.replicas
-		_, err := roll.NewStore(s.drv, roll.WithPrefix(s.cfg.prefix)).Create(ctx, actor, &roll.Roll{
+		_, err := roll.NewStore(s.drv, keyspace.WithPrefix(s.cfg.prefix)).Create(ctx, actor, &roll.Roll{
 			ID: id, OldRC: m.ID + "-v1", NewRC: id, DesiredReplicas: r, MinimumReplicas: r - rollStep(r)})
 		return err
 	}
@@ -172,7 +173,7 @@ func (s *sim) rollDone(ctx context.Context, n int) (bool, error) {
 	if n < s.cfg.replicas {
 		return false, nil
 	}
-	o, err := roll.NewStatusStore(s.obs.cli, roll.WithPrefix(s.cfg.prefix)).Get(ctx, status.Rolls, "app-v2")
+	o, err := roll.NewStatusStore(s.obs.cli, keyspace.WithPrefix(s.cfg.prefix)).Get(ctx, status.Rolls, "app-v2")
 	if errors.Is(err, kv.ErrNotFound) {
 		return false, nil
 	}

@@ -23,6 +23,11 @@ func (a *app) auditCommand() *cobra.Command {
 				return fmt.Errorf("audit list: --since and --tail must not be negative")
 			}
 			entity = auditEntity(entity)
+			if entity != "" {
+				if err := audit.ValidateKind(entity); err != nil {
+					return fmt.Errorf("audit list: --entity: %w", err)
+				}
+			}
 			ctx, cancel := a.oneShot(cmd)
 			defer cancel()
 			cli, err := a.client(ctx)
@@ -60,7 +65,7 @@ func (a *app) auditCommand() *cobra.Command {
 	list.Flags().IntVar(&tail, "tail", 0, "only the newest N records (default: all)")
 	list.Flags().IntVar(&tail, "limit", 0, "the same as --tail")
 	_ = list.Flags().MarkHidden("limit")
-	list.Flags().StringVar(&entity, "entity", "", "only records of this entity (replication_controllers or rc, intent, labels, failsafe_holds, ...)")
+	list.Flags().StringVar(&entity, "entity", "", "only records of this entity kind (replication_controllers or rc, intent, labels, failsafe_holds, a custom kind such as canaries, ...)")
 	list.Flags().StringVar(&id, "id", "", "only records of this id (hello-v1, web1/hello, node/web1, a hold id)")
 	cmd.AddCommand(list)
 	return cmd

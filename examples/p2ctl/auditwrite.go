@@ -4,13 +4,14 @@ import (
 	"context"
 
 	"github.com/p2kit/p2kit/audit"
+	"github.com/p2kit/p2kit/keyspace"
 	"github.com/p2kit/p2kit/kv"
 	clientv3 "go.etcd.io/etcd/client/v3"
 )
 
 // auditLog returns the audit trail under the app's prefix.
 func (a *app) auditLog(cli *clientv3.Client) *audit.Log {
-	return audit.NewLog(cli, audit.WithPrefix(a.prefix))
+	return audit.NewLog(cli, keyspace.WithPrefix(a.prefix))
 }
 
 // commitAudited writes op (guarded by cmp) and the audit record rec in one

@@ -9,6 +9,7 @@ import (
 	"github.com/p2kit/p2kit/audit"
 	"github.com/p2kit/p2kit/failsafe"
 	"github.com/p2kit/p2kit/intent"
+	"github.com/p2kit/p2kit/keyspace"
 	"github.com/p2kit/p2kit/kv"
 	"github.com/p2kit/p2kit/labels"
 	"github.com/spf13/cobra"
@@ -112,7 +113,7 @@ func (a *app) printLeftBehind(k *kind, id string, pods []*podInfo) error {
 // unschedule removes one pod from intent, with its pod labels and an audit
 // record, in one transaction. A pod already gone is not an error.
 func (a *app) unschedule(ctx context.Context, p *podInfo) error {
-	st := intent.NewStore(a.cli, intent.WithPrefix(a.prefix)).KV()
+	st := intent.NewStore(a.cli, keyspace.WithPrefix(a.prefix)).KV()
 	name := labels.PodID(p.node, p.pod)
 	cur, err := st.Get(ctx, name)
 	if errors.Is(err, kv.ErrNotFound) {
@@ -121,7 +122,7 @@ func (a *app) unschedule(ctx context.Context, p *podInfo) error {
 	if err != nil {
 		return err
 	}
-	ls, err := labels.New(a.cli, labels.WithPrefix(a.prefix)).Of(labels.Pod)
+	ls, err := labels.New(a.cli, keyspace.WithPrefix(a.prefix)).Of(labels.Pod)
 	if err != nil {
 		return err
 	}
@@ -129,7 +130,7 @@ func (a *app) unschedule(ctx context.Context, p *podInfo) error {
 	if err != nil {
 		return err
 	}
-	rec, err := a.auditLog(a.cli).Op(audit.Deleted, audit.Intent, name, a.actor, cur.Value)
+	rec, err := a.auditLog(a.cli).Op(audit.Deleted, intent.Kind, name, a.actor, cur.Value)
 	if err != nil {
 		return err
 	}

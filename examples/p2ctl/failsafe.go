@@ -238,7 +238,7 @@ func (a *app) releaseHold(ctx context.Context, cli *clientv3.Client, h heldRecor
 	if err != nil {
 		return err
 	}
-	rec, err := a.auditLog(cli).Op(audit.Released, audit.FailsafeHold, id, a.actor, h)
+	rec, err := a.auditLog(cli).Op(audit.Released, failsafe.HoldKind, id, a.actor, h)
 	if err != nil {
 		return err
 	}

@@ -11,6 +11,7 @@ import (
 	"github.com/p2kit/p2kit/audit"
 	"github.com/p2kit/p2kit/daemonset"
 	"github.com/p2kit/p2kit/intent"
+	"github.com/p2kit/p2kit/keyspace"
 	"github.com/p2kit/p2kit/kv"
 	"github.com/p2kit/p2kit/labels"
 	"github.com/p2kit/p2kit/manifest"
@@ -165,11 +166,11 @@ var intentKind = &kind{
 	idArgs:  []string{"node", "pod"},
 	perNode: true,
 	decode:  decodeManifest,
-	dir:     audit.Intent,
+	dir:     intent.Kind,
 	labels:  labels.Pod,
 	typ:     reflect.TypeFor[manifest.Manifest](),
 	open: func(a *app, cli *clientv3.Client) resource {
-		return &typed[manifest.Manifest]{podOps(intent.NewStore(cli, intent.WithPrefix(a.prefix)), a.auditLog(cli), audit.Intent, a.actor)}
+		return &typed[manifest.Manifest]{podOps(intent.NewStore(cli, keyspace.WithPrefix(a.prefix)), a.auditLog(cli), intent.Kind, a.actor)}
 	},
 }
 
@@ -179,11 +180,11 @@ var realityKind = &kind{
 	idArgs:  []string{"node", "pod"},
 	perNode: true,
 	decode:  decodeManifest,
-	dir:     audit.Reality,
+	dir:     reality.Kind,
 	labels:  labels.Pod,
 	typ:     reflect.TypeFor[manifest.Manifest](),
 	open: func(a *app, cli *clientv3.Client) resource {
-		return &typed[manifest.Manifest]{podOps(reality.NewStore(cli, reality.WithPrefix(a.prefix)), a.auditLog(cli), audit.Reality, a.actor)}
+		return &typed[manifest.Manifest]{podOps(reality.NewStore(cli, keyspace.WithPrefix(a.prefix)), a.auditLog(cli), reality.Kind, a.actor)}
 	},
 }
 
@@ -193,13 +194,13 @@ var daemonSetKind = &kind{
 	short:   "daemon sets: a pod on every matching node",
 	idArgs:  []string{"id"},
 	decode:  decodeEntity((*daemonset.DaemonSet).Validate),
-	dir:     audit.DaemonSet,
+	dir:     daemonset.Kind,
 	labels:  labels.DaemonSet,
 	owner:   daemonset.OwnerLabel,
 	countAt: 2,
 	typ:     reflect.TypeFor[daemonset.DaemonSet](),
 	open: func(a *app, cli *clientv3.Client) resource {
-		s := daemonset.NewStore(cli, daemonset.WithPrefix(a.prefix))
+		s := daemonset.NewStore(cli, keyspace.WithPrefix(a.prefix))
 		return &typed[daemonset.DaemonSet]{controllerOps(s, a.actor, func(d *daemonset.DaemonSet) string { return d.ID },
 			table[daemonset.DaemonSet]{
 				headers: []string{"ID", "POD", "DESIRED", "CURRENT", "HEALTHY", "SELECTOR", "DISABLED", "MIN_HEALTH", "TIMEOUT"},
@@ -218,13 +219,13 @@ var rcKind = &kind{
 	idArgs:  []string{"id"},
 	force:   true,
 	decode:  decodeEntity((*rc.RC).Validate),
-	dir:     audit.ReplicationController,
+	dir:     rc.Kind,
 	labels:  labels.ReplicationController,
 	owner:   rc.IDLabel,
 	countAt: 2,
 	typ:     reflect.TypeFor[rc.RC](),
 	open: func(a *app, cli *clientv3.Client) resource {
-		s := rc.NewStore(cli, rc.WithPrefix(a.prefix))
+		s := rc.NewStore(cli, keyspace.WithPrefix(a.prefix))
 		return &typed[rc.RC]{controllerOps(s, a.actor, func(r *rc.RC) string { return r.ID }, rcTable, rc.Force())}
 	},
 }
@@ -242,7 +243,7 @@ var rollKind = &kind{
 	short:  "rolls: rolling updates from one RC to another",
 	idArgs: []string{"id"},
 	decode: decodeEntity((*roll.Roll).Validate),
-	dir:    audit.Roll,
+	dir:    roll.Kind,
 	labels: labels.Roll,
 	typ:    reflect.TypeFor[roll.Roll](),
 	open: func(a *app, cli *clientv3.Client) resource {
@@ -256,11 +257,11 @@ var podClusterKind = &kind{
 	short:   "pod clusters: the pods of a pod id in a zone, under a name",
 	idArgs:  []string{"id"},
 	decode:  decodeEntity((*podcluster.PodCluster).Validate),
-	dir:     audit.PodCluster,
+	dir:     podcluster.Kind,
 	labels:  labels.PodCluster,
 	typ:     reflect.TypeFor[podcluster.PodCluster](),
 	open: func(a *app, cli *clientv3.Client) resource {
-		s := podcluster.NewStore(cli, podcluster.WithPrefix(a.prefix))
+		s := podcluster.NewStore(cli, keyspace.WithPrefix(a.prefix))
 		return &typed[podcluster.PodCluster]{controllerOps(s, a.actor, func(c *podcluster.PodCluster) string { return c.ID },
 			table[podcluster.PodCluster]{
 				headers: []string{"ID", "POD", "AZ", "NAME", "SELECTOR", "MIN_HEALTH_%"},

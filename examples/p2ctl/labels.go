@@ -8,6 +8,7 @@ import (
 
 	"github.com/p2kit/p2kit/audit"
 	"github.com/p2kit/p2kit/intent"
+	"github.com/p2kit/p2kit/keyspace"
 	"github.com/p2kit/p2kit/kv"
 	"github.com/p2kit/p2kit/labels"
 	"github.com/p2kit/p2kit/status"
@@ -34,7 +35,7 @@ func (a *app) labelsCommand() *cobra.Command {
 		Use:   "labels",
 		Short: "Read and change the labels of nodes, pods and controllers",
 		Long: "Label types: node, pod (id <node>/<pod-id>), replication_controller (rc), daemon_set (ds), " +
-			"pod_cluster (pc), roll.",
+			"pod_cluster (pc), roll, or any other valid type name (a custom kind's).",
 	}
 	cmd.AddCommand(a.labelsSetCommand(), a.labelsDeleteCommand(), a.labelsGetCommand(), a.labelsListCommand())
 	return cmd
@@ -46,7 +47,7 @@ func (a *app) labelStore(ctx context.Context) (*labels.Store, error) {
 	if err != nil {
 		return nil, err
 	}
-	return labels.New(cli, labels.WithPrefix(a.prefix)), nil
+	return labels.New(cli, keyspace.WithPrefix(a.prefix)), nil
 }
 
 // labelsSetCommand is "labels set <type> <id> k=v ... [-k key]": audited
@@ -91,7 +92,7 @@ func (a *app) labelsSetCommand() *cobra.Command {
 					if prev == nil {
 						event = audit.Created
 					}
-					op, err := log.Op(event, audit.Labels, id, a.actor, next)
+					op, err := log.Op(event, labels.Kind, id, a.actor, next)
 					return []clientv3.Op{op}, err
 				}))
 			if err != nil {
@@ -112,14 +113,14 @@ func (a *app) requireKnownNode(ctx context.Context, s *labels.Store, node string
 	if err == nil || !errors.Is(err, kv.ErrNotFound) {
 		return err
 	}
-	in, err := intent.NewStore(a.cli, intent.WithPrefix(a.prefix)).List(ctx, node)
+	in, err := intent.NewStore(a.cli, keyspace.WithPrefix(a.prefix)).List(ctx, node)
 	if err != nil {
 		return err
 	}
 	if len(in.Items) > 0 || len(in.Invalid) > 0 {
 		return nil
 	}
-	_, err = status.NewNodeStore(a.cli, status.WithPrefix(a.prefix)).Get(ctx, node)
+	_, err = status.NewNodeStore(a.cli, keyspace.WithPrefix(a.prefix)).Get(ctx, node)
 	if err == nil || !errors.Is(err, kv.ErrNotFound) {
 		return err
 	}
@@ -153,7 +154,7 @@ func (a *app) labelsDeleteCommand() *cobra.Command {
 			if err != nil {
 				return fmt.Errorf("%s: %w", what, err)
 			}
-			rec, err := a.auditLog(a.cli).Op(audit.Deleted, audit.Labels, string(typ)+"/"+args[1], a.actor, cur.Value)
+			rec, err := a.auditLog(a.cli).Op(audit.Deleted, labels.Kind, string(typ)+"/"+args[1], a.actor, cur.Value)
 			if err != nil {
 				return fmt.Errorf("%s: %w", what, err)
 			}

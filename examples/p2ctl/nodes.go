@@ -8,6 +8,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/p2kit/p2kit/keyspace"
 	"github.com/p2kit/p2kit/kv"
 	"github.com/p2kit/p2kit/labels"
 	"github.com/p2kit/p2kit/status"
@@ -75,7 +76,7 @@ func (a *app) nodeViews(ctx context.Context, cli *clientv3.Client) ([]nodeView, 
 		}
 		return v
 	}
-	ls, err := labels.New(cli, labels.WithPrefix(a.prefix)).List(ctx, labels.Node)
+	ls, err := labels.New(cli, keyspace.WithPrefix(a.prefix)).List(ctx, labels.Node)
 	if err != nil {
 		return nil, fmt.Errorf("node labels: %w", err)
 	}
@@ -112,7 +113,7 @@ func (a *app) nodeViews(ctx context.Context, cli *clientv3.Client) ([]nodeView, 
 // nodeRecords reads the preparers' node records by node; a node without one
 // has no live preparer.
 func (a *app) nodeRecords(ctx context.Context, cli *clientv3.Client) (map[string]*kv.Object[status.NodeRecord], error) {
-	recs, l, err := status.NewNodeStore(cli, status.WithPrefix(a.prefix)).List(ctx)
+	recs, l, err := status.NewNodeStore(cli, keyspace.WithPrefix(a.prefix)).List(ctx)
 	if err != nil {
 		return nil, fmt.Errorf("node records: %w", err)
 	}

@@ -7,6 +7,7 @@ import (
 	"strings"
 
 	"github.com/p2kit/p2kit/intent"
+	"github.com/p2kit/p2kit/keyspace"
 	"github.com/p2kit/p2kit/kv"
 	"github.com/p2kit/p2kit/labels"
 	"github.com/p2kit/p2kit/status"
@@ -45,7 +46,7 @@ func (a *app) loadPods(ctx context.Context, cli *clientv3.Client) (*podView, err
 		}
 		return p
 	}
-	in, err := intent.NewStore(cli, intent.WithPrefix(a.prefix)).ListAll(ctx)
+	in, err := intent.NewStore(cli, keyspace.WithPrefix(a.prefix)).ListAll(ctx)
 	if err != nil {
 		return nil, fmt.Errorf("list intent: %w", err)
 	}
@@ -57,7 +58,7 @@ func (a *app) loadPods(ctx context.Context, cli *clientv3.Client) (*podView, err
 			v.nodes[node] = nil
 		}
 	}
-	ls := labels.New(cli, labels.WithPrefix(a.prefix))
+	ls := labels.New(cli, keyspace.WithPrefix(a.prefix))
 	pl, err := ls.List(ctx, labels.Pod)
 	if err != nil {
 		return nil, fmt.Errorf("list pod labels: %w", err)
@@ -78,7 +79,7 @@ func (a *app) loadPods(ctx context.Context, cli *clientv3.Client) (*podView, err
 	for _, o := range nl.Items {
 		v.nodes[o.Name] = o.Value
 	}
-	st, err := status.NewPodStatusStore(cli, status.WithPrefix(a.prefix)).List(ctx)
+	st, err := status.NewPodStatusStore(cli, keyspace.WithPrefix(a.prefix)).List(ctx)
 	if err != nil {
 		return nil, fmt.Errorf("list pod status: %w", err)
 	}

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"strconv"
 
+	"github.com/p2kit/p2kit/keyspace"
 	"github.com/p2kit/p2kit/rc"
 	"github.com/spf13/cobra"
 )
@@ -33,7 +34,7 @@ func (a *app) rcScaleCommand() *cobra.Command {
 			if err != nil {
 				return err
 			}
-			obj, err := rc.NewStore(cli, rc.WithPrefix(a.prefix)).Scale(ctx, a.actor, args[0], n)
+			obj, err := rc.NewStore(cli, keyspace.WithPrefix(a.prefix)).Scale(ctx, a.actor, args[0], n)
 			if err != nil {
 				return fmt.Errorf("%s: %w", what, err)
 			}

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/p2kit/p2kit/intent"
+	"github.com/p2kit/p2kit/keyspace"
 	"github.com/p2kit/p2kit/kv"
 	"github.com/p2kit/p2kit/manifest"
 	"github.com/p2kit/p2kit/rc"
@@ -58,7 +59,7 @@ func (a *app) rollStartCommand() *cobra.Command {
 			if err != nil {
 				return err
 			}
-			obj, err := a.startRoll(ctx, roll.NewStore(cli, roll.WithPrefix(a.prefix)), &r, force)
+			obj, err := a.startRoll(ctx, roll.NewStore(cli, keyspace.WithPrefix(a.prefix)), &r, force)
 			if err != nil {
 				return fmt.Errorf("%s: %w", what, err)
 			}
@@ -136,15 +137,15 @@ type rollReader struct {
 }
 
 func newRollReader(a *app, cli *clientv3.Client) (*rollReader, error) {
-	records, err := status.NewStore[map[string]any](cli, rollFarmNamespace, status.WithPrefix(a.prefix))
+	records, err := status.NewStore[map[string]any](cli, rollFarmNamespace, keyspace.WithPrefix(a.prefix))
 	if err != nil {
 		return nil, err
 	}
 	return &rollReader{
-		rolls:   roll.NewStore(cli, roll.WithPrefix(a.prefix)),
-		rcs:     rc.NewStore(cli, rc.WithPrefix(a.prefix)),
-		intent:  intent.NewStore(cli, intent.WithPrefix(a.prefix)),
-		pods:    status.NewPodStatusStore(cli, status.WithPrefix(a.prefix)),
+		rolls:   roll.NewStore(cli, keyspace.WithPrefix(a.prefix)),
+		rcs:     rc.NewStore(cli, keyspace.WithPrefix(a.prefix)),
+		intent:  intent.NewStore(cli, keyspace.WithPrefix(a.prefix)),
+		pods:    status.NewPodStatusStore(cli, keyspace.WithPrefix(a.prefix)),
 		records: records,
 	}, nil
 }

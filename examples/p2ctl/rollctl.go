@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/p2kit/p2kit/keyspace"
 	"github.com/p2kit/p2kit/kv"
 	"github.com/p2kit/p2kit/rc"
 	"github.com/p2kit/p2kit/roll"
@@ -32,7 +33,7 @@ func (a *app) rollPauseCommand(pause bool) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			obj, err := roll.NewStore(cli, roll.WithPrefix(a.prefix)).SetPaused(ctx, a.actor, id, pause)
+			obj, err := roll.NewStore(cli, keyspace.WithPrefix(a.prefix)).SetPaused(ctx, a.actor, id, pause)
 			if err != nil {
 				return fmt.Errorf("roll %s %s: %w", verb, id, err)
 			}
@@ -60,7 +61,7 @@ func (a *app) rollAbortCommand() *cobra.Command {
 			if err != nil {
 				return err
 			}
-			st, err := roll.NewStore(cli, roll.WithPrefix(a.prefix)).Abort(ctx, a.actor, id)
+			st, err := roll.NewStore(cli, keyspace.WithPrefix(a.prefix)).Abort(ctx, a.actor, id)
 			if err != nil {
 				return fmt.Errorf("roll abort %s: %w", id, err)
 			}
@@ -98,14 +99,14 @@ func (a *app) rollUndoCommand() *cobra.Command {
 			if err != nil {
 				return err
 			}
-			rolls := roll.NewStore(cli, roll.WithPrefix(a.prefix))
+			rolls := roll.NewStore(cli, keyspace.WithPrefix(a.prefix))
 			var from roll.Roll
 			live, err := rolls.Get(ctx, id)
 			switch {
 			case err == nil:
 				from = live.Value
 			case errors.Is(err, kv.ErrNotFound):
-				rec, err := roll.NewStatusStore(cli, roll.WithPrefix(a.prefix)).Get(ctx, status.Rolls, id)
+				rec, err := roll.NewStatusStore(cli, keyspace.WithPrefix(a.prefix)).Get(ctx, status.Rolls, id)
 				if err != nil {
 					return fmt.Errorf("%s: no roll and no roll farm status: %w", what, err)
 				}
@@ -115,7 +116,7 @@ func (a *app) rollUndoCommand() *cobra.Command {
 			default:
 				return fmt.Errorf("%s: %w", what, err)
 			}
-			if _, err := rc.NewStore(cli, rc.WithPrefix(a.prefix)).Get(ctx, from.OldRC); errors.Is(err, kv.ErrNotFound) {
+			if _, err := rc.NewStore(cli, keyspace.WithPrefix(a.prefix)).Get(ctx, from.OldRC); errors.Is(err, kv.ErrNotFound) {
 				return fmt.Errorf("%s: old rc %s no longer exists (a roll that finishes deletes it unless started with --leave-old): %w",
 					what, from.OldRC, err)
 			} else if err != nil {

@@ -6,6 +6,7 @@ import (
 	"strings"
 	"sync"
 
+	"github.com/p2kit/p2kit/keyspace"
 	"github.com/p2kit/p2kit/kv"
 	"github.com/p2kit/p2kit/roll"
 	"github.com/p2kit/p2kit/status"
@@ -21,8 +22,8 @@ var rollHeaders = []string{"ID", "OLD_RC", "NEW_RC", "DESIRED", "MINIMUM", "LEAV
 // status. In the table of list, a finished roll (which the farm deleted)
 // still shows from its status record with its final phase, revision 0.
 func rollOps(a *app, cli *clientv3.Client) ops[roll.Roll] {
-	s := roll.NewStore(cli, roll.WithPrefix(a.prefix))
-	rs := &rollStatuses{store: roll.NewStatusStore(cli, roll.WithPrefix(a.prefix)), byID: map[string]*roll.Status{}}
+	s := roll.NewStore(cli, keyspace.WithPrefix(a.prefix))
+	rs := &rollStatuses{store: roll.NewStatusStore(cli, keyspace.WithPrefix(a.prefix)), byID: map[string]*roll.Status{}}
 	o := controllerOps(s, a.actor, func(r *roll.Roll) string { return r.ID },
 		table[roll.Roll]{headers: rollHeaders, cells: rs.cells}, nil)
 	get, list := o.get, o.list

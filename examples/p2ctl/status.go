@@ -6,6 +6,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/p2kit/p2kit/keyspace"
 	"github.com/p2kit/p2kit/kv"
 	"github.com/p2kit/p2kit/status"
 	"github.com/spf13/cobra"
@@ -42,7 +43,7 @@ func (a *app) statusGetCommand() *cobra.Command {
 			if err != nil {
 				return err
 			}
-			s, err := status.NewStore[map[string]any](cli, ns, status.WithPrefix(a.prefix))
+			s, err := status.NewStore[map[string]any](cli, ns, keyspace.WithPrefix(a.prefix))
 			if err != nil {
 				return fmt.Errorf("%s: %w", what, err)
 			}
@@ -83,7 +84,7 @@ func (a *app) statusPodsCommand() *cobra.Command {
 			if err != nil {
 				return err
 			}
-			l, err := status.NewPodStatusStore(cli, status.WithPrefix(a.prefix)).List(ctx)
+			l, err := status.NewPodStatusStore(cli, keyspace.WithPrefix(a.prefix)).List(ctx)
 			if err != nil {
 				return fmt.Errorf("status pods: %w", err)
 			}

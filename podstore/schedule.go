@@ -1,4 +1,4 @@
-package podtree
+package podstore
 
 import (
 	"context"
@@ -10,24 +10,24 @@ import (
 )
 
 // SetOp returns the write of m on node, for a caller's own transaction.
-func (t *Tree) SetOp(node string, m *manifest.Manifest) (clientv3.Op, error) {
+func (p *Store) SetOp(node string, m *manifest.Manifest) (clientv3.Op, error) {
 	if m == nil {
-		return clientv3.Op{}, fmt.Errorf("%s %s: nil manifest", t.kind, node)
+		return clientv3.Op{}, fmt.Errorf("%s %s: nil manifest", p.kind, node)
 	}
-	return t.s.PutOp(Name(node, m.ID), m)
+	return p.s.PutOp(Name(node, m.ID), m)
 }
 
 // DeleteOp returns the delete of pod on node, for a caller's own transaction.
-func (t *Tree) DeleteOp(node, pod string) (clientv3.Op, error) {
-	return t.s.DeleteOp(Name(node, pod))
+func (p *Store) DeleteOp(node, pod string) (clientv3.Op, error) {
+	return p.s.DeleteOp(Name(node, pod))
 }
 
 // ScheduleOps returns the writes of m onto every node, validated; the first
 // bad node or manifest fails them all.
-func (t *Tree) ScheduleOps(nodes []string, m *manifest.Manifest) ([]clientv3.Op, error) {
+func (p *Store) ScheduleOps(nodes []string, m *manifest.Manifest) ([]clientv3.Op, error) {
 	ops := make([]clientv3.Op, 0, len(nodes))
 	for _, n := range nodes {
-		op, err := t.SetOp(n, m)
+		op, err := p.SetOp(n, m)
 		if err != nil {
 			return nil, err
 		}
@@ -37,10 +37,10 @@ func (t *Tree) ScheduleOps(nodes []string, m *manifest.Manifest) ([]clientv3.Op,
 }
 
 // UnscheduleOps returns the deletes of pod from every node.
-func (t *Tree) UnscheduleOps(nodes []string, pod string) ([]clientv3.Op, error) {
+func (p *Store) UnscheduleOps(nodes []string, pod string) ([]clientv3.Op, error) {
 	ops := make([]clientv3.Op, 0, len(nodes))
 	for _, n := range nodes {
-		op, err := t.DeleteOp(n, pod)
+		op, err := p.DeleteOp(n, pod)
 		if err != nil {
 			return nil, err
 		}
@@ -55,12 +55,12 @@ func (t *Tree) UnscheduleOps(nodes []string, pod string) ([]clientv3.Op, error) 
 // many nodes were written before a failure, and a failed guard is
 // kv.ErrConflict. Writing the same manifest again is harmless, so a caller
 // retries by scheduling again.
-func (t *Tree) Schedule(ctx context.Context, guard []clientv3.Cmp, nodes []string, m *manifest.Manifest) (int, error) {
-	ops, err := t.ScheduleOps(nodes, m)
+func (p *Store) Schedule(ctx context.Context, guard []clientv3.Cmp, nodes []string, m *manifest.Manifest) (int, error) {
+	ops, err := p.ScheduleOps(nodes, m)
 	if err != nil {
 		return 0, err
 	}
-	n, err := kv.CommitChunked(ctx, t.s.Client(), guard, ops)
+	n, err := kv.CommitChunked(ctx, p.s.Client(), guard, ops)
 	if err != nil {
 		return n, fmt.Errorf("schedule %s on %d nodes: %w", m.ID, len(nodes), err)
 	}
@@ -69,12 +69,12 @@ func (t *Tree) Schedule(ctx context.Context, guard []clientv3.Cmp, nodes []strin
 
 // Unschedule deletes pod from every node, chunked and guarded like
 // Schedule. A node without the pod is not an error.
-func (t *Tree) Unschedule(ctx context.Context, guard []clientv3.Cmp, nodes []string, pod string) (int, error) {
-	ops, err := t.UnscheduleOps(nodes, pod)
+func (p *Store) Unschedule(ctx context.Context, guard []clientv3.Cmp, nodes []string, pod string) (int, error) {
+	ops, err := p.UnscheduleOps(nodes, pod)
 	if err != nil {
 		return 0, err
 	}
-	n, err := kv.CommitChunked(ctx, t.s.Client(), guard, ops)
+	n, err := kv.CommitChunked(ctx, p.s.Client(), guard, ops)
 	if err != nil {
 		return n, fmt.Errorf("unschedule %s from %d nodes: %w", pod, len(nodes), err)
 	}

@@ -1,4 +1,4 @@
-package podtree
+package podstore
 
 import (
 	"encoding/json"

@@ -1,4 +1,4 @@
-package podtree
+package podstore
 
 import (
 	"context"
@@ -11,21 +11,22 @@ import (
 	clientv3 "go.etcd.io/etcd/client/v3"
 )
 
-// Object is a manifest read from a tree with its revisions; its Name is
+// Object is a manifest read from a store with its revisions; its Name is
 // "<node>/<pod-id>".
 type Object = kv.Object[manifest.Manifest]
 
-// Tree holds the pod manifests of every node under one directory ("intent"
-// or "reality").
-type Tree struct {
+// Store holds the pod manifests of every node under one directory: intent
+// and reality are each one, and a user's own per-node tree can be another.
+type Store struct {
 	kind string
 	s    *kv.Store[manifest.Manifest]
 }
 
-// New returns the tree at <root>/<dir>/.
-func New(client *clientv3.Client, dir string, opts ...keyspace.Option) *Tree {
+// New returns the store at <root>/<dir>/<node>/<pod-id>; dir names it in
+// errors. keyspace.WithPrefix sets the root (default "/p2").
+func New(client *clientv3.Client, dir string, opts ...keyspace.Option) *Store {
 	o := keyspace.Resolve(opts)
-	return &Tree{
+	return &Store{
 		kind: dir,
 		s: kv.New(client, o.Dir(dir),
 			kv.WithNameCheck[manifest.Manifest](keyspace.IDs("node", "pod")),
@@ -57,54 +58,54 @@ func split(name string) (node, pod string) {
 func Name(node, pod string) string { return node + "/" + pod }
 
 // Store is the typed store underneath, for building transactions.
-func (t *Tree) Store() *kv.Store[manifest.Manifest] { return t.s }
+func (p *Store) KV() *kv.Store[manifest.Manifest] { return p.s }
 
 // Key returns the full key of a node's pod, or an error naming a bad id.
-func (t *Tree) Key(node, pod string) (string, error) { return t.s.Key(Name(node, pod)) }
+func (p *Store) Key(node, pod string) (string, error) { return p.s.Key(Name(node, pod)) }
 
 // Set writes m as the manifest of pod m.ID on node, whatever is there.
-func (t *Tree) Set(ctx context.Context, node string, m *manifest.Manifest) (*Object, error) {
+func (p *Store) Set(ctx context.Context, node string, m *manifest.Manifest) (*Object, error) {
 	if m == nil {
-		return nil, fmt.Errorf("%s %s: nil manifest", t.kind, node)
+		return nil, fmt.Errorf("%s %s: nil manifest", p.kind, node)
 	}
-	return t.s.Put(ctx, Name(node, m.ID), m)
+	return p.s.Put(ctx, Name(node, m.ID), m)
 }
 
 // Create writes m on node only if the node has no pod m.ID yet
 // (kv.ErrExists otherwise).
-func (t *Tree) Create(ctx context.Context, node string, m *manifest.Manifest) (*Object, error) {
+func (p *Store) Create(ctx context.Context, node string, m *manifest.Manifest) (*Object, error) {
 	if m == nil {
-		return nil, fmt.Errorf("%s %s: nil manifest", t.kind, node)
+		return nil, fmt.Errorf("%s %s: nil manifest", p.kind, node)
 	}
-	return t.s.Create(ctx, Name(node, m.ID), m)
+	return p.s.Create(ctx, Name(node, m.ID), m)
 }
 
 // Update writes m over prev if it has not changed since prev was read
 // (kv.ErrConflict otherwise). m.ID must stay the pod id. prev may come from
-// any read of the tree, a node's watch included.
-func (t *Tree) Update(ctx context.Context, prev *Object, m *manifest.Manifest) (*Object, error) {
+// any read of the store, a node's watch included.
+func (p *Store) Update(ctx context.Context, prev *Object, m *manifest.Manifest) (*Object, error) {
 	if prev == nil {
-		return nil, fmt.Errorf("%s: update of a nil object", t.kind)
+		return nil, fmt.Errorf("%s: update of a nil object", p.kind)
 	}
-	p := *prev
-	p.Name = strings.TrimPrefix(prev.Key, t.s.Prefix())
-	return t.s.Update(ctx, &p, m)
+	o := *prev
+	o.Name = strings.TrimPrefix(prev.Key, p.s.Prefix())
+	return p.s.Update(ctx, &o, m)
 }
 
 // Get reads the manifest of pod on node: kv.ErrNotFound when missing.
-func (t *Tree) Get(ctx context.Context, node, pod string) (*Object, error) {
-	return t.s.Get(ctx, Name(node, pod))
+func (p *Store) Get(ctx context.Context, node, pod string) (*Object, error) {
+	return p.s.Get(ctx, Name(node, pod))
 }
 
 // Delete removes pod from node: kv.ErrNotFound when missing. With
 // kv.IfModRevision it deletes only the version that was read.
-func (t *Tree) Delete(ctx context.Context, node, pod string, opts ...kv.DeleteOption) error {
-	return t.s.Delete(ctx, Name(node, pod), opts...)
+func (p *Store) Delete(ctx context.Context, node, pod string, opts ...kv.DeleteOption) error {
+	return p.s.Delete(ctx, Name(node, pod), opts...)
 }
 
 // List reads every pod of one node.
-func (t *Tree) List(ctx context.Context, node string) (*kv.Listing[manifest.Manifest], error) {
-	sub, err := t.node(node)
+func (p *Store) List(ctx context.Context, node string) (*kv.Listing[manifest.Manifest], error) {
+	sub, err := p.node(node)
 	if err != nil {
 		return nil, err
 	}
@@ -121,14 +122,14 @@ func (t *Tree) List(ctx context.Context, node string) (*kv.Listing[manifest.Mani
 }
 
 // ListAll reads every pod of every node at one revision.
-func (t *Tree) ListAll(ctx context.Context) (*kv.Listing[manifest.Manifest], error) {
-	return t.s.List(ctx)
+func (p *Store) ListAll(ctx context.Context) (*kv.Listing[manifest.Manifest], error) {
+	return p.s.List(ctx)
 }
 
 // WatchNode follows the pods of one node; its prefix ends in "/", so node
 // "web1" never sees "web10". Names in its events are pod ids.
-func (t *Tree) WatchNode(ctx context.Context, node string, opts ...kv.WatchOption) (*kv.Watcher[manifest.Manifest], error) {
-	sub, err := t.node(node)
+func (p *Store) WatchNode(ctx context.Context, node string, opts ...kv.WatchOption) (*kv.Watcher[manifest.Manifest], error) {
+	sub, err := p.node(node)
 	if err != nil {
 		return nil, err
 	}
@@ -136,13 +137,13 @@ func (t *Tree) WatchNode(ctx context.Context, node string, opts ...kv.WatchOptio
 }
 
 // WatchAll follows the pods of every node; names are "<node>/<pod-id>".
-func (t *Tree) WatchAll(ctx context.Context, opts ...kv.WatchOption) *kv.Watcher[manifest.Manifest] {
-	return t.s.Watch(ctx, opts...)
+func (p *Store) WatchAll(ctx context.Context, opts ...kv.WatchOption) *kv.Watcher[manifest.Manifest] {
+	return p.s.Watch(ctx, opts...)
 }
 
-func (t *Tree) node(node string) (*kv.Store[manifest.Manifest], error) {
+func (p *Store) node(node string) (*kv.Store[manifest.Manifest], error) {
 	if err := keyspace.CheckID("node", node); err != nil {
-		return nil, fmt.Errorf("%s: %w", t.kind, err)
+		return nil, fmt.Errorf("%s: %w", p.kind, err)
 	}
-	return t.s.Sub(node)
+	return p.s.Sub(node)
 }

@@ -1,4 +1,4 @@
-package podtree_test
+package podstore_test
 
 import (
 	"context"
@@ -6,8 +6,8 @@ import (
 	"strings"
 
 	"github.com/p2kit/p2kit/etcdtest"
-	"github.com/p2kit/p2kit/internal/podtree"
 	"github.com/p2kit/p2kit/manifest"
+	"github.com/p2kit/p2kit/podstore"
 )
 
 // Example schedules one manifest onto three nodes in one call, as a
@@ -21,13 +21,13 @@ func Example() {
 	}
 	defer cli.Close()
 	ctx := context.Background()
-	t := podtree.New(cli, "intent")
+	s := podstore.New(cli, "intent")
 	m := &manifest.Manifest{ID: "hello", Launchables: map[string]manifest.Launchable{"app": {
 		LaunchableType: manifest.LaunchableTypeHoist, Location: "file:///srv/hello.tar.gz",
 		Digest: "sha256:" + strings.Repeat("0", 64)}}}
-	n, err := t.Schedule(ctx, nil, []string{"web1", "web2", "web10"}, m)
+	n, err := s.Schedule(ctx, nil, []string{"web1", "web2", "web10"}, m)
 	fmt.Println(n, err)
-	l, _ := t.List(ctx, "web1")
+	l, _ := s.List(ctx, "web1")
 	for _, o := range l.Items {
 		fmt.Println(o.Key)
 	}

@@ -1,4 +1,4 @@
-package podtree_test
+package podstore_test
 
 import (
 	"context"
@@ -7,7 +7,7 @@ import (
 	"time"
 
 	"github.com/p2kit/p2kit/etcdtest"
-	"github.com/p2kit/p2kit/internal/podtree"
+	"github.com/p2kit/p2kit/podstore"
 	"github.com/stretchr/testify/require"
 )
 
@@ -30,23 +30,23 @@ status_port: 8080
 	_, err = cli.Put(ctx, "/p2/intent/web1/typo", "id: typo\nlaunchables: {app: {launchable_typo: hoist}}\n")
 	require.NoError(t, err)
 
-	tree := podtree.New(cli, "intent")
-	o, err := tree.Get(ctx, "web1", "hello")
+	s := podstore.New(cli, "intent")
+	o, err := s.Get(ctx, "web1", "hello")
 	require.NoError(t, err)
 	require.Equal(t, 8080, o.Value.StatusPort)
 	require.Equal(t, "4", o.Value.Launchables["app"].Env["WORKERS"])
-	_, err = tree.Get(ctx, "web1", "typo")
+	_, err = s.Get(ctx, "web1", "typo")
 	require.ErrorContains(t, err, "launchables.app.launchable_typo: unknown field")
 
 	m := o.Value.Clone()
 	m.StatusPort = 8081
-	_, err = tree.Update(ctx, o, m)
+	_, err = s.Update(ctx, o, m)
 	require.NoError(t, err)
 	r, err := cli.Get(ctx, "/p2/intent/web1/hello")
 	require.NoError(t, err)
 	require.True(t, json.Valid(r.Kvs[0].Value), "written back as JSON: %s", r.Kvs[0].Value)
 
-	l, err := tree.List(ctx, "web1")
+	l, err := s.List(ctx, "web1")
 	require.NoError(t, err)
 	require.Len(t, l.Items, 1)
 	require.Len(t, l.Invalid, 1)

@@ -1,5 +1,0 @@
-// Package podtree is the one implementation behind intent and reality: pod
-// manifests stored per node at <root>/<tree>/<node>/<pod-id>. It validates
-// every manifest on write and read and writes one manifest onto many nodes in
-// chunked, guarded transactions.
-package podtree
