@@ -22,7 +22,7 @@ type canaryFarm struct {
 	intent   *intent.Store
 	pods     *kv.Store[labels.Set]
 	statuses *status.Store[Status]
-	view     *fleet.View
+	ctrl     *farm.Controller[Canary]
 	ids      sync.Map // id -> true while the canary exists
 }
 
@@ -38,13 +38,10 @@ func NewFarm(cli *clientv3.Client, opts ...farm.Option) (*farm.Controller[Canary
 	if f.statuses, err = status.NewStore[Status](cli, StatusNamespace, ks); err != nil {
 		return nil, err
 	}
-	c, err := farm.For[Canary](cli, Kind, NewStore(cli, ks), opts...).
+	f.ctrl, err = farm.For[Canary](cli, Kind, NewStore(cli, ks), opts...).
 		OnEvent(func(ev *kv.Event[Canary]) []string { f.ids.Store(ev.Name, ev.Type != kv.Delete); return nil }).
 		WatchesFleet(f.mapFleet).Complete(f)
-	if err == nil {
-		f.view = c.Fleet()
-	}
-	return c, err
+	return f.ctrl, err
 }
 
 // mapFleet: a node label change concerns every canary, a pod's change the
@@ -57,7 +54,7 @@ func (f *canaryFarm) mapFleet(c fleet.Change) (ids []string) {
 		return true
 	})
 	for _, name := range c.Names {
-		if l, ok := f.view.PodLabels.Get(name); ok {
+		if l, ok := f.ctrl.Fleet().PodLabels.Get(name); ok {
 			if live, _ := f.ids.Load(l.Value[OwnerLabel]); live == true {
 				ids = append(ids, l.Value[OwnerLabel])
 			}
@@ -74,13 +71,14 @@ func (f *canaryFarm) Reconcile(ctx context.Context, id string, c *kv.Object[Cana
 	if c == nil {
 		return farm.Result{}, nil
 	}
-	placed := f.view.PodsMatching(labels.Set{OwnerLabel: id}.AsSelector())
-	nodes, pod := f.view.NodesMatching(c.Value.NodeSelector), c.Value.Manifest.ID
+	placed := f.ctrl.Fleet().PodsMatching(labels.Set{OwnerLabel: id}.AsSelector())
+	nodes, pod := f.ctrl.Fleet().NodesMatching(c.Value.NodeSelector), c.Value.Manifest.ID
 	st, target := &Status{Matched: len(nodes), Observed: c.ModRevision}, ""
-	if i := slices.IndexFunc(nodes, func(n string) bool { return slices.Contains(placed, labels.PodID(n, pod)) }); len(nodes) > 0 {
-		target, st.Node = labels.PodID(nodes[max(i, 0)], pod), nodes[max(i, 0)]
-	} else {
-		placed = nil // matching no node moves nothing
+	if len(nodes) == 0 {
+		placed = nil // matching no node moves nothing: the pod stays where it runs
+	} else { // the first matching node that runs it, else the first
+		i := max(0, slices.IndexFunc(nodes, func(n string) bool { return slices.Contains(placed, labels.PodID(n, pod)) }))
+		target, st.Node = labels.PodID(nodes[i], pod), nodes[i]
 	}
 	var ops []clientv3.Op
 	var opErr error
@@ -91,7 +89,7 @@ func (f *canaryFarm) Reconcile(ctx context.Context, id string, c *kv.Object[Cana
 			add(f.pods.DeleteOp(p))
 		}
 	}
-	if cur, ok := f.view.Intent.Get(target); target != "" && (!ok || !manifest.SameVersion(&cur.Value, &c.Value.Manifest)) {
+	if cur, ok := f.ctrl.Fleet().Intent.Get(target); target != "" && (!ok || !manifest.SameVersion(&cur.Value, &c.Value.Manifest)) {
 		add(f.intent.KV().PutOp(target, &c.Value.Manifest))
 		add(f.pods.PutOp(target, &labels.Set{OwnerLabel: id, "pod_id": pod}))
 	}
@@ -109,5 +107,5 @@ func (f *canaryFarm) Reconcile(ctx context.Context, id string, c *kv.Object[Cana
 	}
 	ctx, cancel := context.WithTimeout(ctx, 30*time.Second) // until the view shows the move
 	defer cancel()
-	return farm.Result{}, f.view.WaitFor(ctx, resp.Header.Revision, fleet.PodLabels)
+	return farm.Result{}, f.ctrl.Fleet().WaitFor(ctx, resp.Header.Revision, fleet.PodLabels)
 }
