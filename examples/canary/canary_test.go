@@ -7,12 +7,14 @@ import (
 	"flag"
 	"io"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/p2kit/p2kit/audit"
 	"github.com/p2kit/p2kit/etcdtest"
 	"github.com/p2kit/p2kit/failsafe"
+	"github.com/p2kit/p2kit/farm"
 	"github.com/p2kit/p2kit/intent"
 	"github.com/p2kit/p2kit/kv"
 	"github.com/p2kit/p2kit/labels"
@@ -238,4 +240,56 @@ func TestBinaryFlags(t *testing.T) {
 	var out bytes.Buffer
 	require.True(t, errors.Is(run(context.Background(), []string{"-h"}, &out), flag.ErrHelp))
 	require.Contains(t, out.String(), "-etcd")
+}
+
+// TestFencedWrites takes the farm's lock away in the middle of a reconcile:
+// none of the reconcile's writes lands, its error is farm.ErrNotOwner, and
+// another process takes the canary on. The farm is wired as NewFarm wires
+// it, with the lock taken away between the claim and the reconciler.
+func TestFencedWrites(t *testing.T) {
+	f := newFixture(t)
+	pods, err := labels.New(f.cli).Of(labels.Pod)
+	require.NoError(t, err)
+	cf := &canaryFarm{intent: intent.NewStore(f.cli), pods: pods}
+	cf.statuses, err = status.NewStore[Status](f.cli, StatusNamespace)
+	require.NoError(t, err)
+	type outcome struct {
+		err   error
+		after placement
+	}
+	first := make(chan outcome, 1)
+	var stolen atomic.Bool
+	cf.ctrl, err = farm.For[Canary](f.cli, Kind, NewStore(f.cli)).
+		OnEvent(func(ev *kv.Event[Canary]) []string { cf.ids.Store(ev.Name, ev.Type != kv.Delete); return nil }).
+		WatchesFleet(cf.mapFleet).
+		Complete(farm.ReconcilerFunc[Canary](func(ctx context.Context, id string, c *kv.Object[Canary]) (farm.Result, error) {
+			if stolen.Swap(true) {
+				return cf.Reconcile(ctx, id, c)
+			}
+			_, err := f.cli.Delete(ctx, "/p2/locks/"+Kind+"/"+id+"/", clientv3.WithPrefix())
+			require.NoError(t, err)
+			res, err := cf.Reconcile(ctx, id, c)
+			first <- outcome{err: err, after: f.placement(id)}
+			return res, err
+		}))
+	require.NoError(t, err)
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- cf.ctrl.Run(ctx) }()
+	t.Cleanup(func() { cancel(); require.NoError(t, <-done) })
+
+	_, err = NewStore(f.cli).Create(ctx, "alice", probe("1"))
+	require.NoError(t, err)
+	var o outcome
+	select {
+	case o = <-first:
+	case <-time.After(wait):
+		t.Fatal("no reconcile")
+	}
+	require.ErrorIs(t, o.err, farm.ErrNotOwner)
+	require.Empty(t, o.after.intent, "an intent written without the lock")
+	require.Empty(t, o.after.labelled, "pod labels written without the lock")
+	require.Equal(t, Status{}, o.after.status, "a status written without the lock")
+	f.start("two") // the lock is free: another process claims it and goes on
+	f.waitPlaced("probe", "a", 2)
 }
