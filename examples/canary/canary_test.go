@@ -232,6 +232,8 @@ func TestTakeoverBySecondProcess(t *testing.T) {
 }
 
 func TestBinaryFlags(t *testing.T) {
+	err := run(context.Background(), []string{"--etcd", "127.0.0.1:1", "--dial-timeout", "200ms"}, io.Discard)
+	require.ErrorContains(t, err, "--etcd 127.0.0.1:1: unreachable")
 	for _, args := range [][]string{{"--prefix", "p2"}, {"--log-level", "loud"}, {"--nope"}} {
 		var out bytes.Buffer
 		err := run(context.Background(), args, &out)

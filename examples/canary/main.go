@@ -11,6 +11,8 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"net"
+	"net/http"
 	"os"
 	"os/signal"
 	"strings"
@@ -18,6 +20,9 @@ import (
 	"time"
 
 	"github.com/p2kit/p2kit/farm"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
 	clientv3 "go.etcd.io/etcd/client/v3"
 	"go.uber.org/zap"
 	"go.uber.org/zap/zapcore"
@@ -43,6 +48,7 @@ func run(ctx context.Context, args []string, stderr io.Writer) error {
 	ttl := fs.Int("lease-ttl", 10, "seconds a dead process keeps its canaries before another takes them")
 	resync := fs.Duration("resync", 30*time.Second, "how often every canary is reconciled without a change")
 	identity := fs.String("identity", "", "name of this process in logs (default host/pid)")
+	metricsAddr := fs.String("metrics-addr", "127.0.0.1:9103", "address of the Prometheus /metrics endpoint (empty: none)")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -60,14 +66,29 @@ func run(ctx context.Context, args []string, stderr io.Writer) error {
 		return err
 	}
 	defer func() { _ = log.Sync() }()
-	cli, err := clientv3.New(clientv3.Config{Endpoints: strings.Split(*endpoints, ","), DialTimeout: *dialTimeout,
+	eps := strings.Split(*endpoints, ",")
+	cli, err := clientv3.New(clientv3.Config{Endpoints: eps, DialTimeout: *dialTimeout,
 		Logger: log.Named("etcd").WithOptions(zap.IncreaseLevel(zap.WarnLevel))})
 	if err != nil {
 		return fmt.Errorf("--etcd %s: %w", *endpoints, err)
 	}
 	defer cli.Close()
+	// clientv3.New does not notice an unreachable etcd: ask it once.
+	sctx, cancel := context.WithTimeout(ctx, *dialTimeout)
+	_, err = cli.Status(sctx, eps[0])
+	cancel()
+	if err != nil {
+		return fmt.Errorf("--etcd %s: unreachable: %w", eps[0], err)
+	}
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	if *metricsAddr != "" {
+		if err := serveMetrics(ctx, *metricsAddr, reg, log); err != nil {
+			return err
+		}
+	}
 	opts := []farm.Option{farm.WithPrefix(*prefix), farm.WithLogger(log), farm.WithTTL(*ttl),
-		farm.WithResync(*resync), farm.WithActor("canary-farm")}
+		farm.WithResync(*resync), farm.WithActor("canary-farm"), farm.WithRegistry(reg)}
 	if *identity != "" {
 		opts = append(opts, farm.WithIdentity(*identity))
 	}
@@ -89,6 +110,29 @@ func runManager(ctx context.Context, cli *clientv3.Client, opts ...farm.Option) 
 		return err
 	}
 	return m.Run(ctx)
+}
+
+// serveMetrics serves reg at http://addr/metrics until ctx ends; a bad or
+// busy address fails at start.
+func serveMetrics(ctx context.Context, addr string, reg *prometheus.Registry, log *zap.Logger) error {
+	l, err := net.Listen("tcp", addr)
+	if err != nil {
+		return fmt.Errorf("--metrics-addr %s: %w", addr, err)
+	}
+	mux := http.NewServeMux()
+	mux.Handle("/metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{Registry: reg}))
+	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second}
+	go func() {
+		<-ctx.Done()
+		_ = srv.Close()
+	}()
+	go func() {
+		if err := srv.Serve(l); err != nil && !errors.Is(err, http.ErrServerClosed) {
+			log.Error("metrics server", zap.Error(err))
+		}
+	}()
+	log.Info("metrics", zap.String("addr", l.Addr().String()))
+	return nil
 }
 
 func envOr(name, def string) string {
