@@ -15,7 +15,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/p2kit/p2kit/internal/artifact"
+	"github.com/p2kit/p2kit/artifacttest"
 	"github.com/p2kit/p2kit/kv"
 	"github.com/p2kit/p2kit/manifest"
 	"github.com/p2kit/p2kit/preparer"
@@ -47,12 +47,12 @@ const killingHook = "#!/bin/sh\nif [ \"$HOOK\" = \"$" + envKillHook + "\" ]; the
 
 // hookedSleeper is sleeper with every hook.
 func hookedSleeper(t *testing.T, id, version string) *manifest.Manifest {
-	files := map[string]artifact.File{
+	files := map[string]artifacttest.File{
 		"bin/launch": {Body: launchScript, Exec: true},
 		"VERSION":    {Body: id + " " + version},
 	}
 	for _, h := range []string{"before_install", "after_install", "before_launch", "after_launch", "before_uninstall"} {
-		files["hooks/"+h] = artifact.File{Body: killingHook, Exec: true}
+		files["hooks/"+h] = artifacttest.File{Body: killingHook, Exec: true}
 	}
 	return artifactManifest(t, id, version, files)
 }

@@ -16,7 +16,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/p2kit/p2kit/internal/artifact"
+	"github.com/p2kit/p2kit/artifacttest"
 	"github.com/p2kit/p2kit/manifest"
 	"github.com/p2kit/p2kit/preparer"
 	"github.com/p2kit/p2kit/preparer/hoist"
@@ -57,8 +57,8 @@ func (n *realNode) start() func() {
 }
 
 // artifactManifest builds an artifact from files and a manifest naming it.
-func artifactManifest(t *testing.T, id, version string, files map[string]artifact.File) *manifest.Manifest {
-	loc, digest, err := artifact.Write(filepath.Join(t.TempDir(), id+"_"+version+".tar.gz"), files)
+func artifactManifest(t *testing.T, id, version string, files map[string]artifacttest.File) *manifest.Manifest {
+	loc, digest, err := artifacttest.Write(filepath.Join(t.TempDir(), id+"_"+version+".tar.gz"), files)
 	require.NoError(t, err)
 	return &manifest.Manifest{ID: id, Launchables: map[string]manifest.Launchable{"app": {
 		LaunchableType: manifest.LaunchableTypeHoist, Location: loc, Digest: digest,
@@ -67,7 +67,7 @@ func artifactManifest(t *testing.T, id, version string, files map[string]artifac
 }
 
 func sleeper(t *testing.T, id, version string) *manifest.Manifest {
-	return artifactManifest(t, id, version, map[string]artifact.File{
+	return artifactManifest(t, id, version, map[string]artifacttest.File{
 		"bin/launch": {Body: launchScript, Exec: true},
 		// Distinct contents per pod: the download cache is keyed by digest.
 		"VERSION": {Body: id + " " + version},
@@ -169,7 +169,7 @@ func TestRealBadInputIsReportedAndIsolated(t *testing.T) {
 	gone.Launchables["app"] = l
 	n.setIntent(gone)
 
-	evil := artifactManifest(t, "evil", "1", map[string]artifact.File{
+	evil := artifactManifest(t, "evil", "1", map[string]artifacttest.File{
 		"bin/launch":      {Body: launchScript, Exec: true},
 		"../../etc/evil":  {Body: "x"},
 		"bin/../../outer": {Body: "x"},

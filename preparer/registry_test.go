@@ -11,7 +11,7 @@ import (
 	"sync"
 	"testing"
 
-	"github.com/p2kit/p2kit/internal/artifact"
+	"github.com/p2kit/p2kit/artifacttest"
 	"github.com/p2kit/p2kit/manifest"
 	"github.com/p2kit/p2kit/preparer"
 	"github.com/p2kit/p2kit/preparer/hoist"
@@ -27,7 +27,7 @@ import (
 func TestVersionLaunchableThroughTheArtifactRegistry(t *testing.T) {
 	n := newRealNode(t)
 	path := filepath.Join(t.TempDir(), "web_2.tar.gz")
-	loc, digest, err := artifact.Write(path, map[string]artifact.File{
+	loc, digest, err := artifacttest.Write(path, map[string]artifacttest.File{
 		"bin/launch": {Body: launchScript, Exec: true},
 		"VERSION":    {Body: "web 2"},
 	})

@@ -11,7 +11,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/p2kit/p2kit/internal/artifact"
+	"github.com/p2kit/p2kit/artifacttest"
 	"github.com/p2kit/p2kit/kv"
 	"github.com/p2kit/p2kit/manifest"
 	"github.com/p2kit/p2kit/preparer"
@@ -123,7 +123,7 @@ func TestCrashLoopingAppNeverPassing(t *testing.T) {
 	n.self()
 	n.run(preparer.Hoist(hoist.New(n.root)),
 		process.New(n.root, process.WithRestartBackoff(50*time.Millisecond, 100*time.Millisecond)))
-	loc, dig, err := artifact.Write(t.TempDir()+"/crash.tar.gz", map[string]artifact.File{
+	loc, dig, err := artifacttest.Write(t.TempDir()+"/crash.tar.gz", map[string]artifacttest.File{
 		"bin/launch": {Body: "#!/bin/sh\nsleep 0.4\nexit 3\n", Exec: true},
 	})
 	require.NoError(t, err)

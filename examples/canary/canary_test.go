@@ -4,7 +4,7 @@ import (
 	"bytes"
 	"context"
 	"errors"
-	"flag"
+
 	"io"
 	"strings"
 	"sync/atomic"
@@ -20,6 +20,7 @@ import (
 	"github.com/p2kit/p2kit/labels"
 	"github.com/p2kit/p2kit/manifest"
 	"github.com/p2kit/p2kit/status"
+	"github.com/spf13/pflag"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 	clientv3 "go.etcd.io/etcd/client/v3"
@@ -233,15 +234,15 @@ func TestTakeoverBySecondProcess(t *testing.T) {
 
 func TestBinaryFlags(t *testing.T) {
 	err := run(context.Background(), []string{"--etcd", "127.0.0.1:1", "--dial-timeout", "200ms"}, io.Discard)
-	require.ErrorContains(t, err, "--etcd 127.0.0.1:1: unreachable")
+	require.ErrorContains(t, err, "etcd 127.0.0.1:1 unreachable")
 	for _, args := range [][]string{{"--prefix", "p2"}, {"--log-level", "loud"}, {"--nope"}} {
 		var out bytes.Buffer
 		err := run(context.Background(), args, &out)
 		require.Error(t, err, "%v", args)
 	}
 	var out bytes.Buffer
-	require.True(t, errors.Is(run(context.Background(), []string{"-h"}, &out), flag.ErrHelp))
-	require.Contains(t, out.String(), "-etcd")
+	require.True(t, errors.Is(run(context.Background(), []string{"-h"}, &out), pflag.ErrHelp))
+	require.Contains(t, out.String(), "--etcd-ca")
 }
 
 // TestFencedWrites takes the farm's lock away in the middle of a reconcile:

@@ -14,8 +14,8 @@ import (
 	"time"
 
 	"github.com/p2kit/p2kit/audit"
+	"github.com/p2kit/p2kit/component"
 	"github.com/p2kit/p2kit/farm"
-	"github.com/p2kit/p2kit/internal/cli"
 	"github.com/p2kit/p2kit/internal/controller"
 	"github.com/p2kit/p2kit/podcluster"
 	"github.com/p2kit/p2kit/retention"
@@ -40,7 +40,7 @@ func run(args []string, stderr io.Writer) int {
 func runErr(args []string, stderr io.Writer) error {
 	fs := pflag.NewFlagSet("controller", pflag.ContinueOnError)
 	fs.SetOutput(stderr)
-	var d cli.Daemon
+	var d component.Daemon
 	d.Register(fs, "127.0.0.1:9102")
 	pcSyncer := fs.String("pc-syncer", "", "pod cluster syncer, file:<dir> (empty: no pod cluster farm)")
 	ttl := fs.Int("lease-ttl", 10, "seconds a dead controller keeps its entities before another takes them")
@@ -53,7 +53,7 @@ func runErr(args []string, stderr io.Writer) error {
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
-	prefix, err := cli.CheckPrefix(d.Prefix)
+	prefix, err := component.CheckPrefix(d.Prefix)
 	if err != nil {
 		return err
 	}
@@ -63,7 +63,7 @@ func runErr(args []string, stderr io.Writer) error {
 			return fmt.Errorf("--pc-syncer: %w", err)
 		}
 	}
-	ctx, stop := cli.SignalContext()
+	ctx, stop := component.SignalContext()
 	defer stop()
 	rt, err := d.Start(ctx, "controller")
 	if err != nil {
@@ -88,7 +88,7 @@ func runErr(args []string, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
-	log.Info("controller starting", zap.Strings("etcd", cli.SplitEndpoints(d.Etcd.Endpoints)), zap.String("prefix", prefix))
+	log.Info("controller starting", zap.Strings("etcd", component.SplitEndpoints(d.Etcd.Endpoints)), zap.String("prefix", prefix))
 	cctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	var wg sync.WaitGroup

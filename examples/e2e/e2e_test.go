@@ -17,8 +17,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/p2kit/p2kit/artifacttest"
 	"github.com/p2kit/p2kit/etcdtest"
-	"github.com/p2kit/p2kit/internal/artifact"
 	"github.com/p2kit/p2kit/internal/etcdexec"
 	"github.com/p2kit/p2kit/manifest"
 	"github.com/p2kit/p2kit/preparer/process"
@@ -125,7 +125,7 @@ func stopAppsAtCleanup(t *testing.T, roots ...string) {
 // sleeperApp writes an artifact whose app sleeps, and returns a manifest
 // of it for any pod id.
 func sleeperApp(t *testing.T) func(id string) *manifest.Manifest {
-	loc, digest, err := artifact.Write(filepath.Join(t.TempDir(), "app.tar.gz"), map[string]artifact.File{
+	loc, digest, err := artifacttest.Write(filepath.Join(t.TempDir(), "app.tar.gz"), map[string]artifacttest.File{
 		"bin/launch": {Body: "#!/bin/sh\nexec sleep 1000\n", Exec: true},
 	})
 	require.NoError(t, err)

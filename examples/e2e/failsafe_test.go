@@ -13,9 +13,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/p2kit/p2kit/artifacttest"
 	"github.com/p2kit/p2kit/failsafe"
 	"github.com/p2kit/p2kit/intent"
-	"github.com/p2kit/p2kit/internal/artifact"
 	"github.com/p2kit/p2kit/manifest"
 	"github.com/p2kit/p2kit/status"
 	"github.com/stretchr/testify/require"
@@ -106,7 +106,7 @@ func newWipedNode(t *testing.T, c *cluster, node string) *wipedNode {
 
 // app is a manifest of pod id with an artifact of its own.
 func (n *wipedNode) app(id string) *manifest.Manifest {
-	loc, digest, err := artifact.Write(filepath.Join(n.t.TempDir(), id+".tar.gz"), map[string]artifact.File{
+	loc, digest, err := artifacttest.Write(filepath.Join(n.t.TempDir(), id+".tar.gz"), map[string]artifacttest.File{
 		"bin/launch": {Body: launchScript, Exec: true},
 		"ID":         {Body: id},
 	})

@@ -13,13 +13,13 @@ import (
 	"testing"
 	"time"
 
-	"github.com/p2kit/p2kit/internal/artifact"
+	"github.com/p2kit/p2kit/artifacttest"
 	"github.com/p2kit/p2kit/status"
 	"github.com/stretchr/testify/require"
 )
 
 // sha256sumListing is what `sha256sum` prints for files, in path order.
-func sha256sumListing(files map[string]artifact.File) string {
+func sha256sumListing(files map[string]artifacttest.File) string {
 	names := make([]string, 0, len(files))
 	for n := range files {
 		names = append(names, n)
@@ -67,18 +67,18 @@ func testP2Records(t *testing.T, c *cluster) {
 	nodes := []string{"n1", "n2"}
 	stopAppsAtCleanup(t, filepath.Join(root, nodes[0]), filepath.Join(root, nodes[1]))
 
-	files := map[string]artifact.File{
+	files := map[string]artifacttest.File{
 		"bin/launch":   {Body: "#!/bin/sh\nexec sleep 1000\n", Exec: true},
 		"lib/data.txt": {Body: "the real data\n"},
 	}
 	dir := t.TempDir()
-	loc, _, err := artifact.Write(filepath.Join(dir, "web_1.tar.gz"), files)
+	loc, _, err := artifacttest.Write(filepath.Join(dir, "web_1.tar.gz"), files)
 	require.NoError(t, err)
 	listing := filepath.Join(dir, "web_1.tar.gz.sha256")
 	require.NoError(t, os.WriteFile(listing, []byte(sha256sumListing(files)), 0o644))
 
-	tampered := map[string]artifact.File{"bin/launch": files["bin/launch"], "lib/data.txt": {Body: "evil data\n"}}
-	evilLoc, _, err := artifact.Write(filepath.Join(dir, "evil_1.tar.gz"), tampered)
+	tampered := map[string]artifacttest.File{"bin/launch": files["bin/launch"], "lib/data.txt": {Body: "evil data\n"}}
+	evilLoc, _, err := artifacttest.Write(filepath.Join(dir, "evil_1.tar.gz"), tampered)
 	require.NoError(t, err)
 
 	// The preparer's own pod, P2-style: no digest, never installed.

@@ -9,7 +9,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/p2kit/p2kit/internal/artifact"
+	"github.com/p2kit/p2kit/artifacttest"
 	"github.com/p2kit/p2kit/manifest"
 	"github.com/p2kit/p2kit/p2import"
 	"github.com/p2kit/p2kit/status"
@@ -29,11 +29,11 @@ const (
 func p2FleetExport(t *testing.T) string {
 	dir := t.TempDir()
 	for _, name := range []string{"web_1", "web_2", "logd_1"} {
-		files := map[string]artifact.File{
+		files := map[string]artifacttest.File{
 			"bin/launch":  {Body: "#!/bin/sh\nexec sleep 1000\n", Exec: true},
 			"VERSION.txt": {Body: name + "\n"},
 		}
-		_, _, err := artifact.Write(filepath.Join(dir, name+".tar.gz"), files)
+		_, _, err := artifacttest.Write(filepath.Join(dir, name+".tar.gz"), files)
 		require.NoError(t, err)
 		require.NoError(t, os.WriteFile(filepath.Join(dir, name+".tar.gz.sha256"), []byte(sha256sumListing(files)), 0o644))
 	}

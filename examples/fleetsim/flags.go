@@ -5,13 +5,13 @@ import (
 	"io"
 	"time"
 
-	"github.com/p2kit/p2kit/internal/cli"
+	"github.com/p2kit/p2kit/component"
 	"github.com/spf13/pflag"
 )
 
 // config is what the flags ask for.
 type config struct {
-	etcd         cli.Etcd
+	etcd         component.Etcd
 	external     bool // --etcd was given: no embedded member
 	prefix       string
 	logLevel     string
@@ -69,7 +69,7 @@ func parseFlags(args []string, out io.Writer) (*config, error) {
 	}
 	c.external = fs.Changed("etcd")
 	var err error
-	if c.prefix, err = cli.CheckPrefix(c.prefix); err != nil {
+	if c.prefix, err = component.CheckPrefix(c.prefix); err != nil {
 		return nil, err
 	}
 	switch {

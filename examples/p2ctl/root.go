@@ -10,7 +10,7 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/p2kit/p2kit/internal/cli"
+	"github.com/p2kit/p2kit/component"
 	"github.com/p2kit/p2kit/kv"
 	"github.com/spf13/cobra"
 	clientv3 "go.etcd.io/etcd/client/v3"
@@ -21,7 +21,7 @@ import (
 // the etcd client, dialled on first use so that commands which fail on
 // their arguments never touch the network.
 type app struct {
-	etcd           cli.Etcd
+	etcd           component.Etcd
 	prefix         string
 	logLevel       string
 	output         string
@@ -117,7 +117,7 @@ func (a *app) setup() error {
 	if a.prefix == "" {
 		return fmt.Errorf("--prefix: the root / is not a prefix; use one such as /p2")
 	}
-	log, err := cli.NewLogger(a.logLevel, a.stderr)
+	log, err := component.NewLogger(a.logLevel, a.stderr)
 	if err != nil {
 		return err
 	}
@@ -158,7 +158,7 @@ func (a *app) oneShot(cmd *cobra.Command) (context.Context, context.CancelFunc) 
 }
 
 // defaultActor is $USER, or "p2ctl" when it is unset.
-func defaultActor() string { return cli.EnvOr("USER", "p2ctl") }
+func defaultActor() string { return component.EnvOr("USER", "p2ctl") }
 
 // oneLine flattens an error (errors.Join separates with newlines) into the
 // one line p2ctl prints.

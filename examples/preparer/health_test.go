@@ -15,9 +15,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/p2kit/p2kit/artifacttest"
 	"github.com/p2kit/p2kit/etcdtest"
 	"github.com/p2kit/p2kit/intent"
-	"github.com/p2kit/p2kit/internal/artifact"
 	"github.com/p2kit/p2kit/manifest"
 	"github.com/p2kit/p2kit/preparer"
 	"github.com/p2kit/p2kit/preparer/process"
@@ -91,7 +91,7 @@ func TestTwoPreparersOnOneHost(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
 
-	loc, dig, err := artifact.Write(filepath.Join(t.TempDir(), "web.tar.gz"), map[string]artifact.File{
+	loc, dig, err := artifacttest.Write(filepath.Join(t.TempDir(), "web.tar.gz"), map[string]artifacttest.File{
 		"bin/launch": {Body: "#!/bin/sh\nexec \"$APP_BIN\"\n", Exec: true},
 	})
 	require.NoError(t, err)

@@ -10,7 +10,7 @@ import (
 	"io"
 	"os"
 
-	"github.com/p2kit/p2kit/internal/cli"
+	"github.com/p2kit/p2kit/component"
 	"github.com/p2kit/p2kit/preparer"
 	"github.com/p2kit/p2kit/preparer/hoist"
 	"github.com/p2kit/p2kit/preparer/process"
@@ -40,7 +40,7 @@ func runErr(args []string, stderr io.Writer) error {
 	host, _ := os.Hostname()
 	fs := pflag.NewFlagSet("preparer", pflag.ContinueOnError)
 	fs.SetOutput(stderr)
-	var d cli.Daemon
+	var d component.Daemon
 	d.Register(fs, "127.0.0.1:9101")
 	node := fs.String("node", host, "this node's name")
 	podRoot := fs.String("pod-root", "/data/pods", "directory pods are installed in")
@@ -60,7 +60,7 @@ func runErr(args []string, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
-	prefix, err := cli.CheckPrefix(d.Prefix)
+	prefix, err := component.CheckPrefix(d.Prefix)
 	if err != nil {
 		return err
 	}
@@ -79,7 +79,7 @@ func runErr(args []string, stderr io.Writer) error {
 	if err != nil {
 		return fmt.Errorf("--trusted-keys: %w", err)
 	}
-	ctx, stop := cli.SignalContext()
+	ctx, stop := component.SignalContext()
 	defer stop()
 	rt, err := d.Start(ctx, "preparer")
 	if err != nil {
@@ -114,7 +114,7 @@ func runErr(args []string, stderr io.Writer) error {
 	log.Info("preparer starting", zap.String("node", *node), zap.String("pod_root", *podRoot),
 		zap.Int("trusted_keys", len(keys)), zap.Int("trusted_pgp_keys", len(pgpKeys)), zap.Bool("allow_unverified_artifacts", *allowUnverified), zap.Stringer("artifact_registry", redacted(registry)),
 		zap.String("health_host", *healthHost), zap.String("node_ip", env[envNodeIP]), zap.Duration("node_ttl", *nodeTTL),
-		zap.Strings("etcd", cli.SplitEndpoints(d.Etcd.Endpoints)))
+		zap.Strings("etcd", component.SplitEndpoints(d.Etcd.Endpoints)))
 	if err := p.Run(ctx); err != nil {
 		return err
 	}

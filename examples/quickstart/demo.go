@@ -16,10 +16,10 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/p2kit/p2kit/artifacttest"
 	"github.com/p2kit/p2kit/daemonset"
 	"github.com/p2kit/p2kit/failsafe"
 	"github.com/p2kit/p2kit/intent"
-	"github.com/p2kit/p2kit/internal/artifact"
 	"github.com/p2kit/p2kit/kv"
 	"github.com/p2kit/p2kit/labels"
 	"github.com/p2kit/p2kit/manifest"
@@ -74,7 +74,7 @@ type demoEnv struct {
 // this very binary in demo-app mode.
 func (d *demoEnv) buildArtifacts() error {
 	script := fmt.Sprintf("#!/bin/sh\nexport %s=1\nexec %q\n", envDemoApp, d.exe)
-	loc, sum, err := artifact.Write(filepath.Join(d.dir, "demo-app.tar.gz"), map[string]artifact.File{
+	loc, sum, err := artifacttest.Write(filepath.Join(d.dir, "demo-app.tar.gz"), map[string]artifacttest.File{
 		"bin/launch": {Body: script, Exec: true},
 	})
 	if err != nil {

@@ -15,11 +15,11 @@ import (
 	"testing"
 	"time"
 
+	"github.com/p2kit/p2kit/component"
 	"github.com/p2kit/p2kit/etcdtest"
 	"github.com/p2kit/p2kit/failsafe"
 	"github.com/p2kit/p2kit/intent"
 	"github.com/p2kit/p2kit/internal/authz"
-	"github.com/p2kit/p2kit/internal/cli"
 	"github.com/p2kit/p2kit/internal/etcdexec"
 	"github.com/p2kit/p2kit/manifest"
 	"github.com/p2kit/p2kit/preparer"
@@ -44,7 +44,7 @@ func ctxFor(t *testing.T) context.Context {
 // dial parses args as a binary's etcd flags and dials.
 func dial(t *testing.T, args ...string) (*clientv3.Client, error) {
 	t.Helper()
-	var e cli.Etcd
+	var e component.Etcd
 	fs := pflag.NewFlagSet("test", pflag.ContinueOnError)
 	e.Register(fs)
 	require.NoError(t, fs.Parse(args))

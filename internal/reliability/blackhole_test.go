@@ -6,8 +6,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/p2kit/p2kit/component"
 	"github.com/p2kit/p2kit/etcdtest"
-	"github.com/p2kit/p2kit/internal/cli"
 	"github.com/p2kit/p2kit/kv"
 	"github.com/p2kit/p2kit/labels"
 	"github.com/p2kit/p2kit/preparer"
@@ -25,7 +25,7 @@ const nodeTTL = time.Second
 // dial connects to endpoints the way the reference binaries do.
 func (w *world) dial(endpoints []string) *clientv3.Client {
 	w.t.Helper()
-	e := cli.Etcd{Endpoints: strings.Join(endpoints, ","), DialTimeout: 5 * time.Second}
+	e := component.Etcd{Endpoints: strings.Join(endpoints, ","), DialTimeout: 5 * time.Second}
 	c, err := e.Dial(w.ctx, nil)
 	require.NoError(w.t, err)
 	w.t.Cleanup(func() { _ = c.Close() })

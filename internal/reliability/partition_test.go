@@ -9,10 +9,10 @@ import (
 	"time"
 
 	"github.com/p2kit/p2kit/audit"
+	"github.com/p2kit/p2kit/component"
 	"github.com/p2kit/p2kit/etcdtest"
 	"github.com/p2kit/p2kit/farm"
 	"github.com/p2kit/p2kit/fleettest"
-	"github.com/p2kit/p2kit/internal/cli"
 	"github.com/p2kit/p2kit/internal/controller"
 	"github.com/p2kit/p2kit/labels"
 	"github.com/p2kit/p2kit/rc"
@@ -151,7 +151,7 @@ func TestPartitionedControllerIsFencedOff(t *testing.T) {
 	}
 	ps := w.etcd.Proxies(t)
 	stale := newStaleWrites(ps)
-	dialA := cli.Etcd{Endpoints: strings.Join(ps.Endpoints(), ","), DialTimeout: 5 * time.Second,
+	dialA := component.Etcd{Endpoints: strings.Join(ps.Endpoints(), ","), DialTimeout: 5 * time.Second,
 		DialOptions: []grpc.DialOption{grpc.WithChainUnaryInterceptor(stale.intercept)}}
 	cliA, err := dialA.Dial(w.ctx, nil)
 	require.NoError(t, err)

@@ -1,4 +1,4 @@
-package cli_test
+package component_test
 
 import (
 	"context"
@@ -7,8 +7,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/p2kit/p2kit/component"
 	"github.com/p2kit/p2kit/etcdtest"
-	"github.com/p2kit/p2kit/internal/cli"
 	"github.com/stretchr/testify/require"
 	"go.uber.org/zap"
 	"go.uber.org/zap/zapcore"
@@ -29,7 +29,7 @@ func TestServeMetricsOrRetryBusyPort(t *testing.T) {
 	require.NoError(t, err)
 	addr := busy.Addr().String()
 	core, obs := observer.New(zap.InfoLevel)
-	done, err := cli.ServeMetricsOrRetry(ctx, addr, cli.NewRegistry(), zap.New(core), 20*time.Millisecond)
+	done, err := component.ServeMetricsOrRetry(ctx, addr, component.NewRegistry(), zap.New(core), 20*time.Millisecond)
 	require.NoError(t, err, "a busy port does not fail the start")
 	require.True(t, logged(obs, zap.WarnLevel, "metrics address in use; serving no metrics for now and retrying in the background"))
 
@@ -45,7 +45,7 @@ func TestServeMetricsOrRetryBusyPort(t *testing.T) {
 	require.True(t, logged(obs, zap.InfoLevel, "metrics address free again; serving metrics"))
 	<-done
 
-	_, err = cli.ServeMetricsOrRetry(ctx, "not an address", cli.NewRegistry(), zap.NewNop(), time.Second)
+	_, err = component.ServeMetricsOrRetry(ctx, "not an address", component.NewRegistry(), zap.NewNop(), time.Second)
 	require.ErrorContains(t, err, "--metrics-addr", "a bad address still fails at once")
 }
 
@@ -59,7 +59,7 @@ func TestWatchEtcdLogsOutageAndRecovery(t *testing.T) {
 	done := make(chan struct{})
 	go func() {
 		defer close(done)
-		cli.WatchEtcd(ctx, cli2, 50*time.Millisecond, zap.New(core))
+		component.WatchEtcd(ctx, cli2, 50*time.Millisecond, zap.New(core))
 	}()
 	defer func() { cancel(); <-done }()
 

@@ -1,7 +1,7 @@
-// Package artifact builds hoist artifacts (tar.gz files) from in-memory
+// Package artifacttest builds hoist artifacts (tar.gz files) from in-memory
 // files, for tests, examples and the quickstart. It returns the digest a
 // manifest's launchable needs.
-package artifact
+package artifacttest
 
 import (
 	"archive/tar"

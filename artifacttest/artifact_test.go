@@ -1,4 +1,4 @@
-package artifact_test
+package artifacttest_test
 
 import (
 	"archive/tar"
@@ -10,13 +10,13 @@ import (
 	"path/filepath"
 	"testing"
 
-	"github.com/p2kit/p2kit/internal/artifact"
+	"github.com/p2kit/p2kit/artifacttest"
 	"github.com/stretchr/testify/require"
 )
 
 func TestWrite(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "a.tar.gz")
-	loc, digest, err := artifact.Write(path, map[string]artifact.File{
+	loc, digest, err := artifacttest.Write(path, map[string]artifacttest.File{
 		"bin/launch": {Body: "#!/bin/sh\nexec sleep 1\n", Exec: true},
 		"README":     {Body: "hi"},
 	})
@@ -24,7 +24,7 @@ func TestWrite(t *testing.T) {
 	require.Equal(t, "file://"+path, loc)
 	data, err := os.ReadFile(path)
 	require.NoError(t, err)
-	require.Equal(t, artifact.Digest(data), digest)
+	require.Equal(t, artifacttest.Digest(data), digest)
 
 	gz, err := gzip.NewReader(bytes.NewReader(data))
 	require.NoError(t, err)
@@ -42,7 +42,7 @@ func TestWrite(t *testing.T) {
 }
 
 func Example() {
-	data, _ := artifact.Tarball(map[string]artifact.File{"bin/launch": {Body: "#!/bin/sh\n", Exec: true}})
-	fmt.Println(len(artifact.Digest(data)))
+	data, _ := artifacttest.Tarball(map[string]artifacttest.File{"bin/launch": {Body: "#!/bin/sh\n", Exec: true}})
+	fmt.Println(len(artifacttest.Digest(data)))
 	// Output: 71
 }

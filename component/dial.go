@@ -1,7 +1,8 @@
-// Package cli holds what every p2kit binary shares: the etcd flags (with
+// Package component holds what every p2kit binary shares, and a binary of
+// your own can use: the etcd flags (with
 // TLS and authentication), a dial that fails fast, loggers, signal
 // handling and the metrics endpoint.
-package cli
+package component
 
 import (
 	"context"
