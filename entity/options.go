@@ -24,11 +24,13 @@ func Guard(cmps ...clientv3.Cmp) WriteOption {
 // Force sets WriteOptions.Force.
 func Force() WriteOption { return func(o *WriteOptions) { o.Force = true } }
 
-// ResolveWrite applies opts.
+// ResolveWrite applies opts; a nil option is skipped.
 func ResolveWrite(opts []WriteOption) WriteOptions {
 	var o WriteOptions
 	for _, fn := range opts {
-		fn(&o)
+		if fn != nil {
+			fn(&o)
+		}
 	}
 	return o
 }

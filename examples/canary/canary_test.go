@@ -162,7 +162,7 @@ func TestRelabelMovesPod(t *testing.T) {
 	// A deleted canary leaves its pod where it runs, as a deleted daemon
 	// set does: once the farm has let it go (its lock), a relabel that
 	// moves another canary does not move it.
-	require.NoError(t, store.Delete(context.Background(), "alice", "probe", nil))
+	require.NoError(t, store.Delete(context.Background(), "alice", "probe"))
 	require.Eventually(t, func() bool { return f.lockOwner("probe") == 0 }, wait, 20*time.Millisecond)
 	f.label("b", "no")
 	f.label("a", "yes")
