@@ -3,6 +3,7 @@ package farm_test
 import (
 	"context"
 	"errors"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -163,7 +164,11 @@ func TestFarmNamesALostLockAndTheEntity(t *testing.T) {
 	f, err := farm.New(cli, "things", func(ctx context.Context, id string) (farm.Result, error) {
 		n.Add(1)
 		fence, _ := farm.FenceFrom(ctx)
-		if _, err := cli.Delete(ctx, "/p2/locks/things/", clientv3.WithPrefix()); err != nil {
+		// Another holder takes the lock: a lock left free would rightly
+		// be claimed again, and the entity reconciled again.
+		dir := fence.Key()[:strings.LastIndex(fence.Key(), "/")+1]
+		if _, err := cli.Txn(ctx).Then(clientv3.OpDelete(fence.Key()),
+			clientv3.OpPut(dir+"thief", "")).Commit(); err != nil {
 			return farm.Result{}, err
 		}
 		// A plain kv.Commit: the farm finds out why it failed.
