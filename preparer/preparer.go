@@ -193,6 +193,9 @@ func (p *Preparer) Run(ctx context.Context) error {
 	// read the missing pods as "uninstall them".
 	seed, err := p.reality.List(ctx, p.node)
 	if err != nil {
+		if ctx.Err() != nil {
+			return nil // stopped while reading: not a failure
+		}
 		return fmt.Errorf("preparer %s: read reality: %w", p.node, err)
 	}
 	w, err := p.intent.WatchNode(ctx, p.node, kv.StallTimeout(p.watchStall))
@@ -226,6 +229,9 @@ func (p *Preparer) Run(ctx context.Context) error {
 		p.m.lag.WithLabelValues(p.node).Set(float64(w.Lag()))
 		if !started {
 			if err := p.start(ctx, q); err != nil {
+				if ctx.Err() != nil {
+					return nil // stopped while starting: not a failure
+				}
 				return err
 			}
 			for range p.workers {
