@@ -25,7 +25,8 @@ func TestReapDetached(t *testing.T) {
 	}
 	require.Eventually(t, func() bool { return zombie(detached.Process.Pid) && zombie(own.Process.Pid) },
 		30*time.Second, 10*time.Millisecond, "the children never exited")
-	require.Equal(t, 1, reapDetached())
+	// Other tests of this package may have left detached children too.
+	require.GreaterOrEqual(t, reapDetached(), 1)
 	_, gone := readStat(detached.Process.Pid)
 	require.False(t, gone, "the detached child was reaped")
 	require.True(t, zombie(own.Process.Pid), "the own-session child is left alone")

@@ -1,6 +1,7 @@
 package reliability_test
 
 import (
+	"flag"
 	"fmt"
 	"strings"
 	"testing"
@@ -68,8 +69,20 @@ func (w *world) nodeRecord(node string) bool {
 // the open connections (TCP never does that: the streams are left damaged),
 // and by pausing the proxies, which delivers it all late, in order, as TCP
 // does across a partition that heals before the connection times out.
+//
+// The byte-dropping variant runs only with -proxy-blackhole: a stream the
+// proxy damaged can stay up and lose events silently (seen once in the
+// race run of .ci/run), which no watcher can notice without a relist; see
+// docs/RELIABILITY.md. The pause variant is TCP's behaviour and always runs.
+var proxyBlackhole = flag.Bool("proxy-blackhole", false,
+	"also cut the preparer off with the proxy's byte-dropping blackhole (can lose watch events silently)")
+
 func TestPreparerBlackholedLongerThanItsLeases(t *testing.T) {
 	t.Run("blackhole", func(t *testing.T) {
+		if !*proxyBlackhole {
+			t.Skip("the proxy's byte-dropping blackhole runs only with -proxy-blackhole: a stream it damages " +
+				"can lose events without an error, which real TCP never does (docs/RELIABILITY.md)")
+		}
 		cutOff(t, etcdtest.Proxies.Blackhole, etcdtest.Proxies.Unblackhole)
 	})
 	t.Run("pause", func(t *testing.T) {
