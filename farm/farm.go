@@ -192,6 +192,15 @@ func (f *Farm) Run(ctx context.Context) error {
 // serve claims and reconciles entities under one session until the
 // session is lost or ctx ends.
 func (f *Farm) serve(ctx context.Context, sess *concurrency.Session) {
+	// The lock watch starts from a revision read before any claim of this
+	// session: a claim that finds the lock taken relies on seeing its
+	// release, even one that comes before the watch is set up.
+	from := int64(0)
+	if resp, err := f.client.Get(ctx, f.lockDir, clientv3.WithPrefix(), clientv3.WithCountOnly()); err == nil {
+		from = resp.Header.Revision + 1
+	} else if ctx.Err() == nil {
+		f.log.Warn("read the lock revision; releases before the lock watch starts wait for a resync", zap.Error(err))
+	}
 	f.mu.Lock()
 	f.session = sess
 	known := make([]string, 0, len(f.known))
@@ -205,7 +214,7 @@ func (f *Farm) serve(ctx context.Context, sess *concurrency.Session) {
 	}
 	sctx, cancel := context.WithCancel(ctx)
 	var wg sync.WaitGroup
-	wg.Go(func() { f.watchLocks(sctx) })
+	wg.Go(func() { f.watchLocks(sctx, from) })
 	wg.Go(func() { f.resyncLoop(sctx) })
 	select {
 	case <-ctx.Done():
@@ -348,9 +357,10 @@ func (f *Farm) stillOwns(ctx context.Context, m *concurrency.Mutex) bool {
 // fails (an error, a cancel, a compaction) is opened again after a
 // backoff, and every entity nobody here owns is queued again, since its
 // release may have been missed.
-func (f *Farm) watchLocks(ctx context.Context) {
+func (f *Farm) watchLocks(ctx context.Context, from int64) {
 	for ctx.Err() == nil {
-		err := f.watchLocksOnce(ctx)
+		err := f.watchLocksOnce(ctx, from)
+		from = 0 // a restart queues every unowned entity instead
 		if ctx.Err() != nil {
 			return
 		}
@@ -372,10 +382,14 @@ func (f *Farm) watchLocks(ctx context.Context) {
 	}
 }
 
-func (f *Farm) watchLocksOnce(ctx context.Context) error {
+func (f *Farm) watchLocksOnce(ctx context.Context, from int64) error {
 	wctx, cancel := context.WithCancel(ctx)
 	defer cancel()
-	wch := f.client.Watch(clientv3.WithRequireLeader(wctx), f.lockDir, clientv3.WithPrefix())
+	opts := []clientv3.OpOption{clientv3.WithPrefix()}
+	if from > 0 {
+		opts = append(opts, clientv3.WithRev(from))
+	}
+	wch := f.client.Watch(clientv3.WithRequireLeader(wctx), f.lockDir, opts...)
 	for resp := range wch {
 		if resp.CompactRevision != 0 {
 			return fmt.Errorf("watch %s: compacted at revision %d", f.lockDir, resp.CompactRevision)
