@@ -9,3 +9,9 @@ func Held[T any](src kv.Source[T]) bool {
 	s, ok := src.(*stage[T])
 	return ok && s.hold != nil
 }
+
+// Watching reports whether h's release watch is up.
+func Watching(h *Holds) bool { return h.watching.Load() }
+
+// ReleaseEvents is how many events h's release watch has received.
+func ReleaseEvents(h *Holds) int64 { return h.releaseEvents.Load() }

@@ -2,12 +2,12 @@ package failsafe
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 	"math/rand/v2"
 	"sort"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -53,9 +53,11 @@ type Record struct {
 // may serve any number of guards and sources.
 //
 // While a hold is in effect, Holds writes its record under a lease it keeps
-// alive, watches <prefix>/failsafe/releases/ for an operator's release of
-// its component's holds, and removes both keys when the hold ends. That
-// work runs in goroutines that stop when the hold ends, when Close is
+// alive, watches the releases of its component's holds
+// (<prefix>/failsafe/releases/<IDPrefix(component)>...) and removes both
+// keys when the hold ends. However many holds are in effect, that work is
+// done by one goroutine, one release watch and one lease per Holds; the
+// goroutine stops when the last hold's keys are removed, when Close is
 // called, or when the etcd client is closed.
 type Holds struct {
 	client    *clientv3.Client
@@ -71,11 +73,20 @@ type Holds struct {
 	ctx    context.Context // ends with Close or the client
 	cancel context.CancelFunc
 
-	mu        sync.Mutex
-	live      map[string]*Hold
-	stopWatch context.CancelFunc // stops the release watcher; nil when none runs
-	lease     clientv3.LeaseID   // the lease hold records are written under; 0: none yet
-	stopKeep  context.CancelFunc // stops the lease's keep-alive
+	wake    chan struct{} // tells the runner to look again
+	grantMu sync.Mutex    // one lease grant at a time
+
+	mu      sync.Mutex
+	live    map[string]*Hold
+	ended   []*Hold // holds ended whose keys the runner removes
+	running bool    // the runner goroutine runs
+	lease   clientv3.LeaseID
+	keepAt  time.Time // when the runner keeps the lease alive next
+
+	// For tests: whether the release watch is up, and how many events
+	// it has received.
+	watching      atomic.Bool
+	releaseEvents atomic.Int64
 }
 
 // Option configures Holds.
@@ -109,6 +120,7 @@ func NewHolds(client *clientv3.Client, component string, opts ...Option) *Holds 
 		prefix:      DefaultPrefix,
 		log:         zap.NewNop(),
 		live:        make(map[string]*Hold),
+		wake:        make(chan struct{}, 1),
 		ttl:         30 * time.Second,
 		minInterval: 500 * time.Millisecond,
 	}
@@ -147,125 +159,6 @@ func ReleaseKey(prefix, id string) string {
 // IDPrefix is how the ids of a component's holds begin: its name made a
 // valid key segment ('/' becomes '.'), then '-'.
 func IDPrefix(component string) string { return segment(component) + "-" }
-
-// Hold is one hold in effect. A guard built from scratch gets one from
-// Holds.Begin, keeps it up to date with Update, watches Released and ends
-// it with End.
-type Hold struct {
-	h  *Holds
-	id string
-	// guard is the record's guard when the hold began: its metrics label.
-	guard string
-
-	mu  sync.Mutex
-	rec Record
-	// keys, when set, lists the held keys each time the record is
-	// written, so that listing them costs nothing per batch.
-	keys func() []string
-
-	dirty chan struct{} // the record changed since it was written
-
-	// releaseCtx is canceled when an operator releases the hold.
-	releaseCtx context.Context
-	release    context.CancelFunc
-	releasedBy string
-	releaseRev int64
-	ended      chan struct{} // closed by End
-	endOnce    sync.Once
-}
-
-// ID is the hold's id, the last segment of its record's key.
-func (hd *Hold) ID() string { return hd.id }
-
-// Record returns a copy of the hold's record as last updated.
-func (hd *Hold) Record() Record {
-	hd.mu.Lock()
-	r := hd.rec
-	keys := hd.keys
-	hd.mu.Unlock()
-	if keys != nil {
-		r.Keys = keys()
-	} else {
-		r.Keys = append([]string(nil), r.Keys...)
-	}
-	return r
-}
-
-// Update replaces the reason, counts and keys of the hold's record; the
-// id, component, stage, revision and time stay. The record in etcd is
-// rewritten in the background, at most twice a second.
-func (hd *Hold) Update(rec Record) {
-	hd.mu.Lock()
-	old := hd.rec
-	rec.ID, rec.Component, rec.Stage, rec.Revision, rec.Time = old.ID, old.Component, old.Stage, old.Revision, old.Time
-	if rec.Guard == "" {
-		rec.Guard = old.Guard
-	}
-	changed := !sameRecord(old, rec)
-	hd.rec = rec
-	hd.mu.Unlock()
-	if changed {
-		hd.markDirty()
-	}
-}
-
-func sameRecord(a, b Record) bool {
-	if a.Guard != b.Guard || a.Reason != b.Reason || a.Deletes != b.Deletes || a.Creates != b.Creates ||
-		a.Mutates != b.Mutates || a.Total != b.Total || len(a.Keys) != len(b.Keys) {
-		return false
-	}
-	for i := range a.Keys {
-		if a.Keys[i] != b.Keys[i] {
-			return false
-		}
-	}
-	return true
-}
-
-// setKeys makes every write of the record list the keys keys returns.
-func (hd *Hold) setKeys(keys func() []string) {
-	hd.mu.Lock()
-	hd.keys = keys
-	hd.mu.Unlock()
-	hd.markDirty()
-}
-
-func (hd *Hold) markDirty() {
-	select {
-	case hd.dirty <- struct{}{}:
-	default:
-	}
-}
-
-// Released is closed when an operator releases the hold.
-func (hd *Hold) Released() <-chan struct{} { return hd.releaseCtx.Done() }
-
-// ReleasedBy is who released the hold, "" while it is not released.
-func (hd *Hold) ReleasedBy() string {
-	hd.mu.Lock()
-	defer hd.mu.Unlock()
-	return hd.releasedBy
-}
-
-// ReleaseRevision is the etcd revision the release was written at, 0
-// while the hold is not released. A guard delivers the net change up to at
-// least this revision.
-func (hd *Hold) ReleaseRevision() int64 {
-	hd.mu.Lock()
-	defer hd.mu.Unlock()
-	return hd.releaseRev
-}
-
-func (hd *Hold) isReleased() bool { return hd.releaseCtx.Err() != nil }
-
-func (hd *Hold) fire(by string, rev int64) {
-	hd.mu.Lock()
-	if hd.releaseCtx.Err() == nil {
-		hd.releasedBy, hd.releaseRev = by, rev
-	}
-	hd.mu.Unlock()
-	hd.release()
-}
 
 // newID returns a hold id that begins with the component, sorts by time
 // within it and is a valid key segment.
@@ -309,13 +202,17 @@ func (h *Holds) takeOver(rec Record) *Hold { return h.start(rec, true) }
 
 func (h *Holds) start(rec Record, adopted bool) *Hold {
 	rec.Component = h.component
-	hd := &Hold{h: h, id: rec.ID, guard: rec.Guard, rec: rec, dirty: make(chan struct{}, 1), ended: make(chan struct{})}
+	hd := &Hold{h: h, id: rec.ID, guard: rec.Guard, rec: rec}
 	hd.releaseCtx, hd.release = context.WithCancel(context.Background())
 
 	h.mu.Lock()
 	h.live[rec.ID] = hd
-	h.watchReleases()
+	run := h.client != nil && !h.running && h.ctx.Err() == nil
+	h.running = h.running || run
 	h.mu.Unlock()
+	if run {
+		go h.run()
+	}
 
 	h.m.holds.WithLabelValues(h.component, rec.Guard).Inc()
 	h.m.active.WithLabelValues(h.component, rec.Guard).Inc()
@@ -334,94 +231,31 @@ func (h *Holds) start(rec Record, adopted bool) *Hold {
 	default:
 		h.log.Error("failsafe hold: the consumer sees nothing until the state recovers or the hold is released", fields...)
 	}
-	if h.client != nil {
-		// Write the record now, so that it exists once Next has held;
-		// should etcd be slow or down, keep goes on trying.
-		ctx, cancel := context.WithTimeout(h.ctx, firstPutTimeout)
-		err := h.putRecord(ctx, hd)
-		cancel()
-		written := err == nil
-		if !written && h.ctx.Err() == nil {
-			h.log.Warn("write hold record failed; retrying in the background",
-				zap.String("key", HoldKey(h.prefix, rec.ID)), zap.Error(err))
-		}
-		go h.keep(hd, written)
+	if h.client == nil {
+		return hd
 	}
+	// Write the record now, so that it exists once Next has held; should
+	// etcd be slow or down, the runner goes on trying.
+	ctx, cancel := context.WithTimeout(h.ctx, firstPutTimeout)
+	err := h.putRecord(ctx, hd)
+	cancel()
+	if err != nil && h.ctx.Err() == nil {
+		h.log.Warn("write hold record failed; retrying in the background",
+			zap.String("key", HoldKey(h.prefix, rec.ID)), zap.Error(err))
+	}
+	h.mu.Lock()
+	if err != nil {
+		hd.dirty = true
+	} else {
+		hd.nextWrite = time.Now().Add(h.minInterval)
+	}
+	h.mu.Unlock()
+	h.poke()
 	return hd
 }
 
 // firstPutTimeout bounds how long beginning a hold waits for its record.
 const firstPutTimeout = 2 * time.Second
-
-func (h *Holds) putRecord(ctx context.Context, hd *Hold) error {
-	rec := hd.Record()
-	data, err := json.Marshal(rec)
-	if err != nil {
-		return err
-	}
-	lease, err := h.recordLease(ctx)
-	if err != nil {
-		return err
-	}
-	_, err = h.client.Put(ctx, HoldKey(h.prefix, rec.ID), string(data), clientv3.WithLease(lease))
-	return err
-}
-
-// recordLease returns the lease hold records are written under, granting
-// it and starting its keep-alive on first use. Should the lease be lost
-// (etcd unreachable for longer than the TTL), the records of the holds
-// still in effect are written again under a new one.
-func (h *Holds) recordLease(ctx context.Context) (clientv3.LeaseID, error) {
-	h.mu.Lock()
-	id := h.lease
-	h.mu.Unlock()
-	if id != 0 {
-		return id, nil
-	}
-	resp, err := h.client.Grant(ctx, max(int64(h.ttl.Seconds()), 1))
-	if err != nil {
-		return 0, fmt.Errorf("grant hold record lease: %w", err)
-	}
-	kctx, stopKeep := context.WithCancel(h.ctx)
-	ch, err := h.client.KeepAlive(kctx, resp.ID)
-	if err != nil {
-		stopKeep()
-		return 0, fmt.Errorf("keep hold record lease alive: %w", err)
-	}
-	h.mu.Lock()
-	if h.lease != 0 {
-		// Another hold granted one meanwhile: use that, give this back.
-		id := h.lease
-		h.mu.Unlock()
-		stopKeep()
-		go h.revoke(resp.ID)
-		return id, nil
-	}
-	h.lease, h.stopKeep = resp.ID, stopKeep
-	h.mu.Unlock()
-	go func() {
-		for range ch {
-		}
-		h.mu.Lock()
-		lost := h.lease == resp.ID // not given back by end
-		if lost {
-			h.lease = 0
-		}
-		live := make([]*Hold, 0, len(h.live))
-		for _, hd := range h.live {
-			live = append(live, hd)
-		}
-		h.mu.Unlock()
-		if !lost || h.ctx.Err() != nil {
-			return
-		}
-		h.log.Warn("hold record lease lost; writing the records of holds in effect again", zap.Int("holds", len(live)))
-		for _, hd := range live {
-			hd.markDirty()
-		}
-	}()
-	return resp.ID, nil
-}
 
 // Active returns the records of the holds of h in effect, oldest first.
 func (h *Holds) Active() []Record {
@@ -459,22 +293,13 @@ func (hd *Hold) End(released bool) {
 func (h *Holds) end(hd *Hold, released bool) {
 	h.mu.Lock()
 	delete(h.live, hd.id)
-	if len(h.live) == 0 && h.stopWatch != nil {
-		h.stopWatch()
-		h.stopWatch = nil
-	}
-	var lease clientv3.LeaseID
-	if len(h.live) == 0 && h.lease != 0 {
-		// The last hold ended: stop keeping the lease alive and give it
-		// back, which also removes the record should keep not have.
-		lease, h.lease = h.lease, 0
-		h.stopKeep()
+	if h.running {
+		// The runner removes the record and any release, and gives
+		// the lease back once no hold is left.
+		h.ended = append(h.ended, hd)
 	}
 	h.mu.Unlock()
-	if lease != 0 {
-		go h.revoke(lease)
-	}
-	close(hd.ended)
+	h.poke()
 	hd.release()
 
 	rec := hd.Record()
@@ -494,90 +319,4 @@ func (h *Holds) end(hd *Hold, released bool) {
 		return
 	}
 	h.log.Info("failsafe hold ended: the state recovered; delivering the net change", fields...)
-}
-
-// revoke gives back a lease no hold uses any more.
-func (h *Holds) revoke(lease clientv3.LeaseID) {
-	ctx, cancel := context.WithTimeout(h.client.Ctx(), opTimeout)
-	defer cancel()
-	if _, err := h.client.Revoke(ctx, lease); err != nil && h.client.Ctx().Err() == nil {
-		h.log.Warn("revoke hold record lease; it expires by itself", zap.Error(err))
-	}
-}
-
-// keep writes the hold's record whenever it changed (at most every
-// minInterval), waits for the hold to end and removes the record and any
-// release. It retries until it succeeds, h is closed or the client is.
-func (h *Holds) keep(hd *Hold, written bool) {
-	ctx := h.ctx
-	key := HoldKey(h.prefix, hd.id)
-	put := func(ctx context.Context) error { return h.putRecord(ctx, hd) }
-	if !written {
-		hd.markDirty()
-	}
-	for {
-		select {
-		case <-hd.ended:
-			remove := func(ctx context.Context) error {
-				_, err := h.client.Txn(ctx).Then(
-					clientv3.OpDelete(key),
-					clientv3.OpDelete(ReleaseKey(h.prefix, hd.id)),
-				).Commit()
-				return err
-			}
-			retry(ctx, nil, h.log, "remove hold record "+key, remove)
-			return
-		case <-ctx.Done():
-			return
-		case <-hd.dirty:
-			if !retry(ctx, hd.ended, h.log, "write hold record "+key, put) {
-				continue // ended or closed: the loop sees which
-			}
-			t := time.NewTimer(h.minInterval)
-			select {
-			case <-t.C:
-			case <-hd.ended:
-				t.Stop()
-			case <-ctx.Done():
-				t.Stop()
-			}
-		}
-	}
-}
-
-// opTimeout bounds one etcd request made in the background.
-const opTimeout = 5 * time.Second
-
-// retry calls op until it succeeds (true), ctx ends or stop is closed
-// (false), backing off between attempts.
-func retry(ctx context.Context, stop <-chan struct{}, log *zap.Logger, what string, op func(context.Context) error) bool {
-	wait := 50 * time.Millisecond
-	for {
-		select {
-		case <-stop:
-			return false
-		default:
-		}
-		octx, cancel := context.WithTimeout(ctx, opTimeout)
-		err := op(octx)
-		cancel()
-		if err == nil {
-			return true
-		}
-		if ctx.Err() != nil {
-			return false
-		}
-		log.Warn(what+" failed; retrying", zap.Duration("in", wait), zap.Error(err))
-		t := time.NewTimer(wait)
-		select {
-		case <-t.C:
-		case <-stop:
-			t.Stop()
-			return false
-		case <-ctx.Done():
-			t.Stop()
-			return false
-		}
-		wait = min(2*wait, 5*time.Second)
-	}
 }

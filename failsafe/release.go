@@ -3,7 +3,9 @@ package failsafe
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
+	"regexp"
 	"strings"
 	"time"
 
@@ -72,65 +74,108 @@ func ListHolds(ctx context.Context, client *clientv3.Client, prefix string) ([]R
 	return recs, nil
 }
 
-// watchReleases starts the release watcher unless it runs. h.mu is held.
-func (h *Holds) watchReleases() {
-	if h.stopWatch != nil || h.client == nil {
-		return
-	}
-	ctx, cancel := context.WithCancel(h.ctx)
-	h.stopWatch = cancel
-	go h.followReleases(ctx)
+// releaseDir is where the releases of h's holds are: their keys begin
+// with it.
+func (h *Holds) releaseDir() string { return ReleaseKey(h.prefix, IDPrefix(h.component)) }
+
+// releaseRange is the key range the release watch covers: the release
+// keys of ids that go on from h's IDPrefix with a digit, as the ids
+// Begin makes do (the time they began). A component whose name goes on
+// from h's with '-' and a letter ("a-b" after "a") has its releases
+// outside it; one that goes on with '-' and a digit ("a-1") is inside,
+// and ownsID tells its releases apart.
+func (h *Holds) releaseRange() (from, end string) {
+	dir := h.releaseDir()
+	return dir + "0", dir + ":" // ':' follows '9'
 }
 
-// followReleases lists then watches the releases of the component's holds
-// until ctx ends, which happens when no hold of h is in effect any more.
-// Only the component's own releases are watched (hold ids begin with the
-// component), so releasing one of many components' holds wakes one of
-// them, not all.
-func (h *Holds) followReleases(ctx context.Context) {
-	dir := ReleaseKey(h.prefix, IDPrefix(h.component))
-	wait := 50 * time.Millisecond
-	for ctx.Err() == nil {
-		resp, err := h.client.Get(ctx, dir, clientv3.WithPrefix())
-		if err == nil {
-			for _, kvp := range resp.Kvs {
-				h.dispatch(ctx, kvp)
-			}
-			wch := h.client.Watch(clientv3.WithRequireLeader(ctx), dir,
-				clientv3.WithPrefix(), clientv3.WithRev(resp.Header.Revision+1))
-			for wr := range wch {
-				if err = wr.Err(); err != nil {
-					break
-				}
-				wait = 50 * time.Millisecond
-				for _, ev := range wr.Events {
-					if ev.Type == mvccpb.PUT {
-						h.dispatch(ctx, ev.Kv)
-					}
-				}
-			}
-		}
-		if ctx.Err() != nil {
+// foreignTail matches what follows a component's IDPrefix in the ids of
+// another component whose name goes on from it: more of a name, '-', then
+// the time and random part every id ends with.
+var foreignTail = regexp.MustCompile(`^.+-[0-9]{8}-[0-9]{6}\.[0-9]{3}-[0-9a-f]{6}$`)
+
+// ownsID reports whether id is the id of one of h's component's holds,
+// not one of a component whose name begins with h's ("a-1" after "a").
+func (h *Holds) ownsID(id string) bool {
+	rest, ok := strings.CutPrefix(id, IDPrefix(h.component))
+	return ok && !foreignTail.MatchString(rest)
+}
+
+// releaseWatch is the runner's watch of its component's releases.
+type releaseWatch struct {
+	ch     clientv3.WatchChan // nil while no watch runs
+	cancel context.CancelFunc
+	// After a failed watch: when to start again, and how long to wait
+	// after the next failure.
+	retryAt time.Time
+	wait    time.Duration
+}
+
+func (w *releaseWatch) stop() {
+	if w.cancel != nil {
+		w.cancel()
+	}
+	w.ch, w.cancel = nil, nil
+}
+
+// startWatch lists the releases of the component's holds, hands them out,
+// and watches for more from the listing's revision on.
+func (h *Holds) startWatch(w *releaseWatch) error {
+	from, end := h.releaseRange()
+	ctx, cancel := context.WithTimeout(h.ctx, opTimeout)
+	resp, err := h.client.Get(ctx, from, clientv3.WithRange(end))
+	cancel()
+	if err != nil {
+		return fmt.Errorf("list failsafe releases %s: %w", h.releaseDir(), err)
+	}
+	for _, kvp := range resp.Kvs {
+		h.dispatch(kvp)
+	}
+	wctx, wcancel := context.WithCancel(h.ctx)
+	w.ch = h.client.Watch(clientv3.WithRequireLeader(wctx), from,
+		clientv3.WithRange(end), clientv3.WithRev(resp.Header.Revision+1))
+	w.cancel = wcancel
+	h.watching.Store(true)
+	return nil
+}
+
+// onReleases hands out the releases of one watch response. A closed or
+// failed watch is stopped, to be started again (listing anew) by the
+// runner after a while.
+func (h *Holds) onReleases(w *releaseWatch, wr clientv3.WatchResponse, ok bool) {
+	if !ok || wr.Err() != nil {
+		w.stop()
+		h.watching.Store(false)
+		if h.ctx.Err() != nil {
 			return
 		}
-		h.log.Warn("watch of failsafe releases failed; retrying", zap.String("prefix", dir),
-			zap.Duration("in", wait), zap.Error(err))
-		t := time.NewTimer(wait)
-		select {
-		case <-t.C:
-		case <-ctx.Done():
-			t.Stop()
-			return
+		err := errors.New("watch closed")
+		if ok {
+			err = wr.Err()
 		}
-		wait = min(2*wait, 5*time.Second)
+		w.wait = min(max(2*w.wait, 50*time.Millisecond), 5*time.Second)
+		w.retryAt = time.Now().Add(w.wait)
+		h.log.Warn("watch of failsafe releases failed; retrying", zap.String("prefix", h.releaseDir()),
+			zap.Duration("in", w.wait), zap.Error(err))
+		return
+	}
+	w.wait = 0
+	h.releaseEvents.Add(int64(len(wr.Events)))
+	for _, ev := range wr.Events {
+		if ev.Type == mvccpb.PUT {
+			h.dispatch(ev.Kv)
+		}
 	}
 }
 
 // dispatch hands a release to the hold it names. A release of a hold that
 // has no record is logged and removed.
-func (h *Holds) dispatch(ctx context.Context, kvp *mvccpb.KeyValue) {
+func (h *Holds) dispatch(kvp *mvccpb.KeyValue) {
 	key := string(kvp.Key)
 	id := strings.TrimPrefix(key, ReleaseKey(h.prefix, ""))
+	if !h.ownsID(id) {
+		return // another component's, whose name begins with this one's
+	}
 	var rel ReleaseRecord
 	by := string(kvp.Value)
 	if json.Unmarshal(kvp.Value, &rel) == nil {
@@ -149,7 +194,7 @@ func (h *Holds) dispatch(ctx context.Context, kvp *mvccpb.KeyValue) {
 	// exists: the hold may belong to another process of a component of a
 	// similar name, or be taken up by a restarted process.
 	holdKey := HoldKey(h.prefix, id)
-	octx, cancel := context.WithTimeout(ctx, opTimeout)
+	octx, cancel := context.WithTimeout(h.ctx, opTimeout)
 	defer cancel()
 	resp, err := h.client.Txn(octx).
 		If(clientv3.Compare(clientv3.CreateRevision(holdKey), "=", 0),

@@ -1,0 +1,163 @@
+package failsafe_test
+
+import (
+	"fmt"
+	"runtime"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/p2kit/p2kit/etcdtest"
+	"github.com/p2kit/p2kit/failsafe"
+	"github.com/stretchr/testify/require"
+	clientv3 "go.etcd.io/etcd/client/v3"
+)
+
+// stableGoroutines polls until runtime.NumGoroutine gives the same figure
+// ten times in a row, 20ms apart, and returns it.
+func stableGoroutines(t *testing.T) int {
+	t.Helper()
+	last, same := -1, 0
+	deadline := time.Now().Add(waitFor)
+	for same < 10 {
+		require.True(t, time.Now().Before(deadline), "goroutine count never settled (last %d)", last)
+		time.Sleep(20 * time.Millisecond)
+		n := runtime.NumGoroutine()
+		if n == last {
+			same++
+			continue
+		}
+		last, same = n, 0
+	}
+	return last
+}
+
+// beginHold begins a hold of h the way a guard built from scratch does.
+func beginHold(t *testing.T, h *failsafe.Holds) *failsafe.Hold {
+	t.Helper()
+	return h.Begin(failsafe.Record{Guard: "test", Reason: "held by the test", Deletes: 1, Total: 1})
+}
+
+// A held node costs at most two goroutines: its Holds runs one goroutine
+// of its own (record writes, the lease keep-alive, the release watch) and
+// one the etcd client runs for the release watch. Measured against a
+// baseline with one Holds already holding, so that the client's shared
+// watch and lease streams are up.
+func TestHeldHoldsCostTwoGoroutines(t *testing.T) {
+	const n = 200
+	c := etcdtest.New(t)
+	cli := c.Client(t)
+	root := "/cost"
+	// A long TTL: no keep-alive request (and its short-lived goroutines)
+	// while the goroutines are counted.
+	ttl := failsafe.WithRecordTTL(10 * time.Minute)
+	warm := failsafe.NewHolds(cli, "warm-up", failsafe.WithPrefix(root), ttl)
+	t.Cleanup(warm.Close)
+	beginHold(t, warm)
+	require.Eventually(t, func() bool { return failsafe.Watching(warm) }, waitFor, pollEvery)
+	base := stableGoroutines(t)
+
+	hs := make([]*failsafe.Holds, n)
+	holds := make([]*failsafe.Hold, n)
+	for i := range hs {
+		hs[i] = failsafe.NewHolds(cli, fmt.Sprintf("preparer/node%05d", i), failsafe.WithPrefix(root), ttl)
+		holds[i] = beginHold(t, hs[i])
+	}
+	require.Eventually(t, func() bool {
+		recs, err := failsafe.ListHolds(ctxT(t), cli, root)
+		return err == nil && len(recs) == n+1
+	}, waitFor, pollEvery, "hold records")
+	require.Eventually(t, func() bool {
+		for _, h := range hs {
+			if !failsafe.Watching(h) {
+				return false
+			}
+		}
+		return true
+	}, waitFor, pollEvery, "release watches")
+	held := stableGoroutines(t)
+	t.Logf("%d held Holds: %d goroutines over the baseline of %d, %.2f per held Holds",
+		n, held-base, base, float64(held-base)/n)
+	require.LessOrEqual(t, held-base, 2*n, "goroutines per held Holds")
+
+	// Every one of them stops: the holds end, their records go, and the
+	// goroutines with them.
+	for _, hd := range holds {
+		hd.End(false)
+	}
+	require.Eventually(t, func() bool {
+		recs, err := failsafe.ListHolds(ctxT(t), cli, root)
+		return err == nil && len(recs) == 1
+	}, waitFor, pollEvery, "hold records removed")
+	require.Eventually(t, func() bool { return runtime.NumGoroutine() <= base+2 }, waitFor, pollEvery,
+		"goroutines left after every hold ended")
+}
+
+// Releasing many holds one by one costs each holder only the events of its
+// own releases: at most 3 release-watch events per hold in all, for a
+// fleet's names and where one component's name begins with another's
+// (tier, tier-x, tier-x-x...).
+func TestReleaseEventsLinearInHolds(t *testing.T) {
+	c := etcdtest.New(t)
+	cli := c.Client(t)
+	for _, tc := range []struct {
+		name string
+		comp func(i int) string
+	}{
+		{"fleet", func(i int) string { return fmt.Sprintf("preparer/node%05d", i) }},
+		{"nested", func(i int) string { return "tier" + strings.Repeat("-x", i) }},
+	} {
+		t.Run(tc.name, func(t *testing.T) { releaseOneByOne(t, cli, "/"+tc.name, tc.comp) })
+	}
+}
+
+func releaseOneByOne(t *testing.T, cli *clientv3.Client, root string, comp func(int) string) {
+	const n = 100
+	hs := make([]*failsafe.Holds, n)
+	holds := make([]*failsafe.Hold, n)
+	for i := range hs {
+		hs[i] = failsafe.NewHolds(cli, comp(i), failsafe.WithPrefix(root))
+		t.Cleanup(hs[i].Close)
+		holds[i] = beginHold(t, hs[i])
+	}
+	require.Eventually(t, func() bool {
+		for _, h := range hs {
+			if !failsafe.Watching(h) {
+				return false
+			}
+		}
+		return true
+	}, waitFor, pollEvery, "release watches")
+	// The longest name first: on the way, every shorter name's holder
+	// still holds and watches.
+	for i := n - 1; i >= 0; i-- {
+		hd := holds[i]
+		require.NoError(t, failsafe.Release(ctxT(t), cli, root, hd.ID(), "tester"))
+		select {
+		case <-hd.Released():
+		case <-time.After(waitFor):
+			t.Fatalf("hold %d of %s not released", i, hs[i].Component())
+		}
+		hd.End(true)
+	}
+	waitNoHolds(t, cli, root)
+	require.Eventually(t, func() bool {
+		resp, err := cli.Get(ctxT(t), failsafe.ReleaseKey(root, ""), clientv3.WithPrefix())
+		return err == nil && resp.Count == 0
+	}, waitFor, pollEvery, "releases removed")
+	total, last, same := int64(0), int64(-1), 0
+	for same < 10 {
+		time.Sleep(20 * time.Millisecond)
+		total = 0
+		for _, h := range hs {
+			total += failsafe.ReleaseEvents(h)
+		}
+		if total != last {
+			last, same = total, 0
+			continue
+		}
+		same++
+	}
+	t.Logf("%d holds released one by one: %d release-watch events, %.2f per hold", n, total, float64(total)/n)
+	require.LessOrEqual(t, total, int64(3*n), "release-watch events for %d holds", n)
+}

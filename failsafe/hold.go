@@ -1,0 +1,130 @@
+package failsafe
+
+import (
+	"context"
+	"sync"
+	"time"
+)
+
+// Hold is one hold in effect. A guard built from scratch gets one from
+// Holds.Begin, keeps it up to date with Update, watches Released and ends
+// it with End.
+type Hold struct {
+	h  *Holds
+	id string
+	// guard is the record's guard when the hold began: its metrics label.
+	guard string
+
+	mu  sync.Mutex
+	rec Record
+	// keys, when set, lists the held keys each time the record is
+	// written, so that listing them costs nothing per batch.
+	keys func() []string
+
+	// Guarded by h.mu: the record changed since it was last written,
+	// and when it may be written next.
+	dirty     bool
+	nextWrite time.Time
+
+	// releaseCtx is canceled when an operator releases the hold.
+	releaseCtx context.Context
+	release    context.CancelFunc
+	releasedBy string
+	releaseRev int64
+	endOnce    sync.Once
+}
+
+// ID is the hold's id, the last segment of its record's key.
+func (hd *Hold) ID() string { return hd.id }
+
+// Record returns a copy of the hold's record as last updated.
+func (hd *Hold) Record() Record {
+	hd.mu.Lock()
+	r := hd.rec
+	keys := hd.keys
+	hd.mu.Unlock()
+	if keys != nil {
+		r.Keys = keys()
+	} else {
+		r.Keys = append([]string(nil), r.Keys...)
+	}
+	return r
+}
+
+// Update replaces the reason, counts and keys of the hold's record; the
+// id, component, stage, revision and time stay. The record in etcd is
+// rewritten in the background, at most twice a second.
+func (hd *Hold) Update(rec Record) {
+	hd.mu.Lock()
+	old := hd.rec
+	rec.ID, rec.Component, rec.Stage, rec.Revision, rec.Time = old.ID, old.Component, old.Stage, old.Revision, old.Time
+	if rec.Guard == "" {
+		rec.Guard = old.Guard
+	}
+	changed := !sameRecord(old, rec)
+	hd.rec = rec
+	hd.mu.Unlock()
+	if changed {
+		hd.markDirty()
+	}
+}
+
+func sameRecord(a, b Record) bool {
+	if a.Guard != b.Guard || a.Reason != b.Reason || a.Deletes != b.Deletes || a.Creates != b.Creates ||
+		a.Mutates != b.Mutates || a.Total != b.Total || len(a.Keys) != len(b.Keys) {
+		return false
+	}
+	for i := range a.Keys {
+		if a.Keys[i] != b.Keys[i] {
+			return false
+		}
+	}
+	return true
+}
+
+// setKeys makes every write of the record list the keys keys returns.
+func (hd *Hold) setKeys(keys func() []string) {
+	hd.mu.Lock()
+	hd.keys = keys
+	hd.mu.Unlock()
+	hd.markDirty()
+}
+
+// markDirty has the record written again by h's runner.
+func (hd *Hold) markDirty() {
+	h := hd.h
+	h.mu.Lock()
+	hd.dirty = true
+	h.mu.Unlock()
+	h.poke()
+}
+
+// Released is closed when an operator releases the hold.
+func (hd *Hold) Released() <-chan struct{} { return hd.releaseCtx.Done() }
+
+// ReleasedBy is who released the hold, "" while it is not released.
+func (hd *Hold) ReleasedBy() string {
+	hd.mu.Lock()
+	defer hd.mu.Unlock()
+	return hd.releasedBy
+}
+
+// ReleaseRevision is the etcd revision the release was written at, 0
+// while the hold is not released. A guard delivers the net change up to at
+// least this revision.
+func (hd *Hold) ReleaseRevision() int64 {
+	hd.mu.Lock()
+	defer hd.mu.Unlock()
+	return hd.releaseRev
+}
+
+func (hd *Hold) isReleased() bool { return hd.releaseCtx.Err() != nil }
+
+func (hd *Hold) fire(by string, rev int64) {
+	hd.mu.Lock()
+	if hd.releaseCtx.Err() == nil {
+		hd.releasedBy, hd.releaseRev = by, rev
+	}
+	hd.mu.Unlock()
+	hd.release()
+}

@@ -1,0 +1,277 @@
+package failsafe
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"time"
+
+	"go.etcd.io/etcd/api/v3/v3rpc/rpctypes"
+	clientv3 "go.etcd.io/etcd/client/v3"
+	"go.uber.org/zap"
+)
+
+// opTimeout bounds one etcd request made in the background.
+const opTimeout = 5 * time.Second
+
+// poke tells the runner to look again at what is to be done.
+func (h *Holds) poke() {
+	select {
+	case h.wake <- struct{}{}:
+	default:
+	}
+}
+
+// run is the one goroutine of h while any hold is in effect or any ended
+// hold's keys are still to be removed. It removes the keys of ended holds,
+// writes the records that changed (each at most every minInterval), keeps
+// the records' lease alive with one request every third of its TTL, and
+// follows the release watch. Once nothing is left to do it gives the lease
+// back and returns; it returns at once when h is closed or its client is.
+func (h *Holds) run() {
+	var w releaseWatch
+	defer func() {
+		w.stop()
+		h.watching.Store(false)
+	}()
+	timer := time.NewTimer(time.Hour)
+	defer timer.Stop()
+	var failAt time.Time // after a failed request: no request before then
+	backoff := 50 * time.Millisecond
+	for {
+		now := time.Now()
+		h.mu.Lock()
+		if h.ctx.Err() != nil {
+			h.running = false
+			h.mu.Unlock()
+			return
+		}
+		if len(h.live) == 0 && len(h.ended) == 0 {
+			h.running = false
+			lease := h.lease
+			h.lease = 0
+			h.mu.Unlock()
+			w.stop()
+			if lease != 0 {
+				h.revoke(lease)
+			}
+			return
+		}
+		live := len(h.live) > 0
+		h.mu.Unlock()
+
+		var wake time.Time // when to look again without being told
+		if now.Before(failAt) {
+			wake = failAt
+		} else if err := h.work(now, &w, live, &wake); err != nil {
+			if h.ctx.Err() != nil {
+				continue
+			}
+			h.log.Warn("failsafe hold bookkeeping failed; retrying", zap.Duration("in", backoff), zap.Error(err))
+			failAt, wake = now.Add(backoff), now.Add(backoff)
+			backoff = min(2*backoff, 5*time.Second)
+		} else {
+			backoff = 50 * time.Millisecond
+			h.mu.Lock()
+			idle := len(h.live) == 0 && len(h.ended) == 0
+			h.mu.Unlock()
+			if idle {
+				continue // give the lease back and return
+			}
+		}
+
+		var fire <-chan time.Time
+		if !wake.IsZero() {
+			timer.Reset(max(time.Until(wake), 0))
+			fire = timer.C
+		}
+		select {
+		case <-h.wake:
+		case <-fire:
+		case <-h.ctx.Done():
+		case wr, ok := <-w.ch:
+			h.onReleases(&w, wr, ok)
+		}
+		if fire != nil && !timer.Stop() {
+			select {
+			case <-timer.C:
+			default:
+			}
+		}
+	}
+}
+
+// work does what is due at now: removals, record writes, the lease's
+// keep-alive and starting the release watch, stopping at the first failed
+// request. It sets *wake to when something falls due next.
+func (h *Holds) work(now time.Time, w *releaseWatch, live bool, wake *time.Time) error {
+	later := func(t time.Time) {
+		if wake.IsZero() || t.Before(*wake) {
+			*wake = t
+		}
+	}
+	h.mu.Lock()
+	ended := h.ended
+	h.ended = nil
+	var due []*Hold
+	for _, hd := range h.live {
+		switch {
+		case !hd.dirty:
+		case now.Before(hd.nextWrite):
+			later(hd.nextWrite)
+		default:
+			hd.dirty = false
+			due = append(due, hd)
+		}
+	}
+	h.mu.Unlock()
+	// On a failure, what was not done is put back for the next attempt.
+	requeue := func(ended, due []*Hold) {
+		h.mu.Lock()
+		h.ended = append(ended, h.ended...)
+		for _, hd := range due {
+			if _, ok := h.live[hd.id]; ok {
+				hd.dirty = true
+			}
+		}
+		h.mu.Unlock()
+	}
+
+	for i, hd := range ended {
+		if err := h.removeKeys(hd.id); err != nil {
+			requeue(ended[i:], due)
+			return err
+		}
+	}
+	for i, hd := range due {
+		octx, cancel := context.WithTimeout(h.ctx, opTimeout)
+		err := h.putRecord(octx, hd)
+		cancel()
+		if err != nil {
+			requeue(nil, due[i:])
+			return fmt.Errorf("write hold record %s: %w", HoldKey(h.prefix, hd.id), err)
+		}
+		h.mu.Lock()
+		hd.nextWrite = time.Now().Add(h.minInterval)
+		h.mu.Unlock()
+	}
+	if err := h.keepLease(now, later); err != nil {
+		return err
+	}
+	if live && w.ch == nil {
+		if now.Before(w.retryAt) {
+			later(w.retryAt)
+			return nil
+		}
+		if err := h.startWatch(w); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// removeKeys removes an ended hold's record and any release of it.
+func (h *Holds) removeKeys(id string) error {
+	ctx, cancel := context.WithTimeout(h.ctx, opTimeout)
+	defer cancel()
+	_, err := h.client.Txn(ctx).Then(
+		clientv3.OpDelete(HoldKey(h.prefix, id)),
+		clientv3.OpDelete(ReleaseKey(h.prefix, id)),
+	).Commit()
+	if err != nil {
+		return fmt.Errorf("remove hold record %s: %w", HoldKey(h.prefix, id), err)
+	}
+	return nil
+}
+
+func (h *Holds) putRecord(ctx context.Context, hd *Hold) error {
+	rec := hd.Record()
+	data, err := json.Marshal(rec)
+	if err != nil {
+		return err
+	}
+	lease, err := h.recordLease(ctx)
+	if err != nil {
+		return err
+	}
+	_, err = h.client.Put(ctx, HoldKey(h.prefix, rec.ID), string(data), clientv3.WithLease(lease))
+	return err
+}
+
+// recordLease returns the lease hold records are written under, granting
+// it on first use; the runner keeps it alive.
+func (h *Holds) recordLease(ctx context.Context) (clientv3.LeaseID, error) {
+	h.grantMu.Lock()
+	defer h.grantMu.Unlock()
+	h.mu.Lock()
+	id := h.lease
+	h.mu.Unlock()
+	if id != 0 {
+		return id, nil
+	}
+	resp, err := h.client.Grant(ctx, max(int64(h.ttl.Seconds()), 1))
+	if err != nil {
+		return 0, fmt.Errorf("grant hold record lease: %w", err)
+	}
+	h.mu.Lock()
+	h.lease, h.keepAt = resp.ID, time.Now().Add(keepEvery(resp.TTL))
+	h.mu.Unlock()
+	h.poke()
+	return resp.ID, nil
+}
+
+// keepEvery is how often a lease of ttl seconds is kept alive.
+func keepEvery(ttl int64) time.Duration {
+	return max(time.Duration(ttl)*time.Second/3, 100*time.Millisecond)
+}
+
+// keepLease keeps the records' lease alive when that is due. Should the
+// lease be lost (etcd unreachable for longer than the TTL), the records of
+// the holds in effect are written again under a new one.
+func (h *Holds) keepLease(now time.Time, later func(time.Time)) error {
+	h.mu.Lock()
+	lease, at := h.lease, h.keepAt
+	h.mu.Unlock()
+	if lease == 0 {
+		return nil
+	}
+	if now.Before(at) {
+		later(at)
+		return nil
+	}
+	ctx, cancel := context.WithTimeout(h.ctx, opTimeout)
+	resp, err := h.client.KeepAliveOnce(ctx, lease)
+	cancel()
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	switch {
+	case errors.Is(err, rpctypes.ErrLeaseNotFound):
+		if h.lease == lease {
+			h.lease = 0
+		}
+		h.log.Warn("hold record lease lost; writing the records of holds in effect again", zap.Int("holds", len(h.live)))
+		for _, hd := range h.live {
+			hd.dirty = true
+		}
+		later(now)
+		return nil
+	case err != nil:
+		return fmt.Errorf("keep hold record lease alive: %w", err)
+	}
+	if h.lease == lease {
+		h.keepAt = time.Now().Add(keepEvery(resp.TTL))
+		later(h.keepAt)
+	}
+	return nil
+}
+
+// revoke gives back a lease no hold uses any more, which also removes any
+// record still under it.
+func (h *Holds) revoke(lease clientv3.LeaseID) {
+	ctx, cancel := context.WithTimeout(h.ctx, opTimeout)
+	defer cancel()
+	if _, err := h.client.Revoke(ctx, lease); err != nil && h.ctx.Err() == nil {
+		h.log.Warn("revoke hold record lease; it expires by itself", zap.Error(err))
+	}
+}
