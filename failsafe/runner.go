@@ -145,6 +145,12 @@ func (h *Holds) work(now time.Time, w *releaseWatch, live bool, wake *time.Time)
 		}
 	}
 	for i, hd := range due {
+		h.mu.Lock()
+		_, live := h.live[hd.id]
+		h.mu.Unlock()
+		if !live {
+			continue // ended meanwhile: its record is removed, not written
+		}
 		octx, cancel := context.WithTimeout(h.ctx, opTimeout)
 		err := h.putRecord(octx, hd)
 		cancel()
