@@ -157,7 +157,9 @@ func ReleaseKey(prefix, id string) string {
 }
 
 // IDPrefix is how the ids of a component's holds begin: its name made a
-// valid key segment ('/' becomes '.'), then '-'.
+// valid key segment ('/' becomes '.'), then '-'. It may begin another
+// component's ("a-" begins "a-b-" and "a-1-"); what follows tells them
+// apart: the time the hold began, then a random part.
 func IDPrefix(component string) string { return segment(component) + "-" }
 
 // newID returns a hold id that begins with the component, sorts by time
