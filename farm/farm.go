@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"sort"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -214,7 +215,7 @@ func (f *Farm) serve(ctx context.Context, sess *concurrency.Session) {
 	}
 	sctx, cancel := context.WithCancel(ctx)
 	var wg sync.WaitGroup
-	wg.Go(func() { f.watchLocks(sctx, from) })
+	wg.Go(func() { f.watchLocks(sctx, from, sess.Lease()) })
 	wg.Go(func() { f.resyncLoop(sctx) })
 	select {
 	case <-ctx.Done():
@@ -357,9 +358,9 @@ func (f *Farm) stillOwns(ctx context.Context, m *concurrency.Mutex) bool {
 // fails (an error, a cancel, a compaction) is opened again after a
 // backoff, and every entity nobody here owns is queued again, since its
 // release may have been missed.
-func (f *Farm) watchLocks(ctx context.Context, from int64) {
+func (f *Farm) watchLocks(ctx context.Context, from int64, own clientv3.LeaseID) {
 	for ctx.Err() == nil {
-		err := f.watchLocksOnce(ctx, from)
+		err := f.watchLocksOnce(ctx, from, own)
 		from = 0 // a restart queues every unowned entity instead
 		if ctx.Err() != nil {
 			return
@@ -382,7 +383,13 @@ func (f *Farm) watchLocks(ctx context.Context, from int64) {
 	}
 }
 
-func (f *Farm) watchLocksOnce(ctx context.Context, from int64) error {
+// watchLocksOnce is one lock watch. Deletes of this session's own lock
+// keys (own, the session's lease) are not releases: a claim that finds the
+// lock taken deletes its own waiting key, and queueing the entity again for
+// that would make a standby process claim in a loop for as long as another
+// holds the lock.
+func (f *Farm) watchLocksOnce(ctx context.Context, from int64, own clientv3.LeaseID) error {
+	ownSuffix := "/" + strconv.FormatInt(int64(own), 16)
 	wctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	opts := []clientv3.OpOption{clientv3.WithPrefix()}
@@ -404,8 +411,9 @@ func (f *Farm) watchLocksOnce(ctx context.Context, from int64) error {
 			if ev.Type != clientv3.EventTypeDelete {
 				continue
 			}
-			id, _, ok := strings.Cut(strings.TrimPrefix(string(ev.Kv.Key), f.lockDir), "/")
-			if !ok {
+			key := string(ev.Kv.Key)
+			id, _, ok := strings.Cut(strings.TrimPrefix(key, f.lockDir), "/")
+			if !ok || strings.HasSuffix(key, ownSuffix) {
 				continue
 			}
 			f.mu.Lock()

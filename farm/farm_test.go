@@ -190,3 +190,58 @@ func gaugeValue(t *testing.T, reg *prometheus.Registry, name string) float64 {
 	}
 	return -1
 }
+
+// A standby whose claim finds the lock taken deletes its own waiting key;
+// that delete is not a release, and must not queue the entity again (a
+// claim loop at etcd's round-trip speed for as long as the owner lives).
+func TestStandbyDoesNotClaimInALoop(t *testing.T) {
+	c := etcdtest.New(t)
+	fa, ra, _ := startFarm(t, c.Client(t), "a", []string{"x"})
+	require.Eventually(t, func() bool { return len(fa.Owned()) == 1 }, 30*time.Second, 10*time.Millisecond)
+
+	check := c.Client(t)
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	start, err := check.Get(ctx, "/")
+	require.NoError(t, err)
+	var mu sync.Mutex
+	deletes := 0
+	wch := check.Watch(ctx, "/p2/locks/things/x/", clientv3.WithPrefix(), clientv3.WithRev(start.Header.Revision+1))
+	go func() {
+		for resp := range wch {
+			for _, ev := range resp.Events {
+				if ev.Type == clientv3.EventTypeDelete {
+					mu.Lock()
+					deletes++
+					mu.Unlock()
+				}
+			}
+		}
+	}()
+
+	// b resyncs only once an hour: nothing but a release may queue x again.
+	recB := &recorder{name: "b", cli: c.Client(t), seen: map[string]int{}}
+	fb, err := farm.New(c.Client(t), "things", recB.Reconcile,
+		farm.WithTTL(2), farm.WithIdentity("b"), farm.WithLogger(zaptest.NewLogger(t)),
+		farm.WithBackoff(20*time.Millisecond, 200*time.Millisecond), farm.WithResync(time.Hour))
+	require.NoError(t, err)
+	bctx, stopB := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { defer close(done); require.NoError(t, fb.Run(bctx)) }()
+	t.Cleanup(func() { stopB(); <-done })
+	fb.Enqueue("x")
+	require.Eventually(t, func() bool { mu.Lock(); defer mu.Unlock(); return deletes >= 1 },
+		30*time.Second, 5*time.Millisecond, "b never tried to claim x")
+
+	// Let a reconcile x three more times (its resync is 200ms): a claim
+	// loop would have deleted b's waiting key many times meanwhile.
+	ra.mu.Lock()
+	base := ra.seen["x"]
+	ra.mu.Unlock()
+	require.Eventually(t, func() bool { ra.mu.Lock(); defer ra.mu.Unlock(); return ra.seen["x"] >= base+3 },
+		30*time.Second, 10*time.Millisecond)
+	mu.Lock()
+	defer mu.Unlock()
+	require.Equal(t, 1, deletes, "b claimed x again without a release")
+	require.Empty(t, fb.Owned())
+}
