@@ -9,8 +9,6 @@ import (
 	"sync"
 	"time"
 
-	"github.com/p2kit/p2kit/farm"
-	"github.com/p2kit/p2kit/internal/controller"
 	"github.com/p2kit/p2kit/internal/embedded"
 	"github.com/p2kit/p2kit/preparer"
 	"github.com/p2kit/p2kit/preparer/memory"
@@ -33,12 +31,12 @@ type sim struct {
 	cls []*clientv3.Client // every client, to close
 
 	prepClients []*clientv3.Client // shared by the preparers, round robin
-	ctl         *clientv3.Client   // the controller's
+	ctl         *controllerProc    // the controller in charge
 	drv         *clientv3.Client   // the simulator's own writes
 	obs         *observer          // on an uncounted client
 
 	nodes []string
-	mem   []*memory.Node
+	mem   []*simNode
 
 	ctx    context.Context // ends when the simulation stops
 	cancel context.CancelFunc
@@ -78,9 +76,6 @@ func newSim(cfg *config, out io.Writer) (s *sim, err error) {
 		}
 		s.prepClients = append(s.prepClients, c)
 	}
-	if s.ctl, err = s.dial(s.ctr[roleController].dialOptions()); err != nil {
-		return nil, err
-	}
 	if s.drv, err = s.dial(s.ctr[roleDriver].dialOptions()); err != nil {
 		return nil, err
 	}
@@ -96,7 +91,7 @@ func newSim(cfg *config, out io.Writer) (s *sim, err error) {
 		s.nodes = append(s.nodes, fmt.Sprintf("node%05d", i))
 		n := memory.NewNode()
 		n.HealthyAfter = cfg.healthAfter
-		s.mem = append(s.mem, n)
+		s.mem = append(s.mem, newSimNode(n))
 	}
 	return s, nil
 }
@@ -134,18 +129,6 @@ func (s *sim) dial(opts []grpc.DialOption) (*clientv3.Client, error) {
 	}
 	s.cls = append(s.cls, c)
 	return c, nil
-}
-
-// startController runs the controller's farms over one fleet view.
-func (s *sim) startController() {
-	s.wg.Go(func() {
-		err := controller.Run(s.ctx, s.ctl, nil,
-			farm.WithPrefix(s.cfg.prefix), farm.WithLogger(s.log.Named("controller")),
-			farm.WithBackoff(200*time.Millisecond, 5*time.Second))
-		if err != nil {
-			s.fail(fmt.Errorf("controller: %w", err))
-		}
-	})
 }
 
 // startPreparers runs one preparer per node.
@@ -192,6 +175,26 @@ func (s *sim) uninstalls() int64 {
 	var n int64
 	for _, m := range s.mem {
 		n += m.Removes()
+	}
+	return n
+}
+
+// installs counts the versions installed on every node so far.
+func (s *sim) installs() int64 {
+	var n int64
+	for _, m := range s.mem {
+		n += m.Installs()
+	}
+	return n
+}
+
+// bare counts the nodes with no pod installed.
+func (s *sim) bare() int {
+	n := 0
+	for _, m := range s.mem {
+		if pods, err := m.Pods(); err == nil && len(pods) == 0 {
+			n++
+		}
 	}
 	return n
 }
