@@ -105,12 +105,15 @@ func (fo *failover) act(ctx context.Context) error {
 	fo.crashedAt = time.Now()
 	s.ctl = standby
 	// A crash leaves the lease to run out; a graceful stop revokes it.
-	ttl, err := s.obs.cli.TimeToLive(ctx, clientv3.LeaseID(fo.lease))
+	ttl, err := s.obs.cli.TimeToLive(ctx, clientv3.LeaseID(fo.lease), clientv3.WithAttachedKeys())
 	if err != nil {
 		return err
 	}
 	if ttl.TTL <= 0 {
 		return fmt.Errorf("the crashed controller's lease %x is gone already: it was revoked, not left to expire", fo.lease)
+	}
+	if len(ttl.Keys) == 0 {
+		return fmt.Errorf("the crashed controller's lease %x held no lock when it crashed", fo.lease)
 	}
 	return nil
 }
@@ -186,6 +189,14 @@ func (fo *failover) check(ctx context.Context, r *result) error {
 			fo.expired.Seconds(), fo.takeover.Seconds(), within, ttl),
 		h.String())
 	var errs []error
+	// The client keeps a lease alive every third of its TTL, checking every
+	// 500ms: a lease left to expire lasts two thirds of the TTL less 500ms
+	// after the crash, more than a third of it. One gone sooner was
+	// revoked: a graceful stop, not a crash.
+	if fo.expired < ttl/3 {
+		errs = append(errs, fmt.Errorf("the crashed controller's locks were gone %.1fs after the crash, before a third of its lease TTL %s: its lease was revoked, not left to expire",
+			fo.expired.Seconds(), ttl))
+	}
 	if fo.takeover > ttl+takeoverGrace {
 		errs = append(errs, fmt.Errorf("the standby took the roll over %.1fs after the crash, more than the lease TTL %s and %s",
 			fo.takeover.Seconds(), ttl, takeoverGrace))

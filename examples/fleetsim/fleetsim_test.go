@@ -40,7 +40,7 @@ func runAllPhases(t *testing.T, extra ...string) {
 	dir := t.TempDir()
 	csvPath, pngPath := filepath.Join(dir, "fleet.csv"), filepath.Join(dir, "fleet.png")
 	var out bytes.Buffer
-	args := append([]string{"--nodes", "20", "--mass-delete", "--release", "--controller-failover", "--lease-ttl", "2",
+	args := append([]string{"--nodes", "20", "--mass-delete", "--release", "--controller-failover", "--lease-ttl", "3",
 		"--hold-for", "1s", "--health-interval", "200ms", "--phase-timeout", "60s", "--idle", "1s",
 		"--progress=false", "--csv", csvPath, "--plot", pngPath}, extra...)
 	code := run(args, &out)
