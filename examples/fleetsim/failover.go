@@ -20,6 +20,10 @@ import (
 // each take a round trip.
 const takeoverGrace = 3 * time.Second
 
+// expiryJitter is how much sooner than etcd said a lease may be seen
+// gone: the crash's time is taken before etcd is asked.
+const expiryJitter = 200 * time.Millisecond
+
 // failover rolls the RC of from to the RC of to and crashes the controller
 // as soon as the roll has taken its first step. A standby controller,
 // started with the phase, takes over the farms once the crashed one's
@@ -33,6 +37,7 @@ type failover struct {
 	lease     int64 // the crashed controller's
 	fromRev   int64
 	crashedAt time.Time
+	remaining time.Duration // the crashed lease's TTL left, as etcd said right after the crash
 	expired   time.Duration // crash to the last of the crashed lease's locks gone
 	takeover  time.Duration // crash to the standby holding the roll's lock
 }
@@ -112,6 +117,7 @@ func (fo *failover) act(ctx context.Context) error {
 	if ttl.TTL <= 0 {
 		return fmt.Errorf("the crashed controller's lease %x is gone already: it was revoked, not left to expire", fo.lease)
 	}
+	fo.remaining = time.Duration(ttl.TTL) * time.Second
 	if len(ttl.Keys) == 0 {
 		return fmt.Errorf("the crashed controller's lease %x held no lock when it crashed", fo.lease)
 	}
@@ -185,17 +191,18 @@ func (fo *failover) check(ctx context.Context, r *result) error {
 		within = "more than"
 	}
 	r.notes = append(r.notes,
-		fmt.Sprintf("controller crashed mid-roll; its locks gone after %.1fs, the standby held the roll after %.1fs: %s the lease TTL of %s",
-			fo.expired.Seconds(), fo.takeover.Seconds(), within, ttl),
+		fmt.Sprintf("controller crashed mid-roll with %s left on its lease; its locks gone after %.1fs, the standby held the roll after %.1fs: %s the lease TTL of %s",
+			fo.remaining, fo.expired.Seconds(), fo.takeover.Seconds(), within, ttl),
 		h.String())
 	var errs []error
-	// The client keeps a lease alive every third of its TTL, checking every
-	// 500ms: a lease left to expire lasts two thirds of the TTL less 500ms
-	// after the crash, more than a third of it. One gone sooner was
-	// revoked: a graceful stop, not a crash.
-	if fo.expired < ttl/3 {
-		errs = append(errs, fmt.Errorf("the crashed controller's locks were gone %.1fs after the crash, before a third of its lease TTL %s: its lease was revoked, not left to expire",
-			fo.expired.Seconds(), ttl))
+	// A lease left to expire lasts at least the whole seconds etcd said
+	// it had left right after the crash. One gone sooner was revoked: a
+	// graceful stop, not a crash. (On a loaded machine a lease may be
+	// close to expiring at the crash, its keep-alives late: then etcd
+	// says 0 seconds and nothing is checked.)
+	if fo.expired < fo.remaining-expiryJitter {
+		errs = append(errs, fmt.Errorf("the crashed controller's locks were gone %.1fs after the crash, when etcd said its lease had %s left: it was revoked, not left to expire",
+			fo.expired.Seconds(), fo.remaining))
 	}
 	if fo.takeover > ttl+takeoverGrace {
 		errs = append(errs, fmt.Errorf("the standby took the roll over %.1fs after the crash, more than the lease TTL %s and %s",

@@ -32,7 +32,14 @@ func TestFleetsim(t *testing.T) {
 // and nothing else changes.
 func TestFleetsimThreeMembers(t *testing.T) {
 	c := etcdtest.NewCluster(t, 3)
-	runAllPhases(t, "--etcd", strings.Join(c.Endpoints(), ","))
+	endpoints := strings.Join(c.Endpoints(), ",")
+	runAllPhases(t, "--etcd", endpoints)
+
+	// A second run under the same prefix would trip over the first's keys:
+	// it refuses to start.
+	var out bytes.Buffer
+	require.Equal(t, 1, run([]string{"--etcd", endpoints, "--nodes", "2", "--progress=false"}, &out))
+	require.Contains(t, out.String(), "--prefix /p2: etcd holds")
 }
 
 func runAllPhases(t *testing.T, extra ...string) {

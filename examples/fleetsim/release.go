@@ -17,7 +17,7 @@ import (
 )
 
 // releaseWorkers release holds at once, all behind one limiter.
-const releaseWorkers = 8
+const releaseWorkers = 32
 
 // maxReleaseEventsPerHold is what issue 16 allows: the watch events that
 // releasing N holds costs stay linear in N.

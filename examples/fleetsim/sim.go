@@ -83,6 +83,15 @@ func newSim(cfg *config, out io.Writer) (s *sim, err error) {
 	if err != nil {
 		return nil, err
 	}
+	// An etcd given with --etcd may hold an earlier run's keys, which
+	// this run's creates would trip over.
+	resp, err := oc.Get(s.ctx, cfg.prefix+"/", clientv3.WithPrefix(), clientv3.WithCountOnly())
+	if err != nil {
+		return nil, fmt.Errorf("etcd: %w", err)
+	}
+	if resp.Count > 0 {
+		return nil, fmt.Errorf("--prefix %s: etcd holds %d keys under it already (an earlier run?): give another --prefix or empty it", cfg.prefix, resp.Count)
+	}
 	s.obs = newObserver(oc, cfg.prefix)
 	if err := s.obs.start(s.ctx); err != nil {
 		return nil, fmt.Errorf("observer: %w", err)
