@@ -83,11 +83,10 @@ func (fo *failover) act(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("wait for the controller to claim roll %s: %w", fo.rollID(), err)
 	}
-	cli, err := s.dial(s.ctr[roleController].dialOptions())
+	standby, err := s.startController("standby")
 	if err != nil {
 		return err
 	}
-	standby := s.startController("standby", cli)
 	if _, err := roll.NewStore(s.drv, keyspace.WithPrefix(s.cfg.prefix)).SetPaused(ctx, actor, fo.rollID(), false); err != nil {
 		return err
 	}

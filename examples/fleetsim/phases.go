@@ -140,11 +140,10 @@ func rcID(m *manifest.Manifest) string {
 // startFleet starts the controller, labels the nodes and writes each
 // node's self pod in a few large transactions, then starts the preparers.
 func (s *sim) startFleet(ctx context.Context) error {
-	cli, err := s.dial(s.ctr[roleController].dialOptions())
-	if err != nil {
+	var err error
+	if s.ctl, err = s.startController("controller"); err != nil {
 		return err
 	}
-	s.ctl = s.startController("controller", cli)
 	ls, err := labels.New(s.drv, keyspace.WithPrefix(s.cfg.prefix)).Of(labels.Node)
 	if err != nil {
 		return err

@@ -49,9 +49,10 @@ type sim struct {
 func newSim(cfg *config, out io.Writer) (s *sim, err error) {
 	s = &sim{cfg: cfg, out: out}
 	s.ctx, s.cancel = context.WithCancel(context.Background())
+	started := s // the returns below set s to nil
 	defer func() {
 		if err != nil {
-			s.close()
+			started.close()
 		}
 	}()
 	if s.log, err = newLogger(cfg); err != nil {
@@ -221,5 +222,7 @@ func (s *sim) close() {
 	if s.dir != "" {
 		_ = os.RemoveAll(s.dir)
 	}
-	_ = s.log.Sync()
+	if s.log != nil {
+		_ = s.log.Sync()
+	}
 }
