@@ -129,8 +129,9 @@ func TestScaleRegression(t *testing.T) {
 	}
 }
 
-// TestBaselineParseAndCompare reads the baseline line, refuses a bad one
-// naming the field, and flags only the figures more than 20% above it.
+// TestBaselineParseAndCompare reads the baseline line (docs/SCALE.md's
+// too), refuses a bad one naming the field, and flags only the figures
+// more than 20% above it.
 func TestBaselineParseAndCompare(t *testing.T) {
 	doc := "# Scale\n\n```\nregression-baseline: nodes=1000 req_per_node=14.50 events_per_node=20.00 heap_kb_per_node=100.0\n```\n"
 	base, err := parseBaseline(doc)
@@ -154,6 +155,13 @@ func TestBaselineParseAndCompare(t *testing.T) {
 	}
 	_, err = parseBaseline("nothing here")
 	require.ErrorIs(t, err, errNoBaseline)
+
+	// The baseline docs/SCALE.md records parses.
+	scale, err := os.ReadFile("../../docs/SCALE.md")
+	require.NoError(t, err)
+	recorded, err := parseBaseline(string(scale))
+	require.NoError(t, err, "docs/SCALE.md")
+	require.Equal(t, 1000, recorded.Nodes)
 
 	// Exactly 20% above passes; more fails, each figure on its own.
 	require.Empty(t, regressions(base, figures{Nodes: 1000, ReqPerNode: 17.4, EventsPerNode: 24, HeapKBPerNode: 120}, 0.2))
