@@ -41,6 +41,7 @@ type release struct {
 	counts   [numRoles]counts // when the phase began
 	before   []podCalls
 	released []time.Time // when each release was committed
+	finished []bool      // per node: converged
 }
 
 // act releases every preparer hold.
@@ -127,11 +128,19 @@ func releaseHold(ctx context.Context, cli *clientv3.Client, log *audit.Log, pref
 }
 
 // converged counts the nodes that have no hold left and uninstalled every
-// pod they held.
+// pod they held. A node counted once is not looked at again: the check
+// at the end looks at every node.
 func (rl *release) converged() int {
+	if rl.finished == nil {
+		rl.finished = make([]bool, len(rl.s.nodes))
+	}
 	holding := rl.s.obs.holdComponents("preparer/")
 	n := 0
 	for i, node := range rl.s.nodes {
+		if rl.finished[i] {
+			n++
+			continue
+		}
 		if holding["preparer/"+node] {
 			continue
 		}
@@ -144,6 +153,7 @@ func (rl *release) converged() int {
 			}
 		}
 		if done {
+			rl.finished[i] = true
 			n++
 		}
 	}
