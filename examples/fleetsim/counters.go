@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bytes"
 	"context"
 	"fmt"
 	"net/http"
@@ -31,6 +32,7 @@ type counts struct {
 	Range, Put, Txn, Delete int64
 	WatchCreates            int64 // watches created on a stream
 	WatchEvents             int64 // events delivered in watch responses
+	ReleaseEvents           int64 // of which on failsafe release keys
 	WatchResponses          int64 // watch responses, progress notifications included
 	KeepAlives              int64 // lease keep-alive requests
 	Other                   int64 // leases, status, auth, ...
@@ -47,6 +49,7 @@ func (c counts) sub(o counts) counts {
 	return counts{
 		Range: c.Range - o.Range, Put: c.Put - o.Put, Txn: c.Txn - o.Txn, Delete: c.Delete - o.Delete,
 		WatchCreates: c.WatchCreates - o.WatchCreates, WatchEvents: c.WatchEvents - o.WatchEvents,
+		ReleaseEvents:  c.ReleaseEvents - o.ReleaseEvents,
 		WatchResponses: c.WatchResponses - o.WatchResponses, KeepAlives: c.KeepAlives - o.KeepAlives,
 		Other: c.Other - o.Other, Sent: c.Sent - o.Sent, Recv: c.Recv - o.Recv,
 	}
@@ -56,6 +59,7 @@ func (c counts) add(o counts) counts {
 	return counts{
 		Range: c.Range + o.Range, Put: c.Put + o.Put, Txn: c.Txn + o.Txn, Delete: c.Delete + o.Delete,
 		WatchCreates: c.WatchCreates + o.WatchCreates, WatchEvents: c.WatchEvents + o.WatchEvents,
+		ReleaseEvents:  c.ReleaseEvents + o.ReleaseEvents,
 		WatchResponses: c.WatchResponses + o.WatchResponses, KeepAlives: c.KeepAlives + o.KeepAlives,
 		Other: c.Other + o.Other, Sent: c.Sent + o.Sent, Recv: c.Recv + o.Recv,
 	}
@@ -64,13 +68,14 @@ func (c counts) add(o counts) counts {
 // counter counts the requests of one role with gRPC interceptors.
 type counter struct {
 	rng, put, txn, del, watches, events, other, sent, recv atomic.Int64
-	responses, keepAlives                                  atomic.Int64
+	responses, keepAlives, releaseEvents                   atomic.Int64
 }
 
 func (c *counter) snapshot() counts {
 	return counts{
 		Range: c.rng.Load(), Put: c.put.Load(), Txn: c.txn.Load(), Delete: c.del.Load(),
-		WatchCreates: c.watches.Load(), WatchEvents: c.events.Load(), Other: c.other.Load(),
+		WatchCreates: c.watches.Load(), WatchEvents: c.events.Load(), ReleaseEvents: c.releaseEvents.Load(),
+		Other:          c.other.Load(),
 		WatchResponses: c.responses.Load(), KeepAlives: c.keepAlives.Load(),
 		Sent: c.sent.Load(), Recv: c.recv.Load(),
 	}
@@ -122,6 +127,9 @@ func (c *counter) stream(ctx context.Context, desc *grpc.StreamDesc, cc *grpc.Cl
 	return &countedStream{ClientStream: s, c: c}, nil
 }
 
+// releasesDir is in every failsafe release key, whatever the prefix.
+var releasesDir = []byte("/failsafe/releases/")
+
 // countedStream counts the messages of one stream: watch creations and the
 // events of watch responses, and every message's bytes.
 type countedStream struct {
@@ -150,6 +158,11 @@ func (s *countedStream) RecvMsg(m any) error {
 	if w, ok := m.(*etcdserverpb.WatchResponse); ok {
 		s.c.responses.Add(1)
 		s.c.events.Add(int64(len(w.Events)))
+		for _, ev := range w.Events {
+			if ev.Kv != nil && bytes.Contains(ev.Kv.Key, releasesDir) {
+				s.c.releaseEvents.Add(1)
+			}
+		}
 	}
 	s.c.recv.Add(size(m))
 	return nil

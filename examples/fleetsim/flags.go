@@ -23,6 +23,10 @@ type config struct {
 	healthAfter  time.Duration
 	healthEvery  time.Duration
 	massDelete   bool
+	release      bool
+	releaseRate  float64
+	failover     bool
+	leaseTTL     int
 	holdFor      time.Duration
 	phaseTimeout time.Duration
 	csv          string
@@ -54,7 +58,11 @@ func parseFlags(args []string, out io.Writer) (*config, error) {
 	fs.DurationVar(&c.healthAfter, "healthy-after", 0, "how long a launched pod reports warning before passing")
 	fs.DurationVar(&c.healthEvery, "health-interval", time.Second, "how often each preparer checks its pods")
 	fs.BoolVar(&c.massDelete, "mass-delete", false, "delete every node's intent at once, check that every preparer holds, then restore it")
-	fs.DurationVar(&c.holdFor, "hold-for", 3*time.Second, "with --mass-delete: how long to watch for uninstalls once every node holds")
+	fs.DurationVar(&c.holdFor, "hold-for", 3*time.Second, "with --mass-delete or --release: how long to watch for uninstalls (or more of them) once every node holds (or has uninstalled)")
+	fs.BoolVar(&c.release, "release", false, "delete every node's intent (again, after --mass-delete's restore), then release every preparer's hold as 'p2ctl failsafe release' does: each node uninstalls its pods once")
+	fs.Float64Var(&c.releaseRate, "release-rate", 1000, "with --release: holds released per second at most (a failsafe.Limiter, bursts of a tenth of that)")
+	fs.BoolVar(&c.failover, "controller-failover", false, "roll again and crash the controller mid-roll: a standby controller takes over when its lease expires and finishes the roll")
+	fs.IntVar(&c.leaseTTL, "lease-ttl", 10, "the controllers' lease TTL in seconds: how long a crashed controller keeps its farms")
 	fs.DurationVar(&c.idle, "idle", 10*time.Second, "end with an idle phase this long, to measure the steady-state cost (0: none)")
 	fs.DurationVar(&c.phaseTimeout, "phase-timeout", 10*time.Minute, "give up on a phase that has not converged after this long")
 	fs.StringVar(&c.csv, "csv", "", "write the per-phase figures to this CSV file")
@@ -81,6 +89,10 @@ func parseFlags(args []string, out io.Writer) (*config, error) {
 		return nil, fmt.Errorf("--workers %d: want 1 or more", c.workers)
 	case c.replicas < 0:
 		return nil, fmt.Errorf("--replicas %d: want 0 or more", c.replicas)
+	case c.releaseRate <= 0:
+		return nil, fmt.Errorf("--release-rate %g: want more than 0", c.releaseRate)
+	case c.leaseTTL < 1:
+		return nil, fmt.Errorf("--lease-ttl %d: want 1 or more seconds", c.leaseTTL)
 	case c.healthEvery <= 0:
 		return nil, fmt.Errorf("--health-interval %s: want more than 0", c.healthEvery)
 	}

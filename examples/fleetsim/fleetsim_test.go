@@ -6,23 +6,57 @@ import (
 	"os"
 	"path/filepath"
 	"strconv"
+	"strings"
 	"testing"
 
+	"github.com/p2kit/p2kit/etcdtest"
 	"github.com/stretchr/testify/require"
 )
 
-// TestFleetsim runs the whole scenario, mass deletion included, at 20
-// nodes and checks that every phase converged, that the figures that must
-// be non-zero are, that every preparer held the mass deletion without
-// uninstalling anything, and that the CSV and the PNG were written.
+// allPhases is every phase of a run with --controller-failover,
+// --mass-delete, --release and --idle.
+var allPhases = []string{"start", "daemon-set", "rc", "roll", "controller-failover",
+	"mass-delete", "restore", "mass-delete-2", "release", "idle"}
+
+// TestFleetsim runs the whole scenario at 20 nodes against an embedded
+// etcd: every phase converges, the figures that must be non-zero are,
+// every preparer holds the mass deletions without uninstalling anything,
+// the release uninstalls each held pod once, a standby controller finishes
+// the roll its crashed peer started, and the CSV and the PNG are written.
 func TestFleetsim(t *testing.T) {
+	runAllPhases(t)
+}
+
+// TestFleetsimThreeMembers runs every phase against a real three-member
+// etcd cluster given with --etcd: the embedded member's metrics are absent
+// and nothing else changes.
+func TestFleetsimThreeMembers(t *testing.T) {
+	c := etcdtest.NewCluster(t, 3)
+	endpoints := strings.Join(c.Endpoints(), ",")
+	runAllPhases(t, "--etcd", endpoints)
+
+	// A second run under the same prefix would trip over the first's keys:
+	// it refuses to start.
+	var out bytes.Buffer
+	require.Equal(t, 1, run([]string{"--etcd", endpoints, "--nodes", "2", "--progress=false"}, &out))
+	require.Contains(t, out.String(), "--prefix /p2: etcd holds")
+}
+
+func runAllPhases(t *testing.T, extra ...string) {
+	external := len(extra) > 0
 	dir := t.TempDir()
 	csvPath, pngPath := filepath.Join(dir, "fleet.csv"), filepath.Join(dir, "fleet.png")
 	var out bytes.Buffer
-	code := run([]string{"--nodes", "20", "--mass-delete", "--hold-for", "1s", "--health-interval", "200ms",
-		"--phase-timeout", "60s", "--idle", "1s", "--progress=false", "--csv", csvPath, "--plot", pngPath}, &out)
+	args := append([]string{"--nodes", "20", "--mass-delete", "--release", "--controller-failover", "--lease-ttl", "3",
+		"--hold-for", "1s", "--health-interval", "200ms", "--phase-timeout", "60s", "--idle", "1s",
+		"--progress=false", "--csv", csvPath, "--plot", pngPath}, extra...)
+	code := run(args, &out)
 	t.Log("\n" + out.String())
 	require.Equal(t, 0, code)
+	if external {
+		require.Contains(t, out.String(), "against etcd at ")
+	}
+	require.Regexp(t, `(?m)^regression-baseline: nodes=20 req_per_node=[0-9.]+ events_per_node=[0-9.]+ heap_kb_per_node=[0-9.]+$`, out.String())
 
 	f, err := os.Open(csvPath)
 	require.NoError(t, err)
@@ -48,27 +82,52 @@ func TestFleetsim(t *testing.T) {
 		require.Equal(t, row[col["nodes"]], row[col["reached"]], phase)
 		require.Positive(t, get("peak_heap_bytes"), phase)
 		require.Positive(t, get("peak_goroutines"), phase)
+		require.Positive(t, get("heap_kb_per_node"), phase)
+		require.Positive(t, get("goroutines_per_node"), phase)
+		if external {
+			// No embedded member: no server metrics.
+			for _, name := range csvHeader {
+				if strings.HasPrefix(name, "server_") {
+					require.Empty(t, row[col[name]], "%s: %s", phase, name)
+				}
+			}
+		}
 		if phase == "idle" {
 			continue // the steady state: nothing need happen
 		}
 		for _, name := range []string{"seconds", "requests", "requests_per_node", "watch_events", "bytes_sent",
-			"bytes_received",
-			"server_watch_events", "server_bytes_received", "server_bytes_sent"} {
+			"bytes_received"} {
 			require.Positive(t, get(name), "%s: %s", phase, name)
 		}
-		require.Positive(t, get("server_range")+get("server_txn")+get("server_put"), "%s: server requests", phase)
+		if !external {
+			for _, name := range []string{"server_watch_events", "server_bytes_received", "server_bytes_sent"} {
+				require.Positive(t, get(name), "%s: %s", phase, name)
+			}
+			require.Positive(t, get("server_range")+get("server_txn")+get("server_put"), "%s: server requests", phase)
+		}
 		switch phase {
-		case "start", "daemon-set", "rc", "roll":
+		case "start", "daemon-set", "rc", "roll", "controller-failover":
 			require.Positive(t, get("range"), "%s: range", phase)
 			require.Positive(t, get("txn")+get("put"), "%s: txn and put", phase)
-		case "mass-delete":
-			require.Equal(t, 20.0, get("holds"), "every preparer holds")
-			require.Equal(t, 0.0, get("uninstalls"))
+		}
+		switch phase {
+		case "controller-failover":
+			require.Positive(t, get("takeover_seconds"))
+		case "mass-delete", "mass-delete-2":
+			require.Equal(t, 20.0, get("holds"), "%s: every preparer holds", phase)
+			require.Equal(t, 0.0, get("uninstalls"), phase)
 		case "restore":
 			require.Equal(t, 0.0, get("uninstalls"))
+		case "release":
+			// Every node's agent and the RC's 2 pods, once each.
+			require.Equal(t, 20.0, get("holds"), "every hold released")
+			require.Equal(t, 22.0, get("uninstalls"))
+			require.Equal(t, 0.0, get("installs"))
+			require.Positive(t, get("release_watch_events_per_hold"))
+			require.LessOrEqual(t, get("release_watch_events_per_hold"), float64(maxReleaseEventsPerHold))
 		}
 	}
-	require.Equal(t, []string{"start", "daemon-set", "rc", "roll", "mass-delete", "restore", "idle"}, phases)
+	require.Equal(t, allPhases, phases)
 
 	png, err := os.ReadFile(pngPath)
 	require.NoError(t, err)
@@ -82,4 +141,8 @@ func TestFlags(t *testing.T) {
 	require.Equal(t, 2, run([]string{"--nodes", "10", "--replicas", "10"}, &out))
 	require.Contains(t, out.String(), "--replicas 10")
 	require.Equal(t, 2, run([]string{"--nodes", "0"}, &out))
+	require.Equal(t, 2, run([]string{"--release-rate", "0"}, &out))
+	require.Contains(t, out.String(), "--release-rate 0")
+	require.Equal(t, 2, run([]string{"--lease-ttl", "0"}, &out))
+	require.Contains(t, out.String(), "--lease-ttl 0")
 }

@@ -2,14 +2,18 @@
 // --nodes simulated nodes in one process, each the real preparer with the
 // in-memory installer and launcher (no processes; health passes after
 // --healthy-after), and the real controller farms, against an embedded
-// etcd (or --etcd). Then it deploys a daemon set on every node, an RC,
-// and a roll of that RC, optionally deletes every node's intent at once
-// (--mass-delete) to show the failsafe holds, and reports per phase the
-// time to converge, the etcd requests by kind and bytes (counted at the
-// clients, and cross-checked with the embedded member's metrics), the
-// requests per node, the peak heap and the goroutines.
+// etcd (or --etcd, one endpoint or a cluster's). Then it deploys a daemon
+// set on every node, an RC, and a roll of that RC; optionally rolls again
+// and crashes the controller mid-roll for a standby to finish
+// (--controller-failover), deletes every node's intent at once and
+// restores it (--mass-delete) to show the failsafe holds, and deletes it
+// again and releases every hold as an operator would (--release). It
+// reports per phase the time to converge, the etcd requests by kind and
+// bytes (counted at the clients, and cross-checked with the embedded
+// member's metrics), the requests per node, the peak heap and the
+// goroutines, and ends with the figures the regression check compares.
 //
-//	go run ./examples/fleetsim --nodes 1000 --mass-delete --csv out.csv --plot out.png
+//	go run ./examples/fleetsim --nodes 1000 --mass-delete --release --controller-failover --csv out.csv --plot out.png
 //
 // docs/SCALE.md has the figures for 100, 1,000 and 10,000 nodes.
 package main

@@ -144,7 +144,21 @@ func (o *observer) holdsOf(prefix string) int {
 	return n
 }
 
-// ticker calls fn every interval until it returns true, an error, or ctx
+// holdComponents returns the components, starting with prefix, that have
+// a hold.
+func (o *observer) holdComponents(prefix string) map[string]bool {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	m := map[string]bool{}
+	for _, c := range o.holds {
+		if strings.HasPrefix(c, prefix) {
+			m[c] = true
+		}
+	}
+	return m
+}
+
+// poll calls fn every interval until it returns true, an error, or ctx
 // ends.
 func poll(ctx context.Context, every time.Duration, fn func() (bool, error)) error {
 	t := time.NewTicker(every)

@@ -73,10 +73,18 @@ func (s *sim) phases() []phase {
 			converged: func() int { return s.obs.healthy(agent.ID, digest(agent)) }},
 		{name: "rc", nodes: r, act: s.createRC(v1),
 			converged: func() int { return s.obs.healthy(v1.ID, digest(v1)) }},
-		{name: "roll", nodes: r, act: s.startRoll(v2),
+		{name: "roll", nodes: r, act: s.startRoll(v1, v2, false),
 			converged: func() int { return s.obs.healthy(v2.ID, digest(v2)) },
-			done:      s.rollDone},
+			done:      s.rollDone(rcID(v2))},
 	}
+	if s.cfg.failover {
+		v3 := app("app", 3)
+		fo := &failover{s: s, from: v2, to: v3}
+		ps = append(ps, phase{name: "controller-failover", nodes: r, act: fo.act,
+			converged: func() int { return s.obs.healthy(v3.ID, digest(v3)) },
+			done:      fo.done, check: fo.check})
+	}
+	agentHealthy := func() int { return s.obs.healthy(agent.ID, digest(agent)) }
 	if s.cfg.massDelete {
 		md := &massDelete{s: s}
 		ps = append(ps,
@@ -86,29 +94,56 @@ func (s *sim) phases() []phase {
 					if err := md.checkNoUninstalls(r); err != nil {
 						return err
 					}
-					if h := s.obs.healthy(agent.ID, digest(agent)); h != n {
+					if h := agentHealthy(); h != n {
 						return fmt.Errorf("after the restore the daemon set's pod is healthy on %d of %d nodes", h, n)
 					}
 					return nil
 				}})
 	}
+	steady := agentHealthy // what every node keeps while idle
+	if s.cfg.release {
+		name := "mass-delete"
+		if s.cfg.massDelete {
+			name = "mass-delete-2"
+		}
+		md := &massDelete{s: s}
+		rl := &release{s: s, md: md}
+		ps = append(ps,
+			phase{name: name, nodes: n, act: md.wipe, converged: md.holding, check: md.checkHeld},
+			phase{name: "release", nodes: n, act: rl.act, converged: rl.converged, check: rl.check})
+		steady = s.bare
+	}
 	if s.cfg.idle > 0 {
 		var start time.Time
+		var installs int64
 		ps = append(ps, phase{name: "idle", nodes: n,
-			act: func(context.Context) error { start = time.Now(); return nil },
-			// Every node keeps its daemon set pod, healthy.
-			converged: func() int { return s.obs.healthy(agent.ID, digest(agent)) },
+			act:       func(context.Context) error { start, installs = time.Now(), s.installs(); return nil },
+			converged: steady,
 			done: func(_ context.Context, got int) (bool, error) {
 				return got >= n && time.Since(start) >= s.cfg.idle, nil
+			},
+			check: func(context.Context, *result) error {
+				if d := s.installs() - installs; d != 0 {
+					return fmt.Errorf("%d pods installed while idle", d)
+				}
+				return nil
 			}})
 	}
 	return ps
 }
 
+// rcID is the RC that runs version m of the app.
+func rcID(m *manifest.Manifest) string {
+	return fmt.Sprintf("%s-v%d", m.ID, m.Config["version"])
+}
+
 // startFleet starts the controller, labels the nodes and writes each
 // node's self pod in a few large transactions, then starts the preparers.
 func (s *sim) startFleet(ctx context.Context) error {
-	s.startController()
+	var err error
+	if s.ctl, err = s.startController("controller"); err != nil {
+		return err
+	}
 	ls, err := labels.New(s.drv, keyspace.WithPrefix(s.cfg.prefix)).Of(labels.Node)
 	if err != nil {
 		return err
@@ -144,17 +179,18 @@ func (s *sim) createDaemonSet(m *manifest.Manifest) func(context.Context) error 
 func (s *sim) createRC(m *manifest.Manifest) func(context.Context) error {
 	return func(ctx context.Context) error {
 		_, err := rc.NewStore(s.drv, keyspace.WithPrefix(s.cfg.prefix)).Create(ctx, actor, &rc.RC{
-			ID: m.ID + "-v1", Manifest: *m, NodeSelector: nodeSelector,
+			ID: rcID(m), Manifest: *m, NodeSelector: nodeSelector,
 			PodLabels: map[string]string{"app": m.ID}, ReplicasDesired: s.cfg.replicas})
 		return err
 	}
 }
 
-// startRoll creates the new RC at 0 replicas and the roll from the old
-// one, moving a tenth of the replicas at a time.
-func (s *sim) startRoll(m *manifest.Manifest) func(context.Context) error {
+// startRoll creates the RC of m at 0 replicas and the roll to it from the
+// RC of old, moving a tenth of the replicas at a time; paused, the roll
+// takes no step until resumed.
+func (s *sim) startRoll(old, m *manifest.Manifest, paused bool) func(context.Context) error {
 	return func(ctx context.Context) error {
-		id := m.ID + "-v2"
+		id := rcID(m)
 		if _, err := rc.NewStore(s.drv, keyspace.WithPrefix(s.cfg.prefix)).Create(ctx, actor, &rc.RC{
 			ID: id, Manifest: *m, NodeSelector: nodeSelector,
 			PodLabels: map[string]string{"app": m.ID}, ReplicasDesired: 0}); err != nil {
@@ -162,31 +198,44 @@ func (s *sim) startRoll(m *manifest.Manifest) func(context.Context) error {
 		}
 		r := s.cfg.replicas
 		_, err := roll.NewStore(s.drv, keyspace.WithPrefix(s.cfg.prefix)).Create(ctx, actor, &roll.Roll{
-			ID: id, OldRC: m.ID + "-v1", NewRC: id, DesiredReplicas: r, MinimumReplicas: r - rollStep(r)})
+			ID: id, OldRC: rcID(old), NewRC: id, DesiredReplicas: r, MinimumReplicas: r - rollStep(r), Paused: paused})
 		return err
 	}
 }
 
-// rollDone is true once every new replica is healthy and the roll farm
-// says done; a failed or halted roll ends the phase with an error.
-func (s *sim) rollDone(ctx context.Context, n int) (bool, error) {
-	if n < s.cfg.replicas {
-		return false, nil
-	}
-	o, err := roll.NewStatusStore(s.obs.cli, keyspace.WithPrefix(s.cfg.prefix)).Get(ctx, status.Rolls, "app-v2")
+// rollStatus reads the farm's status record of roll id; nil when there is
+// none yet.
+func (s *sim) rollStatus(ctx context.Context, id string) (*roll.Status, error) {
+	o, err := roll.NewStatusStore(s.obs.cli, keyspace.WithPrefix(s.cfg.prefix)).Get(ctx, status.Rolls, id)
 	if errors.Is(err, kv.ErrNotFound) {
-		return false, nil
+		return nil, nil
 	}
 	if err != nil {
-		return false, err
+		return nil, err
 	}
-	switch o.Value.Phase {
-	case roll.Done:
-		return true, nil
-	case roll.Failed, roll.Halted:
-		return false, fmt.Errorf("roll %s: %s", o.Value.Phase, o.Value.Message)
+	return &o.Value, nil
+}
+
+// rollDone is true once every new replica is healthy and the roll farm
+// says roll id is done; a failed or halted roll ends the phase with an
+// error.
+func (s *sim) rollDone(id string) func(ctx context.Context, n int) (bool, error) {
+	return func(ctx context.Context, n int) (bool, error) {
+		if n < s.cfg.replicas {
+			return false, nil
+		}
+		st, err := s.rollStatus(ctx, id)
+		if err != nil || st == nil {
+			return false, err
+		}
+		switch st.Phase {
+		case roll.Done:
+			return true, nil
+		case roll.Failed, roll.Halted:
+			return false, fmt.Errorf("roll %s %s: %s", id, st.Phase, st.Message)
+		}
+		return false, nil
 	}
-	return false, nil
 }
 
 // massDelete is P2's classic outage: every node's intent deleted at once
@@ -194,7 +243,8 @@ func (s *sim) rollDone(ctx context.Context, n int) (bool, error) {
 type massDelete struct {
 	s          *sim
 	saved      []clientv3.Op
-	uninstalls int64 // before the deletion
+	uninstalls int64             // before the deletion
+	held       []map[string]bool // per node: the pods installed when the intent was deleted
 }
 
 func (md *massDelete) dir() string { return md.s.cfg.prefix + "/intent/" }
@@ -203,6 +253,17 @@ func (md *massDelete) dir() string { return md.s.cfg.prefix + "/intent/" }
 // all in one DeleteRange.
 func (md *massDelete) wipe(ctx context.Context) error {
 	md.uninstalls = md.s.uninstalls()
+	md.held = make([]map[string]bool, len(md.s.mem))
+	for i, m := range md.s.mem {
+		pods, err := m.Pods()
+		if err != nil {
+			return err
+		}
+		md.held[i] = map[string]bool{}
+		for _, p := range pods {
+			md.held[i][p] = true
+		}
+	}
 	resp, err := md.s.obs.cli.Get(ctx, md.dir(), clientv3.WithPrefix())
 	if err != nil {
 		return err

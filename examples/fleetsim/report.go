@@ -6,6 +6,7 @@ import (
 	"io"
 	"os"
 	"strconv"
+	"strings"
 	"text/tabwriter"
 )
 
@@ -15,13 +16,17 @@ const mb = 1 << 20
 // the preparers and the controller, counted at their clients.
 func writeTable(w io.Writer, rs []*result) error {
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
-	fmt.Fprintln(tw, "phase\tnodes\tseconds\trange\tput\ttxn\tdelete\twatch events\tsent MB\trecv MB\treq/node\tevents/node\tkeepalives\theap MB\tgoroutines\t")
+	fmt.Fprintln(tw, "phase\tnodes\tseconds\trange\tput\ttxn\tdelete\twatch events\tsent MB\trecv MB\treq/node\tevents/node\tkeepalives\theap MB\tgoroutines\theap KB/node\tgoroutines/node\trelease events/hold\t")
 	for _, r := range rs {
 		c := r.p2kit()
-		fmt.Fprintf(tw, "%s\t%d\t%.1f\t%d\t%d\t%d\t%d\t%d\t%.1f\t%.1f\t%.2f\t%.2f\t%d\t%.0f\t%d\t\n",
+		perHold := "-"
+		if v, ok := r.releaseEventsPerHold(); ok {
+			perHold = fmt.Sprintf("%.2f", v)
+		}
+		fmt.Fprintf(tw, "%s\t%d\t%.1f\t%d\t%d\t%d\t%d\t%d\t%.1f\t%.1f\t%.2f\t%.2f\t%d\t%.0f\t%d\t%.1f\t%.2f\t%s\t\n",
 			r.phase, r.nodes, r.seconds, c.Range, c.Put, c.Txn, c.Delete, c.WatchEvents,
 			float64(c.Sent)/mb, float64(c.Recv)/mb, r.perNode(c.Requests()), r.perNode(c.WatchEvents),
-			c.KeepAlives, float64(r.peakHeap)/mb, r.peakGoroutines)
+			c.KeepAlives, float64(r.peakHeap)/mb, r.peakGoroutines, r.heapKBPerNode(), r.goroutinesPerNode(), perHold)
 	}
 	return tw.Flush()
 }
@@ -31,7 +36,9 @@ var csvHeader = func() []string {
 		"range", "put", "txn", "delete", "watch_creates", "watch_events", "other", "bytes_sent", "bytes_received",
 		"requests", "requests_per_node", "watch_events_per_node", "bytes_per_node",
 		"watch_responses", "keepalives",
-		"peak_heap_bytes", "peak_goroutines", "holds", "uninstalls"}
+		"peak_heap_bytes", "peak_goroutines", "holds", "uninstalls",
+		"heap_kb_per_node", "goroutines_per_node", "release_watch_events", "release_watch_events_per_hold",
+		"installs", "takeover_seconds"}
 	for _, role := range roleNames {
 		h = append(h, role+"_requests", role+"_watch_events", role+"_bytes")
 	}
@@ -61,7 +68,19 @@ func writeCSV(path string, rs []*result) error {
 			i(c.Requests(), 10), fmt.Sprintf("%.3f", r.perNode(c.Requests())),
 			fmt.Sprintf("%.3f", r.perNode(c.WatchEvents)), fmt.Sprintf("%.0f", r.perNode(c.Sent+c.Recv)),
 			i(c.WatchResponses, 10), i(c.KeepAlives, 10),
-			strconv.FormatUint(r.peakHeap, 10), strconv.Itoa(r.peakGoroutines), strconv.Itoa(r.holds), uninstalls}
+			strconv.FormatUint(r.peakHeap, 10), strconv.Itoa(r.peakGoroutines), strconv.Itoa(r.holds), uninstalls,
+			fmt.Sprintf("%.1f", r.heapKBPerNode()), fmt.Sprintf("%.3f", r.goroutinesPerNode()), i(c.ReleaseEvents, 10), ""}
+		if v, ok := r.releaseEventsPerHold(); ok {
+			row[len(row)-1] = fmt.Sprintf("%.3f", v)
+		}
+		installs, takeover := "", ""
+		if r.phase == "release" {
+			installs = i(r.installs, 10)
+		}
+		if r.takeover > 0 {
+			takeover = fmt.Sprintf("%.2f", r.takeover)
+		}
+		row = append(row, installs, takeover)
 		for _, rc := range r.roles {
 			row = append(row, i(rc.Requests(), 10), i(rc.WatchEvents, 10), i(rc.Sent+rc.Recv, 10))
 		}
@@ -82,7 +101,9 @@ func writeCSV(path string, rs []*result) error {
 	return f.Close()
 }
 
-// writeSummary prints the whole run per node, and what went wrong.
+// writeSummary prints the whole run per node, what each phase's check
+// found, what went wrong, and the figures the regression check compares
+// (docs/SCALE.md).
 func writeSummary(w io.Writer, nodes int, rs []*result) {
 	var total counts
 	for _, r := range rs {
@@ -93,10 +114,47 @@ func writeSummary(w io.Writer, nodes int, rs []*result) {
 		float64(total.WatchEvents)/float64(nodes), float64(total.Sent+total.Recv)/1024/float64(nodes))
 	for _, r := range rs {
 		if r.checkedUninstalls {
-			fmt.Fprintf(w, "%s: %d preparer holds, %d uninstalls\n", r.phase, r.holds, r.uninstalls)
+			fmt.Fprintf(w, "%s: %d preparer holds, %d uninstalls", r.phase, r.holds, r.uninstalls)
+			if strings.HasPrefix(r.phase, "mass-delete") && r.holds > 0 {
+				fmt.Fprintf(w, "; peak goroutines %.2f more per held node than when the deletion began",
+					float64(r.peakGoroutines-r.goroutines0)/float64(r.holds))
+			}
+			fmt.Fprintln(w)
+		}
+		for _, n := range r.notes {
+			fmt.Fprintf(w, "%s: %s\n", r.phase, n)
 		}
 		if r.err != nil {
 			fmt.Fprintf(w, "%s: FAILED: %v\n", r.phase, r.err)
 		}
 	}
+	fmt.Fprintln(w, figuresOf(nodes, rs))
+}
+
+// figures are the whole run's costs per node that the regression check
+// compares: p2kit's requests and watch events over every phase, and the
+// peak heap of any phase (the embedded etcd included, unless --etcd).
+type figures struct {
+	Nodes         int
+	ReqPerNode    float64
+	EventsPerNode float64
+	HeapKBPerNode float64
+}
+
+func figuresOf(nodes int, rs []*result) figures {
+	var total counts
+	var heap uint64
+	for _, r := range rs {
+		total = total.add(r.p2kit())
+		heap = max(heap, r.peakHeap)
+	}
+	n := float64(max(nodes, 1))
+	return figures{Nodes: nodes, ReqPerNode: float64(total.Requests()) / n,
+		EventsPerNode: float64(total.WatchEvents) / n, HeapKBPerNode: float64(heap) / 1024 / n}
+}
+
+// String is the line docs/SCALE.md records as the regression baseline.
+func (f figures) String() string {
+	return fmt.Sprintf("regression-baseline: nodes=%d req_per_node=%.2f events_per_node=%.2f heap_kb_per_node=%.1f",
+		f.Nodes, f.ReqPerNode, f.EventsPerNode, f.HeapKBPerNode)
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"os"
+	"runtime"
 	"runtime/metrics"
 	"sync"
 	"time"
@@ -30,11 +31,16 @@ type result struct {
 	server         *serverMetrics // deltas of the embedded member's metrics; nil with --etcd
 	peakHeap       uint64         // bytes of live heap objects (HeapAlloc), sampled every 100ms
 	peakGoroutines int
+	goroutines0    int // goroutines when the phase began
 	series         []point
 
-	holds             int   // mass deletion: preparer holds listed
+	fleet             int   // nodes in the fleet (the RC phases touch fewer)
+	holds             int   // mass deletion: preparer holds listed; release: holds released
 	uninstalls        int64 // mass deletion: pods uninstalled since the deletion
 	checkedUninstalls bool
+	installs          int64    // release: pods installed since the release
+	takeover          float64  // controller failover: seconds from the crash to the standby's lock of the roll
+	notes             []string // what the phase's check found, for the summary
 }
 
 // p2kit is what the preparers and the controller did together: the cost
@@ -43,6 +49,25 @@ func (r *result) p2kit() counts { return r.roles[rolePreparers].add(r.roles[role
 
 // perNode divides v by the phase's nodes.
 func (r *result) perNode(v int64) float64 { return float64(v) / float64(max(r.nodes, 1)) }
+
+// heapKBPerNode is the phase's peak heap per node of the fleet.
+func (r *result) heapKBPerNode() float64 {
+	return float64(r.peakHeap) / 1024 / float64(max(r.fleet, 1))
+}
+
+// goroutinesPerNode is the phase's peak goroutines per node of the fleet.
+func (r *result) goroutinesPerNode() float64 {
+	return float64(r.peakGoroutines) / float64(max(r.fleet, 1))
+}
+
+// releaseEventsPerHold is, for the release phase, the watch events on
+// failsafe release keys that p2kit received per hold released.
+func (r *result) releaseEventsPerHold() (float64, bool) {
+	if r.phase != "release" || r.holds == 0 {
+		return 0, false
+	}
+	return float64(r.p2kit().ReleaseEvents) / float64(r.holds), true
+}
 
 // peaks samples the heap and goroutines every 100ms until stopped.
 type peaks struct {
@@ -96,7 +121,7 @@ func (s *sim) snapshot() [numRoles]counts {
 
 // run runs one phase and measures it.
 func (s *sim) run(ctx context.Context, ph phase) *result {
-	r := &result{phase: ph.name, nodes: ph.nodes}
+	r := &result{phase: ph.name, nodes: ph.nodes, fleet: len(s.nodes), goroutines0: runtime.NumGoroutine()}
 	before := s.snapshot()
 	var srvBefore serverMetrics
 	if s.srv != nil {

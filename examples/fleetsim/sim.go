@@ -9,8 +9,6 @@ import (
 	"sync"
 	"time"
 
-	"github.com/p2kit/p2kit/farm"
-	"github.com/p2kit/p2kit/internal/controller"
 	"github.com/p2kit/p2kit/internal/embedded"
 	"github.com/p2kit/p2kit/preparer"
 	"github.com/p2kit/p2kit/preparer/memory"
@@ -33,12 +31,12 @@ type sim struct {
 	cls []*clientv3.Client // every client, to close
 
 	prepClients []*clientv3.Client // shared by the preparers, round robin
-	ctl         *clientv3.Client   // the controller's
+	ctl         *controllerProc    // the controller in charge
 	drv         *clientv3.Client   // the simulator's own writes
 	obs         *observer          // on an uncounted client
 
 	nodes []string
-	mem   []*memory.Node
+	mem   []*simNode
 
 	ctx    context.Context // ends when the simulation stops
 	cancel context.CancelFunc
@@ -51,9 +49,10 @@ type sim struct {
 func newSim(cfg *config, out io.Writer) (s *sim, err error) {
 	s = &sim{cfg: cfg, out: out}
 	s.ctx, s.cancel = context.WithCancel(context.Background())
+	started := s // the returns below set s to nil
 	defer func() {
 		if err != nil {
-			s.close()
+			started.close()
 		}
 	}()
 	if s.log, err = newLogger(cfg); err != nil {
@@ -78,15 +77,21 @@ func newSim(cfg *config, out io.Writer) (s *sim, err error) {
 		}
 		s.prepClients = append(s.prepClients, c)
 	}
-	if s.ctl, err = s.dial(s.ctr[roleController].dialOptions()); err != nil {
-		return nil, err
-	}
 	if s.drv, err = s.dial(s.ctr[roleDriver].dialOptions()); err != nil {
 		return nil, err
 	}
 	oc, err := s.dial(nil)
 	if err != nil {
 		return nil, err
+	}
+	// An etcd given with --etcd may hold an earlier run's keys, which
+	// this run's creates would trip over.
+	resp, err := oc.Get(s.ctx, cfg.prefix+"/", clientv3.WithPrefix(), clientv3.WithCountOnly())
+	if err != nil {
+		return nil, fmt.Errorf("etcd: %w", err)
+	}
+	if resp.Count > 0 {
+		return nil, fmt.Errorf("--prefix %s: etcd holds %d keys under it already (an earlier run?): give another --prefix or empty it", cfg.prefix, resp.Count)
 	}
 	s.obs = newObserver(oc, cfg.prefix)
 	if err := s.obs.start(s.ctx); err != nil {
@@ -96,7 +101,7 @@ func newSim(cfg *config, out io.Writer) (s *sim, err error) {
 		s.nodes = append(s.nodes, fmt.Sprintf("node%05d", i))
 		n := memory.NewNode()
 		n.HealthyAfter = cfg.healthAfter
-		s.mem = append(s.mem, n)
+		s.mem = append(s.mem, newSimNode(n))
 	}
 	return s, nil
 }
@@ -134,18 +139,6 @@ func (s *sim) dial(opts []grpc.DialOption) (*clientv3.Client, error) {
 	}
 	s.cls = append(s.cls, c)
 	return c, nil
-}
-
-// startController runs the controller's farms over one fleet view.
-func (s *sim) startController() {
-	s.wg.Go(func() {
-		err := controller.Run(s.ctx, s.ctl, nil,
-			farm.WithPrefix(s.cfg.prefix), farm.WithLogger(s.log.Named("controller")),
-			farm.WithBackoff(200*time.Millisecond, 5*time.Second))
-		if err != nil {
-			s.fail(fmt.Errorf("controller: %w", err))
-		}
-	})
 }
 
 // startPreparers runs one preparer per node.
@@ -196,6 +189,26 @@ func (s *sim) uninstalls() int64 {
 	return n
 }
 
+// installs counts the versions installed on every node so far.
+func (s *sim) installs() int64 {
+	var n int64
+	for _, m := range s.mem {
+		n += m.Installs()
+	}
+	return n
+}
+
+// bare counts the nodes with no pod installed.
+func (s *sim) bare() int {
+	n := 0
+	for _, m := range s.mem {
+		if pods, err := m.Pods(); err == nil && len(pods) == 0 {
+			n++
+		}
+	}
+	return n
+}
+
 // close stops everything the simulation started.
 func (s *sim) close() {
 	s.cancel()
@@ -209,5 +222,7 @@ func (s *sim) close() {
 	if s.dir != "" {
 		_ = os.RemoveAll(s.dir)
 	}
-	_ = s.log.Sync()
+	if s.log != nil {
+		_ = s.log.Sync()
+	}
 }

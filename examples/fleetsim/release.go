@@ -1,0 +1,252 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"slices"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/p2kit/p2kit/audit"
+	"github.com/p2kit/p2kit/failsafe"
+	"github.com/p2kit/p2kit/keyspace"
+	"github.com/p2kit/p2kit/kv"
+	clientv3 "go.etcd.io/etcd/client/v3"
+)
+
+// releaseWorkers release holds at once, all behind one limiter.
+const releaseWorkers = 32
+
+// maxReleaseEventsPerHold is what issue 16 allows: the watch events that
+// releasing N holds costs stay linear in N.
+const maxReleaseEventsPerHold = 3
+
+// release is the operator deciding that the mass deletion was meant: every
+// preparer's hold is released the way "p2ctl failsafe release" does (the
+// release key, only if the hold record exists, and an audit record, in one
+// transaction), paced by a failsafe.Limiter. Each node then uninstalls
+// the pods it held, once each, and installs nothing.
+//
+// Only the preparers' holds are released. The controller's fleet view
+// holds the deletion too ("controller/fleet"); released, its daemon set
+// and RC farms would schedule their pods again, since the entities still
+// exist. Held, the controller keeps the view it had.
+type release struct {
+	s  *sim
+	md *massDelete // the deletion released
+
+	start    time.Time
+	counts   [numRoles]counts // when the phase began
+	before   []podCalls
+	released []time.Time // when each release was committed
+	finished []bool      // per node: converged
+}
+
+// act releases every preparer hold.
+func (rl *release) act(ctx context.Context) error {
+	s := rl.s
+	rl.start, rl.counts = time.Now(), s.snapshot()
+	rl.before = make([]podCalls, len(s.mem))
+	for i, m := range s.mem {
+		rl.before[i] = m.calls()
+	}
+	recs, err := failsafe.ListHolds(ctx, s.drv, s.cfg.prefix)
+	if err != nil {
+		return err
+	}
+	var picked []failsafe.Record
+	for _, h := range recs {
+		if strings.HasPrefix(h.Component, "preparer/") {
+			picked = append(picked, h)
+		}
+	}
+	if len(picked) != len(s.nodes) {
+		return fmt.Errorf("failsafe.ListHolds: %d preparer holds to release, want %d", len(picked), len(s.nodes))
+	}
+	lim := failsafe.NewLimiter("release failsafe hold", time.Duration(float64(time.Second)/s.cfg.releaseRate),
+		releaseBurst(s.cfg.releaseRate), s.log)
+	log := audit.NewLog(s.drv, keyspace.WithPrefix(s.cfg.prefix))
+	work := make(chan failsafe.Record)
+	var mu sync.Mutex
+	var first error
+	var wg sync.WaitGroup
+	for range releaseWorkers {
+		wg.Go(func() {
+			for h := range work {
+				err := lim.Wait(ctx)
+				if err == nil {
+					err = releaseHold(ctx, s.drv, log, s.cfg.prefix, h)
+				}
+				mu.Lock()
+				if err != nil && first == nil {
+					first = err
+				}
+				rl.released = append(rl.released, time.Now())
+				mu.Unlock()
+			}
+		})
+	}
+	for _, h := range picked {
+		select {
+		case work <- h:
+		case <-ctx.Done():
+		}
+	}
+	close(work)
+	wg.Wait()
+	if first != nil {
+		return first
+	}
+	return ctx.Err()
+}
+
+// releaseBurst is the limiter's burst for rate releases a second.
+func releaseBurst(rate float64) int { return max(1, int(rate/10)) }
+
+// releaseHold is p2ctl's release of one hold: the release key, only if
+// the hold record still exists, and the audit record, in one transaction.
+// A hold gone already is kv.ErrNotFound.
+func releaseHold(ctx context.Context, cli *clientv3.Client, log *audit.Log, prefix string, h failsafe.Record) error {
+	cmp, put, err := failsafe.ReleaseOp(prefix, h.ID, actor)
+	if err != nil {
+		return err
+	}
+	rec, err := log.Op(audit.Released, failsafe.HoldKind, h.ID, actor, h)
+	if err != nil {
+		return fmt.Errorf("release hold %s: %w", h.ID, err)
+	}
+	_, err = kv.Commit(ctx, cli, []clientv3.Cmp{cmp}, put, rec)
+	switch {
+	case errors.Is(err, kv.ErrConflict):
+		return fmt.Errorf("release hold %s: %s: %w", h.ID, failsafe.HoldKey(prefix, h.ID), kv.ErrNotFound)
+	case err != nil:
+		return fmt.Errorf("release hold %s: %w", h.ID, err)
+	}
+	return nil
+}
+
+// converged counts the nodes that have no hold left and uninstalled every
+// pod they held. A node counted once is not looked at again: the check
+// at the end looks at every node.
+func (rl *release) converged() int {
+	if rl.finished == nil {
+		rl.finished = make([]bool, len(rl.s.nodes))
+	}
+	holding := rl.s.obs.holdComponents("preparer/")
+	n := 0
+	for i, node := range rl.s.nodes {
+		if rl.finished[i] {
+			n++
+			continue
+		}
+		if holding["preparer/"+node] {
+			continue
+		}
+		d := rl.s.mem[i].calls().since(rl.before[i])
+		done := true
+		for pod := range rl.md.held[i] {
+			if d.uninstalls[pod] == 0 {
+				done = false
+				break
+			}
+		}
+		if done {
+			rl.finished[i] = true
+			n++
+		}
+	}
+	return n
+}
+
+// check waits --hold-for for late uninstalls or installs, then checks that
+// every held pod was uninstalled exactly once, nothing else was, nothing
+// was installed, and that the releases cost at most
+// maxReleaseEventsPerHold watch events each.
+func (rl *release) check(ctx context.Context, r *result) error {
+	s := rl.s
+	t := time.NewTimer(s.cfg.holdFor)
+	defer t.Stop()
+	select {
+	case <-t.C:
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+	var problems []string
+	var held, removed, installs, noops int
+	for i, node := range s.nodes {
+		d := s.mem[i].calls().since(rl.before[i])
+		for pod := range rl.md.held[i] {
+			held++
+			if got := d.uninstalls[pod]; got != 1 {
+				problems = append(problems, fmt.Sprintf("%s/%s uninstalled %d times", node, pod, got))
+			}
+		}
+		for pod, got := range d.uninstalls {
+			removed += got
+			if !rl.md.held[i][pod] {
+				problems = append(problems, fmt.Sprintf("%s/%s was not held but uninstalled %d times", node, pod, got))
+			}
+		}
+		for pod, got := range d.installs {
+			installs += got
+			problems = append(problems, fmt.Sprintf("%s/%s installed %d times", node, pod, got))
+		}
+		for _, got := range d.noops {
+			noops += got
+		}
+	}
+	r.holds = len(rl.released)
+	r.uninstalls = int64(removed)
+	r.checkedUninstalls = true
+	r.installs = int64(installs)
+	times := s.removals(rl.start)
+	r.notes = append(r.notes,
+		fmt.Sprintf("%d preparer holds released in %.1fs, %s (failsafe.Limiter: %g a second, bursts of %d)",
+			len(rl.released), spanOf(rl.released).Seconds(), rateOf(rl.released), s.cfg.releaseRate, releaseBurst(s.cfg.releaseRate)),
+		fmt.Sprintf("%d held pods, %d uninstalls (%d more Uninstall calls found nothing installed), %d installs; uninstalls %s",
+			held, removed, noops, installs, rateOf(times)))
+	if len(problems) > 0 {
+		slices.Sort(problems)
+		return fmt.Errorf("%d problems after the release: %s", len(problems), strings.Join(problems[:min(5, len(problems))], "; "))
+	}
+	now := s.snapshot()
+	events := now[rolePreparers].sub(rl.counts[rolePreparers]).ReleaseEvents +
+		now[roleController].sub(rl.counts[roleController]).ReleaseEvents
+	if per := float64(events) / float64(max(1, len(rl.released))); per > maxReleaseEventsPerHold {
+		return fmt.Errorf("releasing %d holds cost %.1f watch events of failsafe releases per hold, more than %d",
+			len(rl.released), per, maxReleaseEventsPerHold)
+	}
+	return nil
+}
+
+// spanOf is the time from the first to the last of ts.
+func spanOf(ts []time.Time) time.Duration {
+	if len(ts) < 2 {
+		return 0
+	}
+	lo, hi := slices.MinFunc(ts, time.Time.Compare), slices.MaxFunc(ts, time.Time.Compare)
+	return hi.Sub(lo)
+}
+
+// rateOf says how fast the events at ts came: on average, and the most in
+// any one second.
+func rateOf(ts []time.Time) string {
+	if len(ts) == 0 {
+		return "none"
+	}
+	ts = slices.SortedFunc(slices.Values(ts), time.Time.Compare)
+	peak, j := 0, 0
+	for i := range ts {
+		for ts[i].Sub(ts[j]) >= time.Second {
+			j++
+		}
+		peak = max(peak, i-j+1)
+	}
+	avg := "all at once"
+	if d := spanOf(ts); d > 0 {
+		avg = fmt.Sprintf("%.0f a second on average", float64(len(ts)-1)/d.Seconds())
+	}
+	return fmt.Sprintf("%s, at most %d in any second", avg, peak)
+}
