@@ -1,6 +1,7 @@
 package fleet
 
 import (
+	"sort"
 	"strings"
 
 	"github.com/p2kit/p2kit/kv"
@@ -13,14 +14,15 @@ func byPodID[T any](o *kv.Object[T]) (string, bool) {
 	return pod, ok && pod != "" && !strings.Contains(pod, "/")
 }
 
-// nodesOf returns the node of each sorted pod name "<node>/<pod-id>" of
-// one pod id: sorted too.
+// nodesOf returns the node of each pod name "<node>/<pod-id>", sorted:
+// "a-b/web" sorts before "a/web", but "a" before "a-b".
 func nodesOf(names []string) []string {
 	nodes := make([]string, 0, len(names))
 	for _, name := range names {
 		node, _, _ := strings.Cut(name, "/")
 		nodes = append(nodes, node)
 	}
+	sort.Strings(nodes)
 	return nodes
 }
 
