@@ -99,7 +99,8 @@ func TestPodLabelIndexes(t *testing.T) {
 		put(name, labels.Set{"owner": owner, "app": "a"})
 	}
 	put("n4/web", labels.Set{"app": "a"}) // no owner: in no owner's list
-	for _, n := range []string{"n1", "n2", "n5"} {
+	// "n1-b/web" sorts before "n1/web", but node n1 before n1-b.
+	for _, n := range []string{"n1", "n1-b", "n2", "n5"} {
 		_, err := is.Set(ctx, n, pod("web"))
 		require.NoError(t, err)
 	}
@@ -128,7 +129,7 @@ func TestPodLabelIndexes(t *testing.T) {
 	expect("first listing", indexed{
 		ByOwner: map[string][]string{"x": {"n1/web", "n2/web"}, "y": {"n1/db", "n3/web"}, "z": {}},
 		ByPod:   []string{"n1/web", "n2/web", "n3/web", "n4/web"},
-		Intent:  []string{"n1", "n2", "n5"},
+		Intent:  []string{"n1", "n1-b", "n2", "n5"},
 	})
 	// An index added after the first listing is built from the mirror.
 	apps := v.IndexPodLabel("app")
@@ -140,7 +141,7 @@ func TestPodLabelIndexes(t *testing.T) {
 	expect("create and relabel", indexed{
 		ByOwner: map[string][]string{"x": {"n1/web"}, "y": {"n1/db", "n2/web", "n3/web"}, "z": {"n5/web"}},
 		ByPod:   []string{"n1/web", "n2/web", "n3/web", "n4/web", "n5/web"},
-		Intent:  []string{"n1", "n2", "n5"},
+		Intent:  []string{"n1", "n1-b", "n2", "n5"},
 	})
 	// A pod losing its owner label leaves the owner's list.
 	put("n5/web", labels.Set{"app": "b"})
@@ -150,7 +151,7 @@ func TestPodLabelIndexes(t *testing.T) {
 	expect("deletes", indexed{
 		ByOwner: map[string][]string{"x": {}, "y": {"n1/db", "n2/web", "n3/web"}, "z": {}},
 		ByPod:   []string{"n2/web", "n3/web", "n4/web", "n5/web"},
-		Intent:  []string{"n2", "n5"},
+		Intent:  []string{"n1-b", "n2", "n5"},
 	})
 	require.Equal(t, []string{"n5/web"}, apps.Names("b"))
 
@@ -168,7 +169,7 @@ func TestPodLabelIndexes(t *testing.T) {
 	expect("relist after compaction", indexed{
 		ByOwner: map[string][]string{"x": {"n3/web", "n6/web"}, "y": {"n2/web"}, "z": {}},
 		ByPod:   []string{"n2/web", "n3/web", "n4/web", "n5/web", "n6/web"},
-		Intent:  []string{"n5", "n6"},
+		Intent:  []string{"n1-b", "n5", "n6"},
 	})
 	require.NotZero(t, logs.FilterMessage("relisted").Len(), "the view relisted after the compaction")
 }
