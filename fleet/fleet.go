@@ -79,6 +79,8 @@ type View struct {
 	intentByPod    *Index[manifest.Manifest]
 	idxMu          sync.Mutex
 	labelIdx       map[string]*Index[labels.Set] // pod labels by the value of a label key; under idxMu
+	matchMu        sync.Mutex
+	match          matchCache // under matchMu
 }
 
 type digestAt struct {
@@ -237,19 +239,6 @@ func (v *View) WaitSynced(ctx context.Context) error {
 		}
 	}
 	return nil
-}
-
-// NodesMatching lists the labelled nodes whose labels match sel, sorted.
-func (v *View) NodesMatching(sel labels.Selector) []string {
-	var nodes []string
-	v.NodeLabels.Range(func(o *kv.Object[labels.Set]) bool {
-		if sel.Matches(o.Value) {
-			nodes = append(nodes, o.Name)
-		}
-		return true
-	})
-	sort.Strings(nodes)
-	return nodes
 }
 
 // PodsMatching lists the pods ("<node>/<pod-id>") whose pod labels match

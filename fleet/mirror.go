@@ -18,6 +18,7 @@ type Mirror[T any] struct {
 	synced  chan struct{}
 	once    sync.Once
 	indexes []*Index[T] // kept up to date under mu
+	gen     uint64      // counts applied batches that changed something
 }
 
 func newMirror[T any]() *Mirror[T] {
@@ -48,6 +49,9 @@ func (m *Mirror[T]) run(ctx context.Context, src kv.Source[T], changed func(name
 			}
 		}
 		m.rev = max(m.rev, b.Revision)
+		if len(names) > 0 {
+			m.gen++
+		}
 		close(m.applied)
 		m.applied = make(chan struct{})
 		m.mu.Unlock()

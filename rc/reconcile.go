@@ -54,8 +54,7 @@ func (f *Farm) reconcile(ctx context.Context, id string, obj *Object) (farm.Resu
 
 	var msg string
 	if !r.Disabled {
-		mine := f.podsOf(id)
-		pl := place(r.ReplicasDesired, f.view.NodesMatching(sel), mine, pod, f.busy(id, pod), healthy)
+		pl := f.place(id, r, sel, healthy)
 		msg = pl.Message
 		if err := f.apply(ctx, log, id, r, digest, pl, fence); err != nil {
 			return farm.Result{}, err
@@ -70,6 +69,13 @@ func (f *Farm) reconcile(ctx context.Context, id string, obj *Object) (farm.Resu
 		}
 	}
 	return farm.Result{}, f.writeStatus(ctx, id, &st, fence)
+}
+
+// place decides the RC's placement from the fleet view: the nodes its
+// selector matches, its pods, and the nodes where its pod id is busy.
+func (f *Farm) place(id string, r *RC, sel labels.Selector, healthy func(podRef) bool) placement {
+	pod := r.Manifest.ID
+	return place(r.ReplicasDesired, f.view.MatchingNodes(sel), f.podsOf(id), pod, f.busy(id, pod), healthy)
 }
 
 // apply writes a placement: additions first, then manifest and label
