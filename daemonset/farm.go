@@ -60,6 +60,7 @@ type Farm struct {
 	statuses *status.Store[Status]
 	ctrl     *farm.Controller[DaemonSet]
 	view     *fleet.View
+	owned    *fleet.Index[labels.Set] // pod labels by OwnerLabel
 	m        *metrics
 
 	mu       sync.Mutex
@@ -122,6 +123,7 @@ func NewFarm(client *clientv3.Client, opts ...farm.Option) (*Farm, error) {
 		return nil, fmt.Errorf("daemon set farm: %w", err)
 	}
 	f.view = f.ctrl.Fleet()
+	f.owned = f.view.IndexPodLabel(OwnerLabel)
 	return f, nil
 }
 

@@ -300,18 +300,17 @@ func (f *Farm) plan(ctx context.Context, obj *Object, digest string, matched []s
 	return p, nil
 }
 
-// ownedNodes lists the nodes whose pod carries daemon set id's label, sorted.
+// ownedNodes lists the nodes whose pod carries daemon set id's label,
+// sorted. It reads the fleet view's index by OwnerLabel: it costs the
+// daemon set's own pods, not the fleet.
 func (f *Farm) ownedNodes(id, pod string) []string {
 	var nodes []string
-	f.view.PodLabels.Range(func(o *kv.Object[labels.Set]) bool {
-		if o.Value[OwnerLabel] == id {
-			if node, p, ok := strings.Cut(o.Name, "/"); ok && p == pod {
-				nodes = append(nodes, node)
-			}
+	for _, name := range f.owned.Names(id) {
+		if node, p, ok := strings.Cut(name, "/"); ok && p == pod {
+			nodes = append(nodes, node)
 		}
-		return true
-	})
-	sort.Strings(nodes)
+	}
+	sort.Strings(nodes) // "a-b/pod" sorts before "a/pod"
 	return nodes
 }
 

@@ -8,7 +8,6 @@ import (
 	"context"
 	"fmt"
 	"sort"
-	"strings"
 	"sync"
 
 	"github.com/p2kit/p2kit/failsafe"
@@ -75,6 +74,13 @@ type View struct {
 	subs    map[int]func(Change)
 	nextSub int
 	digests map[string]digestAt // reality digests by name, computed once per revision
+
+	podLabelsByPod *Index[labels.Set]
+	intentByPod    *Index[manifest.Manifest]
+	idxMu          sync.Mutex
+	labelIdx       map[string]*Index[labels.Set] // pod labels by the value of a label key; under idxMu
+	matchMu        sync.Mutex
+	match          matchCache // under matchMu
 }
 
 type digestAt struct {
@@ -88,7 +94,7 @@ func New(client *clientv3.Client, prefix string, holds *failsafe.Holds, log *zap
 	if log == nil {
 		log = zap.NewNop()
 	}
-	return &View{
+	v := &View{
 		client:     client,
 		prefix:     prefix,
 		holds:      holds,
@@ -100,7 +106,11 @@ func New(client *clientv3.Client, prefix string, holds *failsafe.Holds, log *zap
 		Status:     newMirror[status.PodStatus](),
 		digests:    map[string]digestAt{},
 		subs:       map[int]func(Change){},
+		labelIdx:   map[string]*Index[labels.Set]{},
 	}
+	v.podLabelsByPod = v.PodLabels.AddIndex(byPodID[labels.Set])
+	v.intentByPod = v.Intent.AddIndex(byPodID[manifest.Manifest])
+	return v
 }
 
 // Subscribe calls fn after every applied batch until the returned cancel
@@ -231,19 +241,6 @@ func (v *View) WaitSynced(ctx context.Context) error {
 	return nil
 }
 
-// NodesMatching lists the labelled nodes whose labels match sel, sorted.
-func (v *View) NodesMatching(sel labels.Selector) []string {
-	var nodes []string
-	v.NodeLabels.Range(func(o *kv.Object[labels.Set]) bool {
-		if sel.Matches(o.Value) {
-			nodes = append(nodes, o.Name)
-		}
-		return true
-	})
-	sort.Strings(nodes)
-	return nodes
-}
-
 // PodsMatching lists the pods ("<node>/<pod-id>") whose pod labels match
 // sel, sorted.
 func (v *View) PodsMatching(sel labels.Selector) []string {
@@ -258,17 +255,10 @@ func (v *View) PodsMatching(sel labels.Selector) []string {
 	return pods
 }
 
-// NodesWithIntent lists the nodes whose intent holds podID, sorted.
+// NodesWithIntent lists the nodes whose intent holds podID, sorted. It
+// costs the nodes that have the pod, not the fleet.
 func (v *View) NodesWithIntent(podID string) []string {
-	var nodes []string
-	v.Intent.Range(func(o *kv.Object[manifest.Manifest]) bool {
-		if node, pod, ok := strings.Cut(o.Name, "/"); ok && pod == podID {
-			nodes = append(nodes, node)
-		}
-		return true
-	})
-	sort.Strings(nodes)
-	return nodes
+	return nodesOf(v.intentByPod.Names(podID))
 }
 
 // Healthy reports whether pod on node runs the manifest with digest and

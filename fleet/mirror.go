@@ -17,6 +17,8 @@ type Mirror[T any] struct {
 	applied chan struct{} // closed and replaced after every applied batch
 	synced  chan struct{}
 	once    sync.Once
+	indexes []*Index[T] // kept up to date under mu
+	gen     uint64      // counts applied batches that changed something
 }
 
 func newMirror[T any]() *Mirror[T] {
@@ -36,12 +38,20 @@ func (m *Mirror[T]) run(ctx context.Context, src kv.Source[T], changed func(name
 			case ev.Err != nil:
 				// Keep the last good value.
 			case ev.Type == kv.Delete:
+				m.unindex(ev.Name)
 				delete(m.state, ev.Name)
 			default:
+				m.unindex(ev.Name)
 				m.state[ev.Name] = ev.New
+				for _, ix := range m.indexes {
+					ix.add(ev.New)
+				}
 			}
 		}
 		m.rev = max(m.rev, b.Revision)
+		if len(names) > 0 {
+			m.gen++
+		}
 		close(m.applied)
 		m.applied = make(chan struct{})
 		m.mu.Unlock()
@@ -51,6 +61,15 @@ func (m *Mirror[T]) run(ctx context.Context, src kv.Source[T], changed func(name
 		}
 		return nil
 	})
+}
+
+// unindex removes the object now at name from every index; under mu.
+func (m *Mirror[T]) unindex(name string) {
+	if old, ok := m.state[name]; ok {
+		for _, ix := range m.indexes {
+			ix.remove(old)
+		}
+	}
 }
 
 // Get returns the object at name.

@@ -5,4 +5,11 @@
 //
 // Entity packages (intent, rc, daemonset, ...) are thin layers over Store;
 // the failsafe package wraps the Source a watch returns.
+//
+// Previous values: the watch does not ask etcd for them (no WithPrevKV).
+// The watcher's state holds the last value of every key, so a Mutate's Old
+// and a Delete's last known value come from there; etcd then sends each
+// change once instead of twice and reads no older revision to fill it in.
+// A program that watches etcd itself, with no state of its own, and needs
+// a deleted key's value is the one case that must still ask for it.
 package kv

@@ -42,11 +42,16 @@ func FromRevision(rev int64) WatchOption { return func(c *watchConfig) { c.fromR
 //
 // The loop is the one place p2kit talks to etcd's watch API. It lists the
 // prefix (linearizable, paged), then watches from the listing's revision + 1
-// with previous values and progress notifications; after a dropped stream
+// with progress notifications; after a dropped stream
 // it resumes from the last revision applied, so nothing is lost or repeated;
 // when that revision has been compacted it relists and delivers the
 // difference as one Resync batch. A revision at or below one already
 // applied is refused.
+//
+// The watch does not ask etcd for previous values (WithPrevKV): the
+// watcher's state already holds the last value of every key, so a Mutate
+// carries it as Old and a Delete carries it as the last value known,
+// while etcd sends about half the bytes and reads no old revision.
 type Watcher[T any] struct {
 	s      *Store[T]
 	ctx    context.Context
@@ -261,7 +266,6 @@ func (w *Watcher[T]) startWatch() {
 	w.wch = w.s.client.Watch(wctx, w.s.prefix,
 		clientv3.WithPrefix(),
 		clientv3.WithRev(w.rev.Load()+1),
-		clientv3.WithPrevKV(),
 		clientv3.WithProgressNotify())
 }
 

@@ -51,6 +51,7 @@ type Farm struct {
 	podLbls  *kv.Store[labels.Set]
 	statuses *status.Store[Status]
 	view     *fleet.View
+	byRC     *fleet.Index[labels.Set] // pod labels by IDLabel
 	ctrl     *farm.Controller[RC]
 
 	mu    sync.Mutex
@@ -96,6 +97,7 @@ func NewFarm(client *clientv3.Client, opts ...farm.Option) (*Farm, error) {
 		return nil, fmt.Errorf("rc farm: %w", err)
 	}
 	f.view = f.ctrl.Fleet()
+	f.byRC = f.view.IndexPodLabel(IDLabel)
 	return f, nil
 }
 

@@ -5,6 +5,7 @@ import (
 	"slices"
 	"sort"
 
+	"github.com/p2kit/p2kit/fleet"
 	"github.com/p2kit/p2kit/kv"
 	"github.com/p2kit/p2kit/labels"
 )
@@ -28,7 +29,7 @@ type placement struct {
 }
 
 // place decides the pods of an RC. want is replicas_desired; matching the
-// nodes its selector matches, sorted; mine its pods; pod its pod id; busy
+// nodes its selector matches; mine its pods; pod its pod id; busy
 // the nodes where another RC (or anything but this RC) has pod; healthy
 // tells whether one of mine runs the RC's manifest healthily.
 //
@@ -37,15 +38,11 @@ type placement struct {
 // that runs another pod id) is replaced first: it is removed only when the
 // pods that stay, with those added, reach want. Scaling down removes such
 // pods first, then unhealthy ones, then from the end of the name order.
-func place(want int, matching []string, mine []podRef, pod string, busy map[string]bool, healthy func(podRef) bool) placement {
-	match := make(map[string]bool, len(matching))
-	for _, n := range matching {
-		match[n] = true
-	}
+func place(want int, matching fleet.NodeList, mine []podRef, pod string, busy map[string]bool, healthy func(podRef) bool) placement {
 	var good, bad []podRef
 	has := map[string]bool{}
 	for _, p := range mine {
-		if p.Pod == pod && match[p.Node] && !has[p.Node] {
+		if p.Pod == pod && matching.Has(p.Node) && !has[p.Node] {
 			good = append(good, p)
 			has[p.Node] = true
 			continue
@@ -57,7 +54,7 @@ func place(want int, matching []string, mine []podRef, pod string, busy map[stri
 
 	var pl placement
 	need := max(0, want-len(good))
-	for _, n := range matching {
+	for n := range matching.All() {
 		if len(pl.Add) == need {
 			break
 		}
@@ -67,7 +64,7 @@ func place(want int, matching []string, mine []podRef, pod string, busy map[stri
 	}
 	if short := need - len(pl.Add); short > 0 {
 		pl.Message = fmt.Sprintf("%d of %d replicas cannot be placed: %d nodes match, %d of them free",
-			short, want, len(matching), len(matching)-len(good)-countBusy(matching, busy, has))
+			short, want, matching.Len(), matching.Len()-len(good)-countBusy(matching, busy, has))
 	}
 
 	// Removal order: pods on nodes that stopped matching, then unhealthy
@@ -107,9 +104,9 @@ func place(want int, matching []string, mine []podRef, pod string, busy map[stri
 	return pl
 }
 
-func countBusy(nodes []string, busy, has map[string]bool) int {
+func countBusy(nodes fleet.NodeList, busy, has map[string]bool) int {
 	n := 0
-	for _, node := range nodes {
+	for node := range nodes.All() {
 		if busy[node] && !has[node] {
 			n++
 		}

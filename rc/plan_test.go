@@ -3,6 +3,7 @@ package rc
 import (
 	"testing"
 
+	"github.com/p2kit/p2kit/fleet"
 	"github.com/p2kit/p2kit/kv"
 	"github.com/p2kit/p2kit/labels"
 	"github.com/stretchr/testify/require"
@@ -66,7 +67,7 @@ func TestPlace(t *testing.T) {
 			if h == nil {
 				h = everyone
 			}
-			pl := place(tc.want, tc.matching, tc.mine, "web", tc.busy, h)
+			pl := place(tc.want, fleet.NewNodeList(tc.matching...), tc.mine, "web", tc.busy, h)
 			require.Equal(t, tc.add, append([]string{}, pl.Add...), "add")
 			require.Equal(t, tc.remove, nodesOf(pl.Remove), "remove")
 			require.Equal(t, tc.keep, nodesOf(pl.Keep), "keep")

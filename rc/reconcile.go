@@ -54,8 +54,7 @@ func (f *Farm) reconcile(ctx context.Context, id string, obj *Object) (farm.Resu
 
 	var msg string
 	if !r.Disabled {
-		mine := f.podsOf(id)
-		pl := place(r.ReplicasDesired, f.view.NodesMatching(sel), mine, pod, f.busy(id, pod), healthy)
+		pl := f.place(id, r, sel, healthy)
 		msg = pl.Message
 		if err := f.apply(ctx, log, id, r, digest, pl, fence); err != nil {
 			return farm.Result{}, err
@@ -70,6 +69,13 @@ func (f *Farm) reconcile(ctx context.Context, id string, obj *Object) (farm.Resu
 		}
 	}
 	return farm.Result{}, f.writeStatus(ctx, id, &st, fence)
+}
+
+// place decides the RC's placement from the fleet view: the nodes its
+// selector matches, its pods, and the nodes where its pod id is busy.
+func (f *Farm) place(id string, r *RC, sel labels.Selector, healthy func(podRef) bool) placement {
+	pod := r.Manifest.ID
+	return place(r.ReplicasDesired, f.view.MatchingNodes(sel), f.podsOf(id), pod, f.busy(id, pod), healthy)
 }
 
 // apply writes a placement: additions first, then manifest and label
@@ -205,21 +211,21 @@ func (f *Farm) awaitView(ctx context.Context, rev int64, srcs ...fleet.Source) e
 	return nil
 }
 
-// podsOf lists the pods labelled with the RC's id, in the fleet view.
+// podsOf lists the pods labelled with the RC's id, in the fleet view: it
+// reads the view's index by IDLabel, at the cost of the RC's own pods.
 func (f *Farm) podsOf(id string) []podRef {
-	var out []podRef
-	f.view.PodLabels.Range(func(o *kv.Object[labels.Set]) bool {
-		if o.Value[IDLabel] == id {
-			node, pod, _ := strings.Cut(o.Name, "/")
-			out = append(out, podRef{Node: node, Pod: pod, Labels: o})
-		}
-		return true
-	})
+	objs := f.byRC.Get(id)
+	out := make([]podRef, 0, len(objs))
+	for _, o := range objs {
+		node, pod, _ := strings.Cut(o.Name, "/")
+		out = append(out, podRef{Node: node, Pod: pod, Labels: o})
+	}
 	return out
 }
 
 // busy returns the nodes where pod is scheduled, or labelled, by anything
-// but RC id: the RC never takes them over.
+// but RC id: the RC never takes them over. It costs the nodes that have
+// the pod, not the fleet.
 func (f *Farm) busy(id, pod string) map[string]bool {
 	busy := map[string]bool{}
 	for _, node := range f.view.NodesWithIntent(pod) {
@@ -228,12 +234,12 @@ func (f *Farm) busy(id, pod string) map[string]bool {
 			busy[node] = true
 		}
 	}
-	f.view.PodLabels.Range(func(o *kv.Object[labels.Set]) bool {
-		if node, p, _ := strings.Cut(o.Name, "/"); p == pod && o.Value[IDLabel] != id {
+	for _, o := range f.view.PodLabelsOfPod(pod) {
+		if o.Value[IDLabel] != id {
+			node, _, _ := strings.Cut(o.Name, "/")
 			busy[node] = true
 		}
-		return true
-	})
+	}
 	return busy
 }
 

@@ -8,7 +8,6 @@ import (
 
 	"github.com/p2kit/p2kit/intent"
 	"github.com/p2kit/p2kit/keyspace"
-	"github.com/p2kit/p2kit/kv"
 	"github.com/p2kit/p2kit/labels"
 	"github.com/p2kit/p2kit/rc"
 )
@@ -129,11 +128,9 @@ func (f *Farm) viewBlocker(r *Roll, newRC, oldRC *rc.RC) string {
 	for _, n := range f.view.NodesWithIntent(pod) {
 		holders[n] = ""
 	}
-	f.view.PodLabels.Range(func(o *kv.Object[labels.Set]) bool {
-		if node, p, _ := strings.Cut(o.Name, "/"); p == pod {
-			holders[node] = o.Value[rc.IDLabel]
-		}
-		return true
-	})
+	for _, o := range f.view.PodLabelsOfPod(pod) {
+		node, _, _ := strings.Cut(o.Name, "/")
+		holders[node] = o.Value[rc.IDLabel]
+	}
 	return blocker(r, newRC, oldRC, f.view.NodesMatching(sel), holders)
 }

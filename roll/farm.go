@@ -12,6 +12,7 @@ import (
 	"github.com/p2kit/p2kit/farm"
 	"github.com/p2kit/p2kit/fleet"
 	"github.com/p2kit/p2kit/keyspace"
+	"github.com/p2kit/p2kit/labels"
 	"github.com/p2kit/p2kit/rc"
 	"github.com/p2kit/p2kit/status"
 	clientv3 "go.etcd.io/etcd/client/v3"
@@ -41,6 +42,7 @@ type Farm struct {
 	rcs      *rc.Store
 	statuses *status.Store[Status]
 	view     *fleet.View
+	byRC     *fleet.Index[labels.Set] // pod labels by rc.IDLabel
 	ctrl     *farm.Controller[Roll]
 
 	mu     sync.Mutex
@@ -84,6 +86,7 @@ func NewFarm(client *clientv3.Client, opts ...farm.Option) (*Farm, error) {
 		return nil, fmt.Errorf("roll farm: %w", err)
 	}
 	f.view = f.ctrl.Fleet()
+	f.byRC = f.view.IndexPodLabel(rc.IDLabel)
 	return f, nil
 }
 

@@ -286,10 +286,7 @@ func (f *Farm) healthy(r *rc.RC) int {
 		return 0
 	}
 	n := 0
-	f.view.PodLabels.Range(func(o *kv.Object[labels.Set]) bool {
-		if o.Value[rc.IDLabel] != r.ID {
-			return true
-		}
+	f.byRC.Range(r.ID, func(o *kv.Object[labels.Set]) bool {
 		node, pod, _ := strings.Cut(o.Name, "/")
 		if f.view.Healthy(node, pod, digest) {
 			n++
@@ -301,16 +298,7 @@ func (f *Farm) healthy(r *rc.RC) int {
 
 // scheduled counts the pods labelled as RC id's: those it still has in
 // intent.
-func (f *Farm) scheduled(id string) int {
-	n := 0
-	f.view.PodLabels.Range(func(o *kv.Object[labels.Set]) bool {
-		if o.Value[rc.IDLabel] == id {
-			n++
-		}
-		return true
-	})
-	return n
-}
+func (f *Farm) scheduled(id string) int { return f.byRC.Len(id) }
 
 // sick counts the pods of r whose preparer reports r's manifest failed or
 // its health critical: pods that are down, not merely not yet seen
@@ -321,10 +309,7 @@ func (f *Farm) sick(r *rc.RC) int {
 		return 0
 	}
 	n := 0
-	f.view.PodLabels.Range(func(o *kv.Object[labels.Set]) bool {
-		if o.Value[rc.IDLabel] != r.ID {
-			return true
-		}
+	f.byRC.Range(r.ID, func(o *kv.Object[labels.Set]) bool {
 		s, ok := f.view.Status.Get(o.Name + "/" + status.PreparerNamespace)
 		if ok && s.Value.ManifestDigest == digest && (s.Value.Status == status.Failed || s.Value.Health == status.Critical) {
 			n++
