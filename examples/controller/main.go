@@ -15,6 +15,7 @@ import (
 
 	"github.com/p2kit/p2kit/audit"
 	"github.com/p2kit/p2kit/component"
+	"github.com/p2kit/p2kit/dashboard"
 	"github.com/p2kit/p2kit/farm"
 	"github.com/p2kit/p2kit/internal/controller"
 	"github.com/p2kit/p2kit/podcluster"
@@ -49,6 +50,7 @@ func runErr(args []string, stderr io.Writer) error {
 	auditMaxAge := fs.Duration("audit-max-age", retention.DefaultAuditMaxAge, "audit records older than this are deleted (0: no age limit)")
 	auditMaxRecords := fs.Int("audit-max-records", retention.DefaultAuditMaxRecords, "beyond this many audit records the oldest are deleted (0: no count limit)")
 	statusGrace := fs.Duration("status-grace", retention.DefaultStatusGrace, "how long the status record of a removed pod, a finished roll or a deleted controller is kept")
+	dashAddr := fs.String("dashboard-addr", "", "serve the read-only web UI on this address, such as "+dashboard.DefaultListen+" (empty: none)")
 	retentionEvery := fs.Duration("retention-interval", retention.DefaultInterval, "how often the controller holding the retention lock prunes audit and status records")
 	if err := fs.Parse(args); err != nil {
 		return err
@@ -93,6 +95,23 @@ func runErr(args []string, stderr io.Writer) error {
 	defer cancel()
 	var wg sync.WaitGroup
 	wg.Go(func() { _ = cleaner.Run(cctx) })
+	if *dashAddr != "" {
+		// The controller's etcd user is no person: its UI never writes.
+		h, err := dashboard.New(client, dashboard.WithPrefix(prefix), dashboard.WithLogger(log.Named("dashboard")))
+		if err != nil {
+			return err
+		}
+		addr, done, err := dashboard.Serve(cctx, *dashAddr, h, log.Named("dashboard"))
+		if err != nil {
+			return fmt.Errorf("--dashboard-addr: %w", err)
+		}
+		log.Info("dashboard serving", zap.String("url", "http://"+addr+"/"))
+		wg.Go(func() {
+			if err := <-done; err != nil {
+				log.Error("dashboard stopped", zap.Error(err))
+			}
+		})
+	}
 	err = controller.Run(cctx, client, syncer, opts...)
 	cancel()
 	wg.Wait()
