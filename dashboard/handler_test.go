@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"io"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
@@ -26,8 +27,16 @@ import (
 func serve(t testing.TB, cli *clientv3.Client, opts ...dashboard.Option) *httptest.Server {
 	h, err := dashboard.New(cli, append([]dashboard.Option{dashboard.WithPrefix(root)}, opts...)...)
 	require.NoError(t, err)
-	srv := httptest.NewServer(h)
-	t.Cleanup(srv.Close)
+	// Requests end with the test, so that Close does not wait for the
+	// event streams a browser keeps open.
+	ctx, cancel := context.WithCancel(context.Background())
+	srv := httptest.NewUnstartedServer(h)
+	srv.Config.BaseContext = func(net.Listener) context.Context { return ctx }
+	srv.Start()
+	t.Cleanup(func() {
+		cancel()
+		srv.Close()
+	})
 	return srv
 }
 
