@@ -1,6 +1,8 @@
 package dashboard
 
 import (
+	"bytes"
+	"encoding/json"
 	"context"
 	"fmt"
 	"net/http"
@@ -9,7 +11,7 @@ import (
 	"github.com/p2kit/p2kit/audit"
 	"github.com/p2kit/p2kit/daemonset"
 	"github.com/p2kit/p2kit/failsafe"
-	"github.com/p2kit/p2kit/keyspace"
+	"github.com/p2kit/p2kit/kv"
 	"github.com/p2kit/p2kit/labels"
 	"github.com/p2kit/p2kit/manifest"
 	"github.com/p2kit/p2kit/rc"
@@ -111,7 +113,7 @@ func (s *server) entityPage(ctx context.Context, r *http.Request, v *view) error
 			return statusErr(http.StatusNotFound, "node %s: no labels, intent or node record", id)
 		}
 	case rc.Kind, daemonset.Kind:
-		if err := s.controllerNodes(ctx, d); err != nil {
+		if err := s.controllerNodes(ctx, d, v); err != nil {
 			return err
 		}
 	}
@@ -127,27 +129,44 @@ func (s *server) entityPage(ctx context.Context, r *http.Request, v *view) error
 }
 
 // controllerNodes names the nodes that run pods of an RC or a daemon set,
-// by the owner label its pods carry.
-func (s *server) controllerNodes(ctx context.Context, d *entityData) error {
+// by the owner label its pods carry. Only label sets that mention the id
+// are decoded: a fleet has many more pods than one controller owns.
+func (s *server) controllerNodes(ctx context.Context, d *entityData, v *view) error {
 	label := "replication_controller_id"
 	if d.Kind == daemonset.Kind {
 		label = "daemon_set_id"
 	}
-	sel, err := labels.Parse(label + "=" + d.ID)
+	dir := s.dir("labels", string(labels.Pod))
+	resp, err := s.cli.Get(ctx, dir, clientv3.WithPrefix())
 	if err != nil {
-		return err
+		return fmt.Errorf("pods of %s %s: %s: %w", d.Kind, d.ID, dir, err)
 	}
-	pods, err := labels.New(s.cli, keyspace.WithPrefix(s.cfg.prefix)).Matching(ctx, labels.Pod, sel)
-	if err != nil {
-		return fmt.Errorf("pods of %s %s: %w", d.Kind, d.ID, err)
-	}
-	for _, p := range pods {
-		node, _, _ := strings.Cut(p, "/")
+	quoted := []byte(`"` + d.ID + `"`)
+	var bad []*kv.DecodeError
+	seen := map[string]bool{}
+	for _, item := range resp.Kvs {
+		if !bytes.Contains(item.Value, quoted) {
+			continue
+		}
+		var set labels.Set
+		if err := json.Unmarshal(item.Value, &set); err != nil {
+			bad = append(bad, &kv.DecodeError{Key: string(item.Key), Revision: item.ModRevision, Err: err})
+			continue
+		}
+		if set[label] != d.ID {
+			continue
+		}
+		node, _, _ := strings.Cut(strings.TrimPrefix(string(item.Key), dir), "/")
+		if seen[node] {
+			continue
+		}
+		seen[node] = true
 		if len(d.Nodes) < maxNodesShown {
 			d.Nodes = append(d.Nodes, node)
 		} else {
 			d.MoreNodes++
 		}
 	}
+	v.warnInvalid(bad)
 	return nil
 }

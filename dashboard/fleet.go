@@ -9,6 +9,7 @@ import (
 	"strings"
 
 	"github.com/p2kit/p2kit/keyspace"
+	"github.com/p2kit/p2kit/kv"
 	"github.com/p2kit/p2kit/labels"
 	"github.com/p2kit/p2kit/status"
 	"go.etcd.io/etcd/api/v3/mvccpb"
@@ -31,6 +32,8 @@ type nodeRow struct {
 	// page shown only.
 	Pods     []podRow
 	MorePods int
+	// Alive: the node record exists (its preparer keeps its lease).
+	Alive bool
 }
 
 // podRow is one pod of a node: its id and what the preparer reports.
@@ -57,8 +60,10 @@ type fleetData struct {
 }
 
 // fleetNodes gathers every node known from node labels, intent keys or
-// node records, sorted by name, as "p2ctl list nodes" does.
-func (s *server) fleetNodes(ctx context.Context, v *view) ([]*nodeRow, map[string]labels.Set, error) {
+// node records, sorted by name, as "p2ctl list nodes" does. It reads keys
+// only, except the label sets when a selector needs them (sets); the
+// rows shown get their values from rowDetails.
+func (s *server) fleetNodes(ctx context.Context, v *view, withLabels bool) ([]*nodeRow, map[string]labels.Set, error) {
 	byName := map[string]*nodeRow{}
 	get := func(n string) *nodeRow {
 		r, ok := byName[n]
@@ -68,33 +73,46 @@ func (s *server) fleetNodes(ctx context.Context, v *view) ([]*nodeRow, map[strin
 		}
 		return r
 	}
-	ls, err := labels.New(s.cli, keyspace.WithPrefix(s.cfg.prefix)).List(ctx, labels.Node)
-	if err != nil {
-		return nil, nil, fmt.Errorf("node labels: %w", err)
-	}
-	v.warnInvalid(ls.Invalid)
-	sets := make(map[string]labels.Set, len(ls.Items))
-	for _, o := range ls.Items {
-		get(o.Name).Labels = o.Value.String()
-		sets[o.Name] = o.Value
-	}
-	intentDir := s.dir("intent")
-	resp, err := s.cli.Get(ctx, intentDir, clientv3.WithPrefix(), clientv3.WithKeysOnly())
-	if err != nil {
-		return nil, nil, fmt.Errorf("intent %s: %w", intentDir, err)
-	}
-	for _, item := range resp.Kvs {
-		if node, _, ok := strings.Cut(strings.TrimPrefix(string(item.Key), intentDir), "/"); ok && node != "" {
-			get(node).Intent++
+	var sets map[string]labels.Set
+	if withLabels {
+		ls, err := labels.New(s.cli, keyspace.WithPrefix(s.cfg.prefix)).List(ctx, labels.Node)
+		if err != nil {
+			return nil, nil, fmt.Errorf("node labels: %w", err)
+		}
+		v.warnInvalid(ls.Invalid)
+		sets = make(map[string]labels.Set, len(ls.Items))
+		for _, o := range ls.Items {
+			get(o.Name)
+			sets[o.Name] = o.Value
 		}
 	}
-	recs, l, err := status.NewNodeStore(s.cli, keyspace.WithPrefix(s.cfg.prefix)).List(ctx)
-	if err != nil {
-		return nil, nil, fmt.Errorf("node records: %w", err)
+	dirs := []string{s.dir("intent"), s.dir("status", string(status.Nodes))}
+	if !withLabels {
+		dirs = append(dirs, s.dir("labels", string(labels.Node)))
 	}
-	v.warnInvalid(l.Invalid)
-	for node, o := range recs {
-		get(node).Record = &o.Value
+	for i, dir := range dirs {
+		resp, err := s.cli.Get(ctx, dir, clientv3.WithPrefix(), clientv3.WithKeysOnly())
+		if err != nil {
+			return nil, nil, fmt.Errorf("read %s: %w", dir, err)
+		}
+		for _, item := range resp.Kvs {
+			node, rest, _ := strings.Cut(strings.TrimPrefix(string(item.Key), dir), "/")
+			if node == "" {
+				continue
+			}
+			switch i {
+			case 0:
+				if rest != "" {
+					get(node).Intent++
+				}
+			case 1:
+				if rest == status.PreparerNamespace {
+					get(node).Alive = true
+				}
+			default:
+				get(node)
+			}
+		}
 	}
 	out := make([]*nodeRow, 0, len(byName))
 	for _, r := range byName {
@@ -102,6 +120,39 @@ func (s *server) fleetNodes(ctx context.Context, v *view) ([]*nodeRow, map[strin
 	}
 	sort.Slice(out, func(i, j int) bool { return out[i].Name < out[j].Name })
 	return out, sets, nil
+}
+
+// rowDetails reads the label set and the node record of each row shown.
+func (s *server) rowDetails(ctx context.Context, v *view, rows []*nodeRow) error {
+	ops := make([]clientv3.Op, 0, 2*len(rows))
+	for _, n := range rows {
+		ops = append(ops, clientv3.OpGet(s.dir("labels", string(labels.Node))+n.Name), clientv3.OpGet(s.dir("status", string(status.Nodes), n.Name)+status.PreparerNamespace))
+	}
+	got, err := s.getOps(ctx, ops)
+	if err != nil {
+		return err
+	}
+	var bad []*kv.DecodeError
+	for i, n := range rows {
+		if kvs := got[2*i]; len(kvs) > 0 {
+			var set labels.Set
+			if err := json.Unmarshal(kvs[0].Value, &set); err != nil {
+				bad = append(bad, &kv.DecodeError{Key: string(kvs[0].Key), Revision: kvs[0].ModRevision, Err: err})
+			} else {
+				n.Labels = set.String()
+			}
+		}
+		if kvs := got[2*i+1]; len(kvs) > 0 {
+			var rec status.NodeRecord
+			if err := json.Unmarshal(kvs[0].Value, &rec); err != nil {
+				bad = append(bad, &kv.DecodeError{Key: string(kvs[0].Key), Revision: kvs[0].ModRevision, Err: err})
+			} else {
+				n.Record = &rec
+			}
+		}
+	}
+	v.warnInvalid(bad)
+	return nil
 }
 
 func (s *server) fleetPage(ctx context.Context, r *http.Request, v *view) error {
@@ -112,7 +163,7 @@ func (s *server) fleetPage(ctx context.Context, r *http.Request, v *view) error 
 	if err != nil {
 		return statusErr(http.StatusBadRequest, "selector %q: %v", d.Selector, err)
 	}
-	nodes, sets, err := s.fleetNodes(ctx, v)
+	nodes, sets, err := s.fleetNodes(ctx, v, !sel.Empty())
 	if err != nil {
 		return err
 	}
@@ -124,7 +175,7 @@ func (s *server) fleetPage(ctx context.Context, r *http.Request, v *view) error 
 		}
 		matched = append(matched, n)
 		d.Pods += n.Intent
-		if n.Record != nil {
+		if n.Alive {
 			d.Alive++
 		} else {
 			d.Gone++
@@ -134,6 +185,9 @@ func (s *server) fleetPage(ctx context.Context, r *http.Request, v *view) error 
 	d.Pager = newPager(r, s.cfg.pageSize, len(matched), false)
 	from, to := d.Pager.bounds(len(matched))
 	shown := matched[from:to]
+	if err := s.rowDetails(ctx, v, shown); err != nil {
+		return err
+	}
 	if err := s.addPods(ctx, shown); err != nil {
 		return err
 	}

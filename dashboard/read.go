@@ -14,18 +14,24 @@ import (
 const txnGets = 100
 
 // getPrefixes reads every key under each prefix, in as few round trips as
-// etcd's transaction limit allows, all at one revision per transaction.
+// etcd's transaction limit allows.
 func (s *server) getPrefixes(ctx context.Context, prefixes []string, opts ...clientv3.OpOption) ([][]*mvccpb.KeyValue, error) {
-	out := make([][]*mvccpb.KeyValue, 0, len(prefixes))
-	for start := 0; start < len(prefixes); start += txnGets {
-		chunk := prefixes[start:min(len(prefixes), start+txnGets)]
-		ops := make([]clientv3.Op, 0, len(chunk))
-		for _, p := range chunk {
-			ops = append(ops, clientv3.OpGet(p, append([]clientv3.OpOption{clientv3.WithPrefix()}, opts...)...))
-		}
-		resp, err := s.cli.Txn(ctx).Then(ops...).Commit()
+	ops := make([]clientv3.Op, 0, len(prefixes))
+	for _, p := range prefixes {
+		ops = append(ops, clientv3.OpGet(p, append([]clientv3.OpOption{clientv3.WithPrefix()}, opts...)...))
+	}
+	return s.getOps(ctx, ops)
+}
+
+// getOps runs read operations in transactions of at most txnGets, all at
+// one revision per transaction, and returns each one's keys.
+func (s *server) getOps(ctx context.Context, ops []clientv3.Op) ([][]*mvccpb.KeyValue, error) {
+	out := make([][]*mvccpb.KeyValue, 0, len(ops))
+	for start := 0; start < len(ops); start += txnGets {
+		chunk := ops[start:min(len(ops), start+txnGets)]
+		resp, err := s.cli.Txn(ctx).Then(chunk...).Commit()
 		if err != nil {
-			return nil, fmt.Errorf("read %s and %d more: %w", chunk[0], len(chunk)-1, kv.EtcdError(err))
+			return nil, fmt.Errorf("read %s and %d more: %w", chunk[0].KeyBytes(), len(chunk)-1, kv.EtcdError(err))
 		}
 		for _, r := range resp.Responses {
 			out = append(out, r.GetResponseRange().Kvs)
