@@ -2,8 +2,8 @@ package dashboard
 
 import (
 	"bytes"
-	"encoding/json"
 	"context"
+	"encoding/json"
 	"fmt"
 	"net/http"
 	"strings"
