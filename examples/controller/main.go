@@ -24,10 +24,16 @@ import (
 	"go.uber.org/zap"
 )
 
-func main() { os.Exit(run(os.Args[1:], os.Stderr)) }
+func main() {
+	ctx, stop := component.SignalContext()
+	code := run(ctx, os.Args[1:], os.Stderr)
+	stop()
+	os.Exit(code)
+}
 
-func run(args []string, stderr io.Writer) int {
-	err := runErr(args, stderr)
+// run runs the controller until ctx ends and returns the exit code.
+func run(ctx context.Context, args []string, stderr io.Writer) int {
+	err := runErr(ctx, args, stderr)
 	if errors.Is(err, pflag.ErrHelp) {
 		return 0
 	}
@@ -38,7 +44,7 @@ func run(args []string, stderr io.Writer) int {
 	return 0
 }
 
-func runErr(args []string, stderr io.Writer) error {
+func runErr(ctx context.Context, args []string, stderr io.Writer) error {
 	fs := pflag.NewFlagSet("controller", pflag.ContinueOnError)
 	fs.SetOutput(stderr)
 	var d component.Daemon
@@ -65,8 +71,6 @@ func runErr(args []string, stderr io.Writer) error {
 			return fmt.Errorf("--pc-syncer: %w", err)
 		}
 	}
-	ctx, stop := component.SignalContext()
-	defer stop()
 	rt, err := d.Start(ctx, "controller")
 	if err != nil {
 		return err
@@ -106,6 +110,7 @@ func runErr(args []string, stderr io.Writer) error {
 			return fmt.Errorf("--dashboard-addr: %w", err)
 		}
 		log.Info("dashboard serving", zap.String("url", "http://"+addr+"/"))
+		fmt.Fprintf(stderr, "controller: dashboard on http://%s/\n", addr)
 		wg.Go(func() {
 			if err := <-done; err != nil {
 				log.Error("dashboard stopped", zap.Error(err))
