@@ -11,6 +11,7 @@ import (
 	"github.com/p2kit/p2kit/failsafe"
 	"github.com/p2kit/p2kit/keyspace"
 	"github.com/p2kit/p2kit/kv"
+	"go.etcd.io/etcd/api/v3/v3rpc/rpctypes"
 	clientv3 "go.etcd.io/etcd/client/v3"
 	"go.uber.org/zap"
 )
@@ -64,6 +65,8 @@ func (s *server) release(w http.ResponseWriter, r *http.Request) {
 			code = he.code
 		case errors.Is(err, kv.ErrNotFound):
 			code = http.StatusNotFound
+		case errors.Is(err, rpctypes.ErrPermissionDenied):
+			code = http.StatusForbidden // the etcd user's role may not release
 		}
 		s.log.Error("dashboard: release", zap.String("hold", id), zap.String("user", s.cfg.user), zap.Error(err))
 		v := s.newView("confirm")
