@@ -4,10 +4,8 @@ import (
 	"context"
 	"fmt"
 	"net/http"
+	"strconv"
 	"time"
-
-	clientv3 "go.etcd.io/etcd/client/v3"
-	"go.uber.org/zap"
 )
 
 // eventEvery is the least time between two "change" events to one
@@ -20,7 +18,8 @@ const eventEvery = time.Second
 const keepAliveEvery = 20 * time.Second
 
 // events streams server-sent events: "change" whenever a key under the
-// root prefix changed, at most once per eventEvery. The page's script
+// root prefix changed after the revision ?rev= (the page's), at most once
+// per eventEvery. The page's script
 // fetches itself again on each. The stream ends when the browser leaves
 // or the etcd client closes.
 func (s *server) events(w http.ResponseWriter, r *http.Request) {
@@ -29,11 +28,17 @@ func (s *server) events(w http.ResponseWriter, r *http.Request) {
 		http.Error(w, "streaming unsupported", http.StatusInternalServerError)
 		return
 	}
-	wctx, cancel := context.WithCancel(clientv3.WithRequireLeader(r.Context()))
+	since, _ := strconv.ParseInt(r.URL.Query().Get("rev"), 10, 64)
+	changes, unsubscribe, err := s.hub.subscribe(r.Context(), since)
+	if err != nil {
+		http.Error(w, err.Error(), http.StatusServiceUnavailable)
+		return
+	}
+	defer unsubscribe()
+	ctx, cancel := context.WithCancel(r.Context())
 	defer cancel()
 	stop := context.AfterFunc(s.cli.Ctx(), cancel)
 	defer stop()
-	wch := s.cli.Watch(wctx, s.cfg.prefix+"/", clientv3.WithPrefix())
 	w.Header().Set("Content-Type", "text/event-stream")
 	w.Header().Set("Cache-Control", "no-store")
 	w.Header().Set("X-Accel-Buffering", "no")
@@ -47,28 +52,18 @@ func (s *server) events(w http.ResponseWriter, r *http.Request) {
 	idle := time.NewTimer(keepAliveEvery)
 	defer idle.Stop()
 	pending := false
-	var rev int64
 	for {
 		select {
-		case <-wctx.Done():
+		case <-ctx.Done():
 			return
-		case resp, ok := <-wch:
-			if !ok {
-				return
-			}
-			if err := resp.Err(); err != nil {
-				s.log.Warn("dashboard: event watch", zap.Error(err))
-				return // the browser reconnects after retry
-			}
-			if len(resp.Events) > 0 {
-				pending, rev = true, resp.Header.Revision
-			}
+		case <-changes:
+			pending = true
 		case <-tick.C:
 			if !pending {
 				continue
 			}
 			pending = false
-			if _, err := fmt.Fprintf(w, "event: change\ndata: %d\n\n", rev); err != nil {
+			if _, err := fmt.Fprint(w, "event: change\ndata: {}\n\n"); err != nil {
 				return
 			}
 			fl.Flush()

@@ -29,6 +29,7 @@ type server struct {
 	log  *zap.Logger
 	mux  *http.ServeMux
 	tmpl *templates
+	hub  *hub
 }
 
 // New returns the dashboard as an http.Handler reading the fleet through
@@ -66,7 +67,8 @@ func New(client *clientv3.Client, opts ...Option) (http.Handler, error) {
 	if err != nil {
 		return nil, err
 	}
-	s := &server{cli: client, cfg: c, log: c.log, mux: http.NewServeMux(), tmpl: t}
+	s := &server{cli: client, cfg: c, log: c.log, mux: http.NewServeMux(), tmpl: t,
+		hub: &hub{cli: client, prefix: c.prefix, log: c.log}}
 	s.routes()
 	return s, nil
 }
@@ -116,6 +118,7 @@ func (s *server) page(name string, data func(ctx context.Context, r *http.Reques
 		ctx, cancel := context.WithTimeout(r.Context(), readTimeout)
 		defer cancel()
 		v := s.newView(name)
+		s.banner(ctx, v)
 		err := data(ctx, r, v)
 		code := http.StatusOK
 		if err != nil {
@@ -129,7 +132,6 @@ func (s *server) page(name string, data func(ctx context.Context, r *http.Reques
 			}
 			v.Error = err.Error()
 		}
-		s.banner(ctx, v)
 		s.render(w, code, name, v)
 	}
 }

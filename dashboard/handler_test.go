@@ -320,3 +320,29 @@ func TestEventsOnChange(t *testing.T) {
 	}
 	t.Fatalf("no change event: %v", lines.Err())
 }
+
+// TestEventsCatchUp: a change between the page's read and its event
+// stream's start refreshes the page at once.
+func TestEventsCatchUp(t *testing.T) {
+	cli := etcdtest.New(t).Client(t)
+	srv := serve(t, cli)
+	page := mustGet(t, srv, "/holds")
+	m := regexp.MustCompile(`data-rev="(\d+)"`).FindStringSubmatch(page)
+	require.Len(t, m, 2, page)
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	_, err := cli.Put(ctx, root+"/replication_controllers/x", "{}")
+	require.NoError(t, err)
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, srv.URL+"/events?rev="+m[1], nil)
+	require.NoError(t, err)
+	resp, err := srv.Client().Do(req)
+	require.NoError(t, err)
+	defer resp.Body.Close()
+	lines := bufio.NewScanner(resp.Body)
+	for lines.Scan() {
+		if lines.Text() == "event: change" {
+			return
+		}
+	}
+	t.Fatalf("no change event: %v", lines.Err())
+}

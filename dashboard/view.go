@@ -26,8 +26,11 @@ type view struct {
 	// Holds counts the failsafe holds in effect, for the banner on every
 	// page.
 	Holds int
-	Now   time.Time
-	Data  any
+	// Rev is the etcd revision read before the page's data: a change
+	// after it makes the page refresh.
+	Rev  int64
+	Now  time.Time
+	Data any
 }
 
 func (s *server) newView(name string) *view {
@@ -48,5 +51,5 @@ func (s *server) banner(ctx context.Context, v *view) {
 		s.log.Warn("dashboard: count holds", zap.Error(err))
 		return
 	}
-	v.Holds = int(resp.Count)
+	v.Holds, v.Rev = int(resp.Count), resp.Header.Revision
 }

@@ -31,7 +31,8 @@
         if (again) { again = false; refresh(); }
       });
   }
-  var es = new EventSource(body.dataset.base + "events");
+  // Changes after the revision the page was read at refresh it at once.
+  var es = new EventSource(body.dataset.base + "events?rev=" + encodeURIComponent(body.dataset.rev || "0"));
   es.addEventListener("change", refresh);
   es.addEventListener("open", function () { body.dataset.stream = "open"; });
 })();
