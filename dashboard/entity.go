@@ -99,9 +99,6 @@ func (s *server) entityPage(ctx context.Context, r *http.Request, v *view) error
 			d.Labels = string(kvs[0].Value)
 		}
 	}
-	if d.Value == nil && len(d.Status) == 0 && kind != "nodes" {
-		return statusErr(http.StatusNotFound, "%s %s: no value at %s and no status record", kind, id, key)
-	}
 	switch kind {
 	case "nodes":
 		rows := []*nodeRow{{Name: id}}
@@ -109,9 +106,6 @@ func (s *server) entityPage(ctx context.Context, r *http.Request, v *view) error
 			return err
 		}
 		d.Pods = rows[0].Pods
-		if d.Value == nil && len(d.Status) == 0 && len(d.Pods) == 0 {
-			return statusErr(http.StatusNotFound, "node %s: no labels, intent or node record", id)
-		}
 	case rc.Kind, daemonset.Kind:
 		if err := s.controllerNodes(ctx, d, v); err != nil {
 			return err
@@ -124,6 +118,11 @@ func (s *server) entityPage(ctx context.Context, r *http.Request, v *view) error
 	v.warnInvalid(recs.Invalid)
 	for _, o := range recs.Items {
 		d.Audit = append(d.Audit, o.Value)
+	}
+	// A deleted entity (an RC a roll replaced, a released hold) keeps its
+	// page while its audit records last.
+	if d.Value == nil && len(d.Status) == 0 && len(d.Pods) == 0 && len(d.Audit) == 0 {
+		return statusErr(http.StatusNotFound, "%s %s: no value at %s, no status record and no audit record", kind, id, key)
 	}
 	return nil
 }

@@ -281,6 +281,9 @@ func TestRelease(t *testing.T) {
 	assert.Equal(t, failsafe.HoldKind, recs.Items[0].Value.Entity)
 	assert.Equal(t, hold.ID, recs.Items[0].Value.ID)
 	assert.Contains(t, mustGet(t, srv, "/audit?actor=carol"), `data-id="`+hold.ID+`"`)
+	gone := mustGet(t, srv, "/entity/failsafe_holds/"+hold.ID)
+	assert.Contains(t, gone, "no value stored", "the released hold's page stays for its audit record")
+	assert.Contains(t, gone, `<span class="pill event-release">release</span></td><td>carol</td>`)
 
 	code, body = postRelease(t, srv, hold.ID, m[1], nil)
 	assert.Equal(t, http.StatusNotFound, code, "released already: %s", body)
