@@ -15,6 +15,7 @@ import (
 
 	"github.com/p2kit/p2kit/audit"
 	"github.com/p2kit/p2kit/component"
+	"github.com/p2kit/p2kit/dashboard"
 	"github.com/p2kit/p2kit/farm"
 	"github.com/p2kit/p2kit/internal/controller"
 	"github.com/p2kit/p2kit/podcluster"
@@ -23,10 +24,16 @@ import (
 	"go.uber.org/zap"
 )
 
-func main() { os.Exit(run(os.Args[1:], os.Stderr)) }
+func main() {
+	ctx, stop := component.SignalContext()
+	code := run(ctx, os.Args[1:], os.Stderr)
+	stop()
+	os.Exit(code)
+}
 
-func run(args []string, stderr io.Writer) int {
-	err := runErr(args, stderr)
+// run runs the controller until ctx ends and returns the exit code.
+func run(ctx context.Context, args []string, stderr io.Writer) int {
+	err := runErr(ctx, args, stderr)
 	if errors.Is(err, pflag.ErrHelp) {
 		return 0
 	}
@@ -37,7 +44,7 @@ func run(args []string, stderr io.Writer) int {
 	return 0
 }
 
-func runErr(args []string, stderr io.Writer) error {
+func runErr(ctx context.Context, args []string, stderr io.Writer) error {
 	fs := pflag.NewFlagSet("controller", pflag.ContinueOnError)
 	fs.SetOutput(stderr)
 	var d component.Daemon
@@ -49,6 +56,7 @@ func runErr(args []string, stderr io.Writer) error {
 	auditMaxAge := fs.Duration("audit-max-age", retention.DefaultAuditMaxAge, "audit records older than this are deleted (0: no age limit)")
 	auditMaxRecords := fs.Int("audit-max-records", retention.DefaultAuditMaxRecords, "beyond this many audit records the oldest are deleted (0: no count limit)")
 	statusGrace := fs.Duration("status-grace", retention.DefaultStatusGrace, "how long the status record of a removed pod, a finished roll or a deleted controller is kept")
+	dashAddr := fs.String("dashboard-addr", "", "serve the read-only web UI on this address, such as "+dashboard.DefaultListen+" (empty: none)")
 	retentionEvery := fs.Duration("retention-interval", retention.DefaultInterval, "how often the controller holding the retention lock prunes audit and status records")
 	if err := fs.Parse(args); err != nil {
 		return err
@@ -63,8 +71,6 @@ func runErr(args []string, stderr io.Writer) error {
 			return fmt.Errorf("--pc-syncer: %w", err)
 		}
 	}
-	ctx, stop := component.SignalContext()
-	defer stop()
 	rt, err := d.Start(ctx, "controller")
 	if err != nil {
 		return err
@@ -93,6 +99,24 @@ func runErr(args []string, stderr io.Writer) error {
 	defer cancel()
 	var wg sync.WaitGroup
 	wg.Go(func() { _ = cleaner.Run(cctx) })
+	if *dashAddr != "" {
+		// The controller's etcd user is no person: its UI never writes.
+		h, err := dashboard.New(client, dashboard.WithPrefix(prefix), dashboard.WithLogger(log.Named("dashboard")))
+		if err != nil {
+			return err
+		}
+		addr, done, err := dashboard.Serve(cctx, *dashAddr, h, log.Named("dashboard"))
+		if err != nil {
+			return fmt.Errorf("--dashboard-addr: %w", err)
+		}
+		log.Info("dashboard serving", zap.String("url", "http://"+addr+"/"))
+		fmt.Fprintf(stderr, "controller: dashboard on http://%s/\n", addr)
+		wg.Go(func() {
+			if err := <-done; err != nil {
+				log.Error("dashboard stopped", zap.Error(err))
+			}
+		})
+	}
 	err = controller.Run(cctx, client, syncer, opts...)
 	cancel()
 	wg.Wait()

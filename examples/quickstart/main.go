@@ -45,13 +45,14 @@ func main() {
 		os.Exit(runDemoApp())
 	}
 	keep := flag.Bool("keep", false, "keep everything running after the demo and print the etcd endpoint for p2ctl")
+	dash := flag.Bool("dashboard", false, "serve the web UI on a loopback port and print its URL; with --keep, leave a failsafe hold for it to release")
 	flag.Parse()
-	os.Exit(run(*keep, os.Stdout))
+	os.Exit(run(*keep, *dash, os.Stdout))
 }
 
-func run(keep bool, out io.Writer) int {
+func run(keep, dash bool, out io.Writer) int {
 	tl := &timeline{out: out, start: time.Now()}
-	if err := demo(keep, tl); err != nil {
+	if err := demo(keep, dash, tl); err != nil {
 		tl.say("FAILED: %v", err)
 		return 1
 	}
@@ -59,7 +60,7 @@ func run(keep bool, out io.Writer) int {
 	return 0
 }
 
-func demo(keep bool, tl *timeline) (err error) {
+func demo(keep, dash bool, tl *timeline) (err error) {
 	becomeSubreaper()
 	dir, err := os.MkdirTemp("", "p2kit-quickstart-")
 	if err != nil {
@@ -108,6 +109,21 @@ func demo(keep bool, tl *timeline) (err error) {
 		}
 	}()
 
+	var dashURL string
+	if dash {
+		dctx, stopDash := context.WithCancel(context.Background())
+		url, done, err := d.startDashboard(dctx, keep)
+		if err != nil {
+			stopDash()
+			return err
+		}
+		defer func() {
+			stopDash()
+			<-done
+		}()
+		dashURL = url
+		tl.say("dashboard: %s (follow the demo there, live)", dashURL)
+	}
 	if err := d.buildArtifacts(); err != nil {
 		return err
 	}
@@ -158,7 +174,18 @@ func demo(keep bool, tl *timeline) (err error) {
 			return err
 		}
 	}
+	if keep && dash {
+		sctx, scancel := context.WithTimeout(ctx, 45*time.Second)
+		err := d.leaveHold(sctx, dashURL)
+		scancel()
+		if err != nil {
+			return err
+		}
+	}
 	if keep {
+		if dash {
+			tl.say("dashboard: %s (the fleet, the roll hello-v2 and the hold)", dashURL)
+		}
 		tl.say("--keep: running until Ctrl-C; try, in another shell:")
 		tl.say("  export P2_ETCD=%s", srv.Endpoint)
 		tl.say("  go run ./examples/p2ctl list rc")

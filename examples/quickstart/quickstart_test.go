@@ -23,15 +23,17 @@ func TestMain(m *testing.M) {
 }
 
 // TestQuickstart runs the whole demo in-process: it must end with exit
-// code 0, the failsafe tripped and cleared, and no child process left.
+// code 0, the failsafe tripped and cleared, and no child process left;
+// the dashboard it serves stops with it.
 func TestQuickstart(t *testing.T) {
 	var out bytes.Buffer
-	code := run(false, &out)
+	code := run(false, true, &out)
 	require.Equal(t, 0, code, out.String())
 	for _, want := range []string{
 		"agent is installed, running and healthy on node-c",
 		"hello v1 is healthy on",
 		"roll done: RC hello-v1 deleted",
+		"dashboard: http://127.0.0.1:",
 		"failsafe hold",
 		"nothing uninstalled",
 		"the hold cleared by itself and nothing was restarted",
