@@ -9,7 +9,6 @@ import (
 	"time"
 
 	"github.com/p2kit/p2kit/component"
-	"github.com/p2kit/p2kit/etcdtest"
 	"github.com/p2kit/p2kit/internal/framedrop"
 	"github.com/p2kit/p2kit/kv"
 	"github.com/p2kit/p2kit/labels"
@@ -36,16 +35,16 @@ func (w *world) dial(endpoints []string) *clientv3.Client {
 }
 
 // proxiedNode runs a preparer on a memory node whose etcd client reaches
-// every member through ps only, with a node record lease of ttl and an
-// intent watch stall timeout of stall.
-func (w *world) proxiedNode(name string, ps etcdtest.Proxies, ttl, stall time.Duration) *memory.Node {
+// every member through the proxies at endpoints only, with a node record
+// lease of ttl and an intent watch stall timeout of stall.
+func (w *world) proxiedNode(name string, endpoints []string, ttl, stall time.Duration) *memory.Node {
 	w.t.Helper()
 	_, err := w.labels.Put(w.ctx, labels.Node, name, labels.Set{"env": "prod"})
 	require.NoError(w.t, err)
 	_, err = w.intent.Set(w.ctx, name, version(preparer.DefaultSelfPodID, 1))
 	require.NoError(w.t, err)
 	n := memory.NewNode()
-	p, err := preparer.New(w.dial(ps.Endpoints()), name, n, n, preparer.WithHealthChecker(n),
+	p, err := preparer.New(w.dial(endpoints), name, n, n, preparer.WithHealthChecker(n),
 		preparer.WithHealthInterval(50*time.Millisecond), preparer.WithBackoff(20*time.Millisecond, 200*time.Millisecond),
 		preparer.WithNodeTTL(ttl), preparer.WithWatchStallTimeout(stall), preparer.WithLogger(quiet(w.t).Named(name)))
 	require.NoError(w.t, err)
@@ -74,12 +73,12 @@ func (w *world) nodeRecord(node string) bool {
 //     the open connections. TCP never does that: streams are left damaged,
 //     and one can stay up having lost the intent events sent during the cut
 //     (about one run in four without the relist below);
-//   - lose-events: what the preparer sends is held and delivered late, and
-//     what etcd sends during the cut is lost in whole HTTP/2 frames, so the
-//     connections stay sound and the intent watch's stream stays up having
-//     lost the intent events, every time. Its stall timeout is longer than
-//     the cut, so no restart of the stream replays them; etcd's progress
-//     notifications then carry the watch past them;
+//   - lose-events: a framedrop proxy holds what the preparer sends and
+//     delivers it late, and drops what etcd sends during the cut in whole
+//     HTTP/2 frames, so the connections stay sound and the intent watch's
+//     stream stays up having lost the intent events, every time. The watch's
+//     stall timeout is longer than the cut, so no restart of the stream
+//     replays them; etcd's progress notifications then carry it past them;
 //   - pause: everything is held and delivered late, in order, as TCP does
 //     across a partition that heals before the connection times out.
 //
@@ -89,54 +88,67 @@ func (w *world) nodeRecord(node string) bool {
 // never converges.
 func TestPreparerBlackholedLongerThanItsLeases(t *testing.T) {
 	t.Run("blackhole", func(t *testing.T) {
-		cutOff(t, nodeTTL, func(ps etcdtest.Proxies) (cut, heal func()) { return ps.Blackhole, ps.Unblackhole })
+		cutOff(t, nodeTTL, func(w *world) fault {
+			ps := w.etcd.Proxies(t)
+			return fault{ps.Endpoints(), ps.Blackhole, ps.Unblackhole}
+		})
 	})
 	t.Run("lose-events", func(t *testing.T) {
-		cutOff(t, kv.DefaultStallTimeout, func(ps etcdtest.Proxies) (cut, heal func()) { return loseWhatEtcdSends(t, ps) })
+		cutOff(t, kv.DefaultStallTimeout, func(w *world) fault { return loseWhatEtcdSends(w, "/p2/intent/n1/c") })
 	})
 	t.Run("pause", func(t *testing.T) {
-		cutOff(t, nodeTTL, func(ps etcdtest.Proxies) (cut, heal func()) { return ps.Pause, ps.Unpause })
+		cutOff(t, nodeTTL, func(w *world) fault {
+			ps := w.etcd.Proxies(t)
+			return fault{ps.Endpoints(), ps.Pause, ps.Unpause}
+		})
 	})
 }
 
-// loseWhatEtcdSends returns a cut that holds what the clients of ps send
-// until heal, and drops what etcd sends meanwhile in whole HTTP/2 frames.
-// Installed before the clients connect: the droppers must see each
-// connection from its first byte, one connection a proxy.
-func loseWhatEtcdSends(t *testing.T, ps etcdtest.Proxies) (cut, heal func()) {
-	drops := make([]*framedrop.Dropper, len(ps))
-	for i, p := range ps {
-		drops[i] = framedrop.New()
-		p.Server().ModifyRx(drops[i].Modify)
+// fault is a way to cut a preparer off: the endpoints its client is given,
+// the cut, and its healing.
+type fault struct {
+	endpoints []string
+	cut, heal func()
+}
+
+// loseWhatEtcdSends puts a framedrop proxy in front of every member: the
+// cut holds what the clients send until heal, and drops what etcd sends
+// meanwhile in whole HTTP/2 frames; heal checks that a frame naming
+// lostKey was among those dropped.
+func loseWhatEtcdSends(w *world, lostKey string) fault {
+	t := w.t
+	var f fault
+	var ps []*framedrop.Proxy
+	for _, m := range w.etcd.Members {
+		p, err := framedrop.Listen(m.ClientURL.Host)
+		require.NoError(t, err)
+		t.Cleanup(func() { _ = p.Close() })
+		ps = append(ps, p)
+		f.endpoints = append(f.endpoints, "http://"+p.Addr())
 	}
-	cut = func() {
-		for i, p := range ps {
-			p.Server().PauseTx()
-			drops[i].Drop()
+	f.cut = func() {
+		for _, p := range ps {
+			p.Cut()
 		}
 	}
-	heal = func() {
-		for i, p := range ps {
-			drops[i].Pass()
-			p.Server().UnpauseTx()
+	f.heal = func() {
+		lost := false
+		for _, p := range ps {
+			p.Heal()
+			lost = lost || bytes.Contains(p.Dropped(), []byte(lostKey))
 		}
-		var lost bool
-		for _, d := range drops {
-			lost = lost || bytes.Contains(d.Dropped(), []byte("/p2/intent/n1/c"))
-		}
-		require.True(t, lost, "the intent event of pod c was not dropped: the cut proves nothing")
+		require.True(t, lost, "no event of %s was dropped: the cut proves nothing", lostKey)
 	}
-	return cut, heal
+	return f
 }
 
 // cutOff runs a preparer whose intent watch has the given stall timeout
-// behind proxies, cuts it off with fault's cut for five node record leases
-// while intent changes, heals the cut and checks the outcome.
-func cutOff(t *testing.T, stall time.Duration, fault func(etcdtest.Proxies) (cut, heal func())) {
+// behind a fault's proxies, cuts it off for five node record leases while
+// intent changes, heals the cut and checks the outcome.
+func cutOff(t *testing.T, stall time.Duration, mk func(*world) fault) {
 	w := newWorld(t, 3)
-	ps := w.etcd.Proxies(t)
-	cut, heal := fault(ps)
-	n := w.proxiedNode("n1", ps, nodeTTL, stall)
+	f := mk(w)
+	n := w.proxiedNode("n1", f.endpoints, nodeTTL, stall)
 	a1, b1, a2, c1 := version("a", 1), version("b", 1), version("a", 2), version("c", 1)
 	_, err := w.intent.Set(w.ctx, "n1", a1)
 	require.NoError(t, err)
@@ -147,9 +159,9 @@ func cutOff(t *testing.T, stall time.Duration, fault func(etcdtest.Proxies) (cut
 	pidA, pidB := n.PID("a"), n.PID("b")
 	from := w.revision()
 
-	cut()
+	f.cut()
 	cutAt := time.Now()
-	t.Logf("cut off the preparer's proxies %s", ps)
+	t.Logf("cut off the preparer's proxies %s", f.endpoints)
 	// The node record's lease runs out: the preparer is cut off for real.
 	require.Eventually(t, func() bool { return !w.nodeRecord("n1") }, waitFor, 10*time.Millisecond,
 		"the node record expires with its lease")
@@ -163,7 +175,7 @@ func cutOff(t *testing.T, stall time.Duration, fault func(etcdtest.Proxies) (cut
 	require.Never(t, func() bool {
 		return !runs(n, before) || n.PID("a") != pidA || n.PID("b") != pidB || n.Removes() != 0
 	}, 5*nodeTTL-time.Since(cutAt), 20*time.Millisecond, "an app stopped or was uninstalled while cut off")
-	heal()
+	f.heal()
 	healed := time.Now()
 	figure(t, "preparer cut off (node record lease 1s)", healed.Sub(cutAt).Round(time.Millisecond))
 
