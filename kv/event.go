@@ -55,8 +55,9 @@ const (
 	Initial BatchKind = iota + 1
 	// Live holds the events of one etcd revision from the watch stream.
 	Live
-	// Resync is a relist (after compaction) diffed against the watcher's
-	// state: net changes only; deletes may hide intermediate history.
+	// Resync is a relist (after compaction, or asked for with
+	// Watcher.Resync) diffed against the watcher's state: net changes
+	// only; deletes may hide intermediate history.
 	Resync
 	// Net is a net change delivered at once by a middleware, such as a
 	// failsafe hold that recovered or was released.

@@ -2,9 +2,13 @@ package kv
 
 import (
 	"context"
+	"strconv"
+	"sync/atomic"
 	"time"
 
+	clientv3 "go.etcd.io/etcd/client/v3"
 	"go.uber.org/zap"
+	"google.golang.org/grpc/metadata"
 )
 
 // DefaultStallTimeout is how long a watch stream may stay silent before the
@@ -63,4 +67,31 @@ func (w *Watcher[T]) onQuiet(ctx context.Context) {
 		zap.Duration("silent_for", time.Since(w.stall.heard).Round(time.Millisecond)),
 		zap.Int64("resume_revision", w.rev.Load()+1))
 	w.stopWatch()
+}
+
+// streamSeq numbers the watch streams of the process; see streamContext.
+var streamSeq atomic.Uint64
+
+// streamContext returns the context of a new watch stream. The etcd client
+// carries every watch whose context has the same metadata on one gRPC
+// stream, and keeps that stream while a watch on it still waits for etcd to
+// confirm its creation: a watch restarted because its stream went silent
+// would join the silent stream it means to leave. Metadata of its own gives
+// each watch stream a gRPC stream of its own; RequestProgress finds it by
+// the same metadata.
+func (w *Watcher[T]) streamContext() (context.Context, context.CancelFunc) {
+	w.streamCtx = metadata.AppendToOutgoingContext(clientv3.WithRequireLeader(w.ctx),
+		"p2kit-watch-stream", strconv.FormatUint(streamSeq.Add(1), 10))
+	return context.WithCancel(w.streamCtx)
+}
+
+// boundCreation gives up a new stream, by cancelling its context, when etcd
+// has not confirmed the watch's creation within the stall timeout. The etcd
+// client's Watch waits for that confirmation, and a create request lost on
+// a damaged connection would hold Next there for good, deaf to Resync and
+// to the probe; given up, the stream is started again after a backoff. The
+// returned function ends the bound.
+func (w *Watcher[T]) boundCreation(cancel context.CancelFunc) (stop func()) {
+	t := time.AfterFunc(w.stall.timeout, cancel)
+	return func() { t.Stop() }
 }

@@ -44,9 +44,10 @@ func FromRevision(rev int64) WatchOption { return func(c *watchConfig) { c.fromR
 // prefix (linearizable, paged), then watches from the listing's revision + 1
 // with progress notifications; after a dropped stream
 // it resumes from the last revision applied, so nothing is lost or repeated;
-// when that revision has been compacted it relists and delivers the
-// difference as one Resync batch. A revision at or below one already
-// applied is refused.
+// when that revision has been compacted, or when the consumer asks for it
+// with Resync, it relists and delivers the difference as one Resync batch.
+// A stream that stays silent is probed, then restarted (see StallTimeout).
+// A revision at or below one already applied is refused.
 //
 // The watch does not ask etcd for previous values (WithPrevKV): the
 // watcher's state already holds the last value of every key, so a Mutate
@@ -65,10 +66,14 @@ type Watcher[T any] struct {
 	head       atomic.Int64 // the newest etcd revision any response reported
 	listed     bool
 	needRelist bool
+	resync     atomic.Bool   // see Resync
+	wake       chan struct{} // Resync wakes a Next waiting on the stream
 
 	wch     clientv3.WatchChan
 	wcancel context.CancelFunc
 	pending []*clientv3.Event
+
+	streamCtx context.Context // the open stream's, with its metadata
 
 	retry      time.Duration
 	stall      stallCheck
@@ -92,6 +97,7 @@ func (s *Store[T]) Watch(ctx context.Context, opts ...WatchOption) *Watcher[T] {
 		state:   make(map[string]*Object[T]),
 		invalid: make(map[string]int64),
 		synced:  make(chan struct{}),
+		wake:    make(chan struct{}, 1),
 		stall:   stallCheck{timeout: cfg.stall},
 	}
 	if cfg.fromRev > 0 {
@@ -127,8 +133,8 @@ func (w *Watcher[T]) RequestProgress(ctx context.Context) error {
 		return nil
 	}
 	// The client picks the stream by the context's metadata: use the
-	// watch's own context, as startWatch does.
-	rctx, cancel := context.WithCancel(clientv3.WithRequireLeader(w.ctx))
+	// stream's own (see streamContext).
+	rctx, cancel := context.WithCancel(w.streamCtx)
 	defer cancel()
 	stop := context.AfterFunc(ctx, cancel)
 	defer stop()
@@ -159,6 +165,7 @@ func (w *Watcher[T]) Next(ctx context.Context) (*Batch[T], error) {
 		if err := ctx.Err(); err != nil {
 			return nil, err
 		}
+		w.takeResync()
 		if !w.listed || w.needRelist {
 			b, err := w.relist(ctx)
 			if err != nil {
@@ -196,6 +203,9 @@ func (w *Watcher[T]) Next(ctx context.Context) (*Batch[T], error) {
 			continue
 		case <-quiet.C:
 			w.onQuiet(ctx)
+			continue
+		case <-w.wake:
+			quiet.Stop()
 			continue
 		case resp, ok := <-w.wch:
 			quiet.Stop()
@@ -260,9 +270,10 @@ func (w *Watcher[T]) wait(ctx context.Context) error {
 }
 
 func (w *Watcher[T]) startWatch() {
-	wctx, cancel := context.WithCancel(clientv3.WithRequireLeader(w.ctx))
+	wctx, cancel := w.streamContext()
 	w.wcancel = cancel
 	w.stall.heardNow()
+	defer w.boundCreation(cancel)()
 	w.wch = w.s.client.Watch(wctx, w.s.prefix,
 		clientv3.WithPrefix(),
 		clientv3.WithRev(w.rev.Load()+1),

@@ -11,6 +11,7 @@ type metrics struct {
 	failures   prometheus.Counter
 	reconcile  prometheus.Observer
 	lag        *prometheus.GaugeVec
+	cutOffs    prometheus.Counter
 }
 
 // newMetrics registers the preparer's metrics with reg (nil: none). Several
@@ -25,6 +26,10 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 		})),
 		failures: promreg.Register(reg, nil, prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "p2kit_preparer_failures_total", Help: "Pod actions that failed and will be retried.",
+		})),
+		cutOffs: promreg.Register(reg, nil, prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "p2kit_preparer_intent_resyncs_total",
+			Help: "Intent relists made because the node record's lease was lost: the preparer was cut off from etcd.",
 		})),
 	}
 	m.reconcile = promreg.Register(reg, nil, prometheus.NewHistogram(prometheus.HistogramOpts{

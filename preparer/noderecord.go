@@ -50,18 +50,28 @@ func leaseSeconds(d time.Duration) int64 { return int64(math.Ceil(d.Seconds())) 
 // keepNodeRecord writes the node record under a lease every third of the
 // TTL, renewing the lease each time, until ctx ends; then it revokes the
 // lease so the record goes at once. A lost lease (etcd unreachable longer
-// than the TTL) is replaced by a new one.
+// than the TTL) is replaced by a new one, and the intent watch told to
+// relist (see cutoff.go).
 func (p *Preparer) keepNodeRecord(ctx context.Context) {
 	nodes := status.NewNodeStore(p.client, keyspace.WithPrefix(p.prefix), keyspace.WithLogger(p.log))
 	ttl := leaseSeconds(p.nodeTTL)
 	every := p.nodeTTL / 3
 	var lease clientv3.LeaseID
+	written := clientv3.NoLease // the lease of the last record written
 	failing := false
 	t := time.NewTicker(every)
 	defer t.Stop()
 	for {
 		var err error
 		lease, err = p.refreshNodeRecord(ctx, nodes, lease, ttl)
+		if err == nil {
+			if written != clientv3.NoLease && lease != written {
+				// The lease the record was kept under is gone: the
+				// preparer was cut off for longer than its TTL.
+				p.notifyCutOff()
+			}
+			written = lease
+		}
 		switch {
 		case ctx.Err() != nil:
 		case err != nil && !failing:

@@ -66,6 +66,7 @@ type Preparer struct {
 	lastStatus map[string]status.PodStatus
 	pruned     map[string]string // pod -> the digest whose older installs were pruned
 	podLocks   map[string]*sync.Mutex
+	cutOff     chan struct{} // see cutoff.go
 }
 
 // Option configures a Preparer.
@@ -154,6 +155,7 @@ func New(client *clientv3.Client, node string, inst Installer, launch Launcher, 
 		lastStatus:  map[string]status.PodStatus{},
 		pruned:      map[string]string{},
 		podLocks:    map[string]*sync.Mutex{},
+		cutOff:      make(chan struct{}, 1),
 	}
 	for _, o := range opts {
 		o(p)
@@ -213,6 +215,7 @@ func (p *Preparer) Run(ctx context.Context) error {
 		q.Close()
 		wg.Wait()
 	}()
+	wg.Go(func() { p.resyncOnCutOff(ctx, w) })
 
 	started := false
 	for {

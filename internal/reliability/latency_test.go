@@ -26,7 +26,7 @@ func TestEverythingConvergesWithAddedLatency(t *testing.T) {
 	ps.Delay(latency)
 	nodes := nodeNames("n", 3)
 	for _, n := range nodes {
-		w.proxiedNode(n, ps, latencyNodeTTL)
+		w.proxiedNode(n, ps.Endpoints(), latencyNodeTTL, latencyNodeTTL)
 	}
 	from := w.revision()
 	w.controller(w.dial(ps.Endpoints()), nil)
