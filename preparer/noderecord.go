@@ -47,42 +47,49 @@ func checkNodeTTL(d time.Duration) error {
 // leaseSeconds is the TTL in whole seconds, rounded up.
 func leaseSeconds(d time.Duration) int64 { return int64(math.Ceil(d.Seconds())) }
 
-// keepNodeRecord writes the node record under a lease every third of the
-// TTL, renewing the lease each time, until ctx ends; then it revokes the
-// lease so the record goes at once. A lost lease (etcd unreachable longer
-// than the TTL) is replaced by a new one, and the intent watch told to
-// relist (see cutoff.go).
+// DefaultNodeRecordRefresh is how often an unchanged node record is
+// written again, to move last_seen on.
+const DefaultNodeRecordRefresh = 5 * time.Minute
+
+// WithNodeRecordRefresh sets how often the node record is written again
+// when nothing in it changed (default DefaultNodeRecordRefresh), so that
+// last_seen moves on. The record's lease, not last_seen, says the
+// preparer is alive: it is kept alive on the client's shared keep-alive
+// stream every third of the TTL, and the record is rewritten only when its
+// pod count changes, when the lease had to be replaced, or at this
+// interval. Every write is a raft proposal; at 10,000 nodes one write per
+// node every few seconds is more than a small etcd can take.
+func WithNodeRecordRefresh(d time.Duration) Option {
+	return func(pr *Preparer) { pr.nodeRefresh = d }
+}
+
+// keepNodeRecord writes the node record under a lease and keeps the lease
+// alive until ctx ends; then it revokes the lease so the record goes at
+// once. A lost lease (etcd unreachable longer than the TTL) is replaced by
+// a new one, the record written again under it, and the intent watch told
+// to relist (see cutoff.go).
 func (p *Preparer) keepNodeRecord(ctx context.Context) {
 	nodes := status.NewNodeStore(p.client, keyspace.WithPrefix(p.prefix), keyspace.WithLogger(p.log))
 	ttl := leaseSeconds(p.nodeTTL)
 	every := p.nodeTTL / 3
-	var lease clientv3.LeaseID
-	written := clientv3.NoLease // the lease of the last record written
+	lease := clientv3.NoLease // the lease the record is under; NoLease once lost
+	cutOff := false           // a lease was lost and no record written since
 	failing := false
-	t := time.NewTicker(every)
-	defer t.Stop()
 	for {
-		var err error
-		lease, err = p.refreshNodeRecord(ctx, nodes, lease, ttl)
-		if err == nil {
-			if written != clientv3.NoLease && lease != written {
-				// The lease the record was kept under is gone: the
+		err := p.holdNodeRecord(ctx, nodes, ttl, every, func(id clientv3.LeaseID) {
+			if cutOff {
+				// The lease the record was kept under was lost: the
 				// preparer was cut off for longer than its TTL.
 				p.notifyCutOff()
+				cutOff = false
 			}
-			written = lease
-		}
-		switch {
-		case ctx.Err() != nil:
-		case err != nil && !failing:
-			failing = true
-			p.log.Warn("node record not written; retrying", zap.Error(err))
-		case err == nil && failing:
-			failing = false
-			p.log.Info("node record written again")
-		}
-		select {
-		case <-ctx.Done():
+			if failing {
+				failing = false
+				p.log.Info("node record written again")
+			}
+			lease = id
+		})
+		if ctx.Err() != nil {
 			if lease != clientv3.NoLease {
 				rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 2*time.Second)
 				if _, err := p.client.Revoke(rctx, lease); err != nil {
@@ -91,47 +98,103 @@ func (p *Preparer) keepNodeRecord(ctx context.Context) {
 				cancel()
 			}
 			return
+		}
+		switch {
+		case err == nil: // the lease was lost: a new one at once
+			lease, cutOff = clientv3.NoLease, true
+			continue
+		case !failing:
+			failing = true
+			p.log.Warn("node record not written; retrying", zap.Error(err))
+		}
+		sleepCtx(ctx, every)
+	}
+}
+
+// holdNodeRecord grants a lease, writes the record under it (then calls
+// written with the lease) and keeps both until ctx ends or the lease is
+// lost; then it returns nil. It returns an error when it could not grant
+// the lease or write the record under it.
+func (p *Preparer) holdNodeRecord(ctx context.Context, nodes *status.NodeStore, ttl int64, every time.Duration, written func(clientv3.LeaseID)) error {
+	lctx, stop := context.WithCancel(ctx)
+	defer stop()
+	gctx, cancel := context.WithTimeout(lctx, every+time.Second)
+	g, err := p.client.Grant(gctx, ttl)
+	cancel()
+	if err != nil {
+		return fmt.Errorf("grant node record lease: %w", err)
+	}
+	// KeepAlive renews on the client's one keep-alive stream, shared by
+	// every lease of the client; its channel closes when the lease is gone
+	// (expired, revoked, or not renewed within its TTL) or lctx ends.
+	alive, err := p.client.KeepAlive(lctx, g.ID)
+	if err != nil {
+		return fmt.Errorf("keep node record lease alive: %w", err)
+	}
+	var last *status.NodeRecord
+	write := func() error {
+		rec := &status.NodeRecord{
+			Version:    p.version,
+			StartedAt:  p.startedAt,
+			Pods:       p.realityPods(),
+			LastSeen:   time.Now().UTC(),
+			TTLSeconds: ttl,
+		}
+		if last != nil && rec.Pods == last.Pods && rec.LastSeen.Sub(last.LastSeen) < p.nodeRefresh {
+			return nil
+		}
+		wctx, cancel := context.WithTimeout(lctx, every+time.Second)
+		defer cancel()
+		if err := nodes.Put(wctx, p.node, rec, g.ID); err != nil {
+			return err
+		}
+		last = rec
+		return nil
+	}
+	if err := write(); err != nil {
+		if lctx.Err() == nil {
+			rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 2*time.Second)
+			_, _ = p.client.Revoke(rctx, g.ID)
+			cancel()
+		}
+		return err
+	}
+	written(g.ID)
+	t := time.NewTicker(every)
+	defer t.Stop()
+	for {
+		select {
+		case _, ok := <-alive:
+			if !ok {
+				if ctx.Err() == nil {
+					p.log.Warn("node record lease lost; writing the record under a new one")
+				}
+				return nil
+			}
 		case <-t.C:
+			if err := write(); err != nil {
+				if errors.Is(err, rpctypes.ErrLeaseNotFound) {
+					p.log.Warn("node record lease expired; writing the record under a new one")
+					return nil
+				}
+				if ctx.Err() == nil {
+					p.log.Warn("node record not rewritten; trying again", zap.Error(err))
+				}
+			}
 		}
 	}
 }
 
-// refreshNodeRecord renews lease (granting one when it is 0 or lost) and
-// writes the record under it; it returns the lease to use next time.
-func (p *Preparer) refreshNodeRecord(ctx context.Context, nodes *status.NodeStore, lease clientv3.LeaseID, ttl int64) (clientv3.LeaseID, error) {
-	rctx, cancel := context.WithTimeout(ctx, p.nodeTTL/3+time.Second)
-	defer cancel()
-	if lease != clientv3.NoLease {
-		if _, err := p.client.KeepAliveOnce(rctx, lease); err != nil {
-			if !errors.Is(err, rpctypes.ErrLeaseNotFound) {
-				return lease, fmt.Errorf("renew node record lease: %w", err)
-			}
-			p.log.Warn("node record lease expired; writing the record under a new one")
-			lease = clientv3.NoLease
-		}
+// sleepCtx waits for d or until ctx ends; false when ctx ended.
+func sleepCtx(ctx context.Context, d time.Duration) bool {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-t.C:
+		return true
+	case <-ctx.Done():
+		return false
 	}
-	if lease == clientv3.NoLease {
-		g, err := p.client.Grant(rctx, ttl)
-		if err != nil {
-			return lease, fmt.Errorf("grant node record lease: %w", err)
-		}
-		lease = g.ID
-	}
-	now := time.Now().UTC()
-	rec := &status.NodeRecord{
-		Version:    p.version,
-		StartedAt:  p.startedAt,
-		Pods:       p.realityPods(),
-		LastSeen:   now,
-		TTLSeconds: ttl,
-	}
-	if err := nodes.Put(rctx, p.node, rec, lease); err != nil {
-		if errors.Is(err, rpctypes.ErrLeaseNotFound) {
-			return clientv3.NoLease, err
-		}
-		return lease, err
-	}
-	return lease, nil
 }
 
 // realityPods counts the pods in the node's reality, the preparer's own

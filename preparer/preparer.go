@@ -54,6 +54,7 @@ type Preparer struct {
 
 	// Health you can see: see noderecord.go, restarts.go and cleanup.go.
 	nodeTTL     time.Duration
+	nodeRefresh time.Duration
 	version     string
 	startedAt   time.Time
 	crashWindow time.Duration
@@ -145,6 +146,7 @@ func New(client *clientv3.Client, node string, inst Installer, launch Launcher, 
 		minBackoff:  time.Second,
 		maxBackoff:  time.Minute,
 		nodeTTL:     DefaultNodeTTL,
+		nodeRefresh: DefaultNodeRecordRefresh,
 		version:     buildVersion(),
 		startedAt:   time.Now().UTC(),
 		crashWindow: DefaultCrashLoopWindow,

@@ -44,7 +44,8 @@ func TestNodeRecordLifecycle(t *testing.T) {
 	n := memory.NewNode()
 	e.self()
 	e.setIntent(testManifest("hello", 1))
-	stop := e.run(n, n, preparer.WithHealthChecker(n), preparer.WithNodeTTL(2*time.Second), preparer.WithVersion("v1.2.3"))
+	stop := e.run(n, n, preparer.WithHealthChecker(n), preparer.WithNodeTTL(2*time.Second), preparer.WithVersion("v1.2.3"),
+		preparer.WithNodeRecordRefresh(time.Second))
 
 	var first status.NodeRecord
 	var lease clientv3.LeaseID
@@ -188,4 +189,43 @@ func TestRemovedPodRecordDeleted(t *testing.T) {
 	// A pod that comes back gets a record again.
 	e.setIntent(testManifest("hello", 2))
 	e.waitStatus("hello", func(s status.PodStatus) bool { return s.Status == status.Launched })
+}
+
+// The lease keeps the record alive: while nothing in it changes, renewals
+// write nothing (every write is a raft proposal, and a fleet of preparers
+// renewing every few seconds would be all an etcd does). A change of the
+// pod count is written at once.
+func TestNodeRecordWrittenOnlyWhenItChanges(t *testing.T) {
+	e := newEnv(t, "web1")
+	n := memory.NewNode()
+	e.self()
+	e.setIntent(testManifest("hello", 1))
+	e.run(n, n, preparer.WithHealthChecker(n), preparer.WithNodeTTL(time.Second))
+
+	var lease clientv3.LeaseID
+	require.Eventually(t, func() bool {
+		var rec status.NodeRecord
+		var ok bool
+		rec, lease, ok = e.nodeRecord()
+		return ok && rec.Pods == 1
+	}, waitFor, 20*time.Millisecond, "no node record with one pod")
+	first, err := e.cli.Get(e.ctx(), "/p2/status/nodes/web1/preparer")
+	require.NoError(t, err)
+
+	// A 1s lease still alive more than 3s after the record was written
+	// was renewed at least three times meanwhile.
+	since := time.Now()
+	require.Eventually(t, func() bool { return time.Since(since) > 3500*time.Millisecond }, waitFor, 100*time.Millisecond)
+	ttl, err := e.cli.TimeToLive(e.ctx(), lease)
+	require.NoError(t, err)
+	require.GreaterOrEqual(t, ttl.TTL, int64(0), "the node record lease expired")
+	now, err := e.cli.Get(e.ctx(), "/p2/status/nodes/web1/preparer")
+	require.NoError(t, err)
+	require.Equal(t, first.Kvs[0].ModRevision, now.Kvs[0].ModRevision, "an unchanged record was written again")
+
+	e.setIntent(testManifest("world", 1))
+	require.Eventually(t, func() bool {
+		rec, l, ok := e.nodeRecord()
+		return ok && rec.Pods == 2 && l == lease
+	}, waitFor, 20*time.Millisecond, "the new pod count was never written")
 }
