@@ -192,9 +192,14 @@ func (s *stage[T]) watchKeys() {
 // begin starts a hold on b, which the consumer does not receive.
 func (s *stage[T]) begin(b *kv.Batch[T], c Change[T], v stageVerdict) {
 	s.setNet(b)
+	// The keys go in the record written at once, not only in the next
+	// write: readers of a fresh hold (p2ctl, the dashboard) see them.
+	s.mu.Lock()
+	keys := s.net.heldKeys(MaxRecordKeys)
+	s.mu.Unlock()
 	s.hold = s.h.Begin(Record{
 		Guard: v.guards, Stage: s.name, Reason: v.reason, Revision: b.Revision,
-		Deletes: c.Deletes, Creates: c.Creates, Mutates: c.Mutates, Total: c.Before.Len(),
+		Deletes: c.Deletes, Creates: c.Creates, Mutates: c.Mutates, Total: c.Before.Len(), Keys: keys,
 	})
 	s.watchKeys()
 	s.setRecheck(v)
