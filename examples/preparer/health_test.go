@@ -11,13 +11,13 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/p2kit/p2kit/artifacttest"
 	"github.com/p2kit/p2kit/etcdtest"
 	"github.com/p2kit/p2kit/intent"
+	"github.com/p2kit/p2kit/internal/syncbuf"
 	"github.com/p2kit/p2kit/manifest"
 	"github.com/p2kit/p2kit/preparer"
 	"github.com/p2kit/p2kit/preparer/process"
@@ -51,23 +51,8 @@ func httpApp() int {
 	return 1
 }
 
-// syncBuffer is a buffer a process writes while the test reads it.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
+// syncBuffer is a buffer the binary writes while the test reads it.
+type syncBuffer = syncbuf.Buffer
 
 func freePort(t *testing.T, host string) int {
 	l, err := net.Listen("tcp", net.JoinHostPort(host, "0"))
