@@ -142,7 +142,9 @@ func (p *Preparer) remove(ctx context.Context, pod string, real *kv.Object[manif
 		return p.removeFailed(ctx, pod, real, fmt.Errorf("uninstall %s: %w", pod, err))
 	}
 	if real != nil {
-		err := p.reality.Delete(ctx, p.node, pod, kv.IfModRevision(real.ModRevision))
+		rctx, cancel := requestContext(ctx)
+		err := p.reality.Delete(rctx, p.node, pod, kv.IfModRevision(real.ModRevision))
+		cancel()
 		if err != nil && !errors.Is(err, kv.ErrNotFound) {
 			return fmt.Errorf("reality %s/%s: %w", p.node, pod, err)
 		}
@@ -180,6 +182,8 @@ func (p *Preparer) removeFailed(ctx context.Context, pod string, real *kv.Object
 // writeReality records want as installed, with compare-and-swap on what the
 // preparer last read or wrote.
 func (p *Preparer) writeReality(ctx context.Context, want *manifest.Manifest, real *kv.Object[manifest.Manifest]) error {
+	ctx, cancel := requestContext(ctx)
+	defer cancel()
 	var obj *kv.Object[manifest.Manifest]
 	var err error
 	if real == nil {
@@ -254,6 +258,8 @@ func (p *Preparer) setStatus(ctx context.Context, pod string, st status.PodStatu
 		return nil
 	}
 	st.UpdatedAt = time.Now().UTC()
+	ctx, cancel := requestContext(ctx)
+	defer cancel()
 	if _, err := p.statuses.Set(ctx, p.node, pod, &st); err != nil {
 		return fmt.Errorf("status %s/%s: %w", p.node, pod, err)
 	}
