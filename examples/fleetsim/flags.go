@@ -33,6 +33,7 @@ type config struct {
 	plot         string
 	progress     bool
 	cpuProfile   string
+	memProfile   string
 	idle         time.Duration
 }
 
@@ -68,6 +69,7 @@ func parseFlags(args []string, out io.Writer) (*config, error) {
 	fs.StringVar(&c.csv, "csv", "", "write the per-phase figures to this CSV file")
 	fs.StringVar(&c.plot, "plot", "", "draw nodes converged against time, per phase, to this PNG file")
 	fs.StringVar(&c.cpuProfile, "cpuprofile", "", "write a CPU profile of the whole run to this file (go tool pprof)")
+	fs.StringVar(&c.memProfile, "memprofile", "", "write a heap profile to this file at the end of the phase whose peak heap is the run's highest so far (go tool pprof)")
 	fs.BoolVar(&c.progress, "progress", true, "show a progress bar on stderr while a phase runs")
 	if err := fs.Parse(args); err != nil {
 		return nil, err

@@ -25,6 +25,7 @@ import (
 	"io"
 	"os"
 	"os/signal"
+	"runtime"
 	"runtime/pprof"
 	"syscall"
 
@@ -51,6 +52,20 @@ func run(args []string, stdout io.Writer) int {
 		return 1
 	}
 	return 0
+}
+
+// writeHeapProfile writes the live heap (as of a fresh collection) to path.
+func writeHeapProfile(path string) error {
+	f, err := os.Create(path)
+	if err != nil {
+		return err
+	}
+	runtime.GC()
+	if err := pprof.WriteHeapProfile(f); err != nil {
+		f.Close()
+		return err
+	}
+	return f.Close()
 }
 
 // simulate runs every phase in turn, stopping at the first that fails,
@@ -80,9 +95,16 @@ func simulate(ctx context.Context, cfg *config, out io.Writer) error {
 
 	var results []*result
 	var failed error
+	var peak uint64 // the highest phase peak heap so far (--memprofile)
 	for _, ph := range s.phases() {
 		r := s.run(ctx, ph)
 		results = append(results, r)
+		if cfg.memProfile != "" && r.peakHeap > peak {
+			peak = r.peakHeap
+			if err := writeHeapProfile(cfg.memProfile); err != nil {
+				return fmt.Errorf("--memprofile: %w", err)
+			}
+		}
 		status := "converged"
 		if r.err != nil {
 			status = "FAILED: " + r.err.Error()
