@@ -64,13 +64,15 @@ func TestBuilderReconcilesThenForgetsADeletedEntity(t *testing.T) {
 	store := kv.New[Greeting](cli, "/g/")
 	_, err := store.Put(context.Background(), "a", &Greeting{Text: "hi"})
 	require.NoError(t, err)
-	require.Eventually(t, func() bool { return len(c.Owned()) == 1 }, 10*time.Second, 10*time.Millisecond)
+	// The lock is claimed before the reconcile runs: wait for the call.
+	require.Eventually(t, func() bool { return len(c.Owned()) == 1 && len(cs.get("a")) > 0 }, 10*time.Second, 10*time.Millisecond)
 	require.Equal(t, "hi", cs.get("a")[0].Value.Text)
 	require.NoError(t, store.Delete(context.Background(), "a"))
-	require.Eventually(t, func() bool { return len(c.Owned()) == 0 }, 10*time.Second, 10*time.Millisecond)
-	got := cs.get("a")
-	require.Nil(t, got[len(got)-1], "the last reconcile sees the entity gone")
-	n := len(got)
+	require.Eventually(t, func() bool {
+		got := cs.get("a")
+		return len(c.Owned()) == 0 && got[len(got)-1] == nil
+	}, 10*time.Second, 10*time.Millisecond, "the last reconcile sees the entity gone")
+	n := len(cs.get("a"))
 	// Forgotten: resyncs (every 100ms) no longer reconcile it.
 	require.Never(t, func() bool { return len(cs.get("a")) > n }, 500*time.Millisecond, 20*time.Millisecond)
 }
