@@ -146,7 +146,9 @@ func releaseOneByOne(t *testing.T, cli *clientv3.Client, root string, comp func(
 		return err == nil && resp.Count == 0
 	}, waitFor, pollEvery, "releases removed")
 	total, last, same := int64(0), int64(-1), 0
+	deadline := time.Now().Add(waitFor)
 	for same < 10 {
+		require.True(t, time.Now().Before(deadline), "release event count never settled (last %d)", last)
 		time.Sleep(20 * time.Millisecond)
 		total = 0
 		for _, h := range hs {

@@ -5,7 +5,6 @@ import (
 	"os/user"
 
 	"github.com/p2kit/p2kit/dashboard"
-	"github.com/p2kit/p2kit/failsafe"
 	clientv3 "go.etcd.io/etcd/client/v3"
 )
 
@@ -44,17 +43,7 @@ func (d *demoEnv) leaveHold(ctx context.Context, url string) error {
 	if _, err := d.cli.Delete(ctx, "/p2/intent/"+n.name+"/", clientv3.WithPrefix()); err != nil {
 		return err
 	}
-	var hold failsafe.Record
-	err := poll(ctx, func() (bool, error) {
-		holds, err := failsafe.ListHolds(ctx, d.cli, "/p2")
-		for _, h := range holds {
-			if h.Component == "preparer/"+n.name {
-				hold = h
-				return true, nil
-			}
-		}
-		return false, err
-	})
+	hold, err := d.waitHold(ctx, n.name)
 	if err != nil {
 		return errStep("wait for the hold left in place", err)
 	}

@@ -318,17 +318,7 @@ func (d *demoEnv) tripFailsafe(ctx context.Context) error {
 		return err
 	}
 	d.tl.say("wiped %s's whole intent (%d keys) with a raw etcd client: the classic outage", n.name, len(saved.Kvs))
-	var hold failsafe.Record
-	err = poll(ctx, func() (bool, error) {
-		holds, err := failsafe.ListHolds(ctx, d.cli, "/p2")
-		for _, h := range holds {
-			if h.Component == "preparer/"+n.name {
-				hold = h
-				return true, nil
-			}
-		}
-		return false, err
-	})
+	hold, err := d.waitHold(ctx, n.name)
 	if err != nil {
 		return errStep("wait for the hold", err)
 	}
@@ -390,4 +380,21 @@ func (d *demoEnv) stopApps() {
 			cancel()
 		}
 	}
+}
+
+// waitHold waits until node's preparer records a failsafe hold and returns
+// its record.
+func (d *demoEnv) waitHold(ctx context.Context, node string) (failsafe.Record, error) {
+	var hold failsafe.Record
+	err := poll(ctx, func() (bool, error) {
+		holds, err := failsafe.ListHolds(ctx, d.cli, "/p2")
+		for _, h := range holds {
+			if h.Component == "preparer/"+node {
+				hold = h
+				return true, nil
+			}
+		}
+		return false, err
+	})
+	return hold, err
 }
