@@ -2,18 +2,15 @@ package kv
 
 import (
 	"context"
-	"strconv"
-	"sync/atomic"
+	"sync"
 	"time"
 
-	clientv3 "go.etcd.io/etcd/client/v3"
 	"go.uber.org/zap"
-	"google.golang.org/grpc/metadata"
 )
 
-// DefaultStallTimeout is how long a watch stream may stay silent before the
-// watcher asks etcd for a progress notification, and then how long it waits
-// for any answer before it restarts the stream.
+// DefaultStallTimeout is how long a watch stream may stay silent before a
+// watcher on it asks etcd for a progress notification, and then how long it
+// waits for any answer before it restarts the stream.
 const DefaultStallTimeout = 10 * time.Second
 
 // StallTimeout sets how long a watch stream may stay silent before it is
@@ -31,67 +28,147 @@ func StallTimeout(d time.Duration) WatchOption {
 	}
 }
 
-// stallCheck tracks when the watch stream was last heard from.
+// maxStallBackoff bounds how far the stall timeout of a watch grows while
+// its restarts do not help.
+const maxStallBackoff = 8
+
+// stallCheck is one watcher's side of the stall check. The stream's side,
+// shared by every watch on it, is in stream.
 type stallCheck struct {
-	timeout time.Duration
-	heard   time.Time // last response, or the stream's start
-	probed  time.Time // when a progress request was sent; zero: none pending
+	base   time.Duration
+	factor int       // the timeout is base times factor: 1, doubled after each restart that did not help
+	heard  time.Time // this watch's last response, or its start
+	// restarted: the stream was restarted for a stall and nothing has
+	// been heard since.
+	restarted bool
 }
 
-// heardNow records a response on the stream, or a new stream.
-func (s *stallCheck) heardNow() { s.heard, s.probed = time.Now(), time.Time{} }
+// timeout is the stall timeout in effect.
+func (c *stallCheck) timeout() time.Duration { return c.base * time.Duration(max(1, c.factor)) }
 
-// wait is how long until the next step of the check is due.
-func (s *stallCheck) wait() time.Duration {
-	if s.probed.IsZero() {
-		return time.Until(s.heard.Add(s.timeout))
+// heardNow records a response from etcd: the timeout is back to its base.
+func (c *stallCheck) heardNow() {
+	c.heard, c.factor, c.restarted = time.Now(), 1, false
+}
+
+// stallWait is how long until the stream is due to be checked: the
+// timeout after the last thing heard on it (by this watch or another on
+// the same stream), or after the pending probe.
+func (w *Watcher[T]) stallWait() time.Duration {
+	t, s := w.stall.timeout(), w.st
+	if s == nil {
+		return time.Until(w.stall.heard.Add(t))
 	}
-	return time.Until(s.probed.Add(s.timeout))
+	if s.dead.Load() {
+		return 0
+	}
+	if p := s.probed.Load(); p != 0 {
+		return time.Until(time.Unix(0, p).Add(t))
+	}
+	return time.Until(w.lastHeard(s).Add(t))
 }
 
-// onQuiet runs when the stream has been silent for the timeout: the first
-// time it sends a progress request; when that went unanswered it restarts
-// the stream.
+// lastHeard is when this watch or another on its stream s last heard from
+// etcd.
+func (w *Watcher[T]) lastHeard(s *stream) time.Time {
+	if h := s.heardAt(); h.After(w.stall.heard) {
+		return h
+	}
+	return w.stall.heard
+}
+
+// onQuiet runs when the watch's stream may have been silent for the
+// timeout. When another watch on the stream heard from etcd meanwhile, the
+// stream lives and nothing is done. Otherwise the first watch to get here
+// sends a progress request on the stream (etcd answers it to the whole
+// stream); when that went unanswered for the timeout, the stream is marked
+// dead and every watch on it restarts on another stream, from the last
+// revision it applied. A watch whose restart did not help (nothing heard on
+// the new stream either) doubles its timeout, up to maxStallBackoff times
+// the base: an etcd that is slow rather than gone is not sent a new stream
+// and new watch creations every timeout.
 func (w *Watcher[T]) onQuiet(ctx context.Context) {
-	if w.stall.probed.IsZero() {
-		pctx, cancel := context.WithTimeout(ctx, w.stall.timeout)
-		err := w.RequestProgress(pctx)
-		cancel()
-		if err != nil && ctx.Err() == nil {
-			w.log.Debug("progress request on a silent watch stream failed", zap.Error(err))
-		}
-		w.stall.probed = time.Now()
+	s := w.st
+	if s == nil {
 		return
 	}
-	w.log.Warn("watch stream silent after a progress request; restarting it",
-		zap.Duration("silent_for", time.Since(w.stall.heard).Round(time.Millisecond)),
-		zap.Int64("resume_revision", w.rev.Load()+1))
+	t := w.stall.timeout()
+	now := time.Now()
+	if !s.dead.Load() {
+		last := w.lastHeard(s)
+		p := s.probed.Load()
+		switch {
+		case p == 0 && now.Sub(last) < t:
+			return // heard lately
+		case p == 0:
+			if s.probed.CompareAndSwap(0, now.UnixNano()) {
+				pctx, cancel := context.WithTimeout(ctx, t)
+				err := w.RequestProgress(pctx)
+				cancel()
+				if err != nil && ctx.Err() == nil {
+					w.log.Debug("progress request on a silent watch stream failed", zap.Error(err))
+				}
+			}
+			return
+		case now.Sub(time.Unix(0, p)) < t:
+			return // the probe may still be answered
+		}
+		s.dead.Store(true)
+	}
+	w.stalled(s, "watch stream silent after a progress request; restarting it")
 	w.stopWatch()
 }
 
-// streamSeq numbers the watch streams of the process; see streamContext.
-var streamSeq atomic.Uint64
-
-// streamContext returns the context of a new watch stream. The etcd client
-// carries every watch whose context has the same metadata on one gRPC
-// stream, and keeps that stream while a watch on it still waits for etcd to
-// confirm its creation: a watch restarted because its stream went silent
-// would join the silent stream it means to leave. Metadata of its own gives
-// each watch stream a gRPC stream of its own; RequestProgress finds it by
-// the same metadata.
-func (w *Watcher[T]) streamContext() (context.Context, context.CancelFunc) {
-	w.streamCtx = metadata.AppendToOutgoingContext(clientv3.WithRequireLeader(w.ctx),
-		"p2kit-watch-stream", strconv.FormatUint(streamSeq.Add(1), 10))
-	return context.WithCancel(w.streamCtx)
+// stalled records a restart for a stall on stream s, doubling the timeout
+// when the previous restart did not help.
+func (w *Watcher[T]) stalled(s *stream, msg string) {
+	if w.stall.restarted {
+		w.stall.factor = min(2*max(1, w.stall.factor), maxStallBackoff)
+	}
+	w.stall.restarted = true
+	w.log.Warn(msg,
+		zap.Duration("silent_for", time.Since(w.lastHeard(s)).Round(time.Millisecond)),
+		zap.Duration("next_stall_timeout", w.stall.timeout()),
+		zap.Int64("resume_revision", w.rev.Load()+1))
 }
 
-// boundCreation gives up a new stream, by cancelling its context, when etcd
-// has not confirmed the watch's creation within the stall timeout. The etcd
-// client's Watch waits for that confirmation, and a create request lost on
-// a damaged connection would hold Next there for good, deaf to Resync and
-// to the probe; given up, the stream is started again after a backoff. The
-// returned function ends the bound.
-func (w *Watcher[T]) boundCreation(cancel context.CancelFunc) (stop func()) {
-	t := time.AfterFunc(w.stall.timeout, cancel)
-	return func() { t.Stop() }
+// boundCreation gives up a new watch, by cancelling its context, when etcd
+// has not confirmed its creation and its stream has been silent for the
+// stall timeout. The etcd client's Watch waits for that confirmation, and a
+// create request lost on a damaged connection would hold Next there for
+// good, deaf to Resync and to the probe; given up, the stream is marked dead
+// and the watch started again, on another stream, after a backoff. A
+// creation queued behind others on a stream that answers them waits: the
+// client creates the watches of a stream one at a time. The returned
+// function ends the bound.
+func (w *Watcher[T]) boundCreation(s *stream, cancel context.CancelFunc) (stop func()) {
+	t := w.stall.timeout()
+	var (
+		mu      sync.Mutex
+		stopped bool
+		timer   *time.Timer
+		check   func()
+	)
+	check = func() {
+		mu.Lock()
+		defer mu.Unlock()
+		if stopped {
+			return
+		}
+		if silent := time.Since(s.heardAt()); silent < t {
+			timer = time.AfterFunc(t-silent, check)
+			return
+		}
+		s.dead.Store(true)
+		cancel()
+	}
+	mu.Lock()
+	timer = time.AfterFunc(t, check)
+	mu.Unlock()
+	return func() {
+		mu.Lock()
+		defer mu.Unlock()
+		stopped = true
+		timer.Stop()
+	}
 }

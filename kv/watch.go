@@ -73,6 +73,8 @@ type Watcher[T any] struct {
 	wcancel context.CancelFunc
 	pending []*clientv3.Event
 
+	pool      *streamPool     // the client's watch streams
+	st        *stream         // the stream the watch is on; nil while none is open
 	streamCtx context.Context // the open stream's, with its metadata
 
 	retry      time.Duration
@@ -98,7 +100,8 @@ func (s *Store[T]) Watch(ctx context.Context, opts ...WatchOption) *Watcher[T] {
 		invalid: make(map[string]int64),
 		synced:  make(chan struct{}),
 		wake:    make(chan struct{}, 1),
-		stall:   stallCheck{timeout: cfg.stall},
+		pool:    poolOf(s.client),
+		stall:   stallCheck{base: cfg.stall, factor: 1},
 	}
 	if cfg.fromRev > 0 {
 		w.listed = true
@@ -133,7 +136,7 @@ func (w *Watcher[T]) RequestProgress(ctx context.Context) error {
 		return nil
 	}
 	// The client picks the stream by the context's metadata: use the
-	// stream's own (see streamContext).
+	// stream's (see stream.context). etcd answers the whole stream.
 	rctx, cancel := context.WithCancel(w.streamCtx)
 	defer cancel()
 	stop := context.AfterFunc(ctx, cancel)
@@ -193,7 +196,7 @@ func (w *Watcher[T]) Next(ctx context.Context) (*Batch[T], error) {
 		if w.wch == nil {
 			w.startWatch()
 		}
-		quiet := time.NewTimer(w.stall.wait())
+		quiet := time.NewTimer(w.stallWait())
 		select {
 		case <-ctx.Done():
 			quiet.Stop()
@@ -209,7 +212,13 @@ func (w *Watcher[T]) Next(ctx context.Context) (*Batch[T], error) {
 			continue
 		case resp, ok := <-w.wch:
 			quiet.Stop()
-			w.stall.heardNow()
+			if ok && resp.Header.Revision > 0 {
+				// From etcd (the client's own close has no header).
+				w.stall.heardNow()
+				if w.st != nil {
+					w.st.hear()
+				}
+			}
 			if !ok {
 				w.stopWatch()
 				if w.s.client.Ctx().Err() != nil {
@@ -269,20 +278,36 @@ func (w *Watcher[T]) wait(ctx context.Context) error {
 	}
 }
 
+// startWatch opens the watch on a shared stream of the client (see
+// stream) from the revision after the last one applied.
 func (w *Watcher[T]) startWatch() {
-	wctx, cancel := w.streamContext()
+	st := w.pool.join()
+	w.st = st
+	w.streamCtx = st.context(w.ctx)
+	wctx, cancel := context.WithCancel(w.streamCtx)
 	w.wcancel = cancel
-	w.stall.heardNow()
-	defer w.boundCreation(cancel)()
+	w.stall.heard = time.Now()
+	stop := w.boundCreation(st, cancel)
 	w.wch = w.s.client.Watch(wctx, w.s.prefix,
 		clientv3.WithPrefix(),
 		clientv3.WithRev(w.rev.Load()+1),
 		clientv3.WithProgressNotify())
+	stop()
+	switch {
+	case wctx.Err() == nil:
+		st.hear() // etcd confirmed the creation
+	case st.dead.Load() && w.ctx.Err() == nil:
+		w.stalled(st, "watch creation not confirmed on a silent stream; restarting it")
+	}
 }
 
 func (w *Watcher[T]) stopWatch() {
 	if w.wcancel != nil {
 		w.wcancel()
+	}
+	if w.st != nil {
+		w.pool.leave(w.st)
+		w.st = nil
 	}
 	w.wcancel = nil
 	w.wch = nil

@@ -1,0 +1,142 @@
+package kv_test
+
+import (
+	"context"
+	"fmt"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/p2kit/p2kit/etcdtest"
+	"github.com/p2kit/p2kit/kv"
+	"github.com/stretchr/testify/require"
+	clientv3 "go.etcd.io/etcd/client/v3"
+	"go.uber.org/zap"
+	"go.uber.org/zap/zapcore"
+	"go.uber.org/zap/zaptest/observer"
+	"google.golang.org/grpc"
+)
+
+// countingClient connects a client to endpoints that counts the gRPC watch
+// streams it opens.
+func countingClient(t *testing.T, streams *atomic.Int64, endpoints ...string) *clientv3.Client {
+	t.Helper()
+	cli, err := clientv3.New(clientv3.Config{
+		Endpoints: endpoints, DialTimeout: 5 * time.Second, Logger: zap.NewNop(),
+		DialOptions: []grpc.DialOption{grpc.WithChainStreamInterceptor(
+			func(ctx context.Context, desc *grpc.StreamDesc, cc *grpc.ClientConn, method string, streamer grpc.Streamer, opts ...grpc.CallOption) (grpc.ClientStream, error) {
+				if method == "/etcdserverpb.Watch/Watch" {
+					streams.Add(1)
+				}
+				return streamer(ctx, desc, cc, method, opts...)
+			})},
+	})
+	require.NoError(t, err)
+	t.Cleanup(func() { _ = cli.Close() })
+	return cli
+}
+
+// TestWatchesShareStreams: the watches of one client share its gRPC watch
+// streams, 64 to a stream, rather than opening one each (a stream costs
+// about 24 KB between the client and etcd). Every watch still gets its own
+// events.
+func TestWatchesShareStreams(t *testing.T) {
+	c := etcdtest.New(t)
+	var streams atomic.Int64
+	cli := countingClient(t, &streams, c.Endpoints()...)
+	ctx := testCtx(t)
+	const n = 200
+	type got struct {
+		i   int
+		b   *kv.Batch[item]
+		err error
+	}
+	results := make(chan got, n)
+	for i := range n {
+		w := kv.New[item](cli, fmt.Sprintf("/t/share/%03d", i)).Watch(ctx)
+		require.Equal(t, kv.Initial, next[item](t, w).Kind)
+		go func() {
+			b, err := w.Next(ctx) // opens the watch, then waits for the event
+			results <- got{i, b, err}
+		}()
+	}
+	writer := c.Client(t)
+	for i := range n {
+		_, err := writer.Put(ctx, fmt.Sprintf("/t/share/%03d/k", i), fmt.Sprintf(`{"n":%d}`, i))
+		require.NoError(t, err)
+	}
+	for range n {
+		r := <-results
+		require.NoError(t, r.err)
+		require.Len(t, r.b.Events, 1)
+		require.Equal(t, "k", r.b.Events[0].Name)
+		require.Equal(t, r.i, r.b.Events[0].New.Value.N, "watch %d got another prefix's event", r.i)
+	}
+	t.Logf("%d watches on %d gRPC watch streams", n, streams.Load())
+	require.LessOrEqual(t, streams.Load(), int64((n+63)/64), "watches of one client share its streams")
+}
+
+// TestStalledSharedStreamRestartsEveryWatch: several watches share a
+// stream that goes silent; one probe, then every watch on it moves to a new
+// stream and catches up. A restart that does not help doubles the stall
+// timeout of the watch, up to eight times its base.
+func TestStalledSharedStreamRestartsEveryWatch(t *testing.T) {
+	c := etcdtest.New(t)
+	m := c.Members[0]
+	silent, other := m.Proxy(t), m.Proxy(t)
+	cli := c.ClientFor(t, silent.Endpoint())
+	ctx := testCtx(t)
+	writer := c.Client(t)
+	const timeout = 200 * time.Millisecond
+	var ws []*kv.Watcher[item]
+	for i := range 3 {
+		w := kv.New[item](cli, fmt.Sprintf("/t/stalls/%d", i)).Watch(ctx, kv.StallTimeout(timeout))
+		require.Equal(t, kv.Initial, next[item](t, w).Kind)
+		ws = append(ws, w)
+	}
+	silent.Pause()
+	cli.SetEndpoints(other.Endpoint())
+	for i := range ws {
+		_, err := writer.Put(ctx, fmt.Sprintf("/t/stalls/%d/k", i), `{"n":1}`)
+		require.NoError(t, err)
+	}
+	for i, w := range ws {
+		wctx, cancel := context.WithTimeout(ctx, 8*timeout+5*time.Second)
+		b, err := w.Next(wctx)
+		cancel()
+		require.NoError(t, err, "watch %d never caught up after its shared stream went silent", i)
+		require.Equal(t, kv.Live, b.Kind)
+		require.Equal(t, "k", b.Events[0].Name)
+	}
+}
+
+// TestStallTimeoutBacksOff: against an etcd that never answers, each
+// restart that did not help doubles the watch's stall timeout, up to eight
+// times the base, so that a slow etcd is not sent a new stream and a new
+// watch creation every timeout.
+func TestStallTimeoutBacksOff(t *testing.T) {
+	c := etcdtest.New(t)
+	p := c.Members[0].Proxy(t)
+	cli := c.ClientFor(t, p.Endpoint())
+	ctx := testCtx(t)
+	core, logs := observer.New(zapcore.WarnLevel)
+	const timeout = 50 * time.Millisecond
+	w := kv.New[item](cli, "/t/backoff", kv.WithLogger[item](zap.New(core))).Watch(ctx, kv.StallTimeout(timeout))
+	require.Equal(t, kv.Initial, next[item](t, w).Kind)
+	p.Pause()
+	t.Cleanup(p.Unpause)
+
+	go func() { _, _ = w.Next(ctx) }()
+	t.Cleanup(w.Close)
+	var got []time.Duration
+	require.Eventually(t, func() bool {
+		got = got[:0]
+		for _, e := range logs.FilterMessageSnippet("restarting it").All() {
+			d, _ := e.ContextMap()["next_stall_timeout"].(time.Duration)
+			got = append(got, d)
+		}
+		return len(got) >= 5
+	}, 30*time.Second, 10*time.Millisecond)
+	want := []time.Duration{timeout, 2 * timeout, 4 * timeout, 8 * timeout, 8 * timeout}
+	require.Equal(t, want, got[:5], "each restart that did not help doubles the timeout, up to 8x")
+}
