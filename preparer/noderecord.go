@@ -166,6 +166,21 @@ func (p *Preparer) holdNodeRecord(ctx context.Context, nodes *status.NodeStore, 
 		select {
 		case _, ok := <-alive:
 			if !ok {
+				if ctx.Err() != nil {
+					return nil
+				}
+				// The client gives a lease up when no renewal was
+				// answered within its TTL; a busy etcd may have renewed
+				// it all the same. Only a lease etcd no longer has means
+				// the preparer was cut off (see cutoff.go).
+				p.log.Info("node record lease renewals unanswered for its TTL; asking etcd whether it still has the lease")
+				if p.leaseLives(lctx, g.ID, every) {
+					if a, err := p.client.KeepAlive(lctx, g.ID); err == nil {
+						p.log.Info("node record lease renewals were answered late, but the lease lives; keeping it")
+						alive = a
+						continue
+					}
+				}
 				if ctx.Err() == nil {
 					p.log.Warn("node record lease lost; writing the record under a new one")
 				}
@@ -181,6 +196,25 @@ func (p *Preparer) holdNodeRecord(ctx context.Context, nodes *status.NodeStore, 
 					p.log.Warn("node record not rewritten; trying again", zap.Error(err))
 				}
 			}
+		}
+	}
+}
+
+// leaseLives asks etcd whether lease id still has time to live, again
+// every `every` while etcd does not answer, until ctx ends (then false).
+func (p *Preparer) leaseLives(ctx context.Context, id clientv3.LeaseID, every time.Duration) bool {
+	for {
+		tctx, cancel := context.WithTimeout(ctx, every+time.Second)
+		r, err := p.client.TimeToLive(tctx, id)
+		cancel()
+		switch {
+		case err == nil:
+			return r.TTL > 0
+		case errors.Is(err, rpctypes.ErrLeaseNotFound), ctx.Err() != nil:
+			return false
+		}
+		if !sleepCtx(ctx, every) {
+			return false
 		}
 	}
 }
