@@ -107,7 +107,9 @@ func WithHealthInterval(d time.Duration) Option {
 	}
 }
 
-// WithBackoff sets the retry backoff of a failing pod (default 1s to 1m).
+// WithBackoff sets the retry backoff of a failing pod, and of the node
+// record's lease grants after a lost lease or a failed grant, jittered
+// (default 1s to 1m).
 func WithBackoff(minDelay, maxDelay time.Duration) Option {
 	return func(pr *Preparer) { pr.minBackoff, pr.maxBackoff = minDelay, maxDelay }
 }
