@@ -70,7 +70,7 @@ func (p *Preparer) healthLoop(ctx context.Context, w interface{ Lag() int64 }) {
 	defer t.Stop()
 	for {
 		p.checkAll(ctx)
-		p.m.lag.WithLabelValues(p.node).Set(float64(w.Lag()))
+		p.m.setLag(p.node, w.Lag())
 		select {
 		case <-ctx.Done():
 			return

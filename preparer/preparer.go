@@ -83,6 +83,8 @@ func WithSelfPodID(id string) Option { return func(pr *Preparer) { pr.selfPod = 
 func WithLogger(l *zap.Logger) Option { return func(pr *Preparer) { pr.log = l } }
 
 // WithRegistry registers the preparer's and its failsafe's metrics.
+// Preparers on one registry share its collectors; without one they count
+// into one unregistered set and keep no series per node.
 func WithRegistry(r prometheus.Registerer) Option { return func(pr *Preparer) { pr.reg = r } }
 
 // WithWorkers sets how many pods are worked on at once (default 8).
@@ -233,7 +235,7 @@ func (p *Preparer) Run(ctx context.Context) error {
 		// Record the batch before any worker runs: a worker that saw the
 		// pods on disk before the first intent would remove them all.
 		p.apply(b, q)
-		p.m.lag.WithLabelValues(p.node).Set(float64(w.Lag()))
+		p.m.setLag(p.node, w.Lag())
 		if !started {
 			if err := p.start(ctx, q); err != nil {
 				if ctx.Err() != nil {
