@@ -120,7 +120,7 @@ func (p *Preparer) checkPod(ctx context.Context, m *manifest.Manifest) {
 		return
 	}
 	h, herr = judgeRestarts(h, herr, last.Processes, procs, p.crashWindow, time.Now())
-	st := last
+	st := *last
 	st.Health = h
 	st.Processes = procs
 	if h != last.Health {

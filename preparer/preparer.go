@@ -64,8 +64,8 @@ type Preparer struct {
 	desired    map[string]*manifest.Manifest // the guarded view of intent
 	badIntent  map[string]error              // intent keys whose value cannot be decoded
 	real       map[string]*kv.Object[manifest.Manifest]
-	lastStatus map[string]status.PodStatus
-	pruned     map[string]string // pod -> the digest whose older installs were pruned
+	lastStatus map[string]*status.PodStatus // never changed in place
+	pruned     map[string]string            // pod -> the digest whose older installs were pruned
 	podLocks   map[string]*sync.Mutex
 	cutOff     chan struct{} // see cutoff.go
 }
@@ -158,7 +158,7 @@ func New(client *clientv3.Client, node string, inst Installer, launch Launcher, 
 		desired:     map[string]*manifest.Manifest{},
 		badIntent:   map[string]error{},
 		real:        map[string]*kv.Object[manifest.Manifest]{},
-		lastStatus:  map[string]status.PodStatus{},
+		lastStatus:  map[string]*status.PodStatus{},
 		pruned:      map[string]string{},
 		podLocks:    map[string]*sync.Mutex{},
 		cutOff:      make(chan struct{}, 1),
