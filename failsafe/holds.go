@@ -97,6 +97,7 @@ func WithLogger(l *zap.Logger) Option { return func(h *Holds) { h.log = l } }
 
 // WithRegistry registers the failsafe metrics with r. Several Holds may
 // share one registry: the collectors are registered once and reused.
+// Without a registry holds are logged and recorded but not counted.
 func WithRegistry(r prometheus.Registerer) Option { return func(h *Holds) { h.reg = r } }
 
 // WithRecordTTL sets how long a hold record outlives a process that died
@@ -216,8 +217,7 @@ func (h *Holds) start(rec Record, adopted bool) *Hold {
 		go h.run()
 	}
 
-	h.m.holds.WithLabelValues(h.component, rec.Guard).Inc()
-	h.m.active.WithLabelValues(h.component, rec.Guard).Inc()
+	h.m.begun(h.component, rec.Guard)
 	fields := []zap.Field{
 		zap.String("hold", rec.ID), zap.String("guard", rec.Guard), zap.String("reason", rec.Reason),
 		zap.Int64("revision", rec.Revision), zap.Int("deletes", rec.Deletes), zap.Int("total", rec.Total),
@@ -309,8 +309,7 @@ func (h *Holds) end(hd *Hold, released bool) {
 	if released {
 		how = "released"
 	}
-	h.m.active.WithLabelValues(h.component, hd.guard).Dec()
-	h.m.ends.WithLabelValues(h.component, hd.guard, how).Inc()
+	h.m.ended(h.component, hd.guard, how)
 	fields := []zap.Field{
 		zap.String("hold", rec.ID), zap.String("guard", rec.Guard),
 		zap.Int("net_deletes", rec.Deletes), zap.Int("net_creates", rec.Creates), zap.Int("net_mutates", rec.Mutates),

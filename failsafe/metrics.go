@@ -7,6 +7,8 @@ import (
 )
 
 // metrics are the failsafe collectors, shared by every Holds on a registry.
+// A Holds without a registry has none (nil): its series, one per component
+// and guard, could never be read.
 type metrics struct {
 	holds  *prometheus.CounterVec
 	active *prometheus.GaugeVec
@@ -14,25 +16,39 @@ type metrics struct {
 }
 
 func newMetrics(reg prometheus.Registerer, log *zap.Logger) *metrics {
-	m := &metrics{
-		holds: prometheus.NewCounterVec(prometheus.CounterOpts{
+	if reg == nil {
+		return nil
+	}
+	return &metrics{
+		holds: promreg.Register(reg, log, prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "p2kit_failsafe_holds_total",
 			Help: "Holds begun by failsafe guards.",
-		}, []string{"component", "guard"}),
-		active: prometheus.NewGaugeVec(prometheus.GaugeOpts{
+		}, []string{"component", "guard"})),
+		active: promreg.Register(reg, log, prometheus.NewGaugeVec(prometheus.GaugeOpts{
 			Name: "p2kit_failsafe_active_holds",
 			Help: "Failsafe holds in effect.",
-		}, []string{"component", "guard"}),
-		ends: prometheus.NewCounterVec(prometheus.CounterOpts{
+		}, []string{"component", "guard"})),
+		ends: promreg.Register(reg, log, prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "p2kit_failsafe_hold_ends_total",
 			Help: "Failsafe holds ended, by how: recovered or released.",
-		}, []string{"component", "guard", "how"}),
+		}, []string{"component", "guard", "how"})),
 	}
-	if reg == nil {
-		return m
+}
+
+// begun counts a hold begun.
+func (m *metrics) begun(component, guard string) {
+	if m == nil {
+		return
 	}
-	m.holds = promreg.Register(reg, log, m.holds)
-	m.active = promreg.Register(reg, log, m.active)
-	m.ends = promreg.Register(reg, log, m.ends)
-	return m
+	m.holds.WithLabelValues(component, guard).Inc()
+	m.active.WithLabelValues(component, guard).Inc()
+}
+
+// ended counts a hold ended, how: "recovered" or "released".
+func (m *metrics) ended(component, guard, how string) {
+	if m == nil {
+		return
+	}
+	m.active.WithLabelValues(component, guard).Dec()
+	m.ends.WithLabelValues(component, guard, how).Inc()
 }

@@ -35,7 +35,11 @@ func (s *seeded[T]) Next(ctx context.Context) (*kv.Batch[T], error) {
 		return b, err
 	}
 	s.done = true
-	if b.Kind != kv.Initial || s.seed == nil {
+	seed := s.seed
+	// Only the first batch needs the seed: the source keeps it no longer
+	// (a preparer's whole reality, decoded).
+	s.seed = nil
+	if b.Kind != kv.Initial || seed == nil {
 		return b, nil
 	}
 	var events []kv.Event[T]
@@ -45,7 +49,7 @@ func (s *seeded[T]) Next(ctx context.Context) (*kv.Batch[T], error) {
 			continue
 		}
 		bad[ev.Name] = true
-		ev.Old, _ = s.seed.Get(ev.Name)
+		ev.Old, _ = seed.Get(ev.Name)
 		ev.Type = kv.Create
 		if ev.Old != nil {
 			ev.Type = kv.Mutate
@@ -53,7 +57,7 @@ func (s *seeded[T]) Next(ctx context.Context) (*kv.Batch[T], error) {
 		events = append(events, ev)
 	}
 	b.After.Range(func(o *kv.Object[T]) bool {
-		old, had := s.seed.Get(o.Name)
+		old, had := seed.Get(o.Name)
 		switch cls := classify(old, o); {
 		case cls == created:
 			events = append(events, kv.Event[T]{Type: kv.Create, Name: o.Name, Key: o.Key, New: o, Revision: b.Revision})
@@ -64,12 +68,12 @@ func (s *seeded[T]) Next(ctx context.Context) (*kv.Batch[T], error) {
 		}
 		return true
 	})
-	s.seed.Range(func(o *kv.Object[T]) bool {
+	seed.Range(func(o *kv.Object[T]) bool {
 		if _, ok := b.After.Get(o.Name); !ok && !bad[o.Name] {
 			events = append(events, kv.Event[T]{Type: kv.Delete, Name: o.Name, Key: o.Key, Old: o, Revision: b.Revision})
 		}
 		return true
 	})
 	sort.SliceStable(events, func(i, j int) bool { return events[i].Name < events[j].Name })
-	return &kv.Batch[T]{Kind: kv.Initial, Revision: b.Revision, Events: events, Before: s.seed, After: b.After}, nil
+	return &kv.Batch[T]{Kind: kv.Initial, Revision: b.Revision, Events: events, Before: seed, After: b.After}, nil
 }

@@ -60,7 +60,8 @@ func (p *Preparer) seedRemoved(ctx context.Context) bool {
 	for _, o := range l.Items {
 		pod := o.Name[:len(o.Name)-len("/"+status.PreparerNamespace)]
 		if _, known := p.lastStatus[pod]; !known && o.Value.Status == status.Removed {
-			p.lastStatus[pod] = o.Value
+			st := o.Value
+			p.lastStatus[pod] = &st
 		}
 	}
 	return true

@@ -254,7 +254,7 @@ func (p *Preparer) setStatus(ctx context.Context, pod string, st status.PodStatu
 	p.mu.Lock()
 	last, ok := p.lastStatus[pod]
 	p.mu.Unlock()
-	if ok && sameStatus(last, st) {
+	if ok && sameStatus(*last, st) {
 		return nil
 	}
 	st.UpdatedAt = time.Now().UTC()
@@ -264,7 +264,7 @@ func (p *Preparer) setStatus(ctx context.Context, pod string, st status.PodStatu
 		return fmt.Errorf("status %s/%s: %w", p.node, pod, err)
 	}
 	p.mu.Lock()
-	p.lastStatus[pod] = st
+	p.lastStatus[pod] = &st
 	p.mu.Unlock()
 	return nil
 }

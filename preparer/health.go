@@ -70,7 +70,7 @@ func (p *Preparer) healthLoop(ctx context.Context, w interface{ Lag() int64 }) {
 	defer t.Stop()
 	for {
 		p.checkAll(ctx)
-		p.m.lag.WithLabelValues(p.node).Set(float64(w.Lag()))
+		p.m.setLag(p.node, w.Lag())
 		select {
 		case <-ctx.Done():
 			return
@@ -120,7 +120,7 @@ func (p *Preparer) checkPod(ctx context.Context, m *manifest.Manifest) {
 		return
 	}
 	h, herr = judgeRestarts(h, herr, last.Processes, procs, p.crashWindow, time.Now())
-	st := last
+	st := *last
 	st.Health = h
 	st.Processes = procs
 	if h != last.Health {

@@ -1,6 +1,8 @@
 package preparer
 
 import (
+	"sync"
+
 	"github.com/p2kit/p2kit/internal/promreg"
 	"github.com/prometheus/client_golang/prometheus"
 )
@@ -10,13 +12,32 @@ type metrics struct {
 	uninstalls prometheus.Counter
 	failures   prometheus.Counter
 	reconcile  prometheus.Observer
-	lag        *prometheus.GaugeVec
-	cutOffs    prometheus.Counter
+	// lag is nil when no registry was given: a series per node that
+	// nobody can read is not kept.
+	lag     *prometheus.GaugeVec
+	cutOffs prometheus.Counter
 }
 
-// newMetrics registers the preparer's metrics with reg (nil: none). Several
-// preparers may share one registry.
+// unregistered is the one set of collectors every preparer without a
+// registry counts into: they cost nothing per preparer, and nothing reads
+// them.
+var unregistered = sync.OnceValue(func() *metrics {
+	m := buildMetrics(nil)
+	m.lag = nil
+	return m
+})
+
+// newMetrics registers the preparer's metrics with reg (nil: none).
+// Several preparers may share one registry: they then share its
+// collectors, and without one they share one unregistered set.
 func newMetrics(reg prometheus.Registerer) *metrics {
+	if reg == nil {
+		return unregistered()
+	}
+	return buildMetrics(reg)
+}
+
+func buildMetrics(reg prometheus.Registerer) *metrics {
 	m := &metrics{
 		installs: promreg.Register(reg, nil, prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "p2kit_preparer_installs_total", Help: "Pods installed or upgraded and launched.",
@@ -42,4 +63,11 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 		Help: "How many etcd revisions the intent watch's state trails the newest revision etcd reported.",
 	}, []string{"node"}))
 	return m
+}
+
+// setLag records how far node's intent watch trails etcd.
+func (m *metrics) setLag(node string, lag int64) {
+	if m.lag != nil {
+		m.lag.WithLabelValues(node).Set(float64(lag))
+	}
 }

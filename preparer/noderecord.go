@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"math/rand/v2"
 	"runtime/debug"
 	"sync"
 	"time"
@@ -68,6 +69,11 @@ func WithNodeRecordRefresh(d time.Duration) Option {
 // once. A lost lease (etcd unreachable longer than the TTL) is replaced by
 // a new one, the record written again under it, and the intent watch told
 // to relist (see cutoff.go).
+//
+// Every new grant after a lost lease or a failed attempt waits first, with
+// the preparer's backoff (WithBackoff) doubling per attempt and jittered:
+// when a slow etcd lets the leases of a whole fleet lapse, its preparers
+// must not all grant again at once and keep it slow.
 func (p *Preparer) keepNodeRecord(ctx context.Context) {
 	nodes := status.NewNodeStore(p.client, keyspace.WithPrefix(p.prefix), keyspace.WithLogger(p.log))
 	ttl := leaseSeconds(p.nodeTTL)
@@ -75,7 +81,9 @@ func (p *Preparer) keepNodeRecord(ctx context.Context) {
 	lease := clientv3.NoLease // the lease the record is under; NoLease once lost
 	cutOff := false           // a lease was lost and no record written since
 	failing := false
+	attempts := 0 // grants in a row that ended in a lost lease or an error
 	for {
+		var heldSince time.Time
 		err := p.holdNodeRecord(ctx, nodes, ttl, every, func(id clientv3.LeaseID) {
 			if cutOff {
 				// The lease the record was kept under was lost: the
@@ -87,7 +95,7 @@ func (p *Preparer) keepNodeRecord(ctx context.Context) {
 				failing = false
 				p.log.Info("node record written again")
 			}
-			lease = id
+			lease, heldSince = id, time.Now()
 		})
 		if ctx.Err() != nil {
 			if lease != clientv3.NoLease {
@@ -99,16 +107,41 @@ func (p *Preparer) keepNodeRecord(ctx context.Context) {
 			}
 			return
 		}
-		switch {
-		case err == nil: // the lease was lost: a new one at once
+		if err == nil { // the lease was lost
 			lease, cutOff = clientv3.NoLease, true
-			continue
-		case !failing:
+		} else if !failing {
 			failing = true
 			p.log.Warn("node record not written; retrying", zap.Error(err))
 		}
-		sleepCtx(ctx, every)
+		if !heldSince.IsZero() && time.Since(heldSince) >= p.nodeTTL {
+			// The lease lasted a whole TTL: etcd kept up, this loss
+			// starts a new series of attempts.
+			attempts = 0
+		}
+		sleepCtx(ctx, regrantDelay(p.minBackoff, p.maxBackoff, attempts))
+		attempts++
 	}
+}
+
+// regrantDelay is how long to wait before the next lease grant after
+// attempts grants in a row were lost or failed: minDelay doubled per
+// attempt up to maxDelay, then a random part of it taken off (up to half),
+// so that preparers that lost their leases together do not grant again
+// together.
+func regrantDelay(minDelay, maxDelay time.Duration, attempts int) time.Duration {
+	d := max(minDelay, 0)
+	for range attempts {
+		if d >= maxDelay/2 {
+			d = maxDelay
+			break
+		}
+		d *= 2
+	}
+	d = min(d, max(maxDelay, minDelay))
+	if d <= 0 {
+		return 0
+	}
+	return d - rand.N(d/2+1)
 }
 
 // holdNodeRecord grants a lease, writes the record under it (then calls

@@ -64,8 +64,8 @@ type Preparer struct {
 	desired    map[string]*manifest.Manifest // the guarded view of intent
 	badIntent  map[string]error              // intent keys whose value cannot be decoded
 	real       map[string]*kv.Object[manifest.Manifest]
-	lastStatus map[string]status.PodStatus
-	pruned     map[string]string // pod -> the digest whose older installs were pruned
+	lastStatus map[string]*status.PodStatus // never changed in place
+	pruned     map[string]string            // pod -> the digest whose older installs were pruned
 	podLocks   map[string]*sync.Mutex
 	cutOff     chan struct{} // see cutoff.go
 }
@@ -83,6 +83,8 @@ func WithSelfPodID(id string) Option { return func(pr *Preparer) { pr.selfPod = 
 func WithLogger(l *zap.Logger) Option { return func(pr *Preparer) { pr.log = l } }
 
 // WithRegistry registers the preparer's and its failsafe's metrics.
+// Preparers on one registry share its collectors; without one they count
+// into one unregistered set and keep no series per node.
 func WithRegistry(r prometheus.Registerer) Option { return func(pr *Preparer) { pr.reg = r } }
 
 // WithWorkers sets how many pods are worked on at once (default 8).
@@ -107,7 +109,9 @@ func WithHealthInterval(d time.Duration) Option {
 	}
 }
 
-// WithBackoff sets the retry backoff of a failing pod (default 1s to 1m).
+// WithBackoff sets the retry backoff of a failing pod, and of the node
+// record's lease grants after a lost lease or a failed grant, jittered
+// (default 1s to 1m).
 func WithBackoff(minDelay, maxDelay time.Duration) Option {
 	return func(pr *Preparer) { pr.minBackoff, pr.maxBackoff = minDelay, maxDelay }
 }
@@ -154,7 +158,7 @@ func New(client *clientv3.Client, node string, inst Installer, launch Launcher, 
 		desired:     map[string]*manifest.Manifest{},
 		badIntent:   map[string]error{},
 		real:        map[string]*kv.Object[manifest.Manifest]{},
-		lastStatus:  map[string]status.PodStatus{},
+		lastStatus:  map[string]*status.PodStatus{},
 		pruned:      map[string]string{},
 		podLocks:    map[string]*sync.Mutex{},
 		cutOff:      make(chan struct{}, 1),
@@ -231,7 +235,7 @@ func (p *Preparer) Run(ctx context.Context) error {
 		// Record the batch before any worker runs: a worker that saw the
 		// pods on disk before the first intent would remove them all.
 		p.apply(b, q)
-		p.m.lag.WithLabelValues(p.node).Set(float64(w.Lag()))
+		p.m.setLag(p.node, w.Lag())
 		if !started {
 			if err := p.start(ctx, q); err != nil {
 				if ctx.Err() != nil {
