@@ -3,6 +3,8 @@ package main
 import (
 	"fmt"
 	"io"
+	"slices"
+	"strings"
 	"time"
 
 	"github.com/p2kit/p2kit/component"
@@ -35,6 +37,8 @@ type config struct {
 	cpuProfile   string
 	memProfile   string
 	idle         time.Duration
+	until        string // the last phase to run (empty: every phase)
+	pprofAddr    string
 }
 
 func parseFlags(args []string, out io.Writer) (*config, error) {
@@ -70,6 +74,8 @@ func parseFlags(args []string, out io.Writer) (*config, error) {
 	fs.StringVar(&c.plot, "plot", "", "draw nodes converged against time, per phase, to this PNG file")
 	fs.StringVar(&c.cpuProfile, "cpuprofile", "", "write a CPU profile of the whole run to this file (go tool pprof)")
 	fs.StringVar(&c.memProfile, "memprofile", "", "write a heap profile to this file at the end of the phase whose peak heap is the run's highest so far (go tool pprof)")
+	fs.StringVar(&c.until, "until", "", "stop after this phase (start, daemon-set, rc, roll, or any other phase the flags ask for): measure a phase without running the later ones")
+	fs.StringVar(&c.pprofAddr, "pprof-addr", "", "serve net/http/pprof on this address (e.g. 127.0.0.1:6060) while the run lasts, to profile a phase that does not end")
 	fs.BoolVar(&c.progress, "progress", true, "show a progress bar on stderr while a phase runs")
 	if err := fs.Parse(args); err != nil {
 		return nil, err
@@ -100,6 +106,15 @@ func parseFlags(args []string, out io.Writer) (*config, error) {
 	}
 	if c.replicas == 0 {
 		c.replicas = max(1, c.nodes/10)
+	}
+	if c.until != "" {
+		var names []string
+		for _, ph := range (&sim{cfg: c}).phases() {
+			names = append(names, ph.name)
+		}
+		if !slices.Contains(names, c.until) {
+			return nil, fmt.Errorf("--until %q: not a phase of this run, want one of %s", c.until, strings.Join(names, ", "))
+		}
 	}
 	// A roll places the new pods on nodes without an old one: a step
 	// needs that many free nodes.

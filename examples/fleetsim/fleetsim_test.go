@@ -5,6 +5,7 @@ import (
 	"encoding/csv"
 	"os"
 	"path/filepath"
+	"runtime"
 	"strconv"
 	"strings"
 	"testing"
@@ -56,7 +57,7 @@ func runAllPhases(t *testing.T, extra ...string) {
 	if external {
 		require.Contains(t, out.String(), "against etcd at ")
 	}
-	require.Regexp(t, `(?m)^regression-baseline: nodes=20 req_per_node=[0-9.]+ events_per_node=[0-9.]+ heap_kb_per_node=[0-9.]+$`, out.String())
+	require.Regexp(t, `(?m)^regression-baseline: nodes=20 req_per_node=[0-9.]+ events_per_node=[0-9.]+ heap_kb_per_node=[0-9.]+ live_kb_per_node=[0-9.]+$`, out.String())
 
 	f, err := os.Open(csvPath)
 	require.NoError(t, err)
@@ -83,6 +84,15 @@ func runAllPhases(t *testing.T, extra ...string) {
 		require.Positive(t, get("peak_heap_bytes"), phase)
 		require.Positive(t, get("peak_goroutines"), phase)
 		require.Positive(t, get("heap_kb_per_node"), phase)
+		require.Positive(t, get("peak_live_heap_bytes"), phase)
+		require.Positive(t, get("live_kb_per_node"), phase)
+		require.Positive(t, get("peak_stack_bytes"), phase)
+		require.LessOrEqual(t, get("peak_live_heap_bytes"), get("peak_heap_bytes"), "%s: live heap is part of HeapAlloc", phase)
+		if runtime.GOOS == "linux" {
+			require.Positive(t, get("peak_rss_bytes"), phase)
+			require.Positive(t, get("rss_kb_per_node"), phase)
+			require.GreaterOrEqual(t, get("hwm_bytes"), get("peak_rss_bytes"), phase)
+		}
 		require.Positive(t, get("goroutines_per_node"), phase)
 		if external {
 			// No embedded member: no server metrics.
@@ -145,4 +155,27 @@ func TestFlags(t *testing.T) {
 	require.Contains(t, out.String(), "--release-rate 0")
 	require.Equal(t, 2, run([]string{"--lease-ttl", "0"}, &out))
 	require.Contains(t, out.String(), "--lease-ttl 0")
+	// --until names a phase the flags ask for.
+	out.Reset()
+	require.Equal(t, 2, run([]string{"--until", "release"}, &out))
+	require.Contains(t, out.String(), `--until "release": not a phase of this run, want one of start, daemon-set, rc, roll, idle`)
+}
+
+// TestUntil stops after the named phase.
+func TestUntil(t *testing.T) {
+	var out bytes.Buffer
+	code := run([]string{"--nodes", "5", "--until", "daemon-set", "--health-interval", "200ms", "--phase-timeout", "60s",
+		"--progress=false"}, &out)
+	t.Log("\n" + out.String())
+	require.Equal(t, 0, code)
+	require.Contains(t, out.String(), "phase daemon-set ")
+	require.NotContains(t, out.String(), "phase rc ")
+	require.Regexp(t, `(?m)^peak RSS of the process \(VmHWM\): [0-9]+ MB = [0-9.]+ KB per node$`, out.String())
+}
+
+// TestParseProcStatus reads VmRSS and VmHWM in bytes and ignores the rest.
+func TestParseProcStatus(t *testing.T) {
+	m := parseProcStatus([]byte("Name:\tfleetsim\nVmPeak:\t 900 kB\nVmHWM:\t  2048 kB\nVmRSS:\t  1024 kB\nThreads:\t7\n"))
+	require.Equal(t, procMemory{RSS: 1024 << 10, HWM: 2048 << 10}, m)
+	require.Equal(t, procMemory{}, parseProcStatus([]byte("VmRSS: lots\nVmHWM: 3 MB\n")))
 }
