@@ -39,6 +39,7 @@ type config struct {
 	idle         time.Duration
 	until        string // the last phase to run (empty: every phase)
 	pprofAddr    string
+	startRate    float64 // preparers started a second (0: all at once)
 }
 
 func parseFlags(args []string, out io.Writer) (*config, error) {
@@ -59,6 +60,7 @@ func parseFlags(args []string, out io.Writer) (*config, error) {
 	fs.IntVar(&c.nodes, "nodes", 100, "simulated nodes, each with its own preparer")
 	fs.IntVar(&c.replicas, "replicas", 0, "replicas of the RC and of its roll (0: a tenth of --nodes, at least 1)")
 	fs.IntVar(&c.clients, "clients", 4, "etcd clients the preparers share (a real fleet has one per node)")
+	fs.Float64Var(&c.startRate, "start-rate", 0, "preparers started a second in the start phase, as a fleet's nodes boot (0: every preparer at once, a whole fleet rebooting)")
 	fs.IntVar(&c.workers, "workers", 1, "workers per preparer")
 	fs.DurationVar(&c.healthAfter, "healthy-after", 0, "how long a launched pod reports warning before passing")
 	fs.DurationVar(&c.healthEvery, "health-interval", time.Second, "how often each preparer checks its pods")
@@ -97,6 +99,8 @@ func parseFlags(args []string, out io.Writer) (*config, error) {
 		return nil, fmt.Errorf("--workers %d: want 1 or more", c.workers)
 	case c.replicas < 0:
 		return nil, fmt.Errorf("--replicas %d: want 0 or more", c.replicas)
+	case c.startRate < 0:
+		return nil, fmt.Errorf("--start-rate %g: want 0 (all at once) or more", c.startRate)
 	case c.releaseRate <= 0:
 		return nil, fmt.Errorf("--release-rate %g: want more than 0", c.releaseRate)
 	case c.leaseTTL < 1:

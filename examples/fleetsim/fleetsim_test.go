@@ -159,18 +159,34 @@ func TestFlags(t *testing.T) {
 	out.Reset()
 	require.Equal(t, 2, run([]string{"--until", "release"}, &out))
 	require.Contains(t, out.String(), `--until "release": not a phase of this run, want one of start, daemon-set, rc, roll, idle`)
+	require.Equal(t, 2, run([]string{"--start-rate", "-1"}, &out))
+	require.Contains(t, out.String(), "--start-rate -1")
 }
 
-// TestUntil stops after the named phase.
+// TestUntil stops after the named phase; --start-rate paces the
+// preparers' start: 10 a second, in bursts of 1, cannot start 10 nodes in
+// less than 0.9s.
 func TestUntil(t *testing.T) {
+	csvPath := filepath.Join(t.TempDir(), "until.csv")
 	var out bytes.Buffer
-	code := run([]string{"--nodes", "5", "--until", "daemon-set", "--health-interval", "200ms", "--phase-timeout", "60s",
-		"--progress=false"}, &out)
+	code := run([]string{"--nodes", "10", "--start-rate", "10", "--until", "daemon-set", "--health-interval", "200ms",
+		"--phase-timeout", "60s", "--progress=false", "--csv", csvPath}, &out)
 	t.Log("\n" + out.String())
 	require.Equal(t, 0, code)
 	require.Contains(t, out.String(), "phase daemon-set ")
 	require.NotContains(t, out.String(), "phase rc ")
 	require.Regexp(t, `(?m)^peak RSS of the process \(VmHWM\): [0-9]+ MB = [0-9.]+ KB per node$`, out.String())
+
+	f, err := os.Open(csvPath)
+	require.NoError(t, err)
+	defer f.Close()
+	rows, err := csv.NewReader(f).ReadAll()
+	require.NoError(t, err)
+	require.Len(t, rows, 3, "the header, start and daemon-set")
+	require.Equal(t, "start", rows[1][0])
+	seconds, err := strconv.ParseFloat(rows[1][2], 64)
+	require.NoError(t, err)
+	require.GreaterOrEqual(t, seconds, 0.9, "10 preparers at 10 a second")
 }
 
 // TestParseProcStatus reads VmRSS and VmHWM in bytes and ignores the rest.
