@@ -3,6 +3,8 @@ package main
 import (
 	"fmt"
 	"io"
+	"slices"
+	"strings"
 	"time"
 
 	"github.com/p2kit/p2kit/component"
@@ -35,6 +37,9 @@ type config struct {
 	cpuProfile   string
 	memProfile   string
 	idle         time.Duration
+	until        string // the last phase to run (empty: every phase)
+	pprofAddr    string
+	startRate    float64 // preparers started a second (0: all at once)
 }
 
 func parseFlags(args []string, out io.Writer) (*config, error) {
@@ -55,6 +60,7 @@ func parseFlags(args []string, out io.Writer) (*config, error) {
 	fs.IntVar(&c.nodes, "nodes", 100, "simulated nodes, each with its own preparer")
 	fs.IntVar(&c.replicas, "replicas", 0, "replicas of the RC and of its roll (0: a tenth of --nodes, at least 1)")
 	fs.IntVar(&c.clients, "clients", 4, "etcd clients the preparers share (a real fleet has one per node)")
+	fs.Float64Var(&c.startRate, "start-rate", 0, "preparers started a second in the start phase, as a fleet's nodes boot (0: every preparer at once, a whole fleet rebooting)")
 	fs.IntVar(&c.workers, "workers", 1, "workers per preparer")
 	fs.DurationVar(&c.healthAfter, "healthy-after", 0, "how long a launched pod reports warning before passing")
 	fs.DurationVar(&c.healthEvery, "health-interval", time.Second, "how often each preparer checks its pods")
@@ -70,6 +76,8 @@ func parseFlags(args []string, out io.Writer) (*config, error) {
 	fs.StringVar(&c.plot, "plot", "", "draw nodes converged against time, per phase, to this PNG file")
 	fs.StringVar(&c.cpuProfile, "cpuprofile", "", "write a CPU profile of the whole run to this file (go tool pprof)")
 	fs.StringVar(&c.memProfile, "memprofile", "", "write a heap profile to this file at the end of the phase whose peak heap is the run's highest so far (go tool pprof)")
+	fs.StringVar(&c.until, "until", "", "stop after this phase (start, daemon-set, rc, roll, or any other phase the flags ask for): measure a phase without running the later ones")
+	fs.StringVar(&c.pprofAddr, "pprof-addr", "", "serve net/http/pprof on this address (e.g. 127.0.0.1:6060) while the run lasts, to profile a phase that does not end")
 	fs.BoolVar(&c.progress, "progress", true, "show a progress bar on stderr while a phase runs")
 	if err := fs.Parse(args); err != nil {
 		return nil, err
@@ -91,6 +99,8 @@ func parseFlags(args []string, out io.Writer) (*config, error) {
 		return nil, fmt.Errorf("--workers %d: want 1 or more", c.workers)
 	case c.replicas < 0:
 		return nil, fmt.Errorf("--replicas %d: want 0 or more", c.replicas)
+	case c.startRate < 0:
+		return nil, fmt.Errorf("--start-rate %g: want 0 (all at once) or more", c.startRate)
 	case c.releaseRate <= 0:
 		return nil, fmt.Errorf("--release-rate %g: want more than 0", c.releaseRate)
 	case c.leaseTTL < 1:
@@ -100,6 +110,15 @@ func parseFlags(args []string, out io.Writer) (*config, error) {
 	}
 	if c.replicas == 0 {
 		c.replicas = max(1, c.nodes/10)
+	}
+	if c.until != "" {
+		var names []string
+		for _, ph := range (&sim{cfg: c}).phases() {
+			names = append(names, ph.name)
+		}
+		if !slices.Contains(names, c.until) {
+			return nil, fmt.Errorf("--until %q: not a phase of this run, want one of %s", c.until, strings.Join(names, ", "))
+		}
 	}
 	// A roll places the new pods on nodes without an old one: a step
 	// needs that many free nodes.

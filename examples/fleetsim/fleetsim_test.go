@@ -5,6 +5,7 @@ import (
 	"encoding/csv"
 	"os"
 	"path/filepath"
+	"runtime"
 	"strconv"
 	"strings"
 	"testing"
@@ -56,7 +57,7 @@ func runAllPhases(t *testing.T, extra ...string) {
 	if external {
 		require.Contains(t, out.String(), "against etcd at ")
 	}
-	require.Regexp(t, `(?m)^regression-baseline: nodes=20 req_per_node=[0-9.]+ events_per_node=[0-9.]+ heap_kb_per_node=[0-9.]+$`, out.String())
+	require.Regexp(t, `(?m)^regression-baseline: nodes=20 req_per_node=[0-9.]+ events_per_node=[0-9.]+ heap_kb_per_node=[0-9.]+ live_kb_per_node=[0-9.]+$`, out.String())
 
 	f, err := os.Open(csvPath)
 	require.NoError(t, err)
@@ -83,6 +84,17 @@ func runAllPhases(t *testing.T, extra ...string) {
 		require.Positive(t, get("peak_heap_bytes"), phase)
 		require.Positive(t, get("peak_goroutines"), phase)
 		require.Positive(t, get("heap_kb_per_node"), phase)
+		require.Positive(t, get("peak_live_heap_bytes"), phase)
+		require.Positive(t, get("live_kb_per_node"), phase)
+		require.Positive(t, get("peak_stack_bytes"), phase)
+		require.LessOrEqual(t, get("peak_live_heap_bytes"), get("peak_heap_bytes"), "%s: live heap is part of HeapAlloc", phase)
+		if runtime.GOOS == "linux" {
+			require.Positive(t, get("peak_rss_bytes"), phase)
+			require.Positive(t, get("rss_kb_per_node"), phase)
+			// Not compared with peak_rss_bytes: the kernel updates VmHWM
+			// lazily, it can lag a VmRSS read by a few pages.
+			require.Positive(t, get("hwm_bytes"), phase)
+		}
 		require.Positive(t, get("goroutines_per_node"), phase)
 		if external {
 			// No embedded member: no server metrics.
@@ -145,4 +157,43 @@ func TestFlags(t *testing.T) {
 	require.Contains(t, out.String(), "--release-rate 0")
 	require.Equal(t, 2, run([]string{"--lease-ttl", "0"}, &out))
 	require.Contains(t, out.String(), "--lease-ttl 0")
+	// --until names a phase the flags ask for.
+	out.Reset()
+	require.Equal(t, 2, run([]string{"--until", "release"}, &out))
+	require.Contains(t, out.String(), `--until "release": not a phase of this run, want one of start, daemon-set, rc, roll, idle`)
+	require.Equal(t, 2, run([]string{"--start-rate", "-1"}, &out))
+	require.Contains(t, out.String(), "--start-rate -1")
+}
+
+// TestUntil stops after the named phase; --start-rate paces the
+// preparers' start: 10 a second, in bursts of 1, cannot start 10 nodes in
+// less than 0.9s.
+func TestUntil(t *testing.T) {
+	csvPath := filepath.Join(t.TempDir(), "until.csv")
+	var out bytes.Buffer
+	code := run([]string{"--nodes", "10", "--start-rate", "10", "--until", "daemon-set", "--health-interval", "200ms",
+		"--phase-timeout", "60s", "--progress=false", "--csv", csvPath}, &out)
+	t.Log("\n" + out.String())
+	require.Equal(t, 0, code)
+	require.Contains(t, out.String(), "phase daemon-set ")
+	require.NotContains(t, out.String(), "phase rc ")
+	require.Regexp(t, `(?m)^peak RSS of the process \(VmHWM\): [0-9]+ MB = [0-9.]+ KB per node$`, out.String())
+
+	f, err := os.Open(csvPath)
+	require.NoError(t, err)
+	defer f.Close()
+	rows, err := csv.NewReader(f).ReadAll()
+	require.NoError(t, err)
+	require.Len(t, rows, 3, "the header, start and daemon-set")
+	require.Equal(t, "start", rows[1][0])
+	seconds, err := strconv.ParseFloat(rows[1][2], 64)
+	require.NoError(t, err)
+	require.GreaterOrEqual(t, seconds, 0.9, "10 preparers at 10 a second")
+}
+
+// TestParseProcStatus reads VmRSS and VmHWM in bytes and ignores the rest.
+func TestParseProcStatus(t *testing.T) {
+	m := parseProcStatus([]byte("Name:\tfleetsim\nVmPeak:\t 900 kB\nVmHWM:\t  2048 kB\nVmRSS:\t  1024 kB\nThreads:\t7\n"))
+	require.Equal(t, procMemory{RSS: 1024 << 10, HWM: 2048 << 10}, m)
+	require.Equal(t, procMemory{}, parseProcStatus([]byte("VmRSS: lots\nVmHWM: 3 MB\n")))
 }

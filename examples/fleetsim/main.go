@@ -82,6 +82,13 @@ func simulate(ctx context.Context, cfg *config, out io.Writer) error {
 		}
 		defer pprof.StopCPUProfile()
 	}
+	if cfg.pprofAddr != "" {
+		stop, err := servePprof(cfg.pprofAddr)
+		if err != nil {
+			return fmt.Errorf("--pprof-addr: %w", err)
+		}
+		defer stop()
+	}
 	s, err := newSim(cfg, out)
 	if err != nil {
 		return err
@@ -111,7 +118,7 @@ func simulate(ctx context.Context, cfg *config, out io.Writer) error {
 			failed = fmt.Errorf("phase %s: %w", ph.name, r.err)
 		}
 		fmt.Fprintf(out, "phase %-11s %6d nodes  %7.1fs  %s\n", ph.name, ph.nodes, r.seconds, status)
-		if failed != nil {
+		if failed != nil || ph.name == cfg.until {
 			break
 		}
 	}

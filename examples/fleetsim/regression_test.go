@@ -28,7 +28,8 @@ const regressionTolerance = 0.20
 var errNoBaseline = errors.New("no regression-baseline line")
 
 // parseBaseline reads the first "regression-baseline: nodes=N
-// req_per_node=R events_per_node=E heap_kb_per_node=H" line of doc.
+// req_per_node=R events_per_node=E heap_kb_per_node=H [live_kb_per_node=L]"
+// line of doc.
 func parseBaseline(doc string) (figures, error) {
 	var f figures
 	for line := range strings.Lines(doc) {
@@ -55,6 +56,8 @@ func parseBaseline(doc string) (figures, error) {
 				f.EventsPerNode, err = positive(val)
 			case "heap_kb_per_node":
 				f.HeapKBPerNode, err = positive(val)
+			case "live_kb_per_node": // optional: older baselines lack it
+				f.LiveKBPerNode, err = positive(val)
 			default:
 				return f, fmt.Errorf("regression-baseline: unknown field %q", key)
 			}
@@ -92,7 +95,11 @@ func regressions(base, got figures, tolerance float64) []string {
 		{"requests per node", base.ReqPerNode, got.ReqPerNode},
 		{"watch events per node", base.EventsPerNode, got.EventsPerNode},
 		{"heap KB per node", base.HeapKBPerNode, got.HeapKBPerNode},
+		{"live heap KB per node", base.LiveKBPerNode, got.LiveKBPerNode},
 	} {
+		if m.base == 0 {
+			continue // a baseline recorded before the figure was
+		}
 		if limit := m.base * (1 + tolerance); m.got > limit {
 			out = append(out, fmt.Sprintf("%s: %.2f, more than %.0f%% above the baseline %.2f (limit %.2f)",
 				m.name, m.got, 100*tolerance, m.base, limit))
@@ -142,13 +149,27 @@ func TestBaselineParseAndCompare(t *testing.T) {
 	require.NoError(t, err)
 	require.Equal(t, base, again)
 
+	// The live heap is optional: a baseline with it parses back, compares,
+	// and prints it; one without it (above) compares nothing for it.
+	withLive, err := parseBaseline(base.String() + " live_kb_per_node=50.0")
+	require.NoError(t, err)
+	require.Equal(t, 50.0, withLive.LiveKBPerNode)
+	again, err = parseBaseline(withLive.String())
+	require.NoError(t, err)
+	require.Equal(t, withLive, again)
+	require.Empty(t, regressions(base, figures{Nodes: 1000, ReqPerNode: 1, EventsPerNode: 1, HeapKBPerNode: 1, LiveKBPerNode: 500}, 0.2))
+	got := regressions(withLive, figures{Nodes: 1000, ReqPerNode: 1, EventsPerNode: 1, HeapKBPerNode: 1, LiveKBPerNode: 61}, 0.2)
+	require.Len(t, got, 1)
+	require.Contains(t, got[0], "live heap KB per node: 61.00")
+
 	for doc, want := range map[string]string{
 		"nothing here": errNoBaseline.Error(),
-		"regression-baseline: nodes=1000 req_per_node=1 events_per_node=2":                       "field heap_kb_per_node missing",
-		"regression-baseline: nodes=x req_per_node=1 events_per_node=2 heap_kb_per_node=3":       `nodes="x"`,
-		"regression-baseline: nodes=10 req_per_node=0 events_per_node=2 heap_kb_per_node=3":      `req_per_node="0": want more than 0`,
-		"regression-baseline: nodes=10 req_per_node=1 events_per_node=2 heap_kb_per_node=3 gc=1": `unknown field "gc"`,
-		"regression-baseline: nodes=10 req_per_node=1 events_per_node 2 heap_kb_per_node=3":      `"events_per_node" is not key=value`,
+		"regression-baseline: nodes=1000 req_per_node=1 events_per_node=2":                                     "field heap_kb_per_node missing",
+		"regression-baseline: nodes=x req_per_node=1 events_per_node=2 heap_kb_per_node=3":                     `nodes="x"`,
+		"regression-baseline: nodes=10 req_per_node=0 events_per_node=2 heap_kb_per_node=3":                    `req_per_node="0": want more than 0`,
+		"regression-baseline: nodes=10 req_per_node=1 events_per_node=2 heap_kb_per_node=3 gc=1":               `unknown field "gc"`,
+		"regression-baseline: nodes=10 req_per_node=1 events_per_node 2 heap_kb_per_node=3":                    `"events_per_node" is not key=value`,
+		"regression-baseline: nodes=10 req_per_node=1 events_per_node=2 heap_kb_per_node=3 live_kb_per_node=0": `live_kb_per_node="0": want more than 0`,
 	} {
 		_, err := parseBaseline(doc)
 		require.ErrorContains(t, err, want, doc)
@@ -166,7 +187,7 @@ func TestBaselineParseAndCompare(t *testing.T) {
 	// Exactly 20% above passes; more fails, each figure on its own.
 	require.Empty(t, regressions(base, figures{Nodes: 1000, ReqPerNode: 17.4, EventsPerNode: 24, HeapKBPerNode: 120}, 0.2))
 	require.Empty(t, regressions(base, figures{Nodes: 1000, ReqPerNode: 5, EventsPerNode: 5, HeapKBPerNode: 5}, 0.2))
-	got := regressions(base, figures{Nodes: 1000, ReqPerNode: 17.5, EventsPerNode: 24, HeapKBPerNode: 121}, 0.2)
+	got = regressions(base, figures{Nodes: 1000, ReqPerNode: 17.5, EventsPerNode: 24, HeapKBPerNode: 121}, 0.2)
 	require.Len(t, got, 2)
 	require.Contains(t, got[0], "requests per node: 17.50")
 	require.Contains(t, got[1], "heap KB per node: 121.00")

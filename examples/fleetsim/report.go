@@ -16,17 +16,19 @@ const mb = 1 << 20
 // the preparers and the controller, counted at their clients.
 func writeTable(w io.Writer, rs []*result) error {
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
-	fmt.Fprintln(tw, "phase\tnodes\tseconds\trange\tput\ttxn\tdelete\twatch events\tsent MB\trecv MB\treq/node\tevents/node\tkeepalives\theap MB\tgoroutines\theap KB/node\tgoroutines/node\trelease events/hold\t")
+	fmt.Fprintln(tw, "phase\tnodes\tseconds\trange\tput\ttxn\tdelete\twatches\twatch events\tsent MB\trecv MB\treq/node\tevents/node\tkeepalives\t"+
+		"heap MB\tlive MB\tstacks MB\tRSS MB\tgoroutines\theap KB/node\tlive KB/node\tRSS KB/node\tgoroutines/node\trelease events/hold\t")
 	for _, r := range rs {
 		c := r.p2kit()
 		perHold := "-"
 		if v, ok := r.releaseEventsPerHold(); ok {
 			perHold = fmt.Sprintf("%.2f", v)
 		}
-		fmt.Fprintf(tw, "%s\t%d\t%.1f\t%d\t%d\t%d\t%d\t%d\t%.1f\t%.1f\t%.2f\t%.2f\t%d\t%.0f\t%d\t%.1f\t%.2f\t%s\t\n",
-			r.phase, r.nodes, r.seconds, c.Range, c.Put, c.Txn, c.Delete, c.WatchEvents,
+		fmt.Fprintf(tw, "%s\t%d\t%.1f\t%d\t%d\t%d\t%d\t%d\t%d\t%.1f\t%.1f\t%.2f\t%.2f\t%d\t%.0f\t%.0f\t%.0f\t%.0f\t%d\t%.1f\t%.1f\t%.1f\t%.2f\t%s\t\n",
+			r.phase, r.nodes, r.seconds, c.Range, c.Put, c.Txn, c.Delete, c.WatchCreates, c.WatchEvents,
 			float64(c.Sent)/mb, float64(c.Recv)/mb, r.perNode(c.Requests()), r.perNode(c.WatchEvents),
-			c.KeepAlives, float64(r.peakHeap)/mb, r.peakGoroutines, r.heapKBPerNode(), r.goroutinesPerNode(), perHold)
+			c.KeepAlives, float64(r.peakHeap)/mb, float64(r.peakLive)/mb, float64(r.peakStacks)/mb, float64(r.peakRSS)/mb, r.peakGoroutines,
+			r.heapKBPerNode(), r.liveKBPerNode(), r.rssKBPerNode(), r.goroutinesPerNode(), perHold)
 	}
 	return tw.Flush()
 }
@@ -38,7 +40,8 @@ var csvHeader = func() []string {
 		"watch_responses", "keepalives",
 		"peak_heap_bytes", "peak_goroutines", "holds", "uninstalls",
 		"heap_kb_per_node", "goroutines_per_node", "release_watch_events", "release_watch_events_per_hold",
-		"installs", "takeover_seconds"}
+		"installs", "takeover_seconds",
+		"peak_live_heap_bytes", "live_kb_per_node", "peak_stack_bytes", "peak_rss_bytes", "rss_kb_per_node", "hwm_bytes"}
 	for _, role := range roleNames {
 		h = append(h, role+"_requests", role+"_watch_events", role+"_bytes")
 	}
@@ -80,7 +83,9 @@ func writeCSV(path string, rs []*result) error {
 		if r.takeover > 0 {
 			takeover = fmt.Sprintf("%.2f", r.takeover)
 		}
-		row = append(row, installs, takeover)
+		row = append(row, installs, takeover,
+			strconv.FormatUint(r.peakLive, 10), fmt.Sprintf("%.1f", r.liveKBPerNode()),
+			strconv.FormatUint(r.peakStacks, 10), strconv.FormatUint(r.peakRSS, 10), fmt.Sprintf("%.1f", r.rssKBPerNode()), strconv.FormatUint(r.hwm, 10))
 		for _, rc := range r.roles {
 			row = append(row, i(rc.Requests(), 10), i(rc.WatchEvents, 10), i(rc.Sent+rc.Recv, 10))
 		}
@@ -112,6 +117,11 @@ func writeSummary(w io.Writer, nodes int, rs []*result) {
 	fmt.Fprintf(w, "\nall phases: %d p2kit requests for %d nodes = %.2f per node; %.2f watch events and %.1f KB per node\n",
 		total.Requests(), nodes, float64(total.Requests())/float64(nodes),
 		float64(total.WatchEvents)/float64(nodes), float64(total.Sent+total.Recv)/1024/float64(nodes))
+	if n := len(rs); n > 0 && rs[n-1].hwm > 0 {
+		hwm := rs[n-1].hwm
+		fmt.Fprintf(w, "peak RSS of the process (VmHWM): %.0f MB = %.1f KB per node\n",
+			float64(hwm)/mb, float64(hwm)/1024/float64(max(nodes, 1)))
+	}
 	for _, r := range rs {
 		if r.checkedUninstalls {
 			fmt.Fprintf(w, "%s: %d preparer holds, %d uninstalls", r.phase, r.holds, r.uninstalls)
@@ -133,28 +143,38 @@ func writeSummary(w io.Writer, nodes int, rs []*result) {
 
 // figures are the whole run's costs per node that the regression check
 // compares: p2kit's requests and watch events over every phase, and the
-// peak heap of any phase (the embedded etcd included, unless --etcd).
+// peak heap of any phase (the embedded etcd included, unless --etcd):
+// HeapAlloc, garbage not yet collected included, and the heap the last
+// collection marked live. LiveKBPerNode is 0 in a baseline recorded before
+// it was measured.
 type figures struct {
 	Nodes         int
 	ReqPerNode    float64
 	EventsPerNode float64
 	HeapKBPerNode float64
+	LiveKBPerNode float64
 }
 
 func figuresOf(nodes int, rs []*result) figures {
 	var total counts
-	var heap uint64
+	var heap, live uint64
 	for _, r := range rs {
 		total = total.add(r.p2kit())
 		heap = max(heap, r.peakHeap)
+		live = max(live, r.peakLive)
 	}
 	n := float64(max(nodes, 1))
 	return figures{Nodes: nodes, ReqPerNode: float64(total.Requests()) / n,
-		EventsPerNode: float64(total.WatchEvents) / n, HeapKBPerNode: float64(heap) / 1024 / n}
+		EventsPerNode: float64(total.WatchEvents) / n, HeapKBPerNode: float64(heap) / 1024 / n,
+		LiveKBPerNode: float64(live) / 1024 / n}
 }
 
 // String is the line docs/SCALE.md records as the regression baseline.
 func (f figures) String() string {
-	return fmt.Sprintf("regression-baseline: nodes=%d req_per_node=%.2f events_per_node=%.2f heap_kb_per_node=%.1f",
+	s := fmt.Sprintf("regression-baseline: nodes=%d req_per_node=%.2f events_per_node=%.2f heap_kb_per_node=%.1f",
 		f.Nodes, f.ReqPerNode, f.EventsPerNode, f.HeapKBPerNode)
+	if f.LiveKBPerNode > 0 {
+		s += fmt.Sprintf(" live_kb_per_node=%.1f", f.LiveKBPerNode)
+	}
+	return s
 }

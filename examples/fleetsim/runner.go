@@ -29,7 +29,11 @@ type result struct {
 
 	roles          [numRoles]counts
 	server         *serverMetrics // deltas of the embedded member's metrics; nil with --etcd
-	peakHeap       uint64         // bytes of live heap objects (HeapAlloc), sampled every 100ms
+	peakHeap       uint64         // bytes of heap objects (HeapAlloc: garbage not yet collected included), sampled every 100ms
+	peakLive       uint64         // bytes of heap the last GC marked live (/gc/heap/live:bytes), sampled every 100ms
+	peakStacks     uint64         // bytes of goroutine stacks (/memory/classes/heap/stacks:bytes), sampled every 100ms
+	peakRSS        uint64         // the process's resident bytes (VmRSS), sampled every 100ms; 0 without /proc
+	hwm            uint64         // the process's highest resident bytes so far (VmHWM) at the phase's end
 	peakGoroutines int
 	goroutines0    int // goroutines when the phase began
 	series         []point
@@ -55,6 +59,16 @@ func (r *result) heapKBPerNode() float64 {
 	return float64(r.peakHeap) / 1024 / float64(max(r.fleet, 1))
 }
 
+// liveKBPerNode is the phase's peak live heap per node of the fleet.
+func (r *result) liveKBPerNode() float64 {
+	return float64(r.peakLive) / 1024 / float64(max(r.fleet, 1))
+}
+
+// rssKBPerNode is the phase's peak resident memory per node of the fleet.
+func (r *result) rssKBPerNode() float64 {
+	return float64(r.peakRSS) / 1024 / float64(max(r.fleet, 1))
+}
+
 // goroutinesPerNode is the phase's peak goroutines per node of the fleet.
 func (r *result) goroutinesPerNode() float64 {
 	return float64(r.peakGoroutines) / float64(max(r.fleet, 1))
@@ -69,10 +83,13 @@ func (r *result) releaseEventsPerHold() (float64, bool) {
 	return float64(r.p2kit().ReleaseEvents) / float64(r.holds), true
 }
 
-// peaks samples the heap and goroutines every 100ms until stopped.
+// peaks samples the heap, the resident memory and the goroutines every
+// 100ms until stopped.
 type peaks struct {
 	mu         sync.Mutex
-	heap       uint64
+	heap, live uint64
+	stacks     uint64
+	rss        uint64
 	goroutines int
 	stop       chan struct{}
 	done       chan struct{}
@@ -80,12 +97,17 @@ type peaks struct {
 
 func startPeaks() *peaks {
 	p := &peaks{stop: make(chan struct{}), done: make(chan struct{})}
-	samples := []metrics.Sample{{Name: "/memory/classes/heap/objects:bytes"}, {Name: "/sched/goroutines:goroutines"}}
+	samples := []metrics.Sample{{Name: "/memory/classes/heap/objects:bytes"}, {Name: "/gc/heap/live:bytes"},
+		{Name: "/sched/goroutines:goroutines"}, {Name: "/memory/classes/heap/stacks:bytes"}}
 	sample := func() {
 		metrics.Read(samples)
+		rss := readProcMemory().RSS
 		p.mu.Lock()
 		p.heap = max(p.heap, samples[0].Value.Uint64())
-		p.goroutines = max(p.goroutines, int(samples[1].Value.Uint64()))
+		p.live = max(p.live, samples[1].Value.Uint64())
+		p.goroutines = max(p.goroutines, int(samples[2].Value.Uint64()))
+		p.stacks = max(p.stacks, samples[3].Value.Uint64())
+		p.rss = max(p.rss, rss)
 		p.mu.Unlock()
 	}
 	go func() {
@@ -105,10 +127,12 @@ func startPeaks() *peaks {
 	return p
 }
 
-func (p *peaks) end() (uint64, int) {
+// end stops the sampling and sets r's peaks.
+func (p *peaks) end(r *result) {
 	close(p.stop)
 	<-p.done
-	return p.heap, p.goroutines
+	r.peakHeap, r.peakLive, r.peakStacks, r.peakRSS, r.peakGoroutines = p.heap, p.live, p.stacks, p.rss, p.goroutines
+	r.hwm = readProcMemory().HWM
 }
 
 func (s *sim) snapshot() [numRoles]counts {
@@ -171,7 +195,7 @@ func (s *sim) run(ctx context.Context, ph phase) *result {
 			r.converged = false
 		}
 	}
-	r.peakHeap, r.peakGoroutines = pk.end()
+	pk.end(r)
 	after := s.snapshot()
 	for i := range after {
 		r.roles[i] = after[i].sub(before[i])

@@ -15,6 +15,7 @@ import (
 	clientv3 "go.etcd.io/etcd/client/v3"
 	"go.uber.org/zap"
 	"go.uber.org/zap/zapcore"
+	"golang.org/x/time/rate"
 	"google.golang.org/grpc"
 )
 
@@ -141,8 +142,11 @@ func (s *sim) dial(opts []grpc.DialOption) (*clientv3.Client, error) {
 	return c, nil
 }
 
-// startPreparers runs one preparer per node.
+// startPreparers runs one preparer per node: all at once, or with
+// --start-rate that many a second, as a fleet's nodes boot, from a
+// goroutine of its own so that the phase measures them as they come.
 func (s *sim) startPreparers() error {
+	ps := make([]*preparer.Preparer, 0, len(s.nodes))
 	for i, node := range s.nodes {
 		mem := s.mem[i]
 		p, err := preparer.New(s.prepClients[i%len(s.prepClients)], node, mem, mem,
@@ -155,12 +159,30 @@ func (s *sim) startPreparers() error {
 		if err != nil {
 			return err
 		}
+		ps = append(ps, p)
+	}
+	runOne := func(p *preparer.Preparer) {
 		s.wg.Go(func() {
 			if err := p.Run(s.ctx); err != nil {
 				s.fail(err)
 			}
 		})
 	}
+	if s.cfg.startRate == 0 {
+		for _, p := range ps {
+			runOne(p)
+		}
+		return nil
+	}
+	lim := rate.NewLimiter(rate.Limit(s.cfg.startRate), max(1, int(s.cfg.startRate/10)))
+	s.wg.Go(func() {
+		for _, p := range ps {
+			if err := lim.Wait(s.ctx); err != nil {
+				return // the simulation stops
+			}
+			runOne(p)
+		}
+	})
 	return nil
 }
 
