@@ -59,7 +59,7 @@ func parseFlags(args []string, out io.Writer) (*config, error) {
 	fs.StringVar(&c.logFile, "log-file", "", "write the components' logs (JSON) to this file (empty: discard them)")
 	fs.IntVar(&c.nodes, "nodes", 100, "simulated nodes, each with its own preparer")
 	fs.IntVar(&c.replicas, "replicas", 0, "replicas of the RC and of its roll (0: a tenth of --nodes, at least 1)")
-	fs.IntVar(&c.clients, "clients", 4, "etcd clients the preparers share (a real fleet has one per node)")
+	fs.IntVar(&c.clients, "clients", 0, "etcd clients the preparers share (0: one per 100 nodes, at least 4; a real fleet has one per node)")
 	fs.Float64Var(&c.startRate, "start-rate", 0, "preparers started a second in the start phase, as a fleet's nodes boot (0: every preparer at once, a whole fleet rebooting)")
 	fs.IntVar(&c.workers, "workers", 1, "workers per preparer")
 	fs.DurationVar(&c.healthAfter, "healthy-after", 0, "how long a launched pod reports warning before passing")
@@ -93,8 +93,8 @@ func parseFlags(args []string, out io.Writer) (*config, error) {
 	switch {
 	case c.nodes < 1:
 		return nil, fmt.Errorf("--nodes %d: want 1 or more", c.nodes)
-	case c.clients < 1:
-		return nil, fmt.Errorf("--clients %d: want 1 or more", c.clients)
+	case c.clients < 0:
+		return nil, fmt.Errorf("--clients %d: want 1 or more, or 0 for one per 100 nodes", c.clients)
 	case c.workers < 1:
 		return nil, fmt.Errorf("--workers %d: want 1 or more", c.workers)
 	case c.replicas < 0:
@@ -110,6 +110,11 @@ func parseFlags(args []string, out io.Writer) (*config, error) {
 	}
 	if c.replicas == 0 {
 		c.replicas = max(1, c.nodes/10)
+	}
+	if c.clients == 0 {
+		// etcd serves one keep-alive stream's renewals one after the
+		// other; 25,000 leases on a stream is no fleet's shape.
+		c.clients = max(4, (c.nodes+99)/100)
 	}
 	if c.until != "" {
 		var names []string
