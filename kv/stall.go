@@ -36,20 +36,17 @@ const maxStallBackoff = 8
 // shared by every watch on it, is in stream.
 type stallCheck struct {
 	base   time.Duration
-	factor int       // the timeout is base times factor: 1, doubled after each restart that did not help
+	factor int       // the timeout is base times factor: 1, doubled for each stall soon after the last
 	heard  time.Time // this watch's last response, or its start
-	// restarted: the stream was restarted for a stall and nothing has
-	// been heard since.
-	restarted bool
+	// stalledAt is when the watch last restarted for a stall.
+	stalledAt time.Time
 }
 
 // timeout is the stall timeout in effect.
 func (c *stallCheck) timeout() time.Duration { return c.base * time.Duration(max(1, c.factor)) }
 
-// heardNow records a response from etcd: the timeout is back to its base.
-func (c *stallCheck) heardNow() {
-	c.heard, c.factor, c.restarted = time.Now(), 1, false
-}
+// heardNow records a response from etcd.
+func (c *stallCheck) heardNow() { c.heard = time.Now() }
 
 // stallWait is how long until the stream is due to be checked: the
 // timeout after the last thing heard on it (by this watch or another on
@@ -83,10 +80,11 @@ func (w *Watcher[T]) lastHeard(s *stream) time.Time {
 // sends a progress request on the stream (etcd answers it to the whole
 // stream); when that went unanswered for the timeout, the stream is marked
 // dead and every watch on it restarts on another stream, from the last
-// revision it applied. A watch whose restart did not help (nothing heard on
-// the new stream either) doubles its timeout, up to maxStallBackoff times
-// the base: an etcd that is slow rather than gone is not sent a new stream
-// and new watch creations every timeout.
+// revision it applied. A watch that stalls again within four timeouts of
+// its last stall doubles its timeout, up to maxStallBackoff times the base:
+// an etcd that is slow rather than gone (it answers a stream's progress
+// request only once every watch on the stream has caught up) is not sent
+// new streams and new watch creations every timeout.
 func (w *Watcher[T]) onQuiet(ctx context.Context) {
 	s := w.st
 	if s == nil {
@@ -119,13 +117,20 @@ func (w *Watcher[T]) onQuiet(ctx context.Context) {
 	w.stopWatch()
 }
 
-// stalled records a restart for a stall on stream s, doubling the timeout
-// when the previous restart did not help.
+// stalled records a restart for a stall on stream s. A stall within four
+// timeouts of the last one doubles the timeout (a new stream's creation
+// being confirmed does not show that etcd keeps up: a busy etcd answers
+// late again and again); a watch that went four timeouts without one is
+// back to the base.
 func (w *Watcher[T]) stalled(s *stream, msg string) {
-	if w.stall.restarted {
+	now := time.Now()
+	switch {
+	case w.stall.stalledAt.IsZero() || now.Sub(w.stall.stalledAt) >= 4*w.stall.timeout():
+		w.stall.factor = 1
+	default:
 		w.stall.factor = min(2*max(1, w.stall.factor), maxStallBackoff)
 	}
-	w.stall.restarted = true
+	w.stall.stalledAt = now
 	w.log.Warn(msg,
 		zap.Duration("silent_for", time.Since(w.lastHeard(s)).Round(time.Millisecond)),
 		zap.Duration("next_stall_timeout", w.stall.timeout()),

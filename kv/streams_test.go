@@ -111,7 +111,7 @@ func TestStalledSharedStreamRestartsEveryWatch(t *testing.T) {
 }
 
 // TestStallTimeoutBacksOff: against an etcd that never answers, each
-// restart that did not help doubles the watch's stall timeout, up to eight
+// stall soon after the last doubles the watch's stall timeout, up to eight
 // times the base, so that a slow etcd is not sent a new stream and a new
 // watch creation every timeout.
 func TestStallTimeoutBacksOff(t *testing.T) {
@@ -138,5 +138,5 @@ func TestStallTimeoutBacksOff(t *testing.T) {
 		return len(got) >= 5
 	}, 30*time.Second, 10*time.Millisecond)
 	want := []time.Duration{timeout, 2 * timeout, 4 * timeout, 8 * timeout, 8 * timeout}
-	require.Equal(t, want, got[:5], "each restart that did not help doubles the timeout, up to 8x")
+	require.Equal(t, want, got[:5], "each stall soon after the last doubles the timeout, up to 8x")
 }
