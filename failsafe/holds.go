@@ -10,6 +10,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/p2kit/p2kit/internal/leasegrant"
 	"github.com/prometheus/client_golang/prometheus"
 	clientv3 "go.etcd.io/etcd/client/v3"
 	"go.uber.org/zap"
@@ -73,8 +74,9 @@ type Holds struct {
 	ctx    context.Context // ends with Close or the client
 	cancel context.CancelFunc
 
-	wake    chan struct{} // tells the runner to look again
-	grantMu sync.Mutex    // one lease grant at a time
+	wake    chan struct{}      // tells the runner to look again
+	grantMu sync.Mutex         // one lease grant at a time
+	granter leasegrant.Granter // guarded by grantMu
 
 	mu      sync.Mutex
 	live    map[string]*Hold

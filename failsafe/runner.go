@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"math/rand/v2"
 	"time"
 
 	"go.etcd.io/etcd/api/v3/v3rpc/rpctypes"
@@ -68,8 +69,11 @@ func (h *Holds) run() {
 			if h.ctx.Err() != nil {
 				continue
 			}
-			h.log.Warn("failsafe hold bookkeeping failed; retrying", zap.Duration("in", backoff), zap.Error(err))
-			failAt, wake = now.Add(backoff), now.Add(backoff)
+			// Up to half shorter at random: holds that began together
+			// (a mass deletion reaches every node at once) retry apart.
+			d := backoff - rand.N(backoff/2+1)
+			h.log.Warn("failsafe hold bookkeeping failed; retrying", zap.Duration("in", d), zap.Error(err))
+			failAt, wake = now.Add(d), now.Add(d)
 			backoff = min(2*backoff, 5*time.Second)
 		} else {
 			backoff = 50 * time.Millisecond
@@ -216,15 +220,16 @@ func (h *Holds) recordLease(ctx context.Context) (clientv3.LeaseID, error) {
 	if id != 0 {
 		return id, nil
 	}
-	resp, err := h.client.Grant(ctx, max(int64(h.ttl.Seconds()), 1))
+	ttl := max(int64(h.ttl.Seconds()), 1)
+	id, err := h.granter.Grant(ctx, h.client, ttl) // a retry finds a lease whose answer was lost
 	if err != nil {
 		return 0, fmt.Errorf("grant hold record lease: %w", err)
 	}
 	h.mu.Lock()
-	h.lease, h.keepAt = resp.ID, time.Now().Add(keepEvery(resp.TTL))
+	h.lease, h.keepAt = id, time.Now().Add(keepEvery(ttl))
 	h.mu.Unlock()
 	h.poke()
-	return resp.ID, nil
+	return id, nil
 }
 
 // keepEvery is how often a lease of ttl seconds is kept alive.

@@ -10,9 +10,9 @@ import (
 	"sync"
 	"time"
 
+	"github.com/p2kit/p2kit/internal/leasegrant"
 	"github.com/p2kit/p2kit/keyspace"
 	"github.com/p2kit/p2kit/status"
-	pb "go.etcd.io/etcd/api/v3/etcdserverpb"
 	"go.etcd.io/etcd/api/v3/v3rpc/rpctypes"
 	clientv3 "go.etcd.io/etcd/client/v3"
 	"go.uber.org/zap"
@@ -83,13 +83,13 @@ func (p *Preparer) keepNodeRecord(ctx context.Context) {
 	cutOff := false           // a lease was lost and no record written since
 	failing := false
 	attempts := 0 // grants in a row that ended in a lost lease or an error
-	// The id the next grant asks for: kept while a grant's answer is
-	// missing, so that its retry finds the lease etcd may have granted
-	// rather than making another (see grantLease).
-	grantID := clientv3.NoLease
+	// Grants under an id of the preparer's own, kept while a grant's
+	// answer is missing: its retry finds the lease etcd may have granted
+	// rather than making another.
+	var granter leasegrant.Granter
 	for {
 		var heldSince time.Time
-		err := p.holdNodeRecord(ctx, nodes, ttl, every, &grantID, func(id clientv3.LeaseID) {
+		err := p.holdNodeRecord(ctx, nodes, ttl, every, &granter, func(id clientv3.LeaseID) {
 			if cutOff {
 				// The lease the record was kept under was lost: the
 				// preparer was cut off for longer than its TTL.
@@ -153,19 +153,15 @@ func regrantDelay(minDelay, maxDelay time.Duration, attempts int) time.Duration 
 // written with the lease) and keeps both until ctx ends or the lease is
 // lost; then it returns nil. It returns an error when it could not grant
 // the lease or write the record under it.
-func (p *Preparer) holdNodeRecord(ctx context.Context, nodes *status.NodeStore, ttl int64, every time.Duration, grantID *clientv3.LeaseID, written func(clientv3.LeaseID)) error {
+func (p *Preparer) holdNodeRecord(ctx context.Context, nodes *status.NodeStore, ttl int64, every time.Duration, granter *leasegrant.Granter, written func(clientv3.LeaseID)) error {
 	lctx, stop := context.WithCancel(ctx)
 	defer stop()
-	if *grantID == clientv3.NoLease {
-		*grantID = newLeaseID()
-	}
 	gctx, cancel := context.WithTimeout(lctx, every+time.Second)
-	id, err := p.grantLease(gctx, *grantID, ttl)
+	id, err := granter.Grant(gctx, p.client, ttl)
 	cancel()
 	if err != nil {
 		return fmt.Errorf("grant node record lease: %w", err)
 	}
-	*grantID = clientv3.NoLease // the next grant is a new lease
 	// KeepAlive renews on the client's one keep-alive stream, shared by
 	// every lease of the client; its channel closes when the lease is gone
 	// (expired, revoked, or not renewed within its TTL) or lctx ends.
@@ -240,28 +236,6 @@ func (p *Preparer) holdNodeRecord(ctx context.Context, nodes *status.NodeStore, 
 			}
 		}
 	}
-}
-
-// newLeaseID picks a lease id for a grant: random, positive, never NoLease.
-func newLeaseID() clientv3.LeaseID { return clientv3.LeaseID(1 + rand.Int64N(math.MaxInt64-1)) }
-
-// grantLease grants a lease of ttl seconds under id. A grant whose answer
-// was lost (a timeout while etcd was slow) may have been applied all the
-// same: retried with the same id, it finds that lease ("lease already
-// exists") and uses it. Granted under a new id each time, every timed-out
-// attempt would leave a lease behind, each one more raft entry to revoke
-// when its TTL ends, on an etcd that is already behind.
-func (p *Preparer) grantLease(ctx context.Context, id clientv3.LeaseID, ttl int64) (clientv3.LeaseID, error) {
-	resp, err := pb.NewLeaseClient(p.client.ActiveConnection()).LeaseGrant(ctx, &pb.LeaseGrantRequest{TTL: ttl, ID: int64(id)})
-	switch {
-	case err == nil && resp.Error != "":
-		return clientv3.NoLease, errors.New(resp.Error)
-	case err == nil:
-		return clientv3.LeaseID(resp.ID), nil
-	case errors.Is(rpctypes.Error(err), rpctypes.ErrLeaseExist):
-		return id, nil // an earlier attempt's
-	}
-	return clientv3.NoLease, rpctypes.Error(err)
 }
 
 // leaseLives asks etcd whether lease id still has time to live, again
