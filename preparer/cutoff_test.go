@@ -2,6 +2,7 @@ package preparer_test
 
 import (
 	"context"
+	"sync"
 	"testing"
 	"time"
 
@@ -79,23 +80,12 @@ func TestLostNodeLeaseRelistsIntent(t *testing.T) {
 // leases, record writes and intent relists in one phase, which slowed etcd
 // further.)
 func TestLateLeaseRenewalsAreNoCutOff(t *testing.T) {
-	c := etcdtest.New(t)
-	px := c.Members[0].Proxy(t)
-	cli := c.Client(t)
-	e := &env{t: t, cli: cli, node: "web1", intent: intent.NewStore(cli), reality: reality.NewStore(cli), statuses: status.NewPodStatusStore(cli)}
-	e.self()
+	pn := newProxiedNode(t)
+	e, n, cli := pn.e, pn.n, pn.e.cli
 	e.setIntent(testManifest("hello", 1))
-	n := memory.NewNode()
 	reg := prometheus.NewRegistry()
-	core, logs := observer.New(zapcore.InfoLevel)
-	p, err := preparer.New(c.ClientFor(t, px.Endpoint()), e.node, n, n,
-		preparer.WithLogger(zap.New(core)), preparer.WithHealthChecker(n), preparer.WithHealthInterval(100*time.Millisecond),
-		preparer.WithNodeTTL(3*time.Second), preparer.WithRegistry(reg))
-	require.NoError(t, err)
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- p.Run(ctx) }()
-	t.Cleanup(func() { cancel(); <-done })
+	pn.run(preparer.WithHealthInterval(100*time.Millisecond), preparer.WithNodeTTL(3*time.Second), preparer.WithRegistry(reg))
+	logs := pn.logs
 
 	var lease clientv3.LeaseID
 	require.Eventually(t, func() bool {
@@ -111,17 +101,9 @@ func TestLateLeaseRenewalsAreNoCutOff(t *testing.T) {
 	// answers were late, whatever the machine's load.
 	kctx, stopRenewing := context.WithCancel(context.Background())
 	t.Cleanup(stopRenewing)
-	_, err = cli.KeepAlive(kctx, lease)
+	_, err := cli.KeepAlive(kctx, lease)
 	require.NoError(t, err)
-	px.Server().PauseRx()
-	resumed := false
-	resume := func() {
-		if !resumed {
-			resumed = true
-			px.Server().UnpauseRx()
-		}
-	}
-	t.Cleanup(resume)
+	resume := pn.holdAnswers()
 	require.Eventually(t, func() bool { return logs.FilterMessageSnippet("node record lease").Len() > 0 },
 		waitFor, 20*time.Millisecond, "the client never gave the lease up")
 	resume()
@@ -156,33 +138,11 @@ func TestLateLeaseRenewalsAreNoCutOff(t *testing.T) {
 // grant used to leave a lease of its own, revoked through raft when its
 // TTL ended (30,143 leases for 20,000 simulated nodes started at once).
 func TestTimedOutGrantLeavesNoLease(t *testing.T) {
-	c := etcdtest.New(t)
-	px := c.Members[0].Proxy(t)
-	cli := c.Client(t)
-	e := &env{t: t, cli: cli, node: "web1", intent: intent.NewStore(cli), reality: reality.NewStore(cli), statuses: status.NewPodStatusStore(cli)}
-	e.self()
-	n := memory.NewNode()
-	core, logs := observer.New(zapcore.InfoLevel)
-	pcli := c.ClientFor(t, px.Endpoint())
-	_, err := pcli.Get(e.ctx(), "/") // connected before the answers are held
-	require.NoError(t, err)
-	px.Server().PauseRx()
-	resumed := false
-	resume := func() {
-		if !resumed {
-			resumed = true
-			px.Server().UnpauseRx()
-		}
-	}
-	t.Cleanup(resume)
-
-	p, err := preparer.New(pcli, e.node, n, n, preparer.WithLogger(zap.New(core)), preparer.WithHealthChecker(n),
-		preparer.WithNodeTTL(5*time.Second), preparer.WithBackoff(100*time.Millisecond, time.Second))
-	require.NoError(t, err)
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- p.Run(ctx) }()
-	t.Cleanup(func() { cancel(); <-done })
+	pn := newProxiedNode(t)
+	e, cli := pn.e, pn.e.cli
+	resume := pn.holdAnswers()
+	pn.run(preparer.WithNodeTTL(5*time.Second), preparer.WithBackoff(100*time.Millisecond, time.Second))
+	logs := pn.logs
 
 	require.Eventually(t, func() bool {
 		return logs.FilterMessageSnippet("node record not written").FilterFieldKey("error").Len() > 0
@@ -202,4 +162,49 @@ func TestTimedOutGrantLeavesNoLease(t *testing.T) {
 	require.NoError(t, err)
 	require.Len(t, leases.Leases, 1, "a lease was left behind by the grant that timed out")
 	require.Equal(t, lease, leases.Leases[0].ID, "the record is under the lease the first grant made")
+}
+
+// proxiedNode is a preparer whose client reaches etcd through a proxy, so
+// that a test can hold etcd's answers; e reads and writes etcd directly.
+type proxiedNode struct {
+	e    *env
+	px   *etcdtest.Proxy
+	cli  *clientv3.Client // the preparer's, through px
+	n    *memory.Node
+	logs *observer.ObservedLogs // set by run
+}
+
+func newProxiedNode(t *testing.T) *proxiedNode {
+	c := etcdtest.New(t)
+	px := c.Members[0].Proxy(t)
+	cli := c.Client(t)
+	e := &env{t: t, cli: cli, node: "web1", intent: intent.NewStore(cli), reality: reality.NewStore(cli), statuses: status.NewPodStatusStore(cli)}
+	e.self()
+	pcli := c.ClientFor(t, px.Endpoint())
+	_, err := pcli.Get(e.ctx(), "/") // connected before any answer is held
+	require.NoError(t, err)
+	return &proxiedNode{e: e, px: px, cli: pcli, n: memory.NewNode()}
+}
+
+// run starts the preparer until the test ends, logging to pn.logs.
+func (pn *proxiedNode) run(opts ...preparer.Option) {
+	core, logs := observer.New(zapcore.InfoLevel)
+	pn.logs = logs
+	opts = append([]preparer.Option{preparer.WithLogger(zap.New(core)), preparer.WithHealthChecker(pn.n)}, opts...)
+	p, err := preparer.New(pn.cli, pn.e.node, pn.n, pn.n, opts...)
+	require.NoError(pn.e.t, err)
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- p.Run(ctx) }()
+	pn.e.t.Cleanup(func() { cancel(); <-done })
+}
+
+// holdAnswers holds etcd's answers to the preparer's client until resume
+// is called (or the test ends); its requests still reach etcd.
+func (pn *proxiedNode) holdAnswers() (resume func()) {
+	pn.px.Server().PauseRx()
+	var once sync.Once
+	resume = func() { once.Do(pn.px.Server().UnpauseRx) }
+	pn.e.t.Cleanup(resume)
+	return resume
 }
