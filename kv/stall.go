@@ -29,7 +29,7 @@ func StallTimeout(d time.Duration) WatchOption {
 }
 
 // maxStallBackoff bounds how far the stall timeout of a watch grows while
-// its restarts do not help.
+// it keeps stalling.
 const maxStallBackoff = 8
 
 // stallCheck is one watcher's side of the stall check. The stream's side,
