@@ -82,6 +82,19 @@ func newWipeFleet(t *testing.T) *wipeFleet {
 				return false
 			}
 		}
+		// The rolls' RCs have placed what the rolls asked of them: a
+		// roll's status moves before its RCs write intent.
+		l, err := w.rcs.List(ctx)
+		if err != nil {
+			why = err.Error()
+			return false
+		}
+		for _, o := range l.Items {
+			if st := w.rcStatus(o.Name); st == nil || st.Current != o.Value.ReplicasDesired {
+				why = fmt.Sprintf("rc %s wants %d: %+v", o.Name, o.Value.ReplicasDesired, st)
+				return false
+			}
+		}
 		if len(w.placed("agent")) != len(f.nodes) {
 			why = fmt.Sprint("agent ", w.placed("agent"))
 			return false
