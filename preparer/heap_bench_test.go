@@ -13,6 +13,7 @@ import (
 	"github.com/p2kit/p2kit/intent"
 	"github.com/p2kit/p2kit/preparer"
 	"github.com/p2kit/p2kit/preparer/memory"
+	"github.com/stretchr/testify/require"
 	clientv3 "go.etcd.io/etcd/client/v3"
 	"go.uber.org/zap"
 )
@@ -140,18 +141,11 @@ func unsampled(bytes, objects int64) int64 {
 // waitKeys polls until prefix holds n keys, for at most benchWait.
 func waitKeys(b *testing.B, cli *clientv3.Client, prefix string, n int64) {
 	b.Helper()
-	deadline := time.Now().Add(benchWait)
-	for {
+	var have int64
+	require.Eventually(b, func() bool {
 		resp, err := cli.Get(context.Background(), prefix, clientv3.WithPrefix(), clientv3.WithCountOnly())
-		if err != nil {
-			b.Fatal(err)
-		}
-		if resp.Count == n {
-			return
-		}
-		if time.Now().After(deadline) {
-			b.Fatalf("waited %s for %d keys under %s; %d there", benchWait, n, prefix, resp.Count)
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
+		require.NoError(b, err)
+		have = resp.Count
+		return have == n
+	}, benchWait, 50*time.Millisecond, "waited for %d keys under %s; %d there", n, prefix, have)
 }
