@@ -22,13 +22,15 @@ func startV1(t *testing.T, nodes, replicas int, unhealthy func(string) bool) *fl
 	e := newFleet(t)
 	e.startNodesWith(unhealthy, labels.Set{"env": "prod"}, nodeNames("node", nodes)...)
 	e.runRCFarm()
-	e.runRollFarm()
 	_, err := e.rcs.Create(e.ctx, "alice", versionRC("hello-v1", testManifest("hello", 1), replicas))
 	require.NoError(t, err)
 	require.Eventually(t, func() bool {
 		st := e.rcStatus("hello-v1")
 		return st != nil && st.Healthy == replicas
 	}, waitFor, 10*time.Millisecond, "v1 healthy on %d nodes", replicas)
+	// Started now, the roll farm's first view holds the healthy old pods
+	// (see TestRollStopsAtItsDeadline).
+	e.runRollFarm()
 	return e
 }
 
