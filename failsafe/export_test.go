@@ -11,7 +11,15 @@ func Held[T any](src kv.Source[T]) bool {
 }
 
 // Watching reports whether h's release watch is up.
-func Watching(h *Holds) bool { return h.watching.Load() }
+func Watching(h *Holds) bool {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	return h.watchUp
+}
 
 // ReleaseEvents is how many events h's release watch has received.
 func ReleaseEvents(h *Holds) int64 { return h.releaseEvents.Load() }
+
+// TakeOver begins a hold under the id of an earlier run's record, as
+// StartFrom does.
+func TakeOver(h *Holds, rec Record) *Hold { return h.takeOver(rec) }

@@ -4,6 +4,8 @@ import (
 	"context"
 	"sync"
 	"time"
+
+	clientv3 "go.etcd.io/etcd/client/v3"
 )
 
 // Hold is one hold in effect. A guard built from scratch gets one from
@@ -25,6 +27,8 @@ type Hold struct {
 	// and when it may be written next.
 	dirty     bool
 	nextWrite time.Time
+	// lease is the lease the record was last written under.
+	lease clientv3.LeaseID
 
 	// releaseCtx is canceled when an operator releases the hold.
 	releaseCtx context.Context

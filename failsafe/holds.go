@@ -77,17 +77,24 @@ type Holds struct {
 	wake    chan struct{}      // tells the runner to look again
 	grantMu sync.Mutex         // one lease grant at a time
 	granter leasegrant.Granter // guarded by grantMu
+	// leaseFrom, when set, gives the lease records are written under,
+	// which its owner keeps alive (WithLease).
+	leaseFrom func(context.Context) (clientv3.LeaseID, error)
 
 	mu      sync.Mutex
 	live    map[string]*Hold
 	ended   []*Hold // holds ended whose keys the runner removes
 	running bool    // the runner goroutine runs
 	lease   clientv3.LeaseID
-	keepAt  time.Time // when the runner keeps the lease alive next
+	keepAt  time.Time // when the runner keeps the lease alive next (or, with WithLease, checks it)
+	// listedRev is the revision of the last listing of the component's
+	// releases (0: none since the release watch last stopped), which the
+	// release watch goes on from; watchUp says the watch runs, so that
+	// record writes need not list.
+	listedRev int64
+	watchUp   bool
 
-	// For tests: whether the release watch is up, and how many events
-	// it has received.
-	watching      atomic.Bool
+	// For tests: how many events the release watch has received.
 	releaseEvents atomic.Int64
 }
 
@@ -108,6 +115,21 @@ func WithRegistry(r prometheus.Registerer) Option { return func(h *Holds) { h.re
 // nobody is holding any more; a process that restarts within the TTL takes
 // up the hold its earlier run left (see StartFrom).
 func WithRecordTTL(d time.Duration) Option { return func(h *Holds) { h.ttl = d } }
+
+// WithLease makes Holds write its records under the lease lease returns
+// instead of one of its own: a process that already keeps a lease alive
+// (a preparer's node record) spends no grant, keep-alive or revoke on its
+// holds. lease is asked before each record write and every second while a
+// hold is in effect; a lease id other than the one the records were
+// written under (the owner lost the lease and granted another) has them
+// written again. lease should return at once when the owner has a lease,
+// and otherwise wait for one until ctx ends. The owner decides how long
+// records outlive the process (WithRecordTTL does not apply): to let a
+// restart take its holds up, it leaves the lease to expire rather than
+// revoking it while Active lists any hold.
+func WithLease(lease func(ctx context.Context) (clientv3.LeaseID, error)) Option {
+	return func(h *Holds) { h.leaseFrom = lease }
+}
 
 // WithPrefix sets the root prefix (default DefaultPrefix, "/p2").
 func WithPrefix(p string) Option { return func(h *Holds) { h.prefix = strings.TrimSuffix(p, "/") } }
@@ -212,12 +234,7 @@ func (h *Holds) start(rec Record, adopted bool) *Hold {
 
 	h.mu.Lock()
 	h.live[rec.ID] = hd
-	run := h.client != nil && !h.running && h.ctx.Err() == nil
-	h.running = h.running || run
 	h.mu.Unlock()
-	if run {
-		go h.run()
-	}
 
 	h.m.begun(h.component, rec.Guard)
 	fields := []zap.Field{
@@ -239,7 +256,8 @@ func (h *Holds) start(rec Record, adopted bool) *Hold {
 		return hd
 	}
 	// Write the record now, so that it exists once Next has held; should
-	// etcd be slow or down, the runner goes on trying.
+	// etcd be slow or down, the runner goes on trying. The runner starts
+	// after this write, which lists the releases its watch goes on from.
 	ctx, cancel := context.WithTimeout(h.ctx, firstPutTimeout)
 	err := h.putRecord(ctx, hd)
 	cancel()
@@ -253,7 +271,12 @@ func (h *Holds) start(rec Record, adopted bool) *Hold {
 	} else {
 		hd.nextWrite = time.Now().Add(h.minInterval)
 	}
+	run := !h.running && h.ctx.Err() == nil
+	h.running = h.running || run
 	h.mu.Unlock()
+	if run {
+		go h.run()
+	}
 	h.poke()
 	return hd
 }

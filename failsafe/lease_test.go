@@ -1,6 +1,9 @@
 package failsafe_test
 
 import (
+	"context"
+	"maps"
+	"sync"
 	"testing"
 	"time"
 
@@ -8,6 +11,8 @@ import (
 	"github.com/p2kit/p2kit/failsafe"
 	"github.com/stretchr/testify/require"
 	clientv3 "go.etcd.io/etcd/client/v3"
+	"go.uber.org/zap"
+	"google.golang.org/grpc"
 )
 
 // Should the records' lease be lost while a hold lasts (revoked, or
@@ -40,4 +45,145 @@ func TestHoldRecordWrittenAgainAfterLeaseLost(t *testing.T) {
 		leases, err := cli.Leases(ctxT(t))
 		return err == nil && len(leases.Leases) == 0
 	}, waitFor, pollEvery, "lease not given back")
+}
+
+// countingClient is a client of c that counts its unary requests by
+// method ("/etcdserverpb.KV/Txn", ...).
+func countingClient(t *testing.T, c *etcdtest.Cluster) (*clientv3.Client, func() map[string]int) {
+	t.Helper()
+	var mu sync.Mutex
+	calls := map[string]int{}
+	cli, err := clientv3.New(clientv3.Config{
+		Endpoints: c.Endpoints(), DialTimeout: 5 * time.Second, Logger: zap.NewNop(),
+		DialOptions: []grpc.DialOption{grpc.WithChainUnaryInterceptor(
+			func(ctx context.Context, method string, req, reply any, cc *grpc.ClientConn, invoker grpc.UnaryInvoker, opts ...grpc.CallOption) error {
+				mu.Lock()
+				calls[method]++
+				mu.Unlock()
+				return invoker(ctx, method, req, reply, cc, opts...)
+			})},
+	})
+	require.NoError(t, err)
+	t.Cleanup(func() { _ = cli.Close() })
+	return cli, func() map[string]int {
+		mu.Lock()
+		defer mu.Unlock()
+		return maps.Clone(calls)
+	}
+}
+
+// leaseBox is a lease its test owns and may replace, handed to Holds
+// through WithLease.
+type leaseBox struct {
+	mu sync.Mutex
+	id clientv3.LeaseID
+}
+
+func (b *leaseBox) get(context.Context) (clientv3.LeaseID, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.id, nil
+}
+
+func (b *leaseBox) set(id clientv3.LeaseID) {
+	b.mu.Lock()
+	b.id = id
+	b.mu.Unlock()
+}
+
+// With WithLease, beginning and ending a hold costs one transaction each:
+// the record is written under the owner's lease (no grant, keep-alive or
+// revoke of Holds' own), and the write lists the releases for the release
+// watch (no listing of its own). A release still reaches the hold.
+func TestHoldsUnderAnOwnersLeaseCostOneTxnEach(t *testing.T) {
+	c := etcdtest.New(t)
+	cli, calls := countingClient(t, c)
+	root := "/owned"
+	g, err := cli.Grant(ctxT(t), 60)
+	require.NoError(t, err)
+	box := &leaseBox{id: g.ID}
+	h := failsafe.NewHolds(cli, "owned", failsafe.WithPrefix(root), failsafe.WithLease(box.get))
+	t.Cleanup(h.Close)
+
+	before := calls()
+	hd := beginHold(t, h)
+	require.Eventually(t, func() bool { return failsafe.Watching(h) }, waitFor, pollEvery)
+	resp, err := cli.Get(ctxT(t), failsafe.HoldKey(root, hd.ID()))
+	require.NoError(t, err)
+	require.Len(t, resp.Kvs, 1)
+	require.Equal(t, g.ID, clientv3.LeaseID(resp.Kvs[0].Lease), "the record is under the owner's lease")
+	after := calls()
+	require.Equal(t, 1, after["/etcdserverpb.KV/Txn"]-before["/etcdserverpb.KV/Txn"], "one txn: %v", after)
+	require.Equal(t, 1, after["/etcdserverpb.KV/Range"]-before["/etcdserverpb.KV/Range"],
+		"the test's own Get only: no listing of releases apart from the record write; %v", after)
+	require.Zero(t, after["/etcdserverpb.Lease/LeaseGrant"]-before["/etcdserverpb.Lease/LeaseGrant"], "%v", after)
+
+	require.NoError(t, failsafe.Release(ctxT(t), cli, root, hd.ID(), "alice"))
+	select {
+	case <-hd.Released():
+	case <-time.After(waitFor):
+		t.Fatal("the release did not reach the hold")
+	}
+	hd.End(true)
+	waitNoHolds(t, cli, root)
+	leases, err := cli.Leases(ctxT(t))
+	require.NoError(t, err)
+	require.Len(t, leases.Leases, 1, "the owner's lease is not revoked")
+	end := calls()
+	for _, m := range []string{"/etcdserverpb.Lease/LeaseGrant", "/etcdserverpb.Lease/LeaseRevoke"} {
+		require.Zero(t, end[m]-before[m], "%s: %v", m, end)
+	}
+}
+
+// A release written before the hold's first record write whose watch
+// goes on from that write's listing is handed out: a process that takes
+// up an earlier run's hold finds the release made meanwhile.
+func TestReleaseListedByTheRecordWrite(t *testing.T) {
+	c := etcdtest.New(t)
+	cli := c.Client(t)
+	root := "/early"
+	g, err := cli.Grant(ctxT(t), 60)
+	require.NoError(t, err)
+	box := &leaseBox{id: g.ID}
+	first := failsafe.NewHolds(cli, "early", failsafe.WithPrefix(root), failsafe.WithLease(box.get))
+	hd := beginHold(t, first)
+	first.Close() // the process stops; the record stays under the lease
+	require.NoError(t, failsafe.Release(ctxT(t), cli, root, hd.ID(), "alice"))
+
+	second := failsafe.NewHolds(cli, "early", failsafe.WithPrefix(root), failsafe.WithLease(box.get))
+	t.Cleanup(second.Close)
+	taken := failsafe.TakeOver(second, hd.Record())
+	select {
+	case <-taken.Released():
+	case <-time.After(waitFor):
+		t.Fatal("the release made before the hold was taken up did not reach it")
+	}
+	require.Equal(t, "alice", taken.ReleasedBy())
+}
+
+// When the owner replaces the lease (it lost the old one), the records
+// written under the old one are written again under the new one.
+func TestHoldRecordFollowsTheOwnersNewLease(t *testing.T) {
+	c := etcdtest.New(t)
+	cli := c.Client(t)
+	root := "/moved"
+	g, err := cli.Grant(ctxT(t), 60)
+	require.NoError(t, err)
+	box := &leaseBox{id: g.ID}
+	h := failsafe.NewHolds(cli, "moved", failsafe.WithPrefix(root), failsafe.WithLease(box.get))
+	t.Cleanup(h.Close)
+	hd := beginHold(t, h)
+	key := failsafe.HoldKey(root, hd.ID())
+
+	g2, err := cli.Grant(ctxT(t), 60)
+	require.NoError(t, err)
+	box.set(g2.ID)
+	_, err = cli.Revoke(ctxT(t), g.ID)
+	require.NoError(t, err)
+	require.Eventually(t, func() bool {
+		resp, err := cli.Get(ctxT(t), key)
+		return err == nil && len(resp.Kvs) == 1 && clientv3.LeaseID(resp.Kvs[0].Lease) == g2.ID
+	}, waitFor, pollEvery, "record not written again under the owner's new lease")
+	hd.End(false)
+	waitNoHolds(t, cli, root)
 }

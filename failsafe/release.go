@@ -118,25 +118,51 @@ func (w *releaseWatch) stop() {
 	w.ch, w.cancel = nil, nil
 }
 
-// startWatch lists the releases of the component's holds, hands them out,
-// and watches for more from the listing's revision on.
+// watchDown notes, with h.mu held, that the release watch no longer runs:
+// record writes list the releases again, and the next watch goes on from
+// a listing made after this.
+func (h *Holds) watchDownLocked() { h.watchUp, h.listedRev = false, 0 }
+
+// startWatch watches the releases of the component's holds from the last
+// listing's revision on. The record writes made while no watch runs list
+// the releases in the same transaction (putRecord), so that beginning a
+// hold costs no request of its own for the listing; only when no such
+// listing was made does startWatch list them, and hand them out, first.
 func (h *Holds) startWatch(w *releaseWatch) error {
 	from, end := h.releaseRange()
-	ctx, cancel := context.WithTimeout(h.ctx, opTimeout)
-	resp, err := h.client.Get(ctx, from, clientv3.WithRange(end))
-	cancel()
-	if err != nil {
-		return fmt.Errorf("list failsafe releases %s: %w", h.releaseDir(), err)
-	}
-	for _, kvp := range resp.Kvs {
-		h.dispatch(kvp)
+	h.mu.Lock()
+	rev := h.listedRev
+	h.mu.Unlock()
+	if rev == 0 {
+		ctx, cancel := context.WithTimeout(h.ctx, opTimeout)
+		resp, err := h.client.Get(ctx, from, clientv3.WithRange(end))
+		cancel()
+		if err != nil {
+			return fmt.Errorf("list failsafe releases %s: %w", h.releaseDir(), err)
+		}
+		for _, kvp := range resp.Kvs {
+			h.dispatch(kvp)
+		}
+		rev = resp.Header.Revision
 	}
 	wctx, wcancel := context.WithCancel(h.ctx)
 	w.ch = h.client.Watch(clientv3.WithRequireLeader(wctx), from,
-		clientv3.WithRange(end), clientv3.WithRev(resp.Header.Revision+1))
+		clientv3.WithRange(end), clientv3.WithRev(rev+1))
 	w.cancel = wcancel
-	h.watching.Store(true)
+	h.mu.Lock()
+	h.watchUp = true
+	h.mu.Unlock()
 	return nil
+}
+
+// listed hands out the releases a record write listed at rev.
+func (h *Holds) listed(rev int64, kvs []*mvccpb.KeyValue) {
+	h.mu.Lock()
+	h.listedRev = max(h.listedRev, rev)
+	h.mu.Unlock()
+	for _, kvp := range kvs {
+		h.dispatch(kvp)
+	}
 }
 
 // onReleases hands out the releases of one watch response. A closed or
@@ -145,7 +171,9 @@ func (h *Holds) startWatch(w *releaseWatch) error {
 func (h *Holds) onReleases(w *releaseWatch, wr clientv3.WatchResponse, ok bool) {
 	if !ok || wr.Err() != nil {
 		w.stop()
-		h.watching.Store(false)
+		h.mu.Lock()
+		h.watchDownLocked()
+		h.mu.Unlock()
 		if h.ctx.Err() != nil {
 			return
 		}

@@ -32,10 +32,7 @@ func (h *Holds) poke() {
 // back and returns; it returns at once when h is closed or its client is.
 func (h *Holds) run() {
 	var w releaseWatch
-	defer func() {
-		w.stop()
-		h.watching.Store(false)
-	}()
+	defer w.stop()
 	timer := time.NewTimer(time.Hour)
 	defer timer.Stop()
 	var failAt time.Time // after a failed request: no request before then
@@ -45,16 +42,18 @@ func (h *Holds) run() {
 		h.mu.Lock()
 		if h.ctx.Err() != nil {
 			h.running = false
+			h.watchDownLocked()
 			h.mu.Unlock()
 			return
 		}
 		if len(h.live) == 0 && len(h.ended) == 0 {
 			h.running = false
+			h.watchDownLocked()
 			lease := h.lease
 			h.lease = 0
 			h.mu.Unlock()
 			w.stop()
-			if lease != 0 {
+			if lease != 0 && h.leaseFrom == nil {
 				h.revoke(lease)
 			}
 			return
@@ -195,6 +194,9 @@ func (h *Holds) removeKeys(id string) error {
 	return nil
 }
 
+// putRecord writes hd's record under the records' lease. While no release
+// watch runs, the same transaction lists the component's releases, which
+// the watch then goes on from.
 func (h *Holds) putRecord(ctx context.Context, hd *Hold) error {
 	rec := hd.Record()
 	data, err := json.Marshal(rec)
@@ -205,13 +207,38 @@ func (h *Holds) putRecord(ctx context.Context, hd *Hold) error {
 	if err != nil {
 		return err
 	}
-	_, err = h.client.Put(ctx, HoldKey(h.prefix, rec.ID), string(data), clientv3.WithLease(lease))
-	return err
+	h.mu.Lock()
+	list := !h.watchUp
+	h.mu.Unlock()
+	ops := []clientv3.Op{clientv3.OpPut(HoldKey(h.prefix, rec.ID), string(data), clientv3.WithLease(lease))}
+	if list {
+		from, end := h.releaseRange()
+		ops = append(ops, clientv3.OpGet(from, clientv3.WithRange(end)))
+	}
+	resp, err := h.client.Txn(ctx).Then(ops...).Commit()
+	if err != nil {
+		return err
+	}
+	h.mu.Lock()
+	hd.lease = lease
+	h.mu.Unlock()
+	if list {
+		h.listed(resp.Header.Revision, resp.Responses[1].GetResponseRange().Kvs)
+	}
+	return nil
 }
 
-// recordLease returns the lease hold records are written under, granting
-// it on first use; the runner keeps it alive.
+// recordLease returns the lease hold records are written under: the one
+// WithLease gives, or one of h's own, granted on first use and kept alive
+// by the runner.
 func (h *Holds) recordLease(ctx context.Context) (clientv3.LeaseID, error) {
+	if h.leaseFrom != nil {
+		id, err := h.leaseFrom(ctx)
+		if err != nil {
+			return 0, fmt.Errorf("hold record lease: %w", err)
+		}
+		return id, nil
+	}
 	h.grantMu.Lock()
 	defer h.grantMu.Unlock()
 	h.mu.Lock()
@@ -241,6 +268,9 @@ func keepEvery(ttl int64) time.Duration {
 // lease be lost (etcd unreachable for longer than the TTL), the records of
 // the holds in effect are written again under a new one.
 func (h *Holds) keepLease(now time.Time, later func(time.Time)) error {
+	if h.leaseFrom != nil {
+		return h.checkLease(now, later)
+	}
 	h.mu.Lock()
 	lease, at := h.lease, h.keepAt
 	h.mu.Unlock()
@@ -274,6 +304,44 @@ func (h *Holds) keepLease(now time.Time, later func(time.Time)) error {
 		h.keepAt = time.Now().Add(keepEvery(resp.TTL))
 		later(h.keepAt)
 	}
+	return nil
+}
+
+// leaseCheckEvery is how often the records' lease is asked for under
+// WithLease, to find records written under one the owner has replaced.
+const leaseCheckEvery = time.Second
+
+// checkLease, under WithLease, asks for the records' lease when that is
+// due and marks the records written under another one to be written again.
+func (h *Holds) checkLease(now time.Time, later func(time.Time)) error {
+	h.mu.Lock()
+	at := h.keepAt
+	h.mu.Unlock()
+	if now.Before(at) {
+		later(at)
+		return nil
+	}
+	ctx, cancel := context.WithTimeout(h.ctx, opTimeout)
+	id, err := h.leaseFrom(ctx)
+	cancel()
+	if err != nil {
+		return fmt.Errorf("hold record lease: %w", err)
+	}
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	stale := 0
+	for _, hd := range h.live {
+		if hd.lease != 0 && hd.lease != id && !hd.dirty {
+			hd.dirty = true
+			stale++
+		}
+	}
+	if stale > 0 {
+		h.log.Warn("hold record lease replaced by its owner; writing the records again", zap.Int("holds", stale))
+		later(now)
+	}
+	h.keepAt = time.Now().Add(leaseCheckEvery)
+	later(h.keepAt)
 	return nil
 }
 

@@ -90,6 +90,7 @@ func (p *Preparer) keepNodeRecord(ctx context.Context) {
 	for {
 		var heldSince time.Time
 		err := p.holdNodeRecord(ctx, nodes, ttl, every, &granter, func(id clientv3.LeaseID) {
+			p.nodeLease.set(id)
 			if cutOff {
 				// The lease the record was kept under was lost: the
 				// preparer was cut off for longer than its TTL.
@@ -102,7 +103,14 @@ func (p *Preparer) keepNodeRecord(ctx context.Context) {
 			}
 			lease, heldSince = id, time.Now()
 		})
+		p.nodeLease.set(clientv3.NoLease)
 		if ctx.Err() != nil {
+			if h := p.holds.Load(); lease != clientv3.NoLease && h != nil && len(h.Active()) > 0 {
+				// The hold records share the lease: left to expire,
+				// it keeps them for a restart to take up.
+				p.log.Info("node record lease left to expire: a failsafe hold is in effect", zap.Int("holds", len(h.Active())))
+				return
+			}
 			if lease != clientv3.NoLease {
 				rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 2*time.Second)
 				if _, err := p.client.Revoke(rctx, lease); err != nil {
@@ -125,6 +133,49 @@ func (p *Preparer) keepNodeRecord(ctx context.Context) {
 		}
 		sleepCtx(ctx, regrantDelay(p.minBackoff, p.maxBackoff, attempts))
 		attempts++
+	}
+}
+
+// nodeLease is the node record's lease for the hold records to share:
+// NoLease while the record is not kept under one.
+type nodeLease struct {
+	mu    sync.Mutex
+	id    clientv3.LeaseID
+	ready chan struct{} // closed while id is set
+}
+
+func (l *nodeLease) set(id clientv3.LeaseID) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.ready == nil {
+		l.ready = make(chan struct{})
+	}
+	switch {
+	case id != clientv3.NoLease && l.id == clientv3.NoLease:
+		close(l.ready)
+	case id == clientv3.NoLease && l.id != clientv3.NoLease:
+		l.ready = make(chan struct{})
+	}
+	l.id = id
+}
+
+// wait returns the lease, waiting until there is one or ctx ends.
+func (l *nodeLease) wait(ctx context.Context) (clientv3.LeaseID, error) {
+	for {
+		l.mu.Lock()
+		if l.ready == nil {
+			l.ready = make(chan struct{})
+		}
+		id, ready := l.id, l.ready
+		l.mu.Unlock()
+		if id != clientv3.NoLease {
+			return id, nil
+		}
+		select {
+		case <-ready:
+		case <-ctx.Done():
+			return clientv3.NoLease, fmt.Errorf("no node record lease yet: %w", context.Cause(ctx))
+		}
 	}
 }
 

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/ProtonMail/go-crypto/openpgp"
@@ -68,6 +69,12 @@ type Preparer struct {
 	pruned     map[string]string            // pod -> the digest whose older installs were pruned
 	podLocks   map[string]*sync.Mutex
 	cutOff     chan struct{} // see cutoff.go
+
+	// nodeLease is the node record's lease while the record is kept,
+	// which the hold records share; holds is Run's, so that the lease
+	// is left to expire rather than revoked while a hold is in effect.
+	nodeLease nodeLease
+	holds     atomic.Pointer[failsafe.Holds]
 }
 
 // Option configures a Preparer.
@@ -191,10 +198,15 @@ func (p *Preparer) Run(ctx context.Context) error {
 	defer cancel()
 	stopHousekeeping := p.housekeeping(ctx)
 	defer stopHousekeeping()
+	// Hold records are written under the node record's lease: a hold
+	// costs no lease of its own.
 	holds := failsafe.NewHolds(p.client, "preparer/"+p.node,
-		failsafe.WithLogger(p.log), failsafe.WithRegistry(p.reg), failsafe.WithPrefix(p.prefix))
+		failsafe.WithLogger(p.log), failsafe.WithRegistry(p.reg), failsafe.WithPrefix(p.prefix),
+		failsafe.WithLease(p.nodeLease.wait))
+	p.holds.Store(holds)
 	// Holds in effect when the preparer stops keep their records until
-	// the lease runs out, so that a restart takes them up.
+	// the lease runs out (it is not revoked then), so that a restart
+	// takes them up.
 	defer holds.Close()
 	// What the node runs is what the first intent listing is judged
 	// against: a restart in the middle of a wipe or a restore must not
