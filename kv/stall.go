@@ -60,7 +60,7 @@ func (w *Watcher[T]) stallWait() time.Duration {
 		return 0
 	}
 	if p := s.probed.Load(); p != 0 {
-		return time.Until(time.Unix(0, p).Add(t))
+		return min(time.Until(time.Unix(0, p).Add(t)), time.Until(time.Unix(0, s.asked.Load()).Add(t/reprobes)))
 	}
 	return time.Until(w.lastHeard(s).Add(t))
 }
@@ -74,13 +74,20 @@ func (w *Watcher[T]) lastHeard(s *stream) time.Time {
 	return w.stall.heard
 }
 
+// reprobes is how many progress requests a silent stream is sent within
+// one timeout: etcd drops a request made while any watch on the stream is
+// still catching up (unsynced), so a single one may go unanswered on a
+// stream that lives.
+const reprobes = 4
+
 // onQuiet runs when the watch's stream may have been silent for the
 // timeout. When another watch on the stream heard from etcd meanwhile, the
 // stream lives and nothing is done. Otherwise the first watch to get here
 // sends a progress request on the stream (etcd answers it to the whole
-// stream); when that went unanswered for the timeout, the stream is marked
-// dead and every watch on it restarts on another stream, from the last
-// revision it applied. A watch that stalls again within four timeouts of
+// stream), and sends it again every quarter of the timeout while it goes
+// unanswered; when none was answered within the timeout, the stream is
+// marked dead and every watch on it restarts on another stream, from the
+// last revision it applied. A watch that stalls again within four timeouts of
 // its last stall doubles its timeout, up to maxStallBackoff times the base:
 // an etcd that is slow rather than gone (it answers a stream's progress
 // request only once every watch on the stream has caught up) is not sent
@@ -100,21 +107,32 @@ func (w *Watcher[T]) onQuiet(ctx context.Context) {
 			return // heard lately
 		case p == 0:
 			if s.probed.CompareAndSwap(0, now.UnixNano()) {
-				pctx, cancel := context.WithTimeout(ctx, t)
-				err := w.RequestProgress(pctx)
-				cancel()
-				if err != nil && ctx.Err() == nil {
-					w.log.Debug("progress request on a silent watch stream failed", zap.Error(err))
-				}
+				s.asked.Store(now.UnixNano())
+				w.askProgress(ctx, t)
 			}
 			return
 		case now.Sub(time.Unix(0, p)) < t:
-			return // the probe may still be answered
+			// The probe may still be answered; ask again when the last
+			// request is a quarter of the timeout old.
+			if a := s.asked.Load(); now.Sub(time.Unix(0, a)) >= t/reprobes && s.asked.CompareAndSwap(a, now.UnixNano()) {
+				w.askProgress(ctx, t)
+			}
+			return
 		}
 		s.dead.Store(true)
 	}
 	w.stalled(s, "watch stream silent after a progress request; restarting it")
 	w.stopWatch()
+}
+
+// askProgress sends a progress request on the watch's stream.
+func (w *Watcher[T]) askProgress(ctx context.Context, t time.Duration) {
+	pctx, cancel := context.WithTimeout(ctx, t)
+	err := w.RequestProgress(pctx)
+	cancel()
+	if err != nil && ctx.Err() == nil {
+		w.log.Debug("progress request on a silent watch stream failed", zap.Error(err))
+	}
 }
 
 // stalled records a restart for a stall on stream s. A stall within four

@@ -29,6 +29,7 @@ type stream struct {
 	id     string
 	heard  atomic.Int64 // unix nanoseconds: the last response, or creation confirmed, on it
 	probed atomic.Int64 // unix nanoseconds of the unanswered progress request; 0: none
+	asked  atomic.Int64 // unix nanoseconds of the last progress request sent since
 	dead   atomic.Bool  // found stalled: its watchers leave it, none joins it
 
 	members int  // guarded by streamPool.mu

@@ -10,6 +10,7 @@ import (
 	"github.com/p2kit/p2kit/etcdtest"
 	"github.com/p2kit/p2kit/kv"
 	"github.com/stretchr/testify/require"
+	pb "go.etcd.io/etcd/api/v3/etcdserverpb"
 	clientv3 "go.etcd.io/etcd/client/v3"
 	"go.uber.org/zap"
 	"go.uber.org/zap/zapcore"
@@ -139,4 +140,79 @@ func TestStallTimeoutBacksOff(t *testing.T) {
 	}, 30*time.Second, 10*time.Millisecond)
 	want := []time.Duration{timeout, 2 * timeout, 4 * timeout, 8 * timeout, 8 * timeout}
 	require.Equal(t, want, got[:5], "each stall soon after the last doubles the timeout, up to 8x")
+}
+
+// TestQuietWatchStreamIsNotRestarted: on an etcd nobody writes to, a
+// watch's stream is probed when silent, and the probe is answered: etcd
+// drops a progress request while a watch on the stream starts beyond its
+// current revision, so the watch starts from the last revision it applied
+// (not the one after). Before, every quiet stream was restarted each stall
+// timeout (backing off to eight times it). The start revision's own events,
+// applied already, are dropped quietly.
+func TestQuietWatchStreamIsNotRestarted(t *testing.T) {
+	c := etcdtest.New(t)
+	cli := c.Client(t)
+	ctx := testCtx(t)
+	_, err := cli.Put(ctx, "/t/quiet/a", `{"n":1}`)
+	require.NoError(t, err)
+	core, logs := observer.New(zapcore.WarnLevel)
+	const timeout = 300 * time.Millisecond
+	w := kv.New[item](cli, "/t/quiet", kv.WithLogger[item](zap.New(core))).Watch(ctx, kv.StallTimeout(timeout))
+	require.Equal(t, kv.Initial, next[item](t, w).Kind)
+	go func() { _, _ = w.Next(ctx) }()
+	t.Cleanup(w.Close)
+	require.Never(t, func() bool { return logs.Len() > 0 }, 10*timeout, 20*time.Millisecond,
+		"a quiet stream was taken for a stalled one (or the start revision's event was refused as applied)")
+}
+
+// droppingStream loses the first progress request sent on it, as etcd
+// does with one made while a watch on the stream is still catching up.
+type droppingStream struct {
+	grpc.ClientStream
+	dropped *atomic.Int64
+	sent    *atomic.Int64
+}
+
+func (d droppingStream) SendMsg(m any) error {
+	if r, ok := m.(*pb.WatchRequest); ok && r.GetProgressRequest() != nil {
+		if d.dropped.CompareAndSwap(0, 1) {
+			return nil
+		}
+		d.sent.Add(1)
+	}
+	return d.ClientStream.SendMsg(m)
+}
+
+// TestUnansweredProgressRequestIsSentAgain: a progress request that etcd
+// drops (it does while any watch on the stream is unsynced) is sent again
+// within the stall timeout, and the answer to the second keeps the stream:
+// no restart.
+func TestUnansweredProgressRequestIsSentAgain(t *testing.T) {
+	c := etcdtest.New(t)
+	var dropped, sent atomic.Int64
+	cli, err := clientv3.New(clientv3.Config{
+		Endpoints: c.Endpoints(), DialTimeout: 5 * time.Second, Logger: zap.NewNop(),
+		DialOptions: []grpc.DialOption{grpc.WithChainStreamInterceptor(
+			func(ctx context.Context, desc *grpc.StreamDesc, cc *grpc.ClientConn, method string, streamer grpc.Streamer, opts ...grpc.CallOption) (grpc.ClientStream, error) {
+				cs, err := streamer(ctx, desc, cc, method, opts...)
+				if err != nil || method != "/etcdserverpb.Watch/Watch" {
+					return cs, err
+				}
+				return droppingStream{ClientStream: cs, dropped: &dropped, sent: &sent}, nil
+			})},
+	})
+	require.NoError(t, err)
+	t.Cleanup(func() { _ = cli.Close() })
+	ctx := testCtx(t)
+	core, logs := observer.New(zapcore.WarnLevel)
+	const timeout = 400 * time.Millisecond
+	w := kv.New[item](cli, "/t/reprobe", kv.WithLogger[item](zap.New(core))).Watch(ctx, kv.StallTimeout(timeout))
+	require.Equal(t, kv.Initial, next[item](t, w).Kind)
+	go func() { _, _ = w.Next(ctx) }()
+	t.Cleanup(w.Close)
+	require.Eventually(t, func() bool { return sent.Load() > 0 }, 30*time.Second, 10*time.Millisecond,
+		"the dropped progress request was never sent again")
+	require.Never(t, func() bool { return logs.Len() > 0 }, 4*timeout, 20*time.Millisecond,
+		"the stream was restarted although the second progress request was answered")
+	require.Equal(t, int64(1), dropped.Load())
 }

@@ -72,6 +72,7 @@ type Watcher[T any] struct {
 	wch     clientv3.WatchChan
 	wcancel context.CancelFunc
 	pending []*clientv3.Event
+	from    int64 // the revision the open watch started from: applied already
 
 	pool      *streamPool     // the client's watch streams
 	st        *stream         // the stream the watch is on; nil while none is open
@@ -253,7 +254,11 @@ func (w *Watcher[T]) Next(ctx context.Context) (*Batch[T], error) {
 				}
 				continue
 			}
-			w.pending = append(w.pending, resp.Events...)
+			for _, ev := range resp.Events {
+				if ev.Kv.ModRevision > w.from { // the start revision's were applied
+					w.pending = append(w.pending, ev)
+				}
+			}
 		}
 	}
 }
@@ -279,7 +284,13 @@ func (w *Watcher[T]) wait(ctx context.Context) error {
 }
 
 // startWatch opens the watch on a shared stream of the client (see
-// stream) from the revision after the last one applied.
+// stream) from the last revision applied, whose events (applied already)
+// are dropped as they arrive. Not from the revision after it: etcd answers
+// a stream's progress request only when no watch on the stream starts
+// beyond its current revision, so on a quiet etcd a watch started from
+// "last applied + 1" would leave the stall probe of its whole stream
+// unanswered until something, anywhere, is written, and the stream would
+// be restarted for nothing every stall timeout.
 func (w *Watcher[T]) startWatch() {
 	st := w.pool.join()
 	w.st = st
@@ -288,9 +299,10 @@ func (w *Watcher[T]) startWatch() {
 	w.wcancel = cancel
 	w.stall.heard = time.Now()
 	stop := w.boundCreation(st, cancel)
+	w.from = w.rev.Load()
 	w.wch = w.s.client.Watch(wctx, w.s.prefix,
 		clientv3.WithPrefix(),
-		clientv3.WithRev(w.rev.Load()+1),
+		clientv3.WithRev(max(w.from, 1)),
 		clientv3.WithProgressNotify())
 	stop()
 	switch {
