@@ -12,4 +12,12 @@
 // change once instead of twice and reads no older revision to fill it in.
 // A program that watches etcd itself, with no state of its own, and needs
 // a deleted key's value is the one case that must still ask for it.
+//
+// Start revision: the watch starts from the revision of the listing (or
+// the last revision applied, when it resumes), not the one after, and
+// drops that revision's events, which the listing already holds. etcd
+// answers a stream's progress request only when no watch on the stream
+// starts beyond its current revision; started from "listing + 1", a watch
+// on an etcd nobody writes to would leave the stall probe of its stream
+// unanswered, and the stream would be restarted every stall timeout.
 package kv
