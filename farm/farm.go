@@ -276,9 +276,9 @@ func (f *Farm) work(ctx context.Context) {
 // reconcile claims id if nobody holds it and runs the reconciler while the
 // session lives. Its error names the kind and the entity.
 func (f *Farm) reconcile(ctx context.Context, id string) (Result, error) {
-	res, m, gone, err := f.claimAndRun(ctx, id)
+	res, fence, gone, err := f.claimAndRun(ctx, id)
 	if err != nil {
-		if m != nil && errors.Is(err, kv.ErrConflict) && !errors.Is(err, ErrNotOwner) && !f.stillOwns(ctx, m) {
+		if fence.key != "" && errors.Is(err, kv.ErrConflict) && !errors.Is(err, ErrNotOwner) && !f.stillOwns(ctx, fence) {
 			err = fmt.Errorf("%w: %w", ErrNotOwner, err)
 		}
 		return res, fmt.Errorf("%s %s: %w", f.kind, id, err)
@@ -291,13 +291,15 @@ func (f *Farm) reconcile(ctx context.Context, id string) (Result, error) {
 	return res, nil
 }
 
-func (f *Farm) claimAndRun(ctx context.Context, id string) (res Result, m *concurrency.Mutex, gone bool, err error) {
+// claimAndRun returns the fence of the claim the reconciler ran under
+// (none when it did not run): the lock's key and revision as they were
+// read under f.mu, since a Forget may release the lock meanwhile.
+func (f *Farm) claimAndRun(ctx context.Context, id string) (res Result, fence Fence, gone bool, err error) {
 	f.mu.Lock()
 	sess := f.session
-	m = f.owned[id]
+	m := f.owned[id]
 	known := f.known[id]
 	gone = f.gone[id]
-	var fence Fence
 	if m != nil {
 		// Read the lock's key under f.mu: Forget releases the lock, which
 		// rewrites it, only after taking it out of f.owned.
@@ -305,7 +307,7 @@ func (f *Farm) claimAndRun(ctx context.Context, id string) (res Result, m *concu
 	}
 	f.mu.Unlock()
 	if sess == nil || !known {
-		return Result{}, nil, false, nil // no session yet: the new session queues every entity again
+		return Result{}, Fence{}, false, nil // no session yet: the new session queues every entity again
 	}
 	if m == nil {
 		m = concurrency.NewMutex(sess, f.lockDir+id)
@@ -316,16 +318,16 @@ func (f *Farm) claimAndRun(ctx context.Context, id string) (res Result, m *concu
 			if gone {
 				f.Forget(ctx, id)
 			}
-			return Result{}, nil, false, nil
+			return Result{}, Fence{}, false, nil
 		}
 		if err != nil {
-			return Result{}, nil, false, fmt.Errorf("lock: %w", err)
+			return Result{}, Fence{}, false, fmt.Errorf("lock: %w", err)
 		}
 		f.mu.Lock()
 		if f.session != sess || !f.known[id] {
 			f.mu.Unlock()
 			_ = m.Unlock(ctx)
-			return Result{}, nil, false, nil
+			return Result{}, Fence{}, false, nil
 		}
 		f.owned[id] = m
 		f.m.owned.Set(float64(len(f.owned)))
@@ -338,19 +340,20 @@ func (f *Farm) claimAndRun(ctx context.Context, id string) (res Result, m *concu
 	stop := context.AfterFunc(sess.Ctx(), cancel)
 	defer stop()
 	res, err = f.rec(rctx, id)
-	return res, m, gone, err
+	return res, fence, gone, err
 }
 
-// stillOwns reports whether m's lock key still holds this farm's claim. A
-// failed read counts as owned: the error is then retried as it is.
-func (f *Farm) stillOwns(ctx context.Context, m *concurrency.Mutex) bool {
+// stillOwns reports whether the lock key of fence still holds this farm's
+// claim. A failed read counts as owned: the error is then retried as it
+// is.
+func (f *Farm) stillOwns(ctx context.Context, fence Fence) bool {
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
 	defer cancel()
-	resp, err := f.client.Get(ctx, m.Key())
+	resp, err := f.client.Get(ctx, fence.key)
 	if err != nil {
 		return true
 	}
-	return len(resp.Kvs) == 1 && resp.Kvs[0].CreateRevision == m.Header().Revision
+	return len(resp.Kvs) == 1 && resp.Kvs[0].CreateRevision == fence.rev
 }
 
 // watchLocks queues an entity again when its lock is released, so that a
