@@ -5,6 +5,7 @@ import (
 	"sync"
 	"time"
 
+	clientv3 "go.etcd.io/etcd/client/v3"
 	"go.uber.org/zap"
 )
 
@@ -59,6 +60,9 @@ func (w *Watcher[T]) stallWait() time.Duration {
 	if s.dead.Load() {
 		return 0
 	}
+	if s.checking.Load() {
+		return t / reprobes
+	}
 	if p := s.probed.Load(); p != 0 {
 		return min(time.Until(time.Unix(0, p).Add(t)), time.Until(time.Unix(0, s.asked.Load()).Add(t/reprobes)))
 	}
@@ -85,9 +89,15 @@ const reprobes = 4
 // stream lives and nothing is done. Otherwise the first watch to get here
 // sends a progress request on the stream (etcd answers it to the whole
 // stream), and sends it again every quarter of the timeout while it goes
-// unanswered; when none was answered within the timeout, the stream is
-// marked dead and every watch on it restarts on another stream, from the
-// last revision it applied. A watch that stalls again within four timeouts of
+// unanswered. When none was answered within the timeout, one watch asks
+// etcd for something else (a read, see answers): when etcd answers it, the
+// stream alone is deaf, and it is marked dead and every watch on it
+// restarts on another stream, from the last revision it applied. When etcd
+// answers nothing in time it is overloaded or out of reach, not a stream
+// that lost what was sent on it: a new stream would be no better off, and
+// restarting every watch of a fleet on an overloaded etcd (each from the
+// revision it last applied, for etcd to catch up from its history) only
+// adds to the load. The stream is probed again instead. A watch that stalls again within four timeouts of
 // its last stall doubles its timeout, up to maxStallBackoff times the base:
 // an etcd that is slow rather than gone (it answers a stream's progress
 // request only once every watch on the stream has caught up) is not sent
@@ -119,10 +129,37 @@ func (w *Watcher[T]) onQuiet(ctx context.Context) {
 			}
 			return
 		}
+		if !s.checking.CompareAndSwap(false, true) {
+			return // another watch on the stream is asking
+		}
+		answered := w.answers(ctx, t)
+		s.checking.Store(false)
+		switch {
+		case ctx.Err() != nil || s.probed.Load() != p:
+			return // stopped, or the stream was heard meanwhile
+		case !answered:
+			w.log.Info("watch stream silent, and etcd answers no read either: slow or out of reach; probing again rather than restarting",
+				zap.Duration("silent_for", time.Since(w.lastHeard(s)).Round(time.Millisecond)))
+			now := time.Now().UnixNano()
+			s.probed.Store(now)
+			s.asked.Store(now)
+			w.askProgress(ctx, t)
+			return
+		}
 		s.dead.Store(true)
 	}
 	w.stalled(s, "watch stream silent after a progress request; restarting it")
 	w.stopWatch()
+}
+
+// answers reports whether etcd answers a read of the watch's prefix key
+// within t: a point read, linearizable, so that it also waits for etcd to
+// have applied what it committed.
+func (w *Watcher[T]) answers(ctx context.Context, t time.Duration) bool {
+	rctx, cancel := context.WithTimeout(ctx, t)
+	defer cancel()
+	_, err := w.s.client.Get(rctx, w.s.prefix, clientv3.WithKeysOnly())
+	return err == nil
 }
 
 // askProgress sends a progress request on the watch's stream.
@@ -180,6 +217,18 @@ func (w *Watcher[T]) boundCreation(s *stream, cancel context.CancelFunc) (stop f
 		}
 		if silent := time.Since(s.heardAt()); silent < t {
 			timer = time.AfterFunc(t-silent, check)
+			return
+		}
+		// Silent for the timeout: given up only when etcd answers a read
+		// (see onQuiet); an etcd that answers nothing is waited for.
+		mu.Unlock()
+		answered := w.answers(w.ctx, t)
+		mu.Lock()
+		if stopped {
+			return
+		}
+		if !answered || time.Since(s.heardAt()) < t {
+			timer = time.AfterFunc(t/reprobes, check)
 			return
 		}
 		s.dead.Store(true)

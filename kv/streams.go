@@ -31,6 +31,9 @@ type stream struct {
 	probed atomic.Int64 // unix nanoseconds of the unanswered progress request; 0: none
 	asked  atomic.Int64 // unix nanoseconds of the last progress request sent since
 	dead   atomic.Bool  // found stalled: its watchers leave it, none joins it
+	// checking: a watcher is asking etcd whether it answers other
+	// requests, before the stream is taken for dead.
+	checking atomic.Bool
 
 	members int  // guarded by streamPool.mu
 	listed  bool // in streamPool.open; guarded by streamPool.mu

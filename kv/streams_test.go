@@ -111,21 +111,61 @@ func TestStalledSharedStreamRestartsEveryWatch(t *testing.T) {
 	}
 }
 
-// TestStallTimeoutBacksOff: against an etcd that never answers, each
-// stall soon after the last doubles the watch's stall timeout, up to eight
-// times the base, so that a slow etcd is not sent a new stream and a new
-// watch creation every timeout.
+// mutedStream hears nothing once mute is set: what etcd sends on it is
+// lost, as on a connection that lost frames of one stream, while the
+// client's other requests are answered.
+type mutedStream struct {
+	grpc.ClientStream
+	mute *atomic.Bool
+}
+
+func (m mutedStream) RecvMsg(msg any) error {
+	if m.mute.Load() {
+		<-m.Context().Done()
+		return m.Context().Err()
+	}
+	err := m.ClientStream.RecvMsg(msg)
+	if err == nil && m.mute.Load() {
+		<-m.Context().Done()
+		return m.Context().Err()
+	}
+	return err
+}
+
+// mutingClient is a client of c whose watch streams go deaf once the
+// returned Bool is set; its unary requests are answered all along.
+func mutingClient(t *testing.T, c *etcdtest.Cluster) (*clientv3.Client, *atomic.Bool) {
+	t.Helper()
+	mute := &atomic.Bool{}
+	cli, err := clientv3.New(clientv3.Config{
+		Endpoints: c.Endpoints(), DialTimeout: 5 * time.Second, Logger: zap.NewNop(),
+		DialOptions: []grpc.DialOption{grpc.WithChainStreamInterceptor(
+			func(ctx context.Context, desc *grpc.StreamDesc, cc *grpc.ClientConn, method string, streamer grpc.Streamer, opts ...grpc.CallOption) (grpc.ClientStream, error) {
+				cs, err := streamer(ctx, desc, cc, method, opts...)
+				if err != nil || method != "/etcdserverpb.Watch/Watch" {
+					return cs, err
+				}
+				return mutedStream{ClientStream: cs, mute: mute}, nil
+			})},
+	})
+	require.NoError(t, err)
+	t.Cleanup(func() { _ = cli.Close() })
+	return cli, mute
+}
+
+// TestStallTimeoutBacksOff: while etcd answers reads but no watch stream
+// hears anything, each stall soon after the last doubles the watch's
+// stall timeout, up to eight times the base, so that etcd is not sent a
+// new stream and a new watch creation every timeout.
 func TestStallTimeoutBacksOff(t *testing.T) {
 	c := etcdtest.New(t)
-	p := c.Members[0].Proxy(t)
-	cli := c.ClientFor(t, p.Endpoint())
+	cli, mute := mutingClient(t, c)
 	ctx := testCtx(t)
 	core, logs := observer.New(zapcore.WarnLevel)
 	const timeout = 50 * time.Millisecond
 	w := kv.New[item](cli, "/t/backoff", kv.WithLogger[item](zap.New(core))).Watch(ctx, kv.StallTimeout(timeout))
 	require.Equal(t, kv.Initial, next[item](t, w).Kind)
-	p.Pause()
-	t.Cleanup(p.Unpause)
+	mute.Store(true)
 
 	go func() { _, _ = w.Next(ctx) }()
 	t.Cleanup(w.Close)
@@ -140,6 +180,44 @@ func TestStallTimeoutBacksOff(t *testing.T) {
 	}, 30*time.Second, 10*time.Millisecond)
 	want := []time.Duration{timeout, 2 * timeout, 4 * timeout, 8 * timeout, 8 * timeout}
 	require.Equal(t, want, got[:5], "each stall soon after the last doubles the timeout, up to 8x")
+}
+
+// TestSilentStreamOfAnUnansweringEtcdIsNotRestarted: when etcd answers no
+// read either (overloaded, or out of reach), a silent stream is probed
+// again, not restarted: a new stream would be no better off, and the
+// restarts of a whole fleet's watches only add to an overloaded etcd's
+// load. Once etcd answers again, the watch goes on on the same stream.
+func TestSilentStreamOfAnUnansweringEtcdIsNotRestarted(t *testing.T) {
+	c := etcdtest.New(t)
+	p := c.Members[0].Proxy(t)
+	cli := c.ClientFor(t, p.Endpoint())
+	writer := c.Client(t)
+	ctx := testCtx(t)
+	core, logs := observer.New(zapcore.WarnLevel)
+	const timeout = 50 * time.Millisecond
+	w := kv.New[item](cli, "/t/unanswering", kv.WithLogger[item](zap.New(core))).Watch(ctx, kv.StallTimeout(timeout))
+	require.Equal(t, kv.Initial, next[item](t, w).Kind)
+	p.Pause()
+	t.Cleanup(p.Unpause)
+	got := make(chan *kv.Batch[item], 1)
+	go func() {
+		b, _ := w.Next(ctx)
+		got <- b
+	}()
+	t.Cleanup(w.Close)
+	require.Never(t, func() bool { return logs.Len() > 0 }, 20*timeout, 10*time.Millisecond,
+		"a silent stream was restarted while etcd answered nothing")
+
+	p.Unpause()
+	_, err := writer.Put(ctx, "/t/unanswering/k", `{"n":1}`)
+	require.NoError(t, err)
+	select {
+	case b := <-got:
+		require.NotNil(t, b)
+		require.Equal(t, "k", b.Events[0].Name)
+	case <-time.After(30 * time.Second):
+		t.Fatal("the watch did not go on once etcd answered again")
+	}
 }
 
 // TestQuietWatchStreamIsNotRestarted: on an etcd nobody writes to, a
