@@ -176,19 +176,20 @@ func TestReleaseOfUnknownHold(t *testing.T) {
 	require.ErrorContains(t, err, "no-such-hold")
 
 	// A release written by hand for a hold of the component that nobody
-	// has is removed once a hold is in effect. One for a hold of another
-	// component, whose name begins with this one's, is left to that
-	// component.
+	// has is removed when the release watch of a hold in effect sees it.
+	// One for a hold of another component, whose name begins with this
+	// one's, is left to that component.
 	const unknown = "20000101-000000.000-000000"
 	bogus := failsafe.ReleaseKey(f.root, failsafe.IDPrefix(f.h.Component())+unknown)
 	others := failsafe.ReleaseKey(f.root, failsafe.IDPrefix(f.h.Component()+"-1")+unknown)
+	out := f.start(t, chains[0])
+	f.wipe(t)
+	f.waitHolds(t, 1)
+	require.Eventually(t, func() bool { return failsafe.Watching(f.h) }, waitFor, pollEvery)
 	for _, key := range []string{bogus, others} {
 		_, err = cli.Put(ctxT(t), key, `{"released_by":"tester"}`)
 		require.NoError(t, err)
 	}
-	out := f.start(t, chains[0])
-	f.wipe(t)
-	f.waitHolds(t, 1)
 	f.waitGone(t, bogus)
 	require.Equal(t, 1, f.logs.FilterMessage("release of an unknown hold removed").Len())
 	resp, err := cli.Get(ctxT(t), others)

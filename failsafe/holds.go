@@ -87,12 +87,13 @@ type Holds struct {
 	running bool    // the runner goroutine runs
 	lease   clientv3.LeaseID
 	keepAt  time.Time // when the runner keeps the lease alive next (or, with WithLease, checks it)
-	// listedRev is the revision of the last listing of the component's
-	// releases (0: none since the release watch last stopped), which the
-	// release watch goes on from; watchUp says the watch runs, so that
-	// record writes need not list.
-	listedRev int64
-	watchUp   bool
+	// watchUp says the release watch runs; needList, that releases may
+	// have been written while it did not (see openWatch).
+	watchUp  bool
+	needList bool
+
+	wmu sync.Mutex   // opening and stopping the release watch
+	rw  releaseWatch // guarded by wmu
 
 	// For tests: how many events the release watch has received.
 	releaseEvents atomic.Int64
@@ -255,9 +256,16 @@ func (h *Holds) start(rec Record, adopted bool) *Hold {
 	if h.client == nil {
 		return hd
 	}
-	// Write the record now, so that it exists once Next has held; should
-	// etcd be slow or down, the runner goes on trying. The runner starts
-	// after this write, which lists the releases its watch goes on from.
+	// Open the release watch, then write the record, so that the record
+	// exists once Next has held; should etcd be slow or down, the runner
+	// goes on trying. A record written without the watch up, or taken up
+	// from an earlier run, may be released before the watch runs: the
+	// runner lists the releases once it does.
+	if h.openWatch() != nil || adopted {
+		h.mu.Lock()
+		h.needList = true
+		h.mu.Unlock()
+	}
 	ctx, cancel := context.WithTimeout(h.ctx, firstPutTimeout)
 	err := h.putRecord(ctx, hd)
 	cancel()

@@ -101,7 +101,8 @@ func (h *Holds) ownsID(id string) bool {
 	return ok && !foreignTail.MatchString(rest)
 }
 
-// releaseWatch is the runner's watch of its component's releases.
+// releaseWatch is the watch of the component's releases, shared by the
+// holds of h; h.wmu guards it.
 type releaseWatch struct {
 	ch     clientv3.WatchChan // nil while no watch runs
 	cancel context.CancelFunc
@@ -118,62 +119,108 @@ func (w *releaseWatch) stop() {
 	w.ch, w.cancel = nil, nil
 }
 
-// watchDown notes, with h.mu held, that the release watch no longer runs:
-// record writes list the releases again, and the next watch goes on from
-// a listing made after this.
-func (h *Holds) watchDownLocked() { h.watchUp, h.listedRev = false, 0 }
+// errWatchLater: the release watch failed lately and is not opened again
+// before its retry time.
+var errWatchLater = errors.New("release watch: retrying later")
 
-// startWatch watches the releases of the component's holds from the last
-// listing's revision on. The record writes made while no watch runs list
-// the releases in the same transaction (putRecord), so that beginning a
-// hold costs no request of its own for the listing; only when no such
-// listing was made does startWatch list them, and hand them out, first.
-func (h *Holds) startWatch(w *releaseWatch) error {
-	from, end := h.releaseRange()
-	h.mu.Lock()
-	rev := h.listedRev
-	h.mu.Unlock()
-	if rev == 0 {
-		ctx, cancel := context.WithTimeout(h.ctx, opTimeout)
-		resp, err := h.client.Get(ctx, from, clientv3.WithRange(end))
-		cancel()
-		if err != nil {
-			return fmt.Errorf("list failsafe releases %s: %w", h.releaseDir(), err)
-		}
-		for _, kvp := range resp.Kvs {
-			h.dispatch(kvp)
-		}
-		rev = resp.Header.Revision
+// openWatch opens the release watch when none runs, from etcd's revision
+// at its creation on, and waits (at most opTimeout) for etcd to confirm
+// it. Not from an earlier revision: etcd replays the history since then
+// for a watch that starts in the past, holding its watch store's lock,
+// which at a mass deletion (every holder's watch opened in the same
+// seconds, each from its own moment) stalled etcd's apply loop. A hold's
+// record is written after the watch is up, and a release needs the
+// record (ReleaseOp), so the watch sees every release of a hold begun
+// while it runs; when records may have been released before (the watch
+// was down, or a hold was taken up from an earlier run), needList is set
+// and the releases are listed once the watch is up (listReleases).
+func (h *Holds) openWatch() error {
+	h.wmu.Lock()
+	defer h.wmu.Unlock()
+	if h.rw.ch != nil {
+		return nil
 	}
+	if time.Now().Before(h.rw.retryAt) {
+		return errWatchLater
+	}
+	from, end := h.releaseRange()
 	wctx, wcancel := context.WithCancel(h.ctx)
-	w.ch = h.client.Watch(clientv3.WithRequireLeader(wctx), from,
-		clientv3.WithRange(end), clientv3.WithRev(rev+1))
-	w.cancel = wcancel
+	// The client's Watch returns once etcd confirmed the creation: bound
+	// that wait by cancelling the watch.
+	timer := time.AfterFunc(opTimeout, wcancel)
+	ch := h.client.Watch(clientv3.WithRequireLeader(wctx), from, clientv3.WithRange(end))
+	if !timer.Stop() || wctx.Err() != nil {
+		wcancel()
+		h.rw.failed()
+		return fmt.Errorf("watch failsafe releases %s: creation not confirmed in %s", h.releaseDir(), opTimeout)
+	}
+	h.rw.ch, h.rw.cancel = ch, wcancel
 	h.mu.Lock()
 	h.watchUp = true
 	h.mu.Unlock()
 	return nil
 }
 
-// listed hands out the releases a record write listed at rev.
-func (h *Holds) listed(rev int64, kvs []*mvccpb.KeyValue) {
+// failed notes a failed watch: the next one waits, longer each time.
+func (w *releaseWatch) failed() {
+	w.wait = min(max(2*w.wait, 50*time.Millisecond), 5*time.Second)
+	w.retryAt = time.Now().Add(w.wait)
+}
+
+// releaseChan is the release watch's channel, nil while none runs.
+func (h *Holds) releaseChan() clientv3.WatchChan {
+	h.wmu.Lock()
+	defer h.wmu.Unlock()
+	return h.rw.ch
+}
+
+// stopWatch stops the release watch. With holds in effect, their
+// releases are listed once the next watch is up.
+func (h *Holds) stopWatch() {
+	h.wmu.Lock()
+	h.rw.stop()
+	h.wmu.Unlock()
 	h.mu.Lock()
-	h.listedRev = max(h.listedRev, rev)
+	h.watchUp = false
+	h.needList = h.needList || len(h.live) > 0
 	h.mu.Unlock()
-	for _, kvp := range kvs {
+}
+
+// listReleases lists the releases of the component's holds and hands them
+// out, when needList says some may have been written while no watch ran.
+// Called with the watch up, so that nothing falls between the two.
+func (h *Holds) listReleases() error {
+	h.mu.Lock()
+	need := h.needList && h.watchUp
+	if need {
+		h.needList = false
+	}
+	h.mu.Unlock()
+	if !need {
+		return nil
+	}
+	from, end := h.releaseRange()
+	ctx, cancel := context.WithTimeout(h.ctx, opTimeout)
+	resp, err := h.client.Get(ctx, from, clientv3.WithRange(end))
+	cancel()
+	if err != nil {
+		h.mu.Lock()
+		h.needList = true
+		h.mu.Unlock()
+		return fmt.Errorf("list failsafe releases %s: %w", h.releaseDir(), err)
+	}
+	for _, kvp := range resp.Kvs {
 		h.dispatch(kvp)
 	}
+	return nil
 }
 
 // onReleases hands out the releases of one watch response. A closed or
-// failed watch is stopped, to be started again (listing anew) by the
-// runner after a while.
-func (h *Holds) onReleases(w *releaseWatch, wr clientv3.WatchResponse, ok bool) {
+// failed watch is stopped, to be opened again by the runner after a while
+// (and the releases listed then).
+func (h *Holds) onReleases(wr clientv3.WatchResponse, ok bool) {
 	if !ok || wr.Err() != nil {
-		w.stop()
-		h.mu.Lock()
-		h.watchDownLocked()
-		h.mu.Unlock()
+		h.stopWatch()
 		if h.ctx.Err() != nil {
 			return
 		}
@@ -181,13 +228,17 @@ func (h *Holds) onReleases(w *releaseWatch, wr clientv3.WatchResponse, ok bool) 
 		if ok {
 			err = wr.Err()
 		}
-		w.wait = min(max(2*w.wait, 50*time.Millisecond), 5*time.Second)
-		w.retryAt = time.Now().Add(w.wait)
+		h.wmu.Lock()
+		h.rw.failed()
+		wait := h.rw.wait
+		h.wmu.Unlock()
 		h.log.Warn("watch of failsafe releases failed; retrying", zap.String("prefix", h.releaseDir()),
-			zap.Duration("in", w.wait), zap.Error(err))
+			zap.Duration("in", wait), zap.Error(err))
 		return
 	}
-	w.wait = 0
+	h.wmu.Lock()
+	h.rw.wait = 0
+	h.wmu.Unlock()
 	h.releaseEvents.Add(int64(len(wr.Events)))
 	for _, ev := range wr.Events {
 		if ev.Type == mvccpb.PUT {

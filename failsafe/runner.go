@@ -31,8 +31,7 @@ func (h *Holds) poke() {
 // follows the release watch. Once nothing is left to do it gives the lease
 // back and returns; it returns at once when h is closed or its client is.
 func (h *Holds) run() {
-	var w releaseWatch
-	defer w.stop()
+	defer h.stopWatch()
 	timer := time.NewTimer(time.Hour)
 	defer timer.Stop()
 	var failAt time.Time // after a failed request: no request before then
@@ -42,17 +41,15 @@ func (h *Holds) run() {
 		h.mu.Lock()
 		if h.ctx.Err() != nil {
 			h.running = false
-			h.watchDownLocked()
 			h.mu.Unlock()
 			return
 		}
 		if len(h.live) == 0 && len(h.ended) == 0 {
 			h.running = false
-			h.watchDownLocked()
 			lease := h.lease
 			h.lease = 0
 			h.mu.Unlock()
-			w.stop()
+			h.stopWatch()
 			if lease != 0 && h.leaseFrom == nil {
 				h.revoke(lease)
 			}
@@ -64,7 +61,7 @@ func (h *Holds) run() {
 		var wake time.Time // when to look again without being told
 		if now.Before(failAt) {
 			wake = failAt
-		} else if err := h.work(now, &w, live, &wake); err != nil {
+		} else if err := h.work(now, live, &wake); err != nil {
 			if h.ctx.Err() != nil {
 				continue
 			}
@@ -84,6 +81,7 @@ func (h *Holds) run() {
 			}
 		}
 
+		releases := h.releaseChan()
 		var fire <-chan time.Time
 		if !wake.IsZero() {
 			timer.Reset(max(time.Until(wake), 0))
@@ -93,8 +91,8 @@ func (h *Holds) run() {
 		case <-h.wake:
 		case <-fire:
 		case <-h.ctx.Done():
-		case wr, ok := <-w.ch:
-			h.onReleases(&w, wr, ok)
+		case wr, ok := <-releases:
+			h.onReleases(wr, ok)
 		}
 		if fire != nil && !timer.Stop() {
 			select {
@@ -108,7 +106,7 @@ func (h *Holds) run() {
 // work does what is due at now: removals, record writes, the lease's
 // keep-alive and starting the release watch, stopping at the first failed
 // request. It sets *wake to when something falls due next.
-func (h *Holds) work(now time.Time, w *releaseWatch, live bool, wake *time.Time) error {
+func (h *Holds) work(now time.Time, live bool, wake *time.Time) error {
 	later := func(t time.Time) {
 		if wake.IsZero() || t.Before(*wake) {
 			*wake = t
@@ -168,14 +166,17 @@ func (h *Holds) work(now time.Time, w *releaseWatch, live bool, wake *time.Time)
 	if err := h.keepLease(now, later); err != nil {
 		return err
 	}
-	if live && w.ch == nil {
-		if now.Before(w.retryAt) {
-			later(w.retryAt)
+	if live {
+		switch err := h.openWatch(); {
+		case errors.Is(err, errWatchLater):
+			h.wmu.Lock()
+			later(h.rw.retryAt)
+			h.wmu.Unlock()
 			return nil
-		}
-		if err := h.startWatch(w); err != nil {
+		case err != nil:
 			return err
 		}
+		return h.listReleases()
 	}
 	return nil
 }
@@ -194,9 +195,7 @@ func (h *Holds) removeKeys(id string) error {
 	return nil
 }
 
-// putRecord writes hd's record under the records' lease. While no release
-// watch runs, the same transaction lists the component's releases, which
-// the watch then goes on from.
+// putRecord writes hd's record under the records' lease.
 func (h *Holds) putRecord(ctx context.Context, hd *Hold) error {
 	rec := hd.Record()
 	data, err := json.Marshal(rec)
@@ -207,24 +206,12 @@ func (h *Holds) putRecord(ctx context.Context, hd *Hold) error {
 	if err != nil {
 		return err
 	}
-	h.mu.Lock()
-	list := !h.watchUp
-	h.mu.Unlock()
-	ops := []clientv3.Op{clientv3.OpPut(HoldKey(h.prefix, rec.ID), string(data), clientv3.WithLease(lease))}
-	if list {
-		from, end := h.releaseRange()
-		ops = append(ops, clientv3.OpGet(from, clientv3.WithRange(end)))
-	}
-	resp, err := h.client.Txn(ctx).Then(ops...).Commit()
-	if err != nil {
+	if _, err := h.client.Put(ctx, HoldKey(h.prefix, rec.ID), string(data), clientv3.WithLease(lease)); err != nil {
 		return err
 	}
 	h.mu.Lock()
 	hd.lease = lease
 	h.mu.Unlock()
-	if list {
-		h.listed(resp.Header.Revision, resp.Responses[1].GetResponseRange().Kvs)
-	}
 	return nil
 }
 
