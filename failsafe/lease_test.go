@@ -79,6 +79,18 @@ type leaseBox struct {
 	id clientv3.LeaseID
 }
 
+// ownedLeaseHolds grants a lease for the test to own and returns Holds of
+// component under root that write their records under it.
+func ownedLeaseHolds(t *testing.T, cli *clientv3.Client, root, component string) (*failsafe.Holds, *leaseBox) {
+	t.Helper()
+	g, err := cli.Grant(ctxT(t), 60)
+	require.NoError(t, err)
+	box := &leaseBox{id: g.ID}
+	h := failsafe.NewHolds(cli, component, failsafe.WithPrefix(root), failsafe.WithLease(box.get))
+	t.Cleanup(h.Close)
+	return h, box
+}
+
 func (b *leaseBox) get(context.Context) (clientv3.LeaseID, error) {
 	b.mu.Lock()
 	defer b.mu.Unlock()
@@ -143,10 +155,7 @@ func TestReleaseListedByTheRecordWrite(t *testing.T) {
 	c := etcdtest.New(t)
 	cli := c.Client(t)
 	root := "/early"
-	g, err := cli.Grant(ctxT(t), 60)
-	require.NoError(t, err)
-	box := &leaseBox{id: g.ID}
-	first := failsafe.NewHolds(cli, "early", failsafe.WithPrefix(root), failsafe.WithLease(box.get))
+	first, box := ownedLeaseHolds(t, cli, root, "early")
 	hd := beginHold(t, first)
 	first.Close() // the process stops; the record stays under the lease
 	require.NoError(t, failsafe.Release(ctxT(t), cli, root, hd.ID(), "alice"))
@@ -168,18 +177,15 @@ func TestHoldRecordFollowsTheOwnersNewLease(t *testing.T) {
 	c := etcdtest.New(t)
 	cli := c.Client(t)
 	root := "/moved"
-	g, err := cli.Grant(ctxT(t), 60)
-	require.NoError(t, err)
-	box := &leaseBox{id: g.ID}
-	h := failsafe.NewHolds(cli, "moved", failsafe.WithPrefix(root), failsafe.WithLease(box.get))
-	t.Cleanup(h.Close)
+	h, box := ownedLeaseHolds(t, cli, root, "moved")
+	old := box.id
 	hd := beginHold(t, h)
 	key := failsafe.HoldKey(root, hd.ID())
 
 	g2, err := cli.Grant(ctxT(t), 60)
 	require.NoError(t, err)
 	box.set(g2.ID)
-	_, err = cli.Revoke(ctxT(t), g.ID)
+	_, err = cli.Revoke(ctxT(t), old)
 	require.NoError(t, err)
 	require.Eventually(t, func() bool {
 		resp, err := cli.Get(ctxT(t), key)

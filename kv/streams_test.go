@@ -132,11 +132,10 @@ func (m mutedStream) RecvMsg(msg any) error {
 	return err
 }
 
-// mutingClient is a client of c whose watch streams go deaf once the
-// returned Bool is set; its unary requests are answered all along.
-func mutingClient(t *testing.T, c *etcdtest.Cluster) (*clientv3.Client, *atomic.Bool) {
+// wrappedWatchClient is a client of c whose gRPC watch streams are
+// wrapped by wrap; its unary requests go through as they are.
+func wrappedWatchClient(t *testing.T, c *etcdtest.Cluster, wrap func(grpc.ClientStream) grpc.ClientStream) *clientv3.Client {
 	t.Helper()
-	mute := &atomic.Bool{}
 	cli, err := clientv3.New(clientv3.Config{
 		Endpoints: c.Endpoints(), DialTimeout: 5 * time.Second, Logger: zap.NewNop(),
 		DialOptions: []grpc.DialOption{grpc.WithChainStreamInterceptor(
@@ -145,11 +144,22 @@ func mutingClient(t *testing.T, c *etcdtest.Cluster) (*clientv3.Client, *atomic.
 				if err != nil || method != "/etcdserverpb.Watch/Watch" {
 					return cs, err
 				}
-				return mutedStream{ClientStream: cs, mute: mute}, nil
+				return wrap(cs), nil
 			})},
 	})
 	require.NoError(t, err)
 	t.Cleanup(func() { _ = cli.Close() })
+	return cli
+}
+
+// mutingClient is a client of c whose watch streams go deaf once the
+// returned Bool is set; its unary requests are answered all along.
+func mutingClient(t *testing.T, c *etcdtest.Cluster) (*clientv3.Client, *atomic.Bool) {
+	t.Helper()
+	mute := &atomic.Bool{}
+	cli := wrappedWatchClient(t, c, func(cs grpc.ClientStream) grpc.ClientStream {
+		return mutedStream{ClientStream: cs, mute: mute}
+	})
 	return cli, mute
 }
 
@@ -268,19 +278,9 @@ func (d droppingStream) SendMsg(m any) error {
 func TestUnansweredProgressRequestIsSentAgain(t *testing.T) {
 	c := etcdtest.New(t)
 	var dropped, sent atomic.Int64
-	cli, err := clientv3.New(clientv3.Config{
-		Endpoints: c.Endpoints(), DialTimeout: 5 * time.Second, Logger: zap.NewNop(),
-		DialOptions: []grpc.DialOption{grpc.WithChainStreamInterceptor(
-			func(ctx context.Context, desc *grpc.StreamDesc, cc *grpc.ClientConn, method string, streamer grpc.Streamer, opts ...grpc.CallOption) (grpc.ClientStream, error) {
-				cs, err := streamer(ctx, desc, cc, method, opts...)
-				if err != nil || method != "/etcdserverpb.Watch/Watch" {
-					return cs, err
-				}
-				return droppingStream{ClientStream: cs, dropped: &dropped, sent: &sent}, nil
-			})},
+	cli := wrappedWatchClient(t, c, func(cs grpc.ClientStream) grpc.ClientStream {
+		return droppingStream{ClientStream: cs, dropped: &dropped, sent: &sent}
 	})
-	require.NoError(t, err)
-	t.Cleanup(func() { _ = cli.Close() })
 	ctx := testCtx(t)
 	core, logs := observer.New(zapcore.WarnLevel)
 	const timeout = 400 * time.Millisecond
