@@ -111,6 +111,20 @@ func TestStalledSharedStreamRestartsEveryWatch(t *testing.T) {
 	}
 }
 
+// observedWatch watches prefix with the stall timeout given, reads its
+// initial listing and then calls Next in the background until the test
+// ends; the returned logs hold the watch's warnings.
+func observedWatch(t *testing.T, cli *clientv3.Client, prefix string, timeout time.Duration) *observer.ObservedLogs {
+	t.Helper()
+	ctx := testCtx(t)
+	core, logs := observer.New(zapcore.WarnLevel)
+	w := kv.New[item](cli, prefix, kv.WithLogger[item](zap.New(core))).Watch(ctx, kv.StallTimeout(timeout))
+	require.Equal(t, kv.Initial, next[item](t, w).Kind)
+	go func() { _, _ = w.Next(ctx) }()
+	t.Cleanup(w.Close)
+	return logs
+}
+
 // mutedStream hears nothing once mute is set: what etcd sends on it is
 // lost, as on a connection that lost frames of one stream, while the
 // client's other requests are answered.
@@ -170,15 +184,10 @@ func mutingClient(t *testing.T, c *etcdtest.Cluster) (*clientv3.Client, *atomic.
 func TestStallTimeoutBacksOff(t *testing.T) {
 	c := etcdtest.New(t)
 	cli, mute := mutingClient(t, c)
-	ctx := testCtx(t)
-	core, logs := observer.New(zapcore.WarnLevel)
 	const timeout = 50 * time.Millisecond
-	w := kv.New[item](cli, "/t/backoff", kv.WithLogger[item](zap.New(core))).Watch(ctx, kv.StallTimeout(timeout))
-	require.Equal(t, kv.Initial, next[item](t, w).Kind)
+	logs := observedWatch(t, cli, "/t/backoff", timeout)
 	mute.Store(true)
 
-	go func() { _, _ = w.Next(ctx) }()
-	t.Cleanup(w.Close)
 	var got []time.Duration
 	require.Eventually(t, func() bool {
 		got = got[:0]
@@ -240,15 +249,10 @@ func TestSilentStreamOfAnUnansweringEtcdIsNotRestarted(t *testing.T) {
 func TestQuietWatchStreamIsNotRestarted(t *testing.T) {
 	c := etcdtest.New(t)
 	cli := c.Client(t)
-	ctx := testCtx(t)
-	_, err := cli.Put(ctx, "/t/quiet/a", `{"n":1}`)
+	_, err := cli.Put(testCtx(t), "/t/quiet/a", `{"n":1}`)
 	require.NoError(t, err)
-	core, logs := observer.New(zapcore.WarnLevel)
 	const timeout = 300 * time.Millisecond
-	w := kv.New[item](cli, "/t/quiet", kv.WithLogger[item](zap.New(core))).Watch(ctx, kv.StallTimeout(timeout))
-	require.Equal(t, kv.Initial, next[item](t, w).Kind)
-	go func() { _, _ = w.Next(ctx) }()
-	t.Cleanup(w.Close)
+	logs := observedWatch(t, cli, "/t/quiet", timeout)
 	require.Never(t, func() bool { return logs.Len() > 0 }, 10*timeout, 20*time.Millisecond,
 		"a quiet stream was taken for a stalled one (or the start revision's event was refused as applied)")
 }
@@ -281,13 +285,8 @@ func TestUnansweredProgressRequestIsSentAgain(t *testing.T) {
 	cli := wrappedWatchClient(t, c, func(cs grpc.ClientStream) grpc.ClientStream {
 		return droppingStream{ClientStream: cs, dropped: &dropped, sent: &sent}
 	})
-	ctx := testCtx(t)
-	core, logs := observer.New(zapcore.WarnLevel)
 	const timeout = 400 * time.Millisecond
-	w := kv.New[item](cli, "/t/reprobe", kv.WithLogger[item](zap.New(core))).Watch(ctx, kv.StallTimeout(timeout))
-	require.Equal(t, kv.Initial, next[item](t, w).Kind)
-	go func() { _, _ = w.Next(ctx) }()
-	t.Cleanup(w.Close)
+	logs := observedWatch(t, cli, "/t/reprobe", timeout)
 	require.Eventually(t, func() bool { return sent.Load() > 0 }, 30*time.Second, 10*time.Millisecond,
 		"the dropped progress request was never sent again")
 	require.Never(t, func() bool { return logs.Len() > 0 }, 4*timeout, 20*time.Millisecond,
