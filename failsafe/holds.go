@@ -217,7 +217,8 @@ func segment(s string) string {
 // Begin records, logs and counts a new hold described by rec (Guard,
 // Reason, Revision and the counts; the id, component and time are filled
 // in). The record is written before Begin returns, unless etcd is slow,
-// in which case it is written in the background.
+// in which case it is written in the background (Begin waits at most
+// firstPutTimeout for the release watch and as long for the record).
 func (h *Holds) Begin(rec Record) *Hold {
 	now := time.Now()
 	rec.ID = h.newID(now)
@@ -261,7 +262,7 @@ func (h *Holds) start(rec Record, adopted bool) *Hold {
 	// goes on trying. A record written without the watch up, or taken up
 	// from an earlier run, may be released before the watch runs: the
 	// runner lists the releases once it does.
-	if h.openWatch() != nil || adopted {
+	if h.openWatch(firstPutTimeout) != nil || adopted {
 		h.mu.Lock()
 		h.needList = true
 		h.mu.Unlock()

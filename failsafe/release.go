@@ -124,7 +124,7 @@ func (w *releaseWatch) stop() {
 var errWatchLater = errors.New("release watch: retrying later")
 
 // openWatch opens the release watch when none runs, from etcd's revision
-// at its creation on, and waits (at most opTimeout) for etcd to confirm
+// at its creation on, and waits (at most timeout) for etcd to confirm
 // it. Not from an earlier revision: etcd replays the history since then
 // for a watch that starts in the past, holding its watch store's lock,
 // which at a mass deletion (every holder's watch opened in the same
@@ -134,7 +134,7 @@ var errWatchLater = errors.New("release watch: retrying later")
 // while it runs; when records may have been released before (the watch
 // was down, or a hold was taken up from an earlier run), needList is set
 // and the releases are listed once the watch is up (listReleases).
-func (h *Holds) openWatch() error {
+func (h *Holds) openWatch(timeout time.Duration) error {
 	h.wmu.Lock()
 	defer h.wmu.Unlock()
 	if h.rw.ch != nil {
@@ -147,12 +147,12 @@ func (h *Holds) openWatch() error {
 	wctx, wcancel := context.WithCancel(h.ctx)
 	// The client's Watch returns once etcd confirmed the creation: bound
 	// that wait by cancelling the watch.
-	timer := time.AfterFunc(opTimeout, wcancel)
+	timer := time.AfterFunc(timeout, wcancel)
 	ch := h.client.Watch(clientv3.WithRequireLeader(wctx), from, clientv3.WithRange(end))
 	if !timer.Stop() || wctx.Err() != nil {
 		wcancel()
 		h.rw.failed()
-		return fmt.Errorf("watch failsafe releases %s: creation not confirmed in %s", h.releaseDir(), opTimeout)
+		return fmt.Errorf("watch failsafe releases %s: creation not confirmed in %s", h.releaseDir(), timeout)
 	}
 	h.rw.ch, h.rw.cancel = ch, wcancel
 	h.mu.Lock()

@@ -167,7 +167,7 @@ func (h *Holds) work(now time.Time, live bool, wake *time.Time) error {
 		return err
 	}
 	if live {
-		switch err := h.openWatch(); {
+		switch err := h.openWatch(opTimeout); {
 		case errors.Is(err, errWatchLater):
 			h.wmu.Lock()
 			later(h.rw.retryAt)
