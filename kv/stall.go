@@ -97,8 +97,10 @@ const reprobes = 4
 // that lost what was sent on it: a new stream would be no better off, and
 // restarting every watch of a fleet on an overloaded etcd (each from the
 // revision it last applied, for etcd to catch up from its history) only
-// adds to the load. The stream is probed again instead. A watch that stalls again within four timeouts of
-// its last stall doubles its timeout, up to maxStallBackoff times the base:
+// adds to the load. The stream is probed again instead.
+//
+// A watch that stalls again within four timeouts of its last stall
+// doubles its timeout, up to maxStallBackoff times the base:
 // an etcd that is slow rather than gone (it answers a stream's progress
 // request only once every watch on the stream has caught up) is not sent
 // new streams and new watch creations every timeout.
