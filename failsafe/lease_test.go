@@ -151,7 +151,7 @@ func TestHoldsUnderAnOwnersLeaseCostOneWriteEach(t *testing.T) {
 
 // A release written before a hold is taken up from an earlier run is
 // handed out: the releases are listed once the watch is up.
-func TestReleaseListedByTheRecordWrite(t *testing.T) {
+func TestReleaseBeforeATakeOverReachesIt(t *testing.T) {
 	c := etcdtest.New(t)
 	cli := c.Client(t)
 	root := "/early"
