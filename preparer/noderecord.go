@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/p2kit/p2kit/internal/leasegrant"
+	"github.com/p2kit/p2kit/internal/leasekeep"
 	"github.com/p2kit/p2kit/keyspace"
 	"github.com/p2kit/p2kit/status"
 	"go.etcd.io/etcd/api/v3/v3rpc/rpctypes"
@@ -87,9 +88,11 @@ func (p *Preparer) keepNodeRecord(ctx context.Context) {
 	// answer is missing: its retry finds the lease etcd may have granted
 	// rather than making another.
 	var granter leasegrant.Granter
+	keeper, release := leasekeep.For(p.client)
+	defer release()
 	for {
 		var heldSince time.Time
-		err := p.holdNodeRecord(ctx, nodes, ttl, every, &granter, func(id clientv3.LeaseID) {
+		err := p.holdNodeRecord(ctx, nodes, keeper, ttl, every, &granter, func(id clientv3.LeaseID) {
 			p.nodeLease.set(id)
 			if cutOff {
 				// The lease the record was kept under was lost: the
@@ -204,7 +207,7 @@ func regrantDelay(minDelay, maxDelay time.Duration, attempts int) time.Duration 
 // written with the lease) and keeps both until ctx ends or the lease is
 // lost; then it returns nil. It returns an error when it could not grant
 // the lease or write the record under it.
-func (p *Preparer) holdNodeRecord(ctx context.Context, nodes *status.NodeStore, ttl int64, every time.Duration, granter *leasegrant.Granter, written func(clientv3.LeaseID)) error {
+func (p *Preparer) holdNodeRecord(ctx context.Context, nodes *status.NodeStore, keeper *leasekeep.Keeper, ttl int64, every time.Duration, granter *leasegrant.Granter, written func(clientv3.LeaseID)) error {
 	lctx, stop := context.WithCancel(ctx)
 	defer stop()
 	gctx, cancel := context.WithTimeout(lctx, every+time.Second)
@@ -213,13 +216,11 @@ func (p *Preparer) holdNodeRecord(ctx context.Context, nodes *status.NodeStore, 
 	if err != nil {
 		return fmt.Errorf("grant node record lease: %w", err)
 	}
-	// KeepAlive renews on the client's one keep-alive stream, shared by
-	// every lease of the client; its channel closes when the lease is gone
-	// (expired, revoked, or not renewed within its TTL) or lctx ends.
-	alive, err := p.client.KeepAlive(lctx, id)
-	if err != nil {
-		return fmt.Errorf("keep node record lease alive: %w", err)
-	}
+	// The client's keeper renews the lease on one stream for every lease
+	// of the client, at most once per third of the TTL, and says when etcd
+	// answers that the lease is gone.
+	kept := keeper.Keep(id, time.Duration(ttl)*time.Second, p.log.With(zap.String("lease_of", "node record")))
+	defer kept.Stop()
 	var last *status.NodeRecord
 	write := func() error {
 		rec := &status.NodeRecord{
@@ -253,28 +254,14 @@ func (p *Preparer) holdNodeRecord(ctx context.Context, nodes *status.NodeStore, 
 	defer t.Stop()
 	for {
 		select {
-		case _, ok := <-alive:
-			if !ok {
-				if ctx.Err() != nil {
-					return nil
-				}
-				// The client gives a lease up when no renewal was
-				// answered within its TTL; a busy etcd may have renewed
-				// it all the same. Only a lease etcd no longer has means
-				// the preparer was cut off (see cutoff.go).
-				p.log.Info("node record lease renewals unanswered for its TTL; asking etcd whether it still has the lease")
-				if p.leaseLives(lctx, id, every) {
-					if a, err := p.client.KeepAlive(lctx, id); err == nil {
-						p.log.Info("node record lease renewals were answered late, but the lease lives; keeping it")
-						alive = a
-						continue
-					}
-				}
-				if ctx.Err() == nil {
-					p.log.Warn("node record lease lost; writing the record under a new one")
-				}
-				return nil
-			}
+		case <-kept.Lost():
+			// etcd answered a renewal: the lease is gone, so the
+			// preparer was cut off for longer than the TTL (see
+			// cutoff.go). Renewals merely answered late are no loss.
+			p.log.Warn("node record lease lost; writing the record under a new one")
+			return nil
+		case <-lctx.Done():
+			return nil
 		case <-t.C:
 			if err := write(); err != nil {
 				if errors.Is(err, rpctypes.ErrLeaseNotFound) {
@@ -285,25 +272,6 @@ func (p *Preparer) holdNodeRecord(ctx context.Context, nodes *status.NodeStore, 
 					p.log.Warn("node record not rewritten; trying again", zap.Error(err))
 				}
 			}
-		}
-	}
-}
-
-// leaseLives asks etcd whether lease id still has time to live, again
-// every `every` while etcd does not answer, until ctx ends (then false).
-func (p *Preparer) leaseLives(ctx context.Context, id clientv3.LeaseID, every time.Duration) bool {
-	for {
-		tctx, cancel := context.WithTimeout(ctx, every+time.Second)
-		r, err := p.client.TimeToLive(tctx, id)
-		cancel()
-		switch {
-		case err == nil:
-			return r.TTL > 0
-		case errors.Is(err, rpctypes.ErrLeaseNotFound), ctx.Err() != nil:
-			return false
-		}
-		if !sleepCtx(ctx, every) {
-			return false
 		}
 	}
 }
