@@ -18,6 +18,7 @@ import (
 	"github.com/p2kit/p2kit/rc"
 	"github.com/p2kit/p2kit/roll"
 	"github.com/p2kit/p2kit/status"
+	"go.etcd.io/etcd/api/v3/v3rpc/rpctypes"
 	clientv3 "go.etcd.io/etcd/client/v3"
 )
 
@@ -271,8 +272,24 @@ func (md *massDelete) wipe(ctx context.Context) error {
 	for _, kv := range resp.Kvs {
 		md.saved = append(md.saved, clientv3.OpPut(string(kv.Key), string(kv.Value)))
 	}
-	_, err = md.s.drv.Delete(ctx, md.dir(), clientv3.WithPrefix())
-	return err
+	// One raft entry removes every key. On an etcd that is behind, its
+	// answer can time out although it was (or will be) applied, and etcd
+	// refuses new requests while its apply is far behind; a deletion of
+	// the prefix is the same whenever it is applied, so it is sent again
+	// until one is answered.
+	for {
+		_, err = md.s.drv.Delete(ctx, md.dir(), clientv3.WithPrefix())
+		if err == nil || ctx.Err() != nil ||
+			!(errors.Is(err, rpctypes.ErrTimeout) || errors.Is(err, rpctypes.ErrTooManyRequests)) {
+			return err
+		}
+		fmt.Fprintf(md.s.out, "mass deletion: %v; sending it again\n", err)
+		select {
+		case <-time.After(time.Second):
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+	}
 }
 
 func (md *massDelete) holding() int { return md.s.obs.holdsOf("preparer/") }
