@@ -146,12 +146,7 @@ func TestUnansweredRenewalsAreNotSentMoreOften(t *testing.T) {
 	pn := newProxiedNode(t)
 	e := pn.e
 	pn.run(preparer.WithNodeTTL(ttl))
-	var lease clientv3.LeaseID
-	require.Eventually(t, func() bool {
-		var ok bool
-		_, lease, ok = e.nodeRecord()
-		return ok
-	}, waitFor, 20*time.Millisecond)
+	lease := e.waitNodeLease()
 	// Renewed by another client meanwhile, the lease lives whatever the
 	// preparer's client does.
 	kctx, stopRenewing := context.WithCancel(context.Background())
@@ -169,6 +164,18 @@ func TestUnansweredRenewalsAreNotSentMoreOften(t *testing.T) {
 	most := int64(elapsed/(ttl/3)) + 1
 	t.Logf("%d renewals sent in %s with no answer", sent, elapsed)
 	require.LessOrEqual(t, sent, most, "unanswered renewals sent again sooner than a third of the TTL")
+}
+
+// waitNodeLease waits for the node record and returns its lease.
+func (e *env) waitNodeLease() clientv3.LeaseID {
+	e.t.Helper()
+	var lease clientv3.LeaseID
+	require.Eventually(e.t, func() bool {
+		var ok bool
+		_, lease, ok = e.nodeRecord()
+		return ok
+	}, waitFor, 20*time.Millisecond, "node record")
+	return lease
 }
 
 // A grant whose answer was lost leaves no lease behind: etcd applied it
@@ -191,12 +198,7 @@ func TestTimedOutGrantLeavesNoLease(t *testing.T) {
 	require.Len(t, leases.Leases, 1, "etcd applied the grant whose answer is held")
 	resume()
 
-	var lease clientv3.LeaseID
-	require.Eventually(t, func() bool {
-		var ok bool
-		_, lease, ok = e.nodeRecord()
-		return ok
-	}, waitFor, 20*time.Millisecond)
+	lease := e.waitNodeLease()
 	leases, err = cli.Leases(e.ctx())
 	require.NoError(t, err)
 	require.Len(t, leases.Leases, 1, "a lease was left behind by the grant that timed out")

@@ -77,7 +77,8 @@ func For(client *clientv3.Client) (k *Keeper, release func()) {
 	defer keepersMu.Unlock()
 	k = keepers[client]
 	if k == nil {
-		ctx, cancel := context.WithCancel(context.Background())
+		// A closed client ends the keeper too.
+		ctx, cancel := context.WithCancel(client.Ctx())
 		k = &Keeper{
 			client: client,
 			cancel: cancel,

@@ -105,6 +105,33 @@ func livesFor(t *testing.T, cli *clientv3.Client, id clientv3.LeaseID, d time.Du
 	}
 }
 
+// renewMeanwhile renews id on cli, a client of the test's own, until stop:
+// the lease lives whatever the keeper's renewals become.
+func renewMeanwhile(t *testing.T, cli *clientv3.Client, id clientv3.LeaseID) (stop func()) {
+	t.Helper()
+	ctx, stop := context.WithCancel(context.Background())
+	t.Cleanup(stop)
+	_, err := cli.KeepAlive(ctx, id)
+	require.NoError(t, err)
+	return stop
+}
+
+// waitLogged waits until a message containing snippet was logged.
+func waitLogged(t *testing.T, logs *observer.ObservedLogs, snippet, msg string) {
+	t.Helper()
+	require.Eventually(t, func() bool { return logs.FilterMessageSnippet(snippet).Len() > 0 }, waitFor, 20*time.Millisecond, msg)
+}
+
+// notLost fails the test if l was reported lost.
+func notLost(t *testing.T, l *leasekeep.Lease) {
+	t.Helper()
+	select {
+	case <-l.Lost():
+		t.Fatal("lease reported lost")
+	default:
+	}
+}
+
 // Every lease of a client is renewed on one stream, and a lease outlives
 // several TTLs while kept.
 func TestLeasesOfAClientShareOneStream(t *testing.T) {
@@ -161,11 +188,7 @@ func TestLostAndStopped(t *testing.T) {
 		require.NoError(t, err)
 		return r.TTL <= 0
 	}, waitFor, 50*time.Millisecond, "stopped lease still renewed")
-	select {
-	case <-s.Lost():
-		t.Fatal("Stop reported the lease lost")
-	default:
-	}
+	notLost(t, s)
 }
 
 // A renewal etcd does not answer is sent again a third of the TTL later,
@@ -187,32 +210,21 @@ func TestUnansweredRenewals(t *testing.T) {
 	id := grant(t, cli, ttl)
 	l := k.Keep(id, ttl, zap.New(core))
 	// Another client renews the lease while the keeper's get lost.
-	rctx, stopRenewing := context.WithCancel(context.Background())
-	defer stopRenewing()
-	_, err = cli.KeepAlive(rctx, id)
-	require.NoError(t, err)
+	stopRenewing := renewMeanwhile(t, cli, id)
 
 	px.Blackhole()
 	start, before := time.Now(), kc.renewals.Load()
-	require.Eventually(t, func() bool {
-		return logs.FilterMessageSnippet("renewals unanswered").Len() > 0
-	}, waitFor, 20*time.Millisecond)
+	waitLogged(t, logs, "renewals unanswered", "renewals never unanswered for the TTL")
 	sent, elapsed := kc.renewals.Load()-before, time.Since(start)
 	px.Unblackhole()
 	t.Logf("%d renewals sent in %s with no answer", sent, elapsed)
 	require.LessOrEqual(t, sent, int64(elapsed/(ttl/3))+1, "renewals sent more often than a third of the TTL")
 
-	require.Eventually(t, func() bool {
-		return logs.FilterMessageSnippet("answered late").Len() > 0
-	}, waitFor, 20*time.Millisecond, "the keeper's renewals were never answered again")
+	waitLogged(t, logs, "answered late", "the keeper's renewals were never answered again")
 	t.Logf("%d keep-alive streams opened", kc.streams.Load())
 	stopRenewing()
 	livesFor(t, cli, id, 2*ttl)
-	select {
-	case <-l.Lost():
-		t.Fatal("a lease whose renewals were answered late was reported lost")
-	default:
-	}
+	notLost(t, l)
 }
 
 // A stream that stays up but carries nothing (a connection damaged by a
@@ -233,21 +245,12 @@ func TestSilentStreamIsReplaced(t *testing.T) {
 	l := k.Keep(id, ttl, zap.New(core))
 	// Another client renews the lease until the keeper's renewals are
 	// answered.
-	rctx, stopRenewing := context.WithCancel(context.Background())
-	defer stopRenewing()
-	_, err := cli.KeepAlive(rctx, id)
-	require.NoError(t, err)
-	require.Eventually(t, func() bool {
-		return logs.FilterMessageSnippet("answered late").Len() > 0
-	}, waitFor, 20*time.Millisecond, "the keeper's renewals were never answered")
+	stopRenewing := renewMeanwhile(t, cli, id)
+	waitLogged(t, logs, "answered late", "the keeper's renewals were never answered")
 	require.Equal(t, int64(2), kc.streams.Load(), "keep-alive streams opened")
 	stopRenewing()
 	livesFor(t, cli, id, 2*ttl)
-	select {
-	case <-l.Lost():
-		t.Fatal("lease reported lost")
-	default:
-	}
+	notLost(t, l)
 }
 
 // A stream etcd ends (here by restarting) is opened again and the
