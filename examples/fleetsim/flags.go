@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/p2kit/p2kit/component"
+	"github.com/p2kit/p2kit/preparer"
 	"github.com/spf13/pflag"
 )
 
@@ -29,6 +30,7 @@ type config struct {
 	releaseRate  float64
 	failover     bool
 	leaseTTL     int
+	nodeTTL      time.Duration
 	holdFor      time.Duration
 	phaseTimeout time.Duration
 	csv          string
@@ -70,6 +72,7 @@ func parseFlags(args []string, out io.Writer) (*config, error) {
 	fs.Float64Var(&c.releaseRate, "release-rate", 1000, "with --release: holds released per second at most (a failsafe.Limiter, bursts of a tenth of that)")
 	fs.BoolVar(&c.failover, "controller-failover", false, "roll again and crash the controller mid-roll: a standby controller takes over when its lease expires and finishes the roll")
 	fs.IntVar(&c.leaseTTL, "lease-ttl", 10, "the controllers' lease TTL in seconds: how long a crashed controller keeps its farms")
+	fs.DurationVar(&c.nodeTTL, "node-ttl", preparer.DefaultNodeTTL, "the TTL of each preparer's node record lease (preparer.WithNodeTTL)")
 	fs.DurationVar(&c.idle, "idle", 10*time.Second, "end with an idle phase this long, to measure the steady-state cost (0: none)")
 	fs.DurationVar(&c.phaseTimeout, "phase-timeout", 10*time.Minute, "give up on a phase that has not converged after this long")
 	fs.StringVar(&c.csv, "csv", "", "write the per-phase figures to this CSV file")
@@ -105,6 +108,8 @@ func parseFlags(args []string, out io.Writer) (*config, error) {
 		return nil, fmt.Errorf("--release-rate %g: want more than 0", c.releaseRate)
 	case c.leaseTTL < 1:
 		return nil, fmt.Errorf("--lease-ttl %d: want 1 or more seconds", c.leaseTTL)
+	case c.nodeTTL < time.Second:
+		return nil, fmt.Errorf("--node-ttl %s: want at least 1s", c.nodeTTL)
 	case c.healthEvery <= 0:
 		return nil, fmt.Errorf("--health-interval %s: want more than 0", c.healthEvery)
 	}

@@ -157,6 +157,8 @@ func TestFlags(t *testing.T) {
 	require.Contains(t, out.String(), "--release-rate 0")
 	require.Equal(t, 2, run([]string{"--lease-ttl", "0"}, &out))
 	require.Contains(t, out.String(), "--lease-ttl 0")
+	require.Equal(t, 2, run([]string{"--node-ttl", "500ms"}, &out))
+	require.Contains(t, out.String(), "--node-ttl 500ms")
 	// --until names a phase the flags ask for.
 	out.Reset()
 	require.Equal(t, 2, run([]string{"--until", "release"}, &out))

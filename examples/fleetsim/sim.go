@@ -155,6 +155,7 @@ func (s *sim) startPreparers() error {
 			preparer.WithWorkers(s.cfg.workers),
 			preparer.WithHealthChecker(mem),
 			preparer.WithHealthInterval(s.cfg.healthEvery),
+			preparer.WithNodeTTL(s.cfg.nodeTTL),
 			preparer.WithBackoff(200*time.Millisecond, 5*time.Second))
 		if err != nil {
 			return err
