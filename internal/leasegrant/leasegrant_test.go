@@ -37,8 +37,13 @@ func TestRetriedGrantFindsTheLeaseItMade(t *testing.T) {
 	}, 10*time.Second, 10*time.Millisecond, "etcd applied the grant whose answer is held")
 	px.Server().UnpauseRx()
 
+	// The retry asks first whether the lease is there: it proposes no
+	// second grant (each is a raft entry, "lease already exists" or not).
+	srv := c.Members[0].Server().Server
+	committed := srv.CommittedIndex()
 	id, err := g.Grant(ctx, pcli, 30)
 	require.NoError(t, err)
+	require.Equal(t, committed, srv.CommittedIndex(), "the retry proposed a grant")
 	l, err := cli.Leases(ctx)
 	require.NoError(t, err)
 	require.Len(t, l.Leases, 1, "the retry made a second lease")
