@@ -279,8 +279,7 @@ func (md *massDelete) wipe(ctx context.Context) error {
 	// until one is answered.
 	for {
 		_, err = md.s.drv.Delete(ctx, md.dir(), clientv3.WithPrefix())
-		if err == nil || ctx.Err() != nil ||
-			!(errors.Is(err, rpctypes.ErrTimeout) || errors.Is(err, rpctypes.ErrTooManyRequests)) {
+		if err == nil || !etcdBehind(ctx, err) {
 			return err
 		}
 		fmt.Fprintf(md.s.out, "mass deletion: %v; sending it again\n", err)
@@ -332,6 +331,28 @@ func (md *massDelete) checkNoUninstalls(r *result) error {
 
 // restore writes the saved intent back, in chunked transactions.
 func (md *massDelete) restore(ctx context.Context) error {
-	_, err := kv.CommitChunked(ctx, md.s.drv, nil, md.saved)
-	return err
+	ops := md.saved
+	for {
+		n, err := kv.CommitChunked(ctx, md.s.drv, nil, ops)
+		if err == nil || !etcdBehind(ctx, err) {
+			return err
+		}
+		// The chunk that failed may have been applied; its puts are the
+		// same whenever applied, so it is sent again with the rest.
+		ops = ops[n:]
+		fmt.Fprintf(md.s.out, "restore: %v; sending the %d ops left again\n", err, len(ops))
+		select {
+		case <-time.After(time.Second):
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+	}
+}
+
+// etcdBehind says whether err is etcd answering that it is behind (the
+// request timed out, or too many requests wait for its apply) while ctx
+// goes on: a request of the driver's that is the same whenever applied
+// can be sent again.
+func etcdBehind(ctx context.Context, err error) bool {
+	return ctx.Err() == nil && (errors.Is(err, rpctypes.ErrTimeout) || errors.Is(err, rpctypes.ErrTooManyRequests))
 }
