@@ -167,7 +167,7 @@ func (w *Watcher[T]) answers(ctx context.Context, t time.Duration) bool {
 // askProgress sends a progress request on the watch's stream.
 func (w *Watcher[T]) askProgress(ctx context.Context, t time.Duration) {
 	pctx, cancel := context.WithTimeout(ctx, t)
-	err := w.RequestProgress(pctx)
+	err := w.requestProgress(pctx)
 	cancel()
 	if err != nil && ctx.Err() == nil {
 		w.log.Debug("progress request on a silent watch stream failed", zap.Error(err))

@@ -263,11 +263,19 @@ func (s *Store[T]) List(ctx context.Context) (*Listing[T], error) {
 // listRaw pages through the prefix at one revision and calls fn for every
 // key-value in key order.
 func (s *Store[T]) listRaw(ctx context.Context, fn func(*mvccpb.KeyValue)) (int64, error) {
+	return s.listRawAt(ctx, 0, false, fn)
+}
+
+// listRawAt is listRaw at revision rev (0: the current one), of keys
+// only (no values) when keysOnly.
+func (s *Store[T]) listRawAt(ctx context.Context, rev int64, keysOnly bool, fn func(*mvccpb.KeyValue)) (int64, error) {
 	end := clientv3.GetPrefixRangeEnd(s.prefix)
 	from := s.prefix
-	var rev int64
 	for {
 		opts := []clientv3.OpOption{clientv3.WithRange(end), clientv3.WithLimit(s.pageSize)}
+		if keysOnly {
+			opts = append(opts, clientv3.WithKeysOnly())
+		}
 		if rev != 0 {
 			opts = append(opts, clientv3.WithRev(rev))
 		}

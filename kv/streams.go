@@ -58,6 +58,8 @@ func (s *stream) context(ctx context.Context) context.Context {
 type streamPool struct {
 	mu   sync.Mutex
 	open []*stream // streams with room, maybe some full or dead ones (dropped when met)
+
+	progress progressCheck // whether the client's servers order progress answers
 }
 
 var (

@@ -80,6 +80,7 @@ type Watcher[T any] struct {
 
 	retry      time.Duration
 	stall      stallCheck
+	confirm    bool // RequestProgress asked: confirm a progress notification (see progressHolds)
 	synced     chan struct{}
 	syncedOnce sync.Once
 }
@@ -132,7 +133,21 @@ func (w *Watcher[T]) Lag() int64 { return max(0, w.head.Load()-w.rev.Load()) }
 // notification on the watch's stream, which advances Revision on a quiet
 // prefix. It does nothing while no watch stream is open (Next opens one).
 // Call it from the goroutine that calls Next, not while Next runs.
+//
+// On etcd servers before 3.4.24 and 3.5.8, which may answer before the
+// events the answer confirms have been sent, Next confirms the answer
+// with a keys-only listing of the prefix at its revision before Revision
+// moves (see progressHolds).
 func (w *Watcher[T]) RequestProgress(ctx context.Context) error {
+	if w.wch == nil {
+		return nil
+	}
+	w.confirm = true
+	return w.requestProgress(ctx)
+}
+
+// requestProgress sends a progress request on the watch's stream.
+func (w *Watcher[T]) requestProgress(ctx context.Context) error {
 	if w.wch == nil {
 		return nil
 	}
@@ -249,7 +264,7 @@ func (w *Watcher[T]) Next(ctx context.Context) (*Batch[T], error) {
 			w.retry = 0
 			w.seen(resp.Header.Revision)
 			if resp.IsProgressNotify() {
-				if r := resp.Header.Revision; r > w.rev.Load() {
+				if r := resp.Header.Revision; r > w.rev.Load() && w.progressHolds(ctx, r) {
 					w.rev.Store(r)
 				}
 				continue

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
 	"strings"
 	"time"
 
@@ -81,14 +82,23 @@ func rollHistory(ctx context.Context, cli *clientv3.Client, prefix, pod string, 
 }
 
 // history returns the events under dir from revision from to revision to,
-// replayed by a watch.
+// replayed by a watch. The watch's end is judged by its events or, when
+// none came after to, by a progress notification confirmed by etcd's keys
+// at to: etcd before 3.4.24 and 3.5.8 answers a progress request before
+// the events of a watch still replaying history (etcd-io/etcd#15220).
 func history(ctx context.Context, cli *clientv3.Client, dir string, from, to int64) ([]*clientv3.Event, error) {
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
+	keys, err := keysAt(ctx, cli, dir, from-1)
+	if err != nil {
+		return nil, err
+	}
 	wch := cli.Watch(ctx, dir, clientv3.WithPrefix(), clientv3.WithRev(from), clientv3.WithProgressNotify())
+	_ = cli.RequestProgress(ctx) // a history that ends in quiet ends without waiting for the ticker
 	tick := time.NewTicker(100 * time.Millisecond)
 	defer tick.Stop()
 	var events []*clientv3.Event
+	var checked time.Time
 	for {
 		select {
 		case wr, ok := <-wch:
@@ -99,13 +109,28 @@ func history(ctx context.Context, cli *clientv3.Client, dir string, from, to int
 				return nil, fmt.Errorf("history of %s from revision %d: %w", dir, from, err)
 			}
 			for _, ev := range wr.Events {
-				if ev.Kv.ModRevision <= to {
-					events = append(events, ev)
+				if ev.Kv.ModRevision > to {
+					return events, nil // a watch's events come in order
+				}
+				events = append(events, ev)
+				if ev.Type == mvccpb.DELETE {
+					delete(keys, string(ev.Kv.Key))
+				} else {
+					keys[string(ev.Kv.Key)] = ev.Kv.ModRevision
 				}
 			}
-			if n := len(wr.Events); (n > 0 && wr.Events[n-1].Kv.ModRevision >= to) ||
-				(wr.IsProgressNotify() && wr.Header.Revision >= to) {
+			if n := len(wr.Events); n > 0 && wr.Events[n-1].Kv.ModRevision == to {
 				return events, nil
+			}
+			if wr.IsProgressNotify() && wr.Header.Revision >= to && time.Since(checked) > 500*time.Millisecond {
+				checked = time.Now()
+				at, err := keysAt(ctx, cli, dir, to)
+				if err != nil {
+					return nil, err
+				}
+				if maps.Equal(at, keys) {
+					return events, nil
+				}
 			}
 		case <-tick.C:
 			_ = cli.RequestProgress(ctx)
@@ -113,6 +138,20 @@ func history(ctx context.Context, cli *clientv3.Client, dir string, from, to int
 			return nil, fmt.Errorf("history of %s from revision %d: %w", dir, from, ctx.Err())
 		}
 	}
+}
+
+// keysAt returns the keys under dir at revision rev, with their
+// modification revisions.
+func keysAt(ctx context.Context, cli *clientv3.Client, dir string, rev int64) (map[string]int64, error) {
+	resp, err := cli.Get(ctx, dir, clientv3.WithPrefix(), clientv3.WithRev(rev), clientv3.WithKeysOnly())
+	if err != nil {
+		return nil, fmt.Errorf("keys of %s at revision %d: %w", dir, rev, err)
+	}
+	keys := make(map[string]int64, len(resp.Kvs))
+	for _, kv := range resp.Kvs {
+		keys[string(kv.Key)] = kv.ModRevision
+	}
+	return keys, nil
 }
 
 // podKey returns the node of "<dir><node>/<pod>".
