@@ -9,6 +9,7 @@ import (
 	"github.com/p2kit/p2kit/etcdtest"
 	"github.com/p2kit/p2kit/internal/etcdexec"
 	"github.com/stretchr/testify/require"
+	"go.etcd.io/etcd/api/v3/v3rpc/rpctypes"
 	clientv3 "go.etcd.io/etcd/client/v3"
 )
 
@@ -69,4 +70,21 @@ func TestHistoryIsWhole(t *testing.T) {
 			require.Len(t, events, 1+20*50+1)
 		})
 	}
+}
+
+// TestEtcdBehind: the driver sends again what etcd timed out or refused
+// while behind or between leaders, wrapped or not, and nothing else.
+func TestEtcdBehind(t *testing.T) {
+	ctx := t.Context()
+	for _, err := range []error{rpctypes.ErrTimeout, rpctypes.ErrTimeoutDueToConnectionLost, rpctypes.ErrTimeoutDueToLeaderFail,
+		rpctypes.ErrTooManyRequests, rpctypes.ErrLeaderChanged, rpctypes.ErrNoLeader,
+		fmt.Errorf("commit 128 ops: %w", rpctypes.ErrTimeoutDueToConnectionLost)} {
+		require.True(t, etcdBehind(ctx, err), "%v", err)
+	}
+	for _, err := range []error{nil, rpctypes.ErrCompacted, rpctypes.ErrPermissionDenied, context.Canceled} {
+		require.False(t, etcdBehind(ctx, err), "%v", err)
+	}
+	done, cancel := context.WithCancel(ctx)
+	cancel()
+	require.False(t, etcdBehind(done, rpctypes.ErrTimeout), "not once the run's context is done")
 }

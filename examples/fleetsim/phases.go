@@ -349,10 +349,20 @@ func (md *massDelete) restore(ctx context.Context) error {
 	}
 }
 
-// etcdBehind says whether err is etcd answering that it is behind (the
-// request timed out, or too many requests wait for its apply) while ctx
-// goes on: a request of the driver's that is the same whenever applied
+// etcdBehind says whether err is etcd answering that it is behind or
+// between leaders (the request timed out, for one of its reasons; too many
+// requests wait for its apply; the leader changed or is not known) while
+// ctx goes on: a request of the driver's that is the same whenever applied
 // can be sent again.
 func etcdBehind(ctx context.Context, err error) bool {
-	return ctx.Err() == nil && (errors.Is(err, rpctypes.ErrTimeout) || errors.Is(err, rpctypes.ErrTooManyRequests))
+	if ctx.Err() != nil {
+		return false
+	}
+	for _, e := range []error{rpctypes.ErrTimeout, rpctypes.ErrTimeoutDueToConnectionLost, rpctypes.ErrTimeoutDueToLeaderFail,
+		rpctypes.ErrTooManyRequests, rpctypes.ErrLeaderChanged, rpctypes.ErrNoLeader} {
+		if errors.Is(err, e) {
+			return true
+		}
+	}
+	return false
 }

@@ -117,8 +117,24 @@ func releaseHold(ctx context.Context, cli *clientv3.Client, log *audit.Log, pref
 	if err != nil {
 		return fmt.Errorf("release hold %s: %w", h.ID, err)
 	}
-	_, err = kv.Commit(ctx, cli, []clientv3.Cmp{cmp}, put, rec)
+	// etcd may time out a commit it applies: send it again while etcd is
+	// behind (the same release and audit record, whenever applied).
+	retried := false
+	for wait := 100 * time.Millisecond; ; wait = min(2*wait, 2*time.Second) {
+		_, err = kv.Commit(ctx, cli, []clientv3.Cmp{cmp}, put, rec)
+		if !etcdBehind(ctx, err) {
+			break
+		}
+		retried = true
+		select {
+		case <-time.After(wait):
+		case <-ctx.Done():
+			return fmt.Errorf("release hold %s: %w", h.ID, err)
+		}
+	}
 	switch {
+	case errors.Is(err, kv.ErrConflict) && retried:
+		return nil // applied by a try that timed out; the hold has ended since
 	case errors.Is(err, kv.ErrConflict):
 		return fmt.Errorf("release hold %s: %s: %w", h.ID, failsafe.HoldKey(prefix, h.ID), kv.ErrNotFound)
 	case err != nil:
