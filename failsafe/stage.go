@@ -285,6 +285,10 @@ func (s *stage[T]) released(ctx context.Context) (*kv.Batch[T], error) {
 	return s.finish(true), nil
 }
 
+// maxCatchUpWait bounds how long catchUp waits for an answer before it
+// asks etcd again.
+const maxCatchUpWait = 16 * time.Second
+
 // catchUp reads the source until its state reflects rev, when the source
 // can tell its revision (kv.Progress).
 func (s *stage[T]) catchUp(ctx context.Context, rev int64) error {
@@ -292,13 +296,18 @@ func (s *stage[T]) catchUp(ctx context.Context, rev int64) error {
 	if !ok || rev == 0 {
 		return nil
 	}
-	for p.Revision() < rev {
+	// Each round asks etcd again, after twice as long as the last (to
+	// maxCatchUpWait): an etcd that answers late, and on servers before
+	// 3.4.24 and 3.5.8 the listing that confirms an answer (see
+	// kv.Watcher.RequestProgress), is not asked again and again.
+	wait := time.Second
+	for ; p.Revision() < rev; wait = min(2*wait, maxCatchUpWait) {
 		if err := p.RequestProgress(ctx); err != nil && ctx.Err() != nil {
 			return ctx.Err()
 		}
 		// Wait for a batch, or for the progress notification to move
 		// the source's revision past rev; ask again after a while.
-		ictx, cancel := context.WithTimeout(ctx, time.Second)
+		ictx, cancel := context.WithTimeout(ctx, wait)
 		done := make(chan struct{})
 		go func() {
 			defer close(done)

@@ -22,7 +22,8 @@ import (
 // On such a server, or one whose version is not known, a progress
 // notification moves a watcher's revision only when the watcher asked for
 // it with RequestProgress and a keys-only listing of its prefix at the
-// notification's revision matches its state key for key.
+// notification's revision matches its state key for key: one listing per
+// request, for the first notification after it.
 
 const (
 	// versionRecheck is how long the versions of a client's servers are
@@ -118,13 +119,14 @@ func (w *Watcher[T]) progressHolds(ctx context.Context, rev int64) bool {
 	if !w.confirm {
 		return false
 	}
+	// One listing per request: the answer to one watch's request reaches
+	// every watch on the stream, and a watch that is behind lists again
+	// only when it asks again.
+	w.confirm = false
 	same, err := w.stateAt(ctx, rev)
 	if err != nil {
 		w.log.Debug("progress notification not confirmed", zap.Int64("revision", rev), zap.Error(err))
 		return false
-	}
-	if same {
-		w.confirm = false
 	}
 	return same
 }
