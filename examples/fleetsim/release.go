@@ -41,6 +41,7 @@ type release struct {
 	counts   [numRoles]counts // when the phase began
 	before   []podCalls
 	released []time.Time // when each release was committed
+	gone     int         // releases sent again: the hold's record was gone (see act)
 	finished []bool      // per node: converged
 }
 
@@ -68,27 +69,76 @@ func (rl *release) act(ctx context.Context) error {
 	lim := failsafe.NewLimiter("release failsafe hold", time.Duration(float64(time.Second)/s.cfg.releaseRate),
 		releaseBurst(s.cfg.releaseRate), s.log)
 	log := audit.NewLog(s.drv, keyspace.WithPrefix(s.cfg.prefix))
+	// A hold whose record was gone when its release was sent (its
+	// preparer's lease lapsed on a busy etcd: the preparer writes it
+	// again under its next lease) is released again once it is back, as
+	// an operator would on seeing "not found".
+	for pending := picked; ; {
+		gone, err := rl.releaseAll(ctx, pending, lim, log)
+		if err != nil || len(gone) == 0 {
+			return err
+		}
+		rl.gone += len(gone)
+		if pending, err = rl.back(ctx, gone); err != nil {
+			return err
+		}
+	}
+}
+
+// back waits until some of the holds gone are recorded again and returns
+// them.
+func (rl *release) back(ctx context.Context, gone map[string]bool) ([]failsafe.Record, error) {
+	for {
+		select {
+		case <-time.After(time.Second):
+		case <-ctx.Done():
+			return nil, fmt.Errorf("%d holds whose record was gone when released are not back: %w", len(gone), ctx.Err())
+		}
+		recs, err := failsafe.ListHolds(ctx, rl.s.drv, rl.s.cfg.prefix)
+		if err != nil {
+			return nil, err
+		}
+		var again []failsafe.Record
+		for _, h := range recs {
+			if gone[h.ID] {
+				again = append(again, h)
+			}
+		}
+		if len(again) > 0 {
+			return again, nil
+		}
+	}
+}
+
+// releaseAll releases holds, paced by lim, and returns the ids of those
+// whose record was gone.
+func (rl *release) releaseAll(ctx context.Context, holds []failsafe.Record, lim *failsafe.Limiter, log *audit.Log) (map[string]bool, error) {
 	work := make(chan failsafe.Record)
 	var mu sync.Mutex
 	var first error
+	gone := map[string]bool{}
 	var wg sync.WaitGroup
 	for range releaseWorkers {
 		wg.Go(func() {
 			for h := range work {
 				err := lim.Wait(ctx)
 				if err == nil {
-					err = releaseHold(ctx, s.drv, log, s.cfg.prefix, h)
+					err = releaseHold(ctx, rl.s.drv, log, rl.s.cfg.prefix, h)
 				}
 				mu.Lock()
-				if err != nil && first == nil {
+				switch {
+				case errors.Is(err, kv.ErrNotFound):
+					gone[h.ID] = true
+				case err != nil && first == nil:
 					first = err
+				case err == nil:
+					rl.released = append(rl.released, time.Now())
 				}
-				rl.released = append(rl.released, time.Now())
 				mu.Unlock()
 			}
 		})
 	}
-	for _, h := range picked {
+	for _, h := range holds {
 		select {
 		case work <- h:
 		case <-ctx.Done():
@@ -97,9 +147,9 @@ func (rl *release) act(ctx context.Context) error {
 	close(work)
 	wg.Wait()
 	if first != nil {
-		return first
+		return nil, first
 	}
-	return ctx.Err()
+	return gone, ctx.Err()
 }
 
 // releaseBurst is the limiter's burst for rate releases a second.
@@ -219,8 +269,8 @@ func (rl *release) check(ctx context.Context, r *result) error {
 	r.installs = int64(installs)
 	times := s.removals(rl.start)
 	r.notes = append(r.notes,
-		fmt.Sprintf("%d preparer holds released in %.1fs, %s (failsafe.Limiter: %g a second, bursts of %d)",
-			len(rl.released), spanOf(rl.released).Seconds(), rateOf(rl.released), s.cfg.releaseRate, releaseBurst(s.cfg.releaseRate)),
+		fmt.Sprintf("%d preparer holds released in %.1fs, %s (failsafe.Limiter: %g a second, bursts of %d); %d releases found the hold's record gone (its lease lapsed) and were sent again once it was back",
+			len(rl.released), spanOf(rl.released).Seconds(), rateOf(rl.released), s.cfg.releaseRate, releaseBurst(s.cfg.releaseRate), rl.gone),
 		fmt.Sprintf("%d held pods, %d uninstalls (%d more Uninstall calls found nothing installed), %d installs; uninstalls %s",
 			held, removed, noops, installs, rateOf(times)))
 	if len(problems) > 0 {
