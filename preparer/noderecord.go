@@ -241,13 +241,28 @@ func (p *Preparer) holdNodeRecord(ctx context.Context, nodes *status.NodeStore, 
 		last = rec
 		return nil
 	}
-	if err := write(); err != nil {
-		if lctx.Err() == nil {
-			rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 2*time.Second)
-			_, _ = p.client.Revoke(rctx, id)
-			cancel()
+	// A first write that failed is tried again under the same lease,
+	// which the keeper keeps alive meanwhile: on a busy etcd a write that
+	// timed out costs no revocation and no new grant, two raft entries
+	// more. Only a lease found gone, or lost, is replaced.
+	for attempt := 0; ; attempt++ {
+		err := write()
+		if err == nil {
+			break
 		}
-		return err
+		if lctx.Err() != nil || errors.Is(err, rpctypes.ErrLeaseNotFound) {
+			return err
+		}
+		if attempt == 0 {
+			p.log.Warn("node record not written; trying again under the same lease", zap.Error(err))
+		}
+		select {
+		case <-kept.Lost():
+			return err
+		case <-lctx.Done():
+			return err
+		case <-time.After(regrantDelay(p.minBackoff, p.maxBackoff, attempt)):
+		}
 	}
 	written(id)
 	t := time.NewTicker(every)
