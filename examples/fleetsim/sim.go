@@ -9,6 +9,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/p2kit/p2kit/component"
 	"github.com/p2kit/p2kit/internal/embedded"
 	"github.com/p2kit/p2kit/preparer"
 	"github.com/p2kit/p2kit/preparer/memory"
@@ -132,8 +133,10 @@ func (s *sim) dial(opts []grpc.DialOption) (*clientv3.Client, error) {
 		e.DialOptions = opts
 		c, err = e.Dial(s.ctx, zap.NewNop())
 	} else {
+		// The retries component.Dial sets, as the binaries have.
 		c, err = clientv3.New(clientv3.Config{Endpoints: []string{s.srv.Endpoint}, DialTimeout: 5 * time.Second,
-			Logger: zap.NewNop(), DialOptions: opts})
+			Logger: zap.NewNop(), DialOptions: opts,
+			MaxUnaryRetries: component.MaxUnaryRetries, BackoffWaitBetween: component.RetryWait})
 	}
 	if err != nil {
 		return nil, err
