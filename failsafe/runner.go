@@ -24,6 +24,31 @@ func (h *Holds) poke() {
 	}
 }
 
+// Bookkeeping that failed is tried again after a backoff that doubles to
+// maxBackoff, or to maxBackoffBehind when etcd said it is behind: a mass
+// deletion has every node of the fleet write its hold record at once, and
+// at 30,000 simulated nodes the records etcd refused as "too many
+// requests", each tried again every few seconds, were 1.65 million puts in
+// six minutes, which kept it behind. The hold is in effect whether or not
+// its record is written.
+const (
+	maxBackoff       = 5 * time.Second
+	maxBackoffBehind = 30 * time.Second
+)
+
+// nextBackoff is the backoff after one of backoff that ended in err.
+func nextBackoff(backoff time.Duration, err error) time.Duration {
+	limit := maxBackoff
+	for _, behind := range []error{rpctypes.ErrTooManyRequests, rpctypes.ErrTimeout, rpctypes.ErrTimeoutDueToLeaderFail,
+		rpctypes.ErrTimeoutDueToConnectionLost, rpctypes.ErrTimeoutWaitAppliedIndex} {
+		if errors.Is(err, behind) {
+			limit = maxBackoffBehind
+			break
+		}
+	}
+	return min(2*backoff, limit)
+}
+
 // run is the one goroutine of h while any hold is in effect or any ended
 // hold's keys are still to be removed. It removes the keys of ended holds,
 // writes the records that changed (each at most every minInterval), keeps
@@ -70,7 +95,7 @@ func (h *Holds) run() {
 			d := backoff - rand.N(backoff/2+1)
 			h.log.Warn("failsafe hold bookkeeping failed; retrying", zap.Duration("in", d), zap.Error(err))
 			failAt, wake = now.Add(d), now.Add(d)
-			backoff = min(2*backoff, 5*time.Second)
+			backoff = nextBackoff(backoff, err)
 		} else {
 			backoff = 50 * time.Millisecond
 			h.mu.Lock()
