@@ -41,35 +41,28 @@ func TestRollHistoryCheck(t *testing.T) {
 // answers progress requests before the events of a watch replaying
 // history (etcd-io/etcd#15220), which read a roll as 0 changes.
 func TestHistoryIsWhole(t *testing.T) {
-	for _, v := range append(etcdexec.Versions(), "embedded") {
-		t.Run("etcd-"+v, func(t *testing.T) {
-			var cli *clientv3.Client
-			if v == "embedded" {
-				cli = etcdtest.New(t).Client(t)
-			} else {
-				cli = etcdexec.Start(t, v).Client(t)
+	embedded := func(t *testing.T) *clientv3.Client { return etcdtest.New(t).Client(t) }
+	etcdexec.EachVersion(t, embedded, func(t *testing.T, cli *clientv3.Client) {
+		ctx, cancel := context.WithTimeout(t.Context(), time.Minute)
+		defer cancel()
+		first, err := cli.Put(ctx, "/h/intent/n0/app", "x")
+		require.NoError(t, err)
+		for i := range 20 {
+			var ops []clientv3.Op
+			for n := range 50 {
+				ops = append(ops, clientv3.OpPut(fmt.Sprintf("/h/intent/n%d/app", n), fmt.Sprint(i)))
 			}
-			ctx, cancel := context.WithTimeout(t.Context(), time.Minute)
-			defer cancel()
-			first, err := cli.Put(ctx, "/h/intent/n0/app", "x")
+			_, err := cli.Txn(ctx).Then(ops...).Commit()
 			require.NoError(t, err)
-			for i := range 20 {
-				var ops []clientv3.Op
-				for n := range 50 {
-					ops = append(ops, clientv3.OpPut(fmt.Sprintf("/h/intent/n%d/app", n), fmt.Sprint(i)))
-				}
-				_, err := cli.Txn(ctx).Then(ops...).Commit()
-				require.NoError(t, err)
-			}
-			_, err = cli.Delete(ctx, "/h/intent/n1/app")
-			require.NoError(t, err)
-			last, err := cli.Put(ctx, "/h/other", "x")
-			require.NoError(t, err)
-			events, err := history(ctx, cli, "/h/intent/", first.Header.Revision, last.Header.Revision)
-			require.NoError(t, err)
-			require.Len(t, events, 1+20*50+1)
-		})
-	}
+		}
+		_, err = cli.Delete(ctx, "/h/intent/n1/app")
+		require.NoError(t, err)
+		last, err := cli.Put(ctx, "/h/other", "x")
+		require.NoError(t, err)
+		events, err := history(ctx, cli, "/h/intent/", first.Header.Revision, last.Header.Revision)
+		require.NoError(t, err)
+		require.Len(t, events, 1+20*50+1)
+	})
 }
 
 // TestEtcdBehind: the driver sends again what etcd timed out or refused

@@ -169,6 +169,17 @@ func (s *Server) Stop() {
 	})
 }
 
+// EachVersion runs fn as a subtest ("etcd-3.4", ...) with a client of a
+// fresh server of each external version, then ("etcd-embedded") with one of
+// embedded, which starts an embedded member and returns its client (the
+// etcdtest package, which this one does not import).
+func EachVersion(t *testing.T, embedded func(t *testing.T) *clientv3.Client, fn func(t *testing.T, cli *clientv3.Client)) {
+	for _, v := range Versions() {
+		t.Run("etcd-"+v, func(t *testing.T) { fn(t, Start(t, v).Client(t)) })
+	}
+	t.Run("etcd-embedded", func(t *testing.T) { fn(t, embedded(t)) })
+}
+
 // Client returns a client of the server, closed when the test ends.
 func (s *Server) Client(t testing.TB) *clientv3.Client {
 	t.Helper()
