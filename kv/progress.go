@@ -39,26 +39,36 @@ const (
 // progressCheck remembers whether a client's servers order progress
 // notifications after the events they confirm.
 type progressCheck struct {
-	mu      sync.Mutex
-	ordered bool
-	until   time.Time // when to ask again
+	mu       sync.Mutex
+	ordered  bool      // false until a check found every server fixed
+	until    time.Time // when to ask again
+	checking bool      // a check runs
 }
 
 // progressOrdered reports whether every etcd server of the client is of a
 // version that orders progress notifications after the events they
-// confirm. It asks each endpoint's server (Status) at most once per
-// versionRetry, or versionRecheck once all were fixed; a server that does
-// not answer counts as not fixed.
-func (p *streamPool) progressOrdered(ctx context.Context, cli *clientv3.Client, log *zap.Logger) bool {
+// confirm, as last found. When that is due it asks again, in the
+// background, so that no watch waits on a member that does not answer:
+// each endpoint's server (Status), at most once per versionRetry, or
+// versionRecheck once all were fixed; a server that does not answer counts
+// as not fixed. Until the first check is done, no server is taken as fixed.
+func (p *streamPool) progressOrdered(cli *clientv3.Client, log *zap.Logger) bool {
 	c := &p.progress
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	if time.Now().Before(c.until) {
-		return c.ordered
+	if !c.checking && !time.Now().Before(c.until) {
+		c.checking = true
+		go c.check(cli, log)
 	}
+	return c.ordered
+}
+
+// check asks every endpoint's server its version and records the answer.
+// It ends within statusTimeout per endpoint, or when the client closes.
+func (c *progressCheck) check(cli *clientv3.Client, log *zap.Logger) {
 	ordered := true
 	for _, ep := range cli.Endpoints() {
-		sctx, cancel := context.WithTimeout(ctx, statusTimeout)
+		sctx, cancel := context.WithTimeout(cli.Ctx(), statusTimeout)
 		resp, err := cli.Status(sctx, ep)
 		cancel()
 		switch {
@@ -72,12 +82,13 @@ func (p *streamPool) progressOrdered(ctx context.Context, cli *clientv3.Client, 
 			ordered = false
 		}
 	}
-	c.ordered = ordered
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.ordered, c.checking = ordered, false
 	c.until = time.Now().Add(versionRetry)
 	if ordered {
 		c.until = time.Now().Add(versionRecheck)
 	}
-	return ordered
 }
 
 // progressFixed reports whether an etcd server of version v sends a
@@ -113,7 +124,7 @@ func progressFixed(v string) bool {
 // servers that order their answers; on others, only when the watcher
 // asked for progress and its state is etcd's at rev.
 func (w *Watcher[T]) progressHolds(ctx context.Context, rev int64) bool {
-	if w.pool.progressOrdered(ctx, w.s.client, w.log) {
+	if w.pool.progressOrdered(w.s.client, w.log) {
 		return true
 	}
 	if !w.confirm {
