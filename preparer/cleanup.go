@@ -24,24 +24,22 @@ func WithRemovedTTL(d time.Duration) Option {
 	}
 }
 
-// cleanupRemoved deletes the status records of removed pods once they are
-// older than the removed TTL, until ctx ends. Records left by an earlier
-// run of the preparer are found with one listing at start.
-func (p *Preparer) cleanupRemoved(ctx context.Context) {
-	every := min(max(p.removedTTL/4, 10*time.Millisecond), 15*time.Second)
-	t := time.NewTicker(every)
-	defer t.Stop()
-	seeded := false
-	for {
+// cleanupEvery is how often the removed records are looked at.
+func (p *Preparer) cleanupEvery() time.Duration {
+	return min(max(p.removedTTL/4, 10*time.Millisecond), 15*time.Second)
+}
+
+// cleanupRemoved returns what deletes the status records of removed pods
+// once they are older than the removed TTL, run every cleanupEvery.
+// Records left by an earlier run of the preparer are found with one
+// listing, the first that succeeds.
+func (p *Preparer) cleanupRemoved() func(context.Context) {
+	seeded := false // runs never overlap (every)
+	return func(ctx context.Context) {
 		if !seeded {
 			seeded = p.seedRemoved(ctx)
 		}
 		p.deleteExpired(ctx, time.Now())
-		select {
-		case <-ctx.Done():
-			return
-		case <-t.C:
-		}
 	}
 }
 

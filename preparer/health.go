@@ -62,20 +62,13 @@ func (d DefaultHealthChecker) Check(ctx context.Context, m *manifest.Manifest, p
 	return status.Passing, nil
 }
 
-// healthLoop checks every launched pod each interval and writes a pod's
-// status record when its health or processes change; it also refreshes the
-// watch lag gauge while intent is quiet.
-func (p *Preparer) healthLoop(ctx context.Context, w interface{ Lag() int64 }) {
-	t := time.NewTicker(p.healthEvery)
-	defer t.Stop()
-	for {
+// healthCheck checks every launched pod and writes a pod's status record
+// when its health or processes change; it also refreshes the watch lag
+// gauge while intent is quiet. It runs every health interval (every).
+func (p *Preparer) healthCheck(w interface{ Lag() int64 }) func(context.Context) {
+	return func(ctx context.Context) {
 		p.checkAll(ctx)
 		p.m.setLag(p.node, w.Lag())
-		select {
-		case <-ctx.Done():
-			return
-		case <-t.C:
-		}
 	}
 }
 
@@ -88,6 +81,13 @@ func (p *Preparer) checkAll(ctx context.Context) {
 		}
 	}
 	p.mu.Unlock()
+	if len(pods) == 1 || p.workers == 1 {
+		// No goroutines to start for checks made one at a time.
+		for _, m := range pods {
+			p.checkPod(ctx, m)
+		}
+		return
+	}
 	sem := make(chan struct{}, p.workers)
 	var wg sync.WaitGroup
 	for _, m := range pods {

@@ -323,9 +323,10 @@ func (p *Preparer) housekeeping(ctx context.Context) func() {
 	ctx, cancel := context.WithCancel(ctx)
 	var wg sync.WaitGroup
 	wg.Go(func() { p.keepNodeRecord(ctx) })
-	wg.Go(func() { p.cleanupRemoved(ctx) })
+	stopCleanup := every(ctx, p.cleanupEvery(), p.cleanupRemoved())
 	return func() {
 		cancel()
+		stopCleanup()
 		wg.Wait()
 	}
 }

@@ -68,7 +68,7 @@ type Preparer struct {
 	lastStatus map[string]*status.PodStatus // never changed in place
 	pruned     map[string]string            // pod -> the digest whose older installs were pruned
 	podLocks   map[string]*sync.Mutex
-	cutOff     chan struct{} // see cutoff.go
+	cut        cutOffs // see cutoff.go
 
 	// nodeLease is the node record's lease while the record is kept,
 	// which the hold records share; holds is Run's, so that the lease
@@ -168,7 +168,6 @@ func New(client *clientv3.Client, node string, inst Installer, launch Launcher, 
 		lastStatus:  map[string]*status.PodStatus{},
 		pruned:      map[string]string{},
 		podLocks:    map[string]*sync.Mutex{},
-		cutOff:      make(chan struct{}, 1),
 	}
 	for _, o := range opts {
 		o(p)
@@ -227,13 +226,18 @@ func (p *Preparer) Run(ctx context.Context) error {
 		failsafe.MaxDeletes[manifest.Manifest](holds, 2, 0.5))
 
 	q := workqueue.New(p.minBackoff, p.maxBackoff)
-	var wg sync.WaitGroup
+	// What runs once the first intent batch is in: the workers (started
+	// by the queue when pods are ready) and the health checks. Stopped
+	// after ctx ends.
+	var stops []func()
 	defer func() {
 		cancel()
 		q.Close()
-		wg.Wait()
+		for _, stop := range stops {
+			stop()
+		}
 	}()
-	wg.Go(func() { p.resyncOnCutOff(ctx, w) })
+	defer p.resyncOnCutOff(w)()
 
 	started := false
 	for {
@@ -255,10 +259,8 @@ func (p *Preparer) Run(ctx context.Context) error {
 				}
 				return err
 			}
-			for range p.workers {
-				wg.Go(func() { p.work(ctx, q) })
-			}
-			wg.Go(func() { p.healthLoop(ctx, w) })
+			stops = append(stops, q.Serve(p.workers, func(pod string) error { return p.work(ctx, q, pod) }),
+				every(ctx, p.healthEvery, p.healthCheck(w)))
 			started = true
 		}
 	}
@@ -345,24 +347,20 @@ func (p *Preparer) apply(b *kv.Batch[manifest.Manifest], q *workqueue.Queue) {
 	}
 }
 
-func (p *Preparer) work(ctx context.Context, q *workqueue.Queue) {
-	for {
-		pod, ok := q.Get()
-		if !ok {
-			return
-		}
-		start := time.Now()
-		err := p.reconcile(ctx, pod)
-		p.m.reconcile.Observe(time.Since(start).Seconds())
-		if err != nil && ctx.Err() == nil {
-			p.m.failures.Inc()
-			p.log.Warn("pod action failed; retrying", zap.String("pod", pod), zap.Int("failures", q.Failures(pod)+1), zap.Error(err))
-		}
-		if ctx.Err() != nil {
-			err = nil
-		}
-		q.Done(pod, err)
+// work reconciles one pod; the error, nil once ctx has ended, goes back
+// to the queue (a retry after its backoff).
+func (p *Preparer) work(ctx context.Context, q *workqueue.Queue, pod string) error {
+	start := time.Now()
+	err := p.reconcile(ctx, pod)
+	p.m.reconcile.Observe(time.Since(start).Seconds())
+	if ctx.Err() != nil {
+		return nil
 	}
+	if err != nil {
+		p.m.failures.Inc()
+		p.log.Warn("pod action failed; retrying", zap.String("pod", pod), zap.Int("failures", q.Failures(pod)+1), zap.Error(err))
+	}
+	return err
 }
 
 // lockPod serializes the actions and health checks of one pod.

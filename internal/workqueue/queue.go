@@ -25,6 +25,14 @@ type Queue struct {
 	closed     bool
 	minBackoff time.Duration
 	maxBackoff time.Duration
+
+	// Set by Serve: what processes a key, how many goroutines may, and
+	// how many do.
+	serveFn  func(key string) error
+	serveMax int
+	serving  int // goroutines started
+	busy     int // of which in serveFn
+	served   sync.WaitGroup
 }
 
 // New returns a queue whose retries back off from min to max.
@@ -66,6 +74,60 @@ func (q *Queue) addLocked(key string) {
 	q.queued[key] = true
 	q.order = append(q.order, key)
 	q.cond.Signal()
+	q.serveMoreLocked()
+}
+
+// Serve processes the queue's keys with fn on at most n goroutines of its
+// own (n < 1 means 1), each key's error given to Done. The goroutines are
+// started when keys are ready and end when none is: a queue with nothing
+// to do costs no goroutine, which matters when one process runs thousands
+// of queues (a simulated fleet's preparers). Keys added before Serve are
+// processed once it is called. The returned function closes the queue and
+// waits for fn's calls to return. Do not use Get on a served queue.
+func (q *Queue) Serve(n int, fn func(key string) error) (stop func()) {
+	q.mu.Lock()
+	q.serveFn, q.serveMax = fn, max(n, 1)
+	q.serveMoreLocked()
+	q.mu.Unlock()
+	return func() {
+		q.Close()
+		q.served.Wait()
+	}
+}
+
+// serveMoreLocked starts goroutines for the ready keys no idle one will
+// take, as far as Serve allows.
+func (q *Queue) serveMoreLocked() {
+	if q.serveFn == nil || q.closed {
+		return
+	}
+	for q.serving < q.serveMax && q.serving-q.busy < len(q.order) {
+		q.serving++
+		q.served.Add(1)
+		go q.serveKeys()
+	}
+}
+
+// serveKeys processes ready keys until there is none, then ends.
+func (q *Queue) serveKeys() {
+	defer q.served.Done()
+	for {
+		q.mu.Lock()
+		if q.closed || len(q.order) == 0 {
+			q.serving--
+			q.mu.Unlock()
+			return
+		}
+		key := q.popLocked()
+		fn := q.serveFn
+		q.busy++
+		q.mu.Unlock()
+		err := fn(key)
+		q.mu.Lock()
+		q.busy--
+		q.mu.Unlock()
+		q.Done(key, err)
+	}
 }
 
 // Get blocks until a key is ready and marks it active, or returns false
@@ -79,11 +141,16 @@ func (q *Queue) Get() (string, bool) {
 	if q.closed {
 		return "", false
 	}
+	return q.popLocked(), true
+}
+
+// popLocked takes the first ready key and marks it active.
+func (q *Queue) popLocked() string {
 	key := q.order[0]
 	q.order = q.order[1:]
 	delete(q.queued, key)
 	q.active[key] = true
-	return key, true
+	return key
 }
 
 // Done reports the outcome of processing key. A nil err resets its backoff;

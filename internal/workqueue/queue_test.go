@@ -6,6 +6,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 )
 
@@ -108,4 +109,87 @@ func TestAddAfterKeepsTheEarliest(t *testing.T) {
 	k, _ = q.Get()
 	require.Equal(t, "c", k, "a forgotten AddAfter never fires")
 	q.Done(k, nil)
+}
+
+// A served queue runs no goroutine while it has nothing to do, never more
+// than Serve's n, never one key on two goroutines, and runs a key dirtied
+// while it is processed again.
+func TestServeStartsGoroutinesOnlyForWork(t *testing.T) {
+	q := New(time.Millisecond, time.Millisecond)
+	q.Add("early") // before Serve: processed once it is called
+	var mu sync.Mutex
+	active := map[string]bool{}
+	runs := map[string]int{}
+	inFn, maxInFn := 0, 0
+	release := make(chan struct{})
+	stop := q.Serve(3, func(key string) error {
+		mu.Lock()
+		assert.False(t, active[key], "key %s on two goroutines", key)
+		active[key] = true
+		runs[key]++
+		inFn++
+		maxInFn = max(maxInFn, inFn)
+		mu.Unlock()
+		<-release
+		mu.Lock()
+		active[key] = false
+		inFn--
+		mu.Unlock()
+		return nil
+	})
+	defer stop()
+	for _, k := range []string{"a", "b", "c", "d", "e"} {
+		q.Add(k)
+	}
+	q.Add("a") // dirtied while (perhaps) processed
+	count := func() (int, int) {
+		q.mu.Lock()
+		defer q.mu.Unlock()
+		return q.serving, q.busy
+	}
+	require.Eventually(t, func() bool { s, b := count(); return s == 3 && b == 3 }, 5*time.Second, time.Millisecond)
+	close(release)
+	require.Eventually(t, func() bool { s, _ := count(); return s == 0 && q.Len() == 0 }, 5*time.Second, time.Millisecond,
+		"the goroutines end once nothing is ready")
+	mu.Lock()
+	require.Equal(t, 3, maxInFn)
+	for _, k := range []string{"early", "b", "c", "d", "e"} {
+		require.Equal(t, 1, runs[k], k)
+	}
+	require.GreaterOrEqual(t, runs["a"], 1)
+	mu.Unlock()
+
+	// An idle queue that gets one key starts one goroutine for it.
+	q.Add("later")
+	require.Eventually(t, func() bool {
+		mu.Lock()
+		defer mu.Unlock()
+		return runs["later"] == 1
+	}, 5*time.Second, time.Millisecond)
+	require.Eventually(t, func() bool { s, _ := count(); return s == 0 }, 5*time.Second, time.Millisecond)
+}
+
+// A served queue's failed key comes back after its backoff and is
+// processed again; stop waits for the call in progress.
+func TestServeRetriesAndStops(t *testing.T) {
+	q := New(time.Millisecond, 5*time.Millisecond)
+	n := 0
+	var mu sync.Mutex
+	stop := q.Serve(1, func(string) error {
+		mu.Lock()
+		defer mu.Unlock()
+		n++
+		if n < 3 {
+			return errors.New("boom")
+		}
+		return nil
+	})
+	q.Add("a")
+	require.Eventually(t, func() bool { mu.Lock(); defer mu.Unlock(); return n == 3 }, 5*time.Second, time.Millisecond)
+	require.Zero(t, q.Failures("a"))
+	stop()
+	q.Add("b") // closed: nothing runs
+	mu.Lock()
+	require.Equal(t, 3, n)
+	mu.Unlock()
 }
