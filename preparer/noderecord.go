@@ -70,72 +70,188 @@ func WithNodeRecordRefresh(d time.Duration) Option {
 // alive until ctx ends; then it revokes the lease so the record goes at
 // once. A lost lease (etcd unreachable longer than the TTL) is replaced by
 // a new one, the record written again under it, and the intent watch told
-// to relist (see cutoff.go).
+// to relist (see cutoff.go). The returned function waits for the end.
 //
 // Every new grant after a lost lease or a failed attempt waits first, with
 // the preparer's backoff (WithBackoff) doubling per attempt and jittered:
 // when a slow etcd lets the leases of a whole fleet lapse, its preparers
 // must not all grant again at once and keep it slow.
-func (p *Preparer) keepNodeRecord(ctx context.Context) {
-	nodes := status.NewNodeStore(p.client, keyspace.WithPrefix(p.prefix), keyspace.WithLogger(p.log))
-	ttl := leaseSeconds(p.nodeTTL)
-	every := p.nodeTTL / 3
-	lease := clientv3.NoLease // the lease the record is under; NoLease once lost
-	cutOff := false           // a lease was lost and no record written since
-	failing := false
-	attempts := 0 // grants in a row that ended in a lost lease or an error
+//
+// Once the record is written, no goroutine waits: the keep-alive is the
+// client's shared Keeper's, the refresh a timer, and the loss of the lease
+// or the end of ctx a callback. A process that simulates a fleet runs
+// thousands of preparers, and a goroutine each is a stack each.
+func (p *Preparer) keepNodeRecord(ctx context.Context) (wait func()) {
+	keeper, release := leasekeep.For(p.client)
+	r := &recordKeeper{
+		p:       p,
+		ctx:     ctx,
+		nodes:   status.NewNodeStore(p.client, keyspace.WithPrefix(p.prefix), keyspace.WithLogger(p.log)),
+		keeper:  keeper,
+		release: release,
+		ttl:     leaseSeconds(p.nodeTTL),
+		every:   p.nodeTTL / 3,
+		lease:   clientv3.NoLease,
+		done:    make(chan struct{}),
+	}
+	r.stopOnEnd = context.AfterFunc(ctx, r.ctxEnded)
+	go r.attempt() // the phase starts as attempting
+	return func() { <-r.done }
+}
+
+// recordKeeper is the state of keepNodeRecord between its steps: an
+// attempt (grant and first write, on a goroutine of its own), the record
+// held (timers and callbacks only), and the wait before the next attempt
+// (a timer).
+type recordKeeper struct {
+	p         *Preparer
+	ctx       context.Context
+	nodes     *status.NodeStore
+	keeper    *leasekeep.Keeper
+	release   func()
+	ttl       int64
+	every     time.Duration
+	stopOnEnd func() bool
+	done      chan struct{} // closed once the lease is revoked or left
+
 	// Grants under an id of the preparer's own, kept while a grant's
 	// answer is missing: its retry finds the lease etcd may have granted
-	// rather than making another.
-	var granter leasegrant.Granter
-	keeper, release := leasekeep.For(p.client)
-	defer release()
-	for {
-		var heldSince time.Time
-		err := p.holdNodeRecord(ctx, nodes, keeper, ttl, every, &granter, func(id clientv3.LeaseID) {
-			p.nodeLease.set(id)
-			if cutOff {
-				// The lease the record was kept under was lost: the
-				// preparer was cut off for longer than its TTL.
-				p.notifyCutOff()
-				cutOff = false
-			}
-			if failing {
-				failing = false
-				p.log.Info("node record written again")
-			}
-			lease, heldSince = id, time.Now()
-		})
-		p.nodeLease.set(clientv3.NoLease)
-		if ctx.Err() != nil {
-			if h := p.holds.Load(); lease != clientv3.NoLease && h != nil && len(h.Active()) > 0 {
-				// The hold records share the lease: left to expire,
-				// it keeps them for a restart to take up.
-				p.log.Info("node record lease left to expire: a failsafe hold is in effect", zap.Int("holds", len(h.Active())))
-				return
-			}
-			if lease != clientv3.NoLease {
-				rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 2*time.Second)
-				if _, err := p.client.Revoke(rctx, lease); err != nil {
-					p.log.Warn("revoke node record lease; the record expires with it", zap.Error(err))
-				}
-				cancel()
-			}
-			return
+	// rather than making another. Used by one attempt at a time.
+	granter leasegrant.Granter
+
+	mu        sync.Mutex
+	phase     recordPhase
+	retry     *time.Timer      // the next attempt, while waiting
+	lease     clientv3.LeaseID // the lease the record is under; NoLease once lost
+	cutOff    bool             // a lease was lost and no record written since
+	failing   bool
+	attempts  int // grants in a row that ended in a lost lease or an error
+	heldSince time.Time
+}
+
+type recordPhase int
+
+const (
+	attempting recordPhase = iota // an attempt runs, or the record is held
+	waiting                       // for the retry timer
+	finished
+)
+
+// attempt grants a lease and writes the record under it, then keeps it
+// (held) until the lease is lost or ctx ends, and goes on in after.
+func (r *recordKeeper) attempt() {
+	if r.ctx.Err() != nil {
+		r.after(nil, false)
+		return
+	}
+	h, err := r.p.holdNodeRecord(r.ctx, r.nodes, r.keeper, r.ttl, r.every, &r.granter, r.written)
+	if err != nil {
+		r.after(err, false)
+		return
+	}
+	h.onEnd = func(lost bool) { r.after(nil, lost) }
+	h.start()
+}
+
+// written is called with the lease once the record is written under it.
+func (r *recordKeeper) written(id clientv3.LeaseID) {
+	r.p.nodeLease.set(id)
+	r.mu.Lock()
+	cutOff, failing := r.cutOff, r.failing
+	r.cutOff, r.failing = false, false
+	r.lease, r.heldSince = id, time.Now()
+	r.mu.Unlock()
+	if cutOff {
+		// The lease the record was kept under was lost: the preparer
+		// was cut off for longer than its TTL.
+		r.p.notifyCutOff()
+	}
+	if failing {
+		r.p.log.Info("node record written again")
+	}
+}
+
+// after goes on from an attempt that failed with err, or from a held
+// record whose lease was lost (lost) or whose ctx ended: it finishes
+// once ctx has ended, and otherwise waits before the next attempt.
+func (r *recordKeeper) after(err error, lost bool) {
+	p := r.p
+	p.nodeLease.set(clientv3.NoLease)
+	if r.ctx.Err() != nil {
+		r.finish()
+		return
+	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	switch {
+	case err == nil && lost:
+		r.lease, r.cutOff = clientv3.NoLease, true
+	case err != nil && !r.failing:
+		r.failing = true
+		p.log.Warn("node record not written; retrying", zap.Error(err))
+	}
+	if !r.heldSince.IsZero() && time.Since(r.heldSince) >= p.nodeTTL {
+		// The lease lasted a whole TTL: etcd kept up, this loss starts a
+		// new series of attempts.
+		r.attempts = 0
+	}
+	r.heldSince = time.Time{}
+	delay := regrantDelay(p.minBackoff, p.maxBackoff, r.attempts)
+	r.attempts++
+	r.phase = waiting
+	r.retry = time.AfterFunc(delay, func() {
+		r.mu.Lock()
+		if r.phase != waiting {
+			r.mu.Unlock()
+			return // ctx ended meanwhile: ctxEnded finished
 		}
-		if err == nil { // the lease was lost
-			lease, cutOff = clientv3.NoLease, true
-		} else if !failing {
-			failing = true
-			p.log.Warn("node record not written; retrying", zap.Error(err))
+		r.phase = attempting
+		r.mu.Unlock()
+		r.attempt()
+	})
+}
+
+// ctxEnded finishes at once when ctx ends between attempts; an attempt or
+// a held record in progress finishes by itself.
+func (r *recordKeeper) ctxEnded() {
+	r.mu.Lock()
+	if r.phase != waiting {
+		r.mu.Unlock()
+		return
+	}
+	r.retry.Stop()
+	r.phase = attempting // finish sets finished
+	r.mu.Unlock()
+	r.finish()
+}
+
+// finish gives the lease back once ctx has ended, unless a failsafe hold
+// shares it.
+func (r *recordKeeper) finish() {
+	p := r.p
+	r.mu.Lock()
+	if r.phase == finished {
+		r.mu.Unlock()
+		return
+	}
+	r.phase = finished
+	lease := r.lease
+	r.mu.Unlock()
+	defer close(r.done)
+	defer r.release()
+	r.stopOnEnd()
+	if h := p.holds.Load(); lease != clientv3.NoLease && h != nil && len(h.Active()) > 0 {
+		// The hold records share the lease: left to expire, it keeps
+		// them for a restart to take up.
+		p.log.Info("node record lease left to expire: a failsafe hold is in effect", zap.Int("holds", len(h.Active())))
+		return
+	}
+	if lease != clientv3.NoLease {
+		rctx, cancel := context.WithTimeout(context.WithoutCancel(r.ctx), 2*time.Second)
+		if _, err := p.client.Revoke(rctx, lease); err != nil {
+			p.log.Warn("revoke node record lease; the record expires with it", zap.Error(err))
 		}
-		if !heldSince.IsZero() && time.Since(heldSince) >= p.nodeTTL {
-			// The lease lasted a whole TTL: etcd kept up, this loss
-			// starts a new series of attempts.
-			attempts = 0
-		}
-		sleepCtx(ctx, regrantDelay(p.minBackoff, p.maxBackoff, attempts))
-		attempts++
+		cancel()
 	}
 }
 
@@ -203,24 +319,32 @@ func regrantDelay(minDelay, maxDelay time.Duration, attempts int) time.Duration 
 	return d - rand.N(d/2+1)
 }
 
-// holdNodeRecord grants a lease, writes the record under it (then calls
-// written with the lease) and keeps both until ctx ends or the lease is
-// lost; then it returns nil. It returns an error when it could not grant
-// the lease or write the record under it.
-func (p *Preparer) holdNodeRecord(ctx context.Context, nodes *status.NodeStore, keeper *leasekeep.Keeper, ttl int64, every time.Duration, granter *leasegrant.Granter, written func(clientv3.LeaseID)) error {
+// holdNodeRecord grants a lease and writes the record under it, then calls
+// written with the lease and returns the record held: start it to keep
+// both until ctx ends or the lease is lost. It returns an error when it
+// could not grant the lease or write the record under it.
+func (p *Preparer) holdNodeRecord(ctx context.Context, nodes *status.NodeStore, keeper *leasekeep.Keeper, ttl int64, every time.Duration, granter *leasegrant.Granter, written func(clientv3.LeaseID)) (_ *heldRecord, err error) {
 	lctx, stop := context.WithCancel(ctx)
-	defer stop()
+	defer func() {
+		if err != nil {
+			stop()
+		}
+	}()
 	gctx, cancel := context.WithTimeout(lctx, every+time.Second)
 	id, err := granter.Grant(gctx, p.client, ttl)
 	cancel()
 	if err != nil {
-		return fmt.Errorf("grant node record lease: %w", err)
+		return nil, fmt.Errorf("grant node record lease: %w", err)
 	}
 	// The client's keeper renews the lease on one stream for every lease
 	// of the client, at most once per third of the TTL, and says when etcd
 	// answers that the lease is gone.
 	kept := keeper.Keep(id, time.Duration(ttl)*time.Second, p.log.With(zap.String("lease_of", "node record")))
-	defer kept.Stop()
+	defer func() {
+		if err != nil {
+			kept.Stop()
+		}
+	}()
 	var last *status.NodeRecord
 	write := func() error {
 		rec := &status.NodeRecord{
@@ -251,56 +375,102 @@ func (p *Preparer) holdNodeRecord(ctx context.Context, nodes *status.NodeStore, 
 			break
 		}
 		if lctx.Err() != nil || errors.Is(err, rpctypes.ErrLeaseNotFound) {
-			return err
+			return nil, err
 		}
 		if attempt == 0 {
 			p.log.Warn("node record not written; trying again under the same lease", zap.Error(err))
 		}
 		select {
 		case <-kept.Lost():
-			return err
+			return nil, err
 		case <-lctx.Done():
-			return err
+			return nil, err
 		case <-time.After(regrantDelay(p.minBackoff, p.maxBackoff, attempt)):
 		}
 	}
 	written(id)
-	t := time.NewTicker(every)
-	defer t.Stop()
-	for {
-		select {
-		case <-kept.Lost():
-			// etcd answered a renewal: the lease is gone, so the
-			// preparer was cut off for longer than the TTL (see
-			// cutoff.go). Renewals merely answered late are no loss.
-			p.log.Warn("node record lease lost; writing the record under a new one")
-			return nil
-		case <-lctx.Done():
-			return nil
-		case <-t.C:
-			if err := write(); err != nil {
-				if errors.Is(err, rpctypes.ErrLeaseNotFound) {
-					p.log.Warn("node record lease expired; writing the record under a new one")
-					return nil
-				}
-				if ctx.Err() == nil {
-					p.log.Warn("node record not rewritten; trying again", zap.Error(err))
-				}
-			}
+	return &heldRecord{p: p, ctx: lctx, stop: stop, kept: kept, every: every, write: write}, nil
+}
+
+// heldRecord is a node record written under a lease the Keeper renews:
+// every third of the TTL a timer writes it again when it changed (or is
+// due for a refresh), and the loss of the lease or the end of ctx ends it
+// (onEnd, told whether the lease was lost). No goroutine waits meanwhile.
+type heldRecord struct {
+	p     *Preparer
+	ctx   context.Context // ends with the record's keeping
+	stop  context.CancelFunc
+	kept  *leasekeep.Lease
+	every time.Duration
+	write func() error // not called twice at once: only the timer calls it
+	onEnd func(lost bool)
+
+	mu       sync.Mutex
+	ended    bool
+	timer    *time.Timer
+	writing  sync.WaitGroup // a timer's write in progress
+	stopLost func() bool
+	stopCtx  func() bool
+}
+
+func (h *heldRecord) start() {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	h.writing.Add(1) // the timer's run, until it ends or is stopped
+	h.timer = time.AfterFunc(h.every, h.refresh)
+	h.stopLost = h.kept.AfterLost(func() {
+		// etcd answered a renewal: the lease is gone, so the preparer
+		// was cut off for longer than the TTL (see cutoff.go). Renewals
+		// merely answered late are no loss.
+		h.p.log.Warn("node record lease lost; writing the record under a new one")
+		h.end(true)
+	})
+	h.stopCtx = context.AfterFunc(h.ctx, func() { h.end(false) })
+}
+
+// refresh writes the record when that is due and sets the next timer.
+func (h *heldRecord) refresh() {
+	defer h.writing.Done()
+	if h.ctx.Err() != nil {
+		return
+	}
+	if err := h.write(); err != nil {
+		if errors.Is(err, rpctypes.ErrLeaseNotFound) {
+			h.p.log.Warn("node record lease expired; writing the record under a new one")
+			go h.end(true) // end waits for this write to return
+			return
 		}
+		if h.ctx.Err() == nil {
+			h.p.log.Warn("node record not rewritten; trying again", zap.Error(err))
+		}
+	}
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if !h.ended {
+		h.writing.Add(1)
+		h.timer = time.AfterFunc(h.every, h.refresh)
 	}
 }
 
-// sleepCtx waits for d or until ctx ends; false when ctx ended.
-func sleepCtx(ctx context.Context, d time.Duration) bool {
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-t.C:
-		return true
-	case <-ctx.Done():
-		return false
+// end stops the record's keeping once, waits for a write in progress and
+// tells onEnd.
+func (h *heldRecord) end(lost bool) {
+	h.mu.Lock()
+	if h.ended {
+		h.mu.Unlock()
+		return
 	}
+	h.ended = true
+	if h.timer.Stop() {
+		h.writing.Done() // the run that will not happen
+	}
+	h.mu.Unlock()
+	h.stopLost()
+	h.stopCtx()
+	h.stop()
+	h.kept.Stop()
+	h.writing.Wait()
+	h.onEnd(lost)
 }
 
 // realityPods counts the pods in the node's reality, the preparer's own
@@ -321,12 +491,11 @@ func (p *Preparer) realityPods() int {
 // revokes the node record's lease.
 func (p *Preparer) housekeeping(ctx context.Context) func() {
 	ctx, cancel := context.WithCancel(ctx)
-	var wg sync.WaitGroup
-	wg.Go(func() { p.keepNodeRecord(ctx) })
+	waitRecord := p.keepNodeRecord(ctx)
 	stopCleanup := every(ctx, p.cleanupEvery(), p.cleanupRemoved())
 	return func() {
 		cancel()
 		stopCleanup()
-		wg.Wait()
+		waitRecord()
 	}
 }

@@ -57,12 +57,13 @@ type Lease struct {
 
 	// Under k.mu:
 	ttl         time.Duration
-	answered    time.Time // the last answer with a TTL, or when Keep began
-	due         time.Time // when the next renewal is sent
-	outstanding bool      // a renewal was sent and not answered
-	late        bool      // unanswered for the TTL, logged
-	index       int       // in k.queue; -1 once removed
-	lost        chan struct{}
+	answered    time.Time       // the last answer with a TTL, or when Keep began
+	due         time.Time       // when the next renewal is sent
+	outstanding bool            // a renewal was sent and not answered
+	late        bool            // unanswered for the TTL, logged
+	index       int             // in k.queue; -1 once removed
+	lost        context.Context // ended when etcd says the lease is gone
+	markLost    context.CancelFunc
 }
 
 var (
@@ -113,7 +114,8 @@ func (k *Keeper) release() {
 // unanswered for the TTL and when a late answer comes.
 func (k *Keeper) Keep(id clientv3.LeaseID, ttl time.Duration, log *zap.Logger) *Lease {
 	now := time.Now()
-	l := &Lease{id: id, k: k, log: log, ttl: ttl, answered: now, due: now.Add(ttl / 3), lost: make(chan struct{})}
+	l := &Lease{id: id, k: k, log: log, ttl: ttl, answered: now, due: now.Add(ttl / 3)}
+	l.lost, l.markLost = context.WithCancel(context.Background())
 	k.mu.Lock()
 	if old := k.leases[id]; old != nil {
 		k.remove(old)
@@ -127,7 +129,12 @@ func (k *Keeper) Keep(id clientv3.LeaseID, ttl time.Duration, log *zap.Logger) *
 
 // Lost is closed when etcd answered a renewal saying the lease is gone
 // (expired or revoked). It is not closed by Stop.
-func (l *Lease) Lost() <-chan struct{} { return l.lost }
+func (l *Lease) Lost() <-chan struct{} { return l.lost.Done() }
+
+// AfterLost arranges for f to run on a goroutine of its own once the
+// lease is lost (see Lost), as context.AfterFunc does: no goroutine waits
+// for it meanwhile. stop undoes that and reports whether it did.
+func (l *Lease) AfterLost(f func()) (stop func() bool) { return context.AfterFunc(l.lost, f) }
 
 // Stop ends the renewals; the lease is left to expire (revoke it to end it
 // at once).
@@ -333,7 +340,7 @@ func (k *Keeper) answer(id clientv3.LeaseID, ttl int64) {
 	}
 	if ttl <= 0 {
 		k.remove(l)
-		close(l.lost)
+		l.markLost()
 		return
 	}
 	now := time.Now()
