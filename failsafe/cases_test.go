@@ -15,6 +15,8 @@ import (
 	"github.com/p2kit/p2kit/kv"
 	"github.com/stretchr/testify/require"
 	clientv3 "go.etcd.io/etcd/client/v3"
+	"go.uber.org/zap"
+	"go.uber.org/zap/zaptest/observer"
 )
 
 // write commits ops in one transaction and returns its revision.
@@ -169,6 +171,38 @@ func TestCompactionWhileHeld(t *testing.T) {
 	cons.pull(t, "hold ended after the relist", func() bool { return len(h.Active()) == 0 && cons.w.Revision() >= rev })
 	require.Equal(t, []string{"net released=false [mutate k003=33v]"}, cons.log[1:], "no delete delivered")
 	waitNoHolds(t, writer, root)
+}
+
+// A release watch that fails (its member was down while the history it
+// would resume from was compacted) is opened again, and a release written
+// meanwhile still reaches its hold.
+func TestReleaseReachesAHoldAfterItsWatchFailed(t *testing.T) {
+	c := etcdtest.NewCluster(t, 3)
+	writer := c.Client(t)
+	m := c.Members[2]
+	cli := c.ClientFor(t, m.Endpoint())
+	root := "/rewatch"
+	core, logs := observer.New(zap.WarnLevel)
+	h := failsafe.NewHolds(cli, "rewatch", failsafe.WithPrefix(root), failsafe.WithLogger(zap.New(core)))
+	t.Cleanup(h.Close)
+	hd := beginHold(t, h)
+	require.Eventually(t, func() bool { return failsafe.Watching(h) }, waitFor, pollEvery)
+
+	m.Stop(t)
+	require.NoError(t, failsafe.Release(ctxT(t), writer, root, hd.ID(), "alice"))
+	c.Compact(t, 0)
+	m.Restart(t)
+	select {
+	case <-hd.Released():
+	case <-time.After(waitFor):
+		t.Fatal("the release written while the watch was down did not reach the hold")
+	}
+	require.Equal(t, "alice", hd.ReleasedBy())
+	require.NotZero(t, logs.FilterMessage("watch of failsafe releases failed; retrying").Len(),
+		"the watch did not fail: %v", logs.All())
+	hd.End(true)
+	waitNoHolds(t, writer, root)
+	require.Eventually(t, func() bool { return !failsafe.ReleaseHubRunning(cli) }, waitFor, pollEvery)
 }
 
 // An undecodable value written back while held does not count as the key

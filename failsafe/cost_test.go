@@ -1,6 +1,7 @@
 package failsafe_test
 
 import (
+	"context"
 	"fmt"
 	"runtime"
 	"strings"
@@ -32,18 +33,35 @@ func stableGoroutines(t *testing.T) int {
 	return last
 }
 
+// waitGoroutines polls until runtime.NumGoroutine is at most atMost.
+// Counted from the test's goroutine: require.Eventually would count the
+// goroutine it runs its condition in.
+func waitGoroutines(t *testing.T, atMost int, when string) {
+	t.Helper()
+	deadline := time.Now().Add(waitFor)
+	for {
+		n := runtime.NumGoroutine()
+		if n <= atMost {
+			return
+		}
+		require.True(t, time.Now().Before(deadline), "%d goroutines %s, want at most %d", n, when, atMost)
+		time.Sleep(pollEvery)
+	}
+}
+
 // beginHold begins a hold of h the way a guard built from scratch does.
 func beginHold(t *testing.T, h *failsafe.Holds) *failsafe.Hold {
 	t.Helper()
 	return h.Begin(failsafe.Record{Guard: "test", Reason: "held by the test", Deletes: 1, Total: 1})
 }
 
-// A held node costs at most two goroutines: its Holds runs one goroutine
-// of its own (record writes, the lease keep-alive, the release watch) and
-// one the etcd client runs for the release watch. Measured against a
-// baseline with one Holds already holding, so that the client's shared
-// watch and lease streams are up.
-func TestHeldHoldsCostTwoGoroutines(t *testing.T) {
+// A held node costs one goroutine: the one the etcd client runs for its
+// release watch. The bookkeeping (record writes, the lease keep-alive)
+// runs only while it works, and the watch's responses are received by
+// one goroutine per client (it cost two per held node before). Measured
+// against a baseline with one Holds already holding, so that the client's
+// shared watch and lease streams and its release hub are up.
+func TestHeldHoldsCostOneGoroutine(t *testing.T) {
 	const n = 200
 	c := etcdtest.New(t)
 	cli := c.Client(t)
@@ -78,7 +96,7 @@ func TestHeldHoldsCostTwoGoroutines(t *testing.T) {
 	held := stableGoroutines(t)
 	t.Logf("%d held Holds: %d goroutines over the baseline of %d, %.2f per held Holds",
 		n, held-base, base, float64(held-base)/n)
-	require.LessOrEqual(t, held-base, 2*n, "goroutines per held Holds")
+	require.LessOrEqual(t, held-base, n+5, "goroutines per held Holds")
 
 	// Every one of them stops: the holds end, their records go, and the
 	// goroutines with them.
@@ -162,4 +180,120 @@ func releaseOneByOne(t *testing.T, cli *clientv3.Client, root string, comp func(
 	}
 	t.Logf("%d holds released one by one: %d release-watch events, %.2f per hold", n, total, float64(total)/n)
 	require.LessOrEqual(t, total, int64(3*n), "release-watch events for %d holds", n)
+}
+
+// Holds that share an etcd client have no goroutine of their own while
+// they hold: 40 of them add one goroutine each, the etcd client's for
+// their release watch, and a few for them all (the one that receives the
+// release watches of the client). Every hold is still released by an
+// operator, and once the holds end the goroutines go.
+func TestHoldsSharingAClientCostOneGoroutineEach(t *testing.T) {
+	const n, slack = 40, 5
+	c := etcdtest.New(t)
+	cli := c.Client(t)
+	root := "/shared"
+	// The client's watch stream, which the release watches share, is up
+	// before counting: a watch of the same kind, not a hold's.
+	wctx, stop := context.WithCancel(clientv3.WithRequireLeader(t.Context()))
+	defer stop()
+	cli.Watch(wctx, root+"/warm-up")
+	// A long TTL: no keep-alive (and its short pass) while counting.
+	ttl := failsafe.WithRecordTTL(10 * time.Minute)
+	base := stableGoroutines(t)
+
+	hs := make([]*failsafe.Holds, n)
+	holds := make([]*failsafe.Hold, n)
+	for i := range hs {
+		hs[i] = failsafe.NewHolds(cli, fmt.Sprintf("preparer/node%05d", i), failsafe.WithPrefix(root), ttl)
+		t.Cleanup(hs[i].Close)
+		holds[i] = beginHold(t, hs[i])
+	}
+	require.Eventually(t, func() bool {
+		recs, err := failsafe.ListHolds(ctxT(t), cli, root)
+		return err == nil && len(recs) == n
+	}, waitFor, pollEvery, "hold records")
+	require.Eventually(t, func() bool {
+		for _, h := range hs {
+			if !failsafe.Watching(h) {
+				return false
+			}
+		}
+		return true
+	}, waitFor, pollEvery, "release watches")
+	waitGoroutines(t, base+n+slack, fmt.Sprintf("while %d Holds sharing a client hold", n))
+	held := stableGoroutines(t)
+	t.Logf("%d held Holds sharing a client: %d goroutines over the baseline of %d", n, held-base, base)
+
+	// An operator releases every hold, all at once: each release reaches
+	// its hold.
+	for _, hd := range holds {
+		require.NoError(t, failsafe.Release(ctxT(t), cli, root, hd.ID(), "tester"))
+	}
+	for i, hd := range holds {
+		select {
+		case <-hd.Released():
+		case <-time.After(waitFor):
+			t.Fatalf("hold %d of %s not released", i, hs[i].Component())
+		}
+		require.Equal(t, "tester", hd.ReleasedBy())
+		hd.End(true)
+	}
+	waitNoHolds(t, cli, root)
+	require.Eventually(t, func() bool { return !failsafe.ReleaseHubRunning(cli) }, waitFor, pollEvery,
+		"the client's release hub runs with no release watch")
+	waitGoroutines(t, base, "after every hold ended")
+}
+
+// Closing Holds, or the client they share, stops their work while holds
+// are in effect: no goroutine of theirs is left.
+func TestClosedHoldsLeaveNoGoroutine(t *testing.T) {
+	const n = 10
+	c := etcdtest.New(t)
+	base := stableGoroutines(t)
+	cli, err := c.NewClient()
+	require.NoError(t, err)
+	t.Cleanup(func() { _ = cli.Close() })
+	root := "/closed"
+	hs := make([]*failsafe.Holds, 2*n)
+	for i := range hs {
+		hs[i] = failsafe.NewHolds(cli, fmt.Sprintf("preparer/node%05d", i), failsafe.WithPrefix(root))
+		beginHold(t, hs[i])
+	}
+	require.Eventually(t, func() bool {
+		for _, h := range hs {
+			if !failsafe.Watching(h) {
+				return false
+			}
+		}
+		return true
+	}, waitFor, pollEvery, "release watches")
+	// Half are closed: their watches stop, the others' go on.
+	for _, h := range hs[:n] {
+		h.Close()
+	}
+	require.Eventually(t, func() bool {
+		for _, h := range hs[:n] {
+			if failsafe.Watching(h) {
+				return false
+			}
+		}
+		return true
+	}, waitFor, pollEvery, "release watches of closed Holds")
+	require.True(t, failsafe.ReleaseHubRunning(cli))
+	for _, h := range hs[n:] {
+		require.True(t, failsafe.Watching(h))
+	}
+	// The process stops without closing the others.
+	require.NoError(t, cli.Close())
+	require.Eventually(t, func() bool { return !failsafe.ReleaseHubRunning(cli) }, waitFor, pollEvery,
+		"the release hub of a closed client")
+	require.Eventually(t, func() bool {
+		for _, h := range hs {
+			if failsafe.Watching(h) {
+				return false
+			}
+		}
+		return true
+	}, waitFor, pollEvery, "release watches after the client was closed")
+	waitGoroutines(t, base, "after the client was closed")
 }

@@ -1,6 +1,9 @@
 package failsafe
 
-import "github.com/p2kit/p2kit/kv"
+import (
+	"github.com/p2kit/p2kit/kv"
+	clientv3 "go.etcd.io/etcd/client/v3"
+)
 
 // Held reports whether src, a chain whose guards joined into one stage,
 // holds now. Tests whose consumers share one Holds use it to tell whose
@@ -23,3 +26,12 @@ func ReleaseEvents(h *Holds) int64 { return h.releaseEvents.Load() }
 // TakeOver begins a hold under the id of an earlier run's record, as
 // StartFrom does.
 func TakeOver(h *Holds, rec Record) *Hold { return h.takeOver(rec) }
+
+// ReleaseHubRunning reports whether the goroutine that receives the
+// release watches of cli's Holds runs.
+func ReleaseHubRunning(cli *clientv3.Client) bool {
+	hubs.Lock()
+	defer hubs.Unlock()
+	_, ok := hubs.m[cli]
+	return ok
+}

@@ -94,7 +94,7 @@ func (hd *Hold) setKeys(keys func() []string) {
 	hd.markDirty()
 }
 
-// markDirty has the record written again by h's runner.
+// markDirty has the record written again by h's bookkeeping.
 func (hd *Hold) markDirty() {
 	h := hd.h
 	h.mu.Lock()

@@ -56,10 +56,13 @@ type Record struct {
 // While a hold is in effect, Holds writes its record under a lease it keeps
 // alive, watches the releases of its component's holds
 // (<prefix>/failsafe/releases/<IDPrefix(component)>...) and removes both
-// keys when the hold ends. However many holds are in effect, that work is
-// done by one goroutine, one release watch and one lease per Holds; the
-// goroutine stops when the last hold's keys are removed, when Close is
-// called, or when the etcd client is closed.
+// keys when the hold ends. However many holds are in effect, that work
+// costs one release watch and one lease per Holds, and no goroutine while
+// it waits: it runs in short passes, one at a time, when a hold changes or
+// a timer fires (see poke), and the responses of the release watches of
+// every Holds sharing an etcd client are received by one goroutine of
+// that client's (releaseHub). The work stops when the last hold's keys
+// are removed, when Close is called, or when the etcd client is closed.
 type Holds struct {
 	client    *clientv3.Client
 	component string
@@ -74,19 +77,29 @@ type Holds struct {
 	ctx    context.Context // ends with Close or the client
 	cancel context.CancelFunc
 
-	wake    chan struct{}      // tells the runner to look again
 	grantMu sync.Mutex         // one lease grant at a time
 	granter leasegrant.Granter // guarded by grantMu
 	// leaseFrom, when set, gives the lease records are written under,
 	// which its owner keeps alive (WithLease).
 	leaseFrom func(context.Context) (clientv3.LeaseID, error)
 
-	mu      sync.Mutex
-	live    map[string]*Hold
-	ended   []*Hold // holds ended whose keys the runner removes
-	running bool    // the runner goroutine runs
-	lease   clientv3.LeaseID
-	keepAt  time.Time // when the runner keeps the lease alive next (or, with WithLease, checks it)
+	mu     sync.Mutex
+	live   map[string]*Hold
+	ended  []*Hold // holds ended whose keys the bookkeeping removes
+	lease  clientv3.LeaseID
+	keepAt time.Time // when the bookkeeping keeps the lease alive next (or, with WithLease, checks it)
+	// The bookkeeping (see poke): running says it is on, from a hold's
+	// beginning until nothing is left to do or h is closed; busy, that a
+	// pass runs; again, that h was poked during that pass; timer pokes h
+	// when something falls due.
+	running bool
+	busy    bool
+	again   bool
+	timer   *time.Timer
+	// After failed bookkeeping: no request before failAt, and the wait
+	// after the next failure. Touched by the pass that runs only.
+	failAt  time.Time
+	backoff time.Duration
 	// watchUp says the release watch runs; needList, that releases may
 	// have been written while it did not (see openWatch).
 	watchUp  bool
@@ -146,9 +159,9 @@ func NewHolds(client *clientv3.Client, component string, opts ...Option) *Holds 
 		prefix:      DefaultPrefix,
 		log:         zap.NewNop(),
 		live:        make(map[string]*Hold),
-		wake:        make(chan struct{}, 1),
 		ttl:         30 * time.Second,
 		minInterval: 500 * time.Millisecond,
+		backoff:     minBackoff,
 	}
 	for _, o := range opts {
 		o(h)
@@ -158,6 +171,11 @@ func NewHolds(client *clientv3.Client, component string, opts ...Option) *Holds 
 		parent = client.Ctx()
 	}
 	h.ctx, h.cancel = context.WithCancel(parent)
+	if client != nil {
+		// Closing h or the client pokes the bookkeeping, which then
+		// stops: there is no goroutine waiting for either.
+		context.AfterFunc(h.ctx, h.poke)
+	}
 	h.log = h.log.With(zap.String("component", component))
 	h.m = newMetrics(h.reg, h.log)
 	return h
@@ -258,10 +276,10 @@ func (h *Holds) start(rec Record, adopted bool) *Hold {
 		return hd
 	}
 	// Open the release watch, then write the record, so that the record
-	// exists once Next has held; should etcd be slow or down, the runner
-	// goes on trying. A record written without the watch up, or taken up
-	// from an earlier run, may be released before the watch runs: the
-	// runner lists the releases once it does.
+	// exists once Next has held; should etcd be slow or down, the
+	// bookkeeping goes on trying. A record written without the watch up,
+	// or taken up from an earlier run, may be released before the watch
+	// runs: the bookkeeping lists the releases once it does.
 	if h.openWatch(firstPutTimeout) != nil || adopted {
 		h.mu.Lock()
 		h.needList = true
@@ -280,12 +298,10 @@ func (h *Holds) start(rec Record, adopted bool) *Hold {
 	} else {
 		hd.nextWrite = time.Now().Add(h.minInterval)
 	}
-	run := !h.running && h.ctx.Err() == nil
-	h.running = h.running || run
-	h.mu.Unlock()
-	if run {
-		go h.run()
+	if h.ctx.Err() == nil {
+		h.running = true
 	}
+	h.mu.Unlock()
 	h.poke()
 	return hd
 }
@@ -330,8 +346,8 @@ func (h *Holds) end(hd *Hold, released bool) {
 	h.mu.Lock()
 	delete(h.live, hd.id)
 	if h.running {
-		// The runner removes the record and any release, and gives
-		// the lease back once no hold is left.
+		// The bookkeeping removes the record and any release, and
+		// gives the lease back once no hold is left.
 		h.ended = append(h.ended, hd)
 	}
 	h.mu.Unlock()

@@ -106,17 +106,23 @@ func (h *Holds) ownsID(id string) bool {
 type releaseWatch struct {
 	ch     clientv3.WatchChan // nil while no watch runs
 	cancel context.CancelFunc
+	hub    *releaseHub // receives from ch
 	// After a failed watch: when to start again, and how long to wait
 	// after the next failure.
 	retryAt time.Time
 	wait    time.Duration
 }
 
-func (w *releaseWatch) stop() {
+// stopReleaseWatch stops h's release watch. Called with h.wmu held.
+func (h *Holds) stopReleaseWatch() {
+	w := &h.rw
+	if w.hub != nil {
+		w.hub.remove(h)
+	}
 	if w.cancel != nil {
 		w.cancel()
 	}
-	w.ch, w.cancel = nil, nil
+	w.ch, w.cancel, w.hub = nil, nil, nil
 }
 
 // errWatchLater: the release watch failed lately and is not opened again
@@ -155,6 +161,7 @@ func (h *Holds) openWatch(timeout time.Duration) error {
 		return fmt.Errorf("watch failsafe releases %s: creation not confirmed in %s", h.releaseDir(), timeout)
 	}
 	h.rw.ch, h.rw.cancel = ch, wcancel
+	h.rw.hub = addReleaseWatch(h, ch)
 	h.mu.Lock()
 	h.watchUp = true
 	h.mu.Unlock()
@@ -167,19 +174,17 @@ func (w *releaseWatch) failed() {
 	w.retryAt = time.Now().Add(w.wait)
 }
 
-// releaseChan is the release watch's channel, nil while none runs.
-func (h *Holds) releaseChan() clientv3.WatchChan {
-	h.wmu.Lock()
-	defer h.wmu.Unlock()
-	return h.rw.ch
-}
-
 // stopWatch stops the release watch. With holds in effect, their
 // releases are listed once the next watch is up.
 func (h *Holds) stopWatch() {
 	h.wmu.Lock()
-	h.rw.stop()
+	h.stopReleaseWatch()
 	h.wmu.Unlock()
+	h.watchStopped()
+}
+
+// watchStopped notes that the release watch was stopped.
+func (h *Holds) watchStopped() {
 	h.mu.Lock()
 	h.watchUp = false
 	h.needList = h.needList || len(h.live) > 0
@@ -210,46 +215,58 @@ func (h *Holds) listReleases() error {
 		return fmt.Errorf("list failsafe releases %s: %w", h.releaseDir(), err)
 	}
 	for _, kvp := range resp.Kvs {
-		h.dispatch(kvp)
+		h.dispatch(kvp, false)
 	}
 	return nil
 }
 
-// onReleases hands out the releases of one watch response. A closed or
-// failed watch is stopped, to be opened again by the runner after a while
-// (and the releases listed then).
-func (h *Holds) onReleases(wr clientv3.WatchResponse, ok bool) {
-	if !ok || wr.Err() != nil {
-		h.stopWatch()
-		if h.ctx.Err() != nil {
-			return
-		}
-		err := errors.New("watch closed")
-		if ok {
-			err = wr.Err()
-		}
-		h.wmu.Lock()
-		h.rw.failed()
-		wait := h.rw.wait
+// onReleases hands out the releases of one response of the release watch
+// ch (ok false: ch was closed); h's client's releaseHub calls it. A closed
+// or failed watch is stopped, to be opened again by the bookkeeping after
+// a while (and the releases listed then). A response of a watch stopped
+// meanwhile is dropped: the releases are listed once the next one is up.
+func (h *Holds) onReleases(ch clientv3.WatchChan, wr clientv3.WatchResponse, ok bool) {
+	h.wmu.Lock()
+	if h.rw.ch != ch {
 		h.wmu.Unlock()
-		h.log.Warn("watch of failsafe releases failed; retrying", zap.String("prefix", h.releaseDir()),
-			zap.Duration("in", wait), zap.Error(err))
 		return
 	}
-	h.wmu.Lock()
-	h.rw.wait = 0
-	h.wmu.Unlock()
-	h.releaseEvents.Add(int64(len(wr.Events)))
-	for _, ev := range wr.Events {
-		if ev.Type == mvccpb.PUT {
-			h.dispatch(ev.Kv)
+	if ok && wr.Err() == nil {
+		h.rw.wait = 0
+		h.wmu.Unlock()
+		h.releaseEvents.Add(int64(len(wr.Events)))
+		for _, ev := range wr.Events {
+			if ev.Type == mvccpb.PUT {
+				h.dispatch(ev.Kv, true)
+			}
 		}
+		return
 	}
+	h.stopReleaseWatch()
+	closed := h.ctx.Err() != nil
+	if !closed {
+		h.rw.failed()
+	}
+	wait := h.rw.wait
+	h.wmu.Unlock()
+	h.watchStopped()
+	if closed {
+		return
+	}
+	err := errors.New("watch closed")
+	if ok {
+		err = wr.Err()
+	}
+	h.log.Warn("watch of failsafe releases failed; retrying", zap.String("prefix", h.releaseDir()),
+		zap.Duration("in", wait), zap.Error(err))
+	h.poke() // the bookkeeping opens the watch again when it is time
 }
 
 // dispatch hands a release to the hold it names. A release of a hold that
-// has no record is logged and removed.
-func (h *Holds) dispatch(kvp *mvccpb.KeyValue) {
+// has no record is logged and removed; in the background when background
+// is set (the releaseHub calls it: one slow request must not hold back
+// the releases of the other Holds of the client).
+func (h *Holds) dispatch(kvp *mvccpb.KeyValue, background bool) {
 	key := string(kvp.Key)
 	id := strings.TrimPrefix(key, ReleaseKey(h.prefix, ""))
 	if !h.ownsID(id) {
@@ -269,9 +286,19 @@ func (h *Holds) dispatch(kvp *mvccpb.KeyValue) {
 		hd.fire(by, kvp.ModRevision)
 		return
 	}
-	// Not a hold in effect here. Remove it only when no hold record
-	// exists: the hold may belong to another process of a component of a
-	// similar name, or be taken up by a restarted process.
+	if background {
+		go h.removeUnknown(id, by, kvp)
+		return
+	}
+	h.removeUnknown(id, by, kvp)
+}
+
+// removeUnknown removes the release kvp of a hold id not in effect here,
+// released by by. Only when no hold record exists: the hold may belong to
+// another process of a component of a similar name, or be taken up by a
+// restarted process.
+func (h *Holds) removeUnknown(id, by string, kvp *mvccpb.KeyValue) {
+	key := string(kvp.Key)
 	holdKey := HoldKey(h.prefix, id)
 	octx, cancel := context.WithTimeout(h.ctx, opTimeout)
 	defer cancel()

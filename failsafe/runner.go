@@ -16,22 +16,62 @@ import (
 // opTimeout bounds one etcd request made in the background.
 const opTimeout = 5 * time.Second
 
-// poke tells the runner to look again at what is to be done.
+// The bookkeeping of h (removing ended holds' keys, writing records,
+// keeping the lease, opening the release watch) has no goroutine of its
+// own while it waits: a fleet holds at once on every node, and a process
+// simulating thousands of them would otherwise keep thousands of
+// goroutines asleep. It runs in passes instead, each in a goroutine that
+// lives for that pass only. A pass starts when h is poked (a hold began,
+// changed or ended, the lease was granted, the release watch failed, h
+// was closed) or when the timer it set for what falls due next fires.
+// Passes of one Holds never overlap: a poke during a pass has another
+// pass follow it.
+
+// poke has the bookkeeping look again at what is to be done: it starts a
+// pass, or has one follow the pass that runs. It does nothing while the
+// bookkeeping is off (no hold in effect, or h closed).
 func (h *Holds) poke() {
-	select {
-	case h.wake <- struct{}{}:
-	default:
+	h.mu.Lock()
+	start := h.running && !h.busy
+	if start {
+		h.busy = true
+		h.stopTimer() // the pass sets it again
+	} else if h.busy {
+		h.again = true
+	}
+	h.mu.Unlock()
+	if start {
+		go h.passes()
 	}
 }
 
-// Bookkeeping that failed is tried again after a backoff that doubles to
-// maxBackoff, or to maxBackoffBehind when etcd said it is behind: a mass
-// deletion has every node of the fleet write its hold record at once, and
-// at 30,000 simulated nodes the records etcd refused as "too many
-// requests", each tried again every few seconds, were 1.65 million puts in
-// six minutes, which kept it behind. The hold is in effect whether or not
-// its record is written.
+// setTimer has the bookkeeping poked at at. Called with h.mu held.
+func (h *Holds) setTimer(at time.Time) {
+	d := max(time.Until(at), 0)
+	if h.timer == nil {
+		h.timer = time.AfterFunc(d, h.poke)
+		return
+	}
+	h.timer.Reset(d)
+}
+
+// stopTimer stops the timer. One that fired meanwhile pokes h once more,
+// which does no harm: a pass does only what is due. Called with h.mu held.
+func (h *Holds) stopTimer() {
+	if h.timer != nil {
+		h.timer.Stop()
+	}
+}
+
+// Bookkeeping that failed is tried again after a backoff that doubles
+// from minBackoff to maxBackoff, or to maxBackoffBehind when etcd said it
+// is behind: a mass deletion has every node of the fleet write its hold
+// record at once, and at 30,000 simulated nodes the records etcd refused
+// as "too many requests", each tried again every few seconds, were 1.65
+// million puts in six minutes, which kept it behind. The hold is in effect
+// whether or not its record is written.
 const (
+	minBackoff       = 50 * time.Millisecond
 	maxBackoff       = 5 * time.Second
 	maxBackoffBehind = 30 * time.Second
 )
@@ -49,83 +89,90 @@ func nextBackoff(backoff time.Duration, err error) time.Duration {
 	return min(2*backoff, limit)
 }
 
-// run is the one goroutine of h while any hold is in effect or any ended
-// hold's keys are still to be removed. It removes the keys of ended holds,
-// writes the records that changed (each at most every minInterval), keeps
-// the records' lease alive with one request every third of its TTL, and
-// follows the release watch. Once nothing is left to do it gives the lease
-// back and returns; it returns at once when h is closed or its client is.
-func (h *Holds) run() {
-	defer h.stopWatch()
-	timer := time.NewTimer(time.Hour)
-	defer timer.Stop()
-	var failAt time.Time // after a failed request: no request before then
-	backoff := 50 * time.Millisecond
+// passes runs passes of the bookkeeping, one after another while pokes
+// ask for more, then sets the timer for when something falls due next and
+// returns. poke started it and set h.busy; it clears h.busy.
+func (h *Holds) passes() {
 	for {
-		now := time.Now()
+		wake, again := h.pass()
 		h.mu.Lock()
-		if h.ctx.Err() != nil {
-			h.running = false
+		if h.running && (again || h.again) {
+			h.again = false
 			h.mu.Unlock()
-			return
+			continue
 		}
-		if len(h.live) == 0 && len(h.ended) == 0 {
-			h.running = false
-			lease := h.lease
-			h.lease = 0
-			h.mu.Unlock()
-			h.stopWatch()
-			if lease != 0 && h.leaseFrom == nil {
-				h.revoke(lease)
-			}
-			return
+		h.busy, h.again = false, false
+		if h.running && !wake.IsZero() {
+			h.setTimer(wake)
 		}
-		live := len(h.live) > 0
 		h.mu.Unlock()
-
-		var wake time.Time // when to look again without being told
-		if now.Before(failAt) {
-			wake = failAt
-		} else if err := h.work(now, live, &wake); err != nil {
-			if h.ctx.Err() != nil {
-				continue
-			}
-			// Up to half shorter at random: holds that began together
-			// (a mass deletion reaches every node at once) retry apart.
-			d := backoff - rand.N(backoff/2+1)
-			h.log.Warn("failsafe hold bookkeeping failed; retrying", zap.Duration("in", d), zap.Error(err))
-			failAt, wake = now.Add(d), now.Add(d)
-			backoff = nextBackoff(backoff, err)
-		} else {
-			backoff = 50 * time.Millisecond
-			h.mu.Lock()
-			idle := len(h.live) == 0 && len(h.ended) == 0
-			h.mu.Unlock()
-			if idle {
-				continue // give the lease back and return
-			}
-		}
-
-		releases := h.releaseChan()
-		var fire <-chan time.Time
-		if !wake.IsZero() {
-			timer.Reset(max(time.Until(wake), 0))
-			fire = timer.C
-		}
-		select {
-		case <-h.wake:
-		case <-fire:
-		case <-h.ctx.Done():
-		case wr, ok := <-releases:
-			h.onReleases(wr, ok)
-		}
-		if fire != nil && !timer.Stop() {
-			select {
-			case <-timer.C:
-			default:
-			}
-		}
+		return
 	}
+}
+
+// pass is one pass of the bookkeeping, while any hold is in effect or any
+// ended hold's keys are still to be removed: it removes the keys of ended
+// holds, writes the records that changed (each at most every
+// minInterval), keeps the records' lease alive with one request every
+// third of its TTL and opens the release watch (work). It returns when to
+// look again without being poked (zero: not before a poke), and whether
+// to look again at once. Once nothing is left to do it gives the lease
+// back and turns the bookkeeping off; it does so at once when h is closed
+// or its client is.
+func (h *Holds) pass() (wake time.Time, again bool) {
+	now := time.Now()
+	h.mu.Lock()
+	if h.ctx.Err() != nil {
+		h.off()
+		h.mu.Unlock()
+		h.stopWatch()
+		return time.Time{}, false
+	}
+	if len(h.live) == 0 && len(h.ended) == 0 {
+		h.off()
+		lease := h.lease
+		h.lease = 0
+		h.mu.Unlock()
+		h.stopWatch()
+		if lease != 0 && h.leaseFrom == nil {
+			h.revoke(lease)
+		}
+		return time.Time{}, false
+	}
+	live := len(h.live) > 0
+	h.mu.Unlock()
+
+	// failAt and backoff are only touched by the pass that runs; h.mu,
+	// taken between passes, orders one pass's writes before the next's
+	// reads.
+	if now.Before(h.failAt) {
+		return h.failAt, false
+	}
+	if err := h.work(now, live, &wake); err != nil {
+		if h.ctx.Err() != nil {
+			return time.Time{}, true // stop
+		}
+		// Up to half shorter at random: holds that began together
+		// (a mass deletion reaches every node at once) retry apart.
+		d := h.backoff - rand.N(h.backoff/2+1)
+		h.log.Warn("failsafe hold bookkeeping failed; retrying", zap.Duration("in", d), zap.Error(err))
+		h.failAt = now.Add(d)
+		h.backoff = nextBackoff(h.backoff, err)
+		return h.failAt, false
+	}
+	h.backoff = minBackoff
+	h.mu.Lock()
+	idle := len(h.live) == 0 && len(h.ended) == 0
+	h.mu.Unlock()
+	return wake, idle // when idle: give the lease back and stop
+}
+
+// off turns the bookkeeping off: no pass starts until a hold begins. The
+// next run starts without backoff. Called with h.mu held.
+func (h *Holds) off() {
+	h.running = false
+	h.stopTimer()
+	h.failAt, h.backoff = time.Time{}, minBackoff
 }
 
 // work does what is due at now: removals, record writes, the lease's
@@ -242,7 +289,7 @@ func (h *Holds) putRecord(ctx context.Context, hd *Hold) error {
 
 // recordLease returns the lease hold records are written under: the one
 // WithLease gives, or one of h's own, granted on first use and kept alive
-// by the runner.
+// by the bookkeeping.
 func (h *Holds) recordLease(ctx context.Context) (clientv3.LeaseID, error) {
 	if h.leaseFrom != nil {
 		id, err := h.leaseFrom(ctx)
