@@ -1,6 +1,8 @@
 package failsafe
 
 import (
+	"time"
+
 	"github.com/p2kit/p2kit/kv"
 	clientv3 "go.etcd.io/etcd/client/v3"
 )
@@ -34,4 +36,11 @@ func ReleaseHubRunning(cli *clientv3.Client) bool {
 	defer hubs.Unlock()
 	_, ok := hubs.m[cli]
 	return ok
+}
+
+// LeaseCheckAt is when h next asks for its WithLease lease.
+func LeaseCheckAt(h *Holds) time.Time {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	return h.keepAt
 }

@@ -88,6 +88,8 @@ type Holds struct {
 	ended  []*Hold // holds ended whose keys the bookkeeping removes
 	lease  clientv3.LeaseID
 	keepAt time.Time // when the bookkeeping keeps the lease alive next (or, with WithLease, checks it)
+	// leaseNotified says the WithLease owner calls LeaseChanged.
+	leaseNotified bool
 	// The bookkeeping (see poke): running says it is on, from a hold's
 	// beginning until nothing is left to do or h is closed; busy, that a
 	// pass runs; again, that h was poked during that pass; timer pokes h
@@ -134,9 +136,9 @@ func WithRecordTTL(d time.Duration) Option { return func(h *Holds) { h.ttl = d }
 // instead of one of its own: a process that already keeps a lease alive
 // (a preparer's node record) spends no grant, keep-alive or revoke on its
 // holds. lease is asked before each record write and every second while a
-// hold is in effect; a lease id other than the one the records were
-// written under (the owner lost the lease and granted another) has them
-// written again. lease should return at once when the owner has a lease,
+// hold is in effect (every 30 seconds once the owner calls LeaseChanged);
+// a lease id other than the one the records were written under (the owner
+// lost the lease and granted another) has them written again. lease should return at once when the owner has a lease,
 // and otherwise wait for one until ctx ends. The owner decides how long
 // records outlive the process (WithRecordTTL does not apply): to let a
 // restart take its holds up, it leaves the lease to expire rather than

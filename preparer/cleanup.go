@@ -81,8 +81,8 @@ func (p *Preparer) deleteExpired(ctx context.Context, now time.Time) {
 }
 
 func (p *Preparer) deleteRemoved(ctx context.Context, pod string, now time.Time) {
-	unlock := p.lockPod(pod)
-	defer unlock()
+	l := p.lockPod(pod)
+	defer l.Unlock()
 	p.mu.Lock()
 	st, ok := p.lastStatus[pod]
 	_, wanted := p.desired[pod]

@@ -16,8 +16,8 @@ import (
 // desired manifest, what reality says and what the launcher runs, and does
 // what the difference asks for.
 func (p *Preparer) reconcile(ctx context.Context, pod string) error {
-	unlock := p.lockPod(pod)
-	defer unlock()
+	l := p.lockPod(pod)
+	defer l.Unlock()
 
 	p.mu.Lock()
 	want := p.desired[pod]

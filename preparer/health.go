@@ -101,8 +101,8 @@ func (p *Preparer) checkAll(ctx context.Context) {
 }
 
 func (p *Preparer) checkPod(ctx context.Context, m *manifest.Manifest) {
-	unlock := p.lockPod(m.ID)
-	defer unlock()
+	l := p.lockPod(m.ID)
+	defer l.Unlock()
 	p.mu.Lock()
 	last, ok := p.lastStatus[m.ID]
 	current := p.desired[m.ID] == m

@@ -156,6 +156,9 @@ func (r *recordKeeper) attempt() {
 // written is called with the lease once the record is written under it.
 func (r *recordKeeper) written(id clientv3.LeaseID) {
 	r.p.nodeLease.set(id)
+	if h := r.p.holds.Load(); h != nil {
+		h.LeaseChanged() // hold records follow the new lease at once
+	}
 	r.mu.Lock()
 	cutOff, failing := r.cutOff, r.failing
 	r.cutOff, r.failing = false, false

@@ -203,6 +203,9 @@ func (p *Preparer) Run(ctx context.Context) error {
 		failsafe.WithLogger(p.log), failsafe.WithRegistry(p.reg), failsafe.WithPrefix(p.prefix),
 		failsafe.WithLease(p.nodeLease.wait))
 	p.holds.Store(holds)
+	// The node record tells holds of each new lease (LeaseChanged), so
+	// that they need not ask for it every second.
+	holds.LeaseChanged()
 	// Holds in effect when the preparer stops keep their records until
 	// the lease runs out (it is not revoked then), so that a restart
 	// takes them up.
@@ -363,8 +366,10 @@ func (p *Preparer) work(ctx context.Context, q *workqueue.Queue, pod string) err
 	return err
 }
 
-// lockPod serializes the actions and health checks of one pod.
-func (p *Preparer) lockPod(pod string) func() {
+// lockPod serializes the actions and health checks of one pod: it returns
+// the pod's mutex, locked. (Not an unlock function: a method value is an
+// allocation, and health checks lock every pod of every node each interval.)
+func (p *Preparer) lockPod(pod string) *sync.Mutex {
 	p.mu.Lock()
 	l, ok := p.podLocks[pod]
 	if !ok {
@@ -373,5 +378,5 @@ func (p *Preparer) lockPod(pod string) func() {
 	}
 	p.mu.Unlock()
 	l.Lock()
-	return l.Unlock
+	return l
 }
