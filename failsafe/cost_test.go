@@ -49,6 +49,33 @@ func waitGoroutines(t *testing.T, atMost int, when string) {
 	}
 }
 
+// beginHolds begins one hold on each of n Holds of fleet-like names
+// under root, closed when the test ends, and waits until records (the
+// root holds records in all) are written and every release watch is up.
+func beginHolds(t *testing.T, cli *clientv3.Client, root string, n, records int, opts ...failsafe.Option) ([]*failsafe.Holds, []*failsafe.Hold) {
+	t.Helper()
+	hs := make([]*failsafe.Holds, n)
+	holds := make([]*failsafe.Hold, n)
+	for i := range hs {
+		hs[i] = failsafe.NewHolds(cli, fmt.Sprintf("preparer/node%05d", i), append(opts, failsafe.WithPrefix(root))...)
+		t.Cleanup(hs[i].Close)
+		holds[i] = beginHold(t, hs[i])
+	}
+	require.Eventually(t, func() bool {
+		recs, err := failsafe.ListHolds(ctxT(t), cli, root)
+		return err == nil && len(recs) == records
+	}, waitFor, pollEvery, "hold records")
+	require.Eventually(t, func() bool {
+		for _, h := range hs {
+			if !failsafe.Watching(h) {
+				return false
+			}
+		}
+		return true
+	}, waitFor, pollEvery, "release watches")
+	return hs, holds
+}
+
 // beginHold begins a hold of h the way a guard built from scratch does.
 func beginHold(t *testing.T, h *failsafe.Holds) *failsafe.Hold {
 	t.Helper()
@@ -75,24 +102,7 @@ func TestHeldHoldsCostOneGoroutine(t *testing.T) {
 	require.Eventually(t, func() bool { return failsafe.Watching(warm) }, waitFor, pollEvery)
 	base := stableGoroutines(t)
 
-	hs := make([]*failsafe.Holds, n)
-	holds := make([]*failsafe.Hold, n)
-	for i := range hs {
-		hs[i] = failsafe.NewHolds(cli, fmt.Sprintf("preparer/node%05d", i), failsafe.WithPrefix(root), ttl)
-		holds[i] = beginHold(t, hs[i])
-	}
-	require.Eventually(t, func() bool {
-		recs, err := failsafe.ListHolds(ctxT(t), cli, root)
-		return err == nil && len(recs) == n+1
-	}, waitFor, pollEvery, "hold records")
-	require.Eventually(t, func() bool {
-		for _, h := range hs {
-			if !failsafe.Watching(h) {
-				return false
-			}
-		}
-		return true
-	}, waitFor, pollEvery, "release watches")
+	_, holds := beginHolds(t, cli, root, n, n+1, ttl)
 	held := stableGoroutines(t)
 	t.Logf("%d held Holds: %d goroutines over the baseline of %d, %.2f per held Holds",
 		n, held-base, base, float64(held-base)/n)
@@ -201,25 +211,7 @@ func TestHoldsSharingAClientCostOneGoroutineEach(t *testing.T) {
 	ttl := failsafe.WithRecordTTL(10 * time.Minute)
 	base := stableGoroutines(t)
 
-	hs := make([]*failsafe.Holds, n)
-	holds := make([]*failsafe.Hold, n)
-	for i := range hs {
-		hs[i] = failsafe.NewHolds(cli, fmt.Sprintf("preparer/node%05d", i), failsafe.WithPrefix(root), ttl)
-		t.Cleanup(hs[i].Close)
-		holds[i] = beginHold(t, hs[i])
-	}
-	require.Eventually(t, func() bool {
-		recs, err := failsafe.ListHolds(ctxT(t), cli, root)
-		return err == nil && len(recs) == n
-	}, waitFor, pollEvery, "hold records")
-	require.Eventually(t, func() bool {
-		for _, h := range hs {
-			if !failsafe.Watching(h) {
-				return false
-			}
-		}
-		return true
-	}, waitFor, pollEvery, "release watches")
+	hs, holds := beginHolds(t, cli, root, n, n, ttl)
 	waitGoroutines(t, base+n+slack, fmt.Sprintf("while %d Holds sharing a client hold", n))
 	held := stableGoroutines(t)
 	t.Logf("%d held Holds sharing a client: %d goroutines over the baseline of %d", n, held-base, base)

@@ -91,6 +91,25 @@ func ownedLeaseHolds(t *testing.T, cli *clientv3.Client, root, component string)
 	return h, box
 }
 
+// replaceOwnersLease has the owner of box's lease grant another and give
+// the first up, as a preparer that lost its node lease does (tell is how
+// it tells the Holds, if it does), and waits until the hold record at key
+// is written again under the new lease.
+func replaceOwnersLease(t *testing.T, cli *clientv3.Client, box *leaseBox, key string, tell func()) {
+	t.Helper()
+	old := box.id
+	g2, err := cli.Grant(ctxT(t), 60)
+	require.NoError(t, err)
+	box.set(g2.ID)
+	tell()
+	_, err = cli.Revoke(ctxT(t), old)
+	require.NoError(t, err)
+	require.Eventually(t, func() bool {
+		resp, err := cli.Get(ctxT(t), key)
+		return err == nil && len(resp.Kvs) == 1 && clientv3.LeaseID(resp.Kvs[0].Lease) == g2.ID
+	}, waitFor, pollEvery, "record not written again under the owner's new lease")
+}
+
 func (b *leaseBox) get(context.Context) (clientv3.LeaseID, error) {
 	b.mu.Lock()
 	defer b.mu.Unlock()
@@ -178,19 +197,8 @@ func TestHoldRecordFollowsTheOwnersNewLease(t *testing.T) {
 	cli := c.Client(t)
 	root := "/moved"
 	h, box := ownedLeaseHolds(t, cli, root, "moved")
-	old := box.id
 	hd := beginHold(t, h)
-	key := failsafe.HoldKey(root, hd.ID())
-
-	g2, err := cli.Grant(ctxT(t), 60)
-	require.NoError(t, err)
-	box.set(g2.ID)
-	_, err = cli.Revoke(ctxT(t), old)
-	require.NoError(t, err)
-	require.Eventually(t, func() bool {
-		resp, err := cli.Get(ctxT(t), key)
-		return err == nil && len(resp.Kvs) == 1 && clientv3.LeaseID(resp.Kvs[0].Lease) == g2.ID
-	}, waitFor, pollEvery, "record not written again under the owner's new lease")
+	replaceOwnersLease(t, cli, box, failsafe.HoldKey(root, hd.ID()), func() {})
 	hd.End(false)
 	waitNoHolds(t, cli, root)
 }
@@ -204,22 +212,10 @@ func TestLeaseChangedSlowsTheLeaseChecks(t *testing.T) {
 	cli := c.Client(t)
 	root := "/told"
 	h, box := ownedLeaseHolds(t, cli, root, "told")
-	old := box.id
 	hd := beginHold(t, h)
-	key := failsafe.HoldKey(root, hd.ID())
 	require.Eventually(t, func() bool { return !failsafe.LeaseCheckAt(h).IsZero() }, waitFor, pollEvery)
 	require.WithinDuration(t, time.Now(), failsafe.LeaseCheckAt(h), 2*time.Second, "asked every second until told")
-
-	g2, err := cli.Grant(ctxT(t), 60)
-	require.NoError(t, err)
-	box.set(g2.ID)
-	h.LeaseChanged()
-	_, err = cli.Revoke(ctxT(t), old)
-	require.NoError(t, err)
-	require.Eventually(t, func() bool {
-		resp, err := cli.Get(ctxT(t), key)
-		return err == nil && len(resp.Kvs) == 1 && clientv3.LeaseID(resp.Kvs[0].Lease) == g2.ID
-	}, waitFor, pollEvery, "record not written again under the owner's new lease")
+	replaceOwnersLease(t, cli, box, failsafe.HoldKey(root, hd.ID()), h.LeaseChanged)
 	require.Eventually(t, func() bool { return time.Until(failsafe.LeaseCheckAt(h)) > 20*time.Second }, waitFor, pollEvery,
 		"once told, the lease is asked for every 30 s")
 	hd.End(false)
