@@ -39,13 +39,15 @@ func stableGoroutines(t *testing.T) int {
 func waitGoroutines(t *testing.T, atMost int, when string) {
 	t.Helper()
 	deadline := time.Now().Add(waitFor)
+	poll := time.NewTicker(pollEvery) // a timer: no goroutine to count
+	defer poll.Stop()
 	for {
 		n := runtime.NumGoroutine()
 		if n <= atMost {
 			return
 		}
 		require.True(t, time.Now().Before(deadline), "%d goroutines %s, want at most %d", n, when, atMost)
-		time.Sleep(pollEvery)
+		<-poll.C
 	}
 }
 
