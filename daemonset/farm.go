@@ -67,17 +67,11 @@ type Farm struct {
 	sets     map[string]*Object             // daemon sets that exist, from the watch
 	last     map[string]time.Time           // last paced action per daemon set
 	updating map[string]map[string]updateAt // node updates in flight per daemon set
-	digests  map[string]digestAt            // intent digests by name, per revision
 }
 
 type updateAt struct {
 	digest string
 	since  time.Time
-}
-
-type digestAt struct {
-	rev    int64
-	digest string
 }
 
 // NewFarm returns a daemon set farm. Start it with Run.
@@ -99,7 +93,6 @@ func NewFarm(client *clientv3.Client, opts ...farm.Option) (*Farm, error) {
 		sets:     map[string]*Object{},
 		last:     map[string]time.Time{},
 		updating: map[string]map[string]updateAt{},
-		digests:  map[string]digestAt{},
 		m:        newMetrics(cfg.Registry, cfg.Log),
 	}
 	pl, err := labels.New(client, keyspace.WithPrefix(cfg.Prefix), keyspace.WithLogger(cfg.Log)).Of(labels.Pod)

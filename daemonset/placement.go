@@ -149,11 +149,6 @@ func (f *Farm) unschedule(ctx context.Context, fence farm.Fence, id string, ds *
 		return fmt.Errorf("unschedule %d node(s): %w", len(nodes), err)
 	}
 	f.m.actions.WithLabelValues("unschedule").Add(float64(len(work)))
-	f.mu.Lock()
-	for _, w := range work {
-		delete(f.digests, w.node+"/"+ds.PodID)
-	}
-	f.mu.Unlock()
 	f.log.Info("daemon set pod unscheduled: node no longer matches", zap.String("daemon_set", id),
 		zap.String("pod", ds.PodID), zap.Int("nodes", len(work)), zap.Strings("first", nodes[:min(len(nodes), 3)]))
 	return f.waitView(ctx, fmt.Sprintf("daemon set %s: unschedule of %d node(s)", id, len(work)), maxRev(revs), fleet.Intent, fleet.PodLabels)

@@ -11,7 +11,6 @@ import (
 	"github.com/p2kit/p2kit/farm"
 	"github.com/p2kit/p2kit/kv"
 	"github.com/p2kit/p2kit/labels"
-	"github.com/p2kit/p2kit/manifest"
 	"github.com/p2kit/p2kit/status"
 	"go.uber.org/zap"
 )
@@ -265,7 +264,7 @@ func (f *Farm) plan(ctx context.Context, obj *Object, digest string, matched []s
 		switch {
 		case owner == id && hasIntent:
 			p.scheduled = append(p.scheduled, n)
-			d := f.intentDigest(in)
+			d := f.view.IntentDigest(in)
 			if d == digest {
 				p.current++
 			} else {
@@ -312,25 +311,6 @@ func (f *Farm) ownedNodes(id, pod string) []string {
 	}
 	sort.Strings(nodes) // "a-b/pod" sorts before "a/pod"
 	return nodes
-}
-
-// intentDigest is the digest of an intent manifest, computed once per
-// revision.
-func (f *Farm) intentDigest(o *kv.Object[manifest.Manifest]) string {
-	f.mu.Lock()
-	d, ok := f.digests[o.Name]
-	f.mu.Unlock()
-	if ok && d.rev == o.ModRevision {
-		return d.digest
-	}
-	digest, err := o.Value.Digest()
-	if err != nil {
-		return ""
-	}
-	f.mu.Lock()
-	f.digests[o.Name] = digestAt{rev: o.ModRevision, digest: digest}
-	f.mu.Unlock()
-	return digest
 }
 
 // updatable picks the stale nodes a pass may update now, keeping at least

@@ -13,7 +13,6 @@ import (
 	"github.com/p2kit/p2kit/fleet"
 	"github.com/p2kit/p2kit/kv"
 	"github.com/p2kit/p2kit/labels"
-	"github.com/p2kit/p2kit/manifest"
 	"github.com/p2kit/p2kit/status"
 	clientv3 "go.etcd.io/etcd/client/v3"
 	"go.uber.org/zap"
@@ -129,7 +128,7 @@ func (f *Farm) apply(ctx context.Context, log *zap.Logger, id string, r *RC, dig
 		var ops []clientv3.Op
 		var wroteIntent, wroteLabels bool
 		cur, ok := f.view.Intent.Get(p.name())
-		if !ok || digestOf(&cur.Value) != digest {
+		if !ok || f.view.IntentDigest(cur) != digest {
 			op, err := f.intent.SetOp(p.Node, &r.Manifest)
 			if err != nil {
 				return fmt.Errorf("update %s: %w", p.name(), err)
@@ -264,12 +263,4 @@ func (f *Farm) writeStatus(ctx context.Context, id string, st *Status, fence far
 		return fmt.Errorf("write status: %w", err)
 	}
 	return nil
-}
-
-func digestOf(m *manifest.Manifest) string {
-	d, err := m.Digest()
-	if err != nil {
-		return ""
-	}
-	return d
 }
