@@ -67,15 +67,21 @@ func beginHolds(t *testing.T, cli *clientv3.Client, root string, n, records int,
 		recs, err := failsafe.ListHolds(ctxT(t), cli, root)
 		return err == nil && len(recs) == records
 	}, waitFor, pollEvery, "hold records")
-	require.Eventually(t, func() bool {
+	require.Eventually(t, watching(hs, true), waitFor, pollEvery, "release watches")
+	return hs, holds
+}
+
+// watching says whether the release watch of every one of hs is up
+// (want) or down (!want).
+func watching(hs []*failsafe.Holds, want bool) func() bool {
+	return func() bool {
 		for _, h := range hs {
-			if !failsafe.Watching(h) {
+			if failsafe.Watching(h) != want {
 				return false
 			}
 		}
 		return true
-	}, waitFor, pollEvery, "release watches")
-	return hs, holds
+	}
 }
 
 // beginHold begins a hold of h the way a guard built from scratch does.
@@ -150,14 +156,7 @@ func releaseOneByOne(t *testing.T, cli *clientv3.Client, root string, comp func(
 		t.Cleanup(hs[i].Close)
 		holds[i] = beginHold(t, hs[i])
 	}
-	require.Eventually(t, func() bool {
-		for _, h := range hs {
-			if !failsafe.Watching(h) {
-				return false
-			}
-		}
-		return true
-	}, waitFor, pollEvery, "release watches")
+	require.Eventually(t, watching(hs, true), waitFor, pollEvery, "release watches")
 	// The longest name first: on the way, every shorter name's holder
 	// still holds and watches.
 	for i := n - 1; i >= 0; i-- {
@@ -253,41 +252,18 @@ func TestClosedHoldsLeaveNoGoroutine(t *testing.T) {
 		hs[i] = failsafe.NewHolds(cli, fmt.Sprintf("preparer/node%05d", i), failsafe.WithPrefix(root))
 		beginHold(t, hs[i])
 	}
-	require.Eventually(t, func() bool {
-		for _, h := range hs {
-			if !failsafe.Watching(h) {
-				return false
-			}
-		}
-		return true
-	}, waitFor, pollEvery, "release watches")
+	require.Eventually(t, watching(hs, true), waitFor, pollEvery, "release watches")
 	// Half are closed: their watches stop, the others' go on.
 	for _, h := range hs[:n] {
 		h.Close()
 	}
-	require.Eventually(t, func() bool {
-		for _, h := range hs[:n] {
-			if failsafe.Watching(h) {
-				return false
-			}
-		}
-		return true
-	}, waitFor, pollEvery, "release watches of closed Holds")
+	require.Eventually(t, watching(hs[:n], false), waitFor, pollEvery, "release watches of closed Holds")
 	require.True(t, failsafe.ReleaseHubRunning(cli))
-	for _, h := range hs[n:] {
-		require.True(t, failsafe.Watching(h))
-	}
+	require.True(t, watching(hs[n:], true)(), "the watches of the Holds not closed")
 	// The process stops without closing the others.
 	require.NoError(t, cli.Close())
 	require.Eventually(t, func() bool { return !failsafe.ReleaseHubRunning(cli) }, waitFor, pollEvery,
 		"the release hub of a closed client")
-	require.Eventually(t, func() bool {
-		for _, h := range hs {
-			if failsafe.Watching(h) {
-				return false
-			}
-		}
-		return true
-	}, waitFor, pollEvery, "release watches after the client was closed")
+	require.Eventually(t, watching(hs, false), waitFor, pollEvery, "release watches after the client was closed")
 	waitGoroutines(t, base, "after the client was closed")
 }
