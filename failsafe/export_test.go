@@ -44,3 +44,19 @@ func LeaseCheckAt(h *Holds) time.Time {
 	defer h.mu.Unlock()
 	return h.keepAt
 }
+
+// Settled reports whether h's bookkeeping has nothing to write: no pass
+// runs and no hold's record is waiting to be written again.
+func Settled(h *Holds) bool {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if h.busy {
+		return false
+	}
+	for _, hd := range h.live {
+		if hd.dirty {
+			return false
+		}
+	}
+	return true
+}

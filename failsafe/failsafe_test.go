@@ -167,6 +167,41 @@ func TestRelistAfterCompactionIsHeld(t *testing.T) {
 	})
 }
 
+// A hold's record is written once when the hold begins, keys included,
+// and again only when what it says changes: a second, identical write per
+// hold was a put per node of a fleet in a mass deletion, while etcd was at
+// its busiest.
+func TestHoldRecordWrittenOnceUnlessItChanges(t *testing.T) {
+	c := etcdtest.New(t)
+	f := newFixture(t, c, c.Client(t))
+	out := f.start(t, chains[0])
+	f.wipe(t)
+	rec := f.waitHolds(t, 1)[0]
+	require.NotEmpty(t, rec.Keys)
+	key := failsafe.HoldKey(f.root, rec.ID)
+	version := func() int64 {
+		resp, err := f.cli.Get(ctxT(t), key)
+		require.NoError(t, err)
+		require.Len(t, resp.Kvs, 1)
+		return resp.Kvs[0].Version
+	}
+	settled := func() bool { return failsafe.Settled(f.h) }
+	require.Eventually(t, settled, waitFor, pollEvery)
+	require.EqualValues(t, 1, version(), "the record was written again with nothing new in it")
+
+	// One key back: the record now says 99 deletes, in one more write.
+	_, err := f.cli.Put(ctxT(t), f.dir+name(0), value(0))
+	require.NoError(t, err)
+	require.Eventually(t, func() bool {
+		recs, err := failsafe.ListHolds(ctxT(t), f.cli, f.root)
+		require.NoError(t, err)
+		return len(recs) == 1 && recs[0].Deletes == 99
+	}, waitFor, pollEvery)
+	require.Eventually(t, settled, waitFor, pollEvery)
+	require.EqualValues(t, 2, version())
+	none(t, out)
+}
+
 func TestReleaseOfUnknownHold(t *testing.T) {
 	c := etcdtest.New(t)
 	cli := c.Client(t)

@@ -2,6 +2,7 @@ package failsafe
 
 import (
 	"context"
+	"slices"
 	"sync"
 	"time"
 
@@ -49,8 +50,11 @@ func (hd *Hold) Record() Record {
 	hd.mu.Unlock()
 	if keys != nil {
 		r.Keys = keys()
+		hd.mu.Lock()
+		hd.rec.Keys = slices.Clone(r.Keys)
+		hd.mu.Unlock()
 	} else {
-		r.Keys = append([]string(nil), r.Keys...)
+		r.Keys = slices.Clone(r.Keys)
 	}
 	return r
 }
@@ -65,12 +69,28 @@ func (hd *Hold) Update(rec Record) {
 	if rec.Guard == "" {
 		rec.Guard = old.Guard
 	}
+	keys := hd.keys
+	if keys != nil {
+		// The keys come from keys when the record is written; compared
+		// below, and only when nothing else changed.
+		rec.Keys = old.Keys
+	}
 	changed := !sameRecord(old, rec)
 	hd.rec = rec
 	hd.mu.Unlock()
+	if !changed && keys != nil {
+		changed = !hd.sameKeys(keys())
+	}
 	if changed {
 		hd.markDirty()
 	}
+}
+
+// sameKeys says whether keys are the keys of the record last read.
+func (hd *Hold) sameKeys(keys []string) bool {
+	hd.mu.Lock()
+	defer hd.mu.Unlock()
+	return slices.Equal(hd.rec.Keys, keys)
 }
 
 func sameRecord(a, b Record) bool {
@@ -91,7 +111,11 @@ func (hd *Hold) setKeys(keys func() []string) {
 	hd.mu.Lock()
 	hd.keys = keys
 	hd.mu.Unlock()
-	hd.markDirty()
+	// The record written when the hold began lists the same keys, as a
+	// rule: a second write of it would only cost etcd a put per hold.
+	if !hd.sameKeys(keys()) {
+		hd.markDirty()
+	}
 }
 
 // markDirty has the record written again by h's bookkeeping.

@@ -2,9 +2,15 @@ package main
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"fmt"
+	"maps"
 	"net/http"
+	"path"
+	"slices"
+	"strings"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -12,6 +18,7 @@ import (
 	"github.com/prometheus/common/model"
 	"go.etcd.io/etcd/api/v3/etcdserverpb"
 	"google.golang.org/grpc"
+	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/proto"
 )
 
@@ -69,6 +76,67 @@ func (c counts) add(o counts) counts {
 type counter struct {
 	rng, put, txn, del, watches, events, other, sent, recv atomic.Int64
 	responses, keepAlives, releaseEvents                   atomic.Int64
+
+	// detail counts writes by method and key class ("Put status/nodes")
+	// and failed requests by method and gRPC code ("Put: Unavailable"):
+	// what the phase lines print, to tell which bookkeeping is retried.
+	mu     sync.Mutex
+	detail map[string]int64
+}
+
+func (c *counter) note(what string) {
+	c.mu.Lock()
+	if c.detail == nil {
+		c.detail = make(map[string]int64)
+	}
+	c.detail[what]++
+	c.mu.Unlock()
+}
+
+// details copies the detail counts.
+func (c *counter) details() map[string]int64 {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return maps.Clone(c.detail)
+}
+
+// keyClass is the part of key that names what it is, the prefix and ids
+// left out: "intent", "status/nodes", "failsafe/holds".
+func keyClass(key []byte) string {
+	parts := strings.SplitN(strings.TrimPrefix(string(key), "/"), "/", 4)
+	if len(parts) < 2 {
+		return string(key)
+	}
+	switch parts[1] {
+	case "status", "failsafe", "labels":
+		if len(parts) > 2 {
+			return parts[1] + "/" + parts[2]
+		}
+	}
+	return parts[1]
+}
+
+// writeClass names a write request by its method and first key.
+func writeClass(req any) string {
+	switch r := req.(type) {
+	case *etcdserverpb.PutRequest:
+		return "Put " + keyClass(r.Key)
+	case *etcdserverpb.DeleteRangeRequest:
+		return "Delete " + keyClass(r.Key)
+	case *etcdserverpb.TxnRequest:
+		for _, ops := range [][]*etcdserverpb.RequestOp{r.Success, r.Failure} {
+			for _, op := range ops {
+				switch {
+				case op.GetRequestPut() != nil:
+					return "Txn " + keyClass(op.GetRequestPut().Key)
+				case op.GetRequestDeleteRange() != nil:
+					return "Txn " + keyClass(op.GetRequestDeleteRange().Key)
+				}
+			}
+		}
+		return "Txn"
+	}
+	return ""
 }
 
 func (c *counter) snapshot() counts {
@@ -111,9 +179,15 @@ func (c *counter) unary(ctx context.Context, method string, req, reply any, cc *
 		c.other.Add(1)
 	}
 	c.sent.Add(size(req))
+	if w := writeClass(req); w != "" {
+		c.note(w)
+	}
 	err := invoker(ctx, method, req, reply, cc, opts...)
 	if err == nil {
 		c.recv.Add(size(reply))
+	} else {
+		st := status.Convert(err)
+		c.note(path.Base(method) + ": " + st.Code().String() + " " + st.Message())
 	}
 	return err
 }
@@ -218,4 +292,38 @@ func scrape(ctx context.Context, url string) (serverMetrics, error) {
 	m.Recv = sum("etcd_network_client_grpc_received_bytes_total")
 	m.Sent = sum("etcd_network_client_grpc_sent_bytes_total")
 	return m, nil
+}
+
+// detailDiff is after less before, the counts that did not change left out.
+func detailDiff(before, after map[string]int64) map[string]int64 {
+	d := make(map[string]int64)
+	for k, v := range after {
+		if n := v - before[k]; n != 0 {
+			d[k] = n
+		}
+	}
+	return d
+}
+
+// formatDetail lists d's counts, the largest first, at most max of them.
+func formatDetail(d map[string]int64, max int) string {
+	keys := slices.Collect(maps.Keys(d))
+	slices.SortFunc(keys, func(a, b string) int {
+		if c := cmp.Compare(d[b], d[a]); c != 0 {
+			return c
+		}
+		return strings.Compare(a, b)
+	})
+	var b strings.Builder
+	for i, k := range keys {
+		if i == max {
+			fmt.Fprintf(&b, "; %d more", len(keys)-max)
+			break
+		}
+		if i > 0 {
+			b.WriteString("; ")
+		}
+		fmt.Fprintf(&b, "%s %d", k, d[k])
+	}
+	return b.String()
 }

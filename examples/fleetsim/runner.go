@@ -28,12 +28,13 @@ type result struct {
 	err       error
 
 	roles          [numRoles]counts
-	server         *serverMetrics // deltas of the embedded member's metrics; nil with --etcd
-	peakHeap       uint64         // bytes of heap objects (HeapAlloc: garbage not yet collected included), sampled every 100ms
-	peakLive       uint64         // bytes of heap the last GC marked live (/gc/heap/live:bytes), sampled every 100ms
-	peakStacks     uint64         // bytes of goroutine stacks (/memory/classes/heap/stacks:bytes), sampled every 100ms
-	peakRSS        uint64         // the process's resident bytes (VmRSS), sampled every 100ms; 0 without /proc
-	hwm            uint64         // the process's highest resident bytes so far (VmHWM) at the phase's end
+	detail         [numRoles]map[string]int64 // writes by key class and failures by code (counter.detail)
+	server         *serverMetrics             // deltas of the embedded member's metrics; nil with --etcd
+	peakHeap       uint64                     // bytes of heap objects (HeapAlloc: garbage not yet collected included), sampled every 100ms
+	peakLive       uint64                     // bytes of heap the last GC marked live (/gc/heap/live:bytes), sampled every 100ms
+	peakStacks     uint64                     // bytes of goroutine stacks (/memory/classes/heap/stacks:bytes), sampled every 100ms
+	peakRSS        uint64                     // the process's resident bytes (VmRSS), sampled every 100ms; 0 without /proc
+	hwm            uint64                     // the process's highest resident bytes so far (VmHWM) at the phase's end
 	peakGoroutines int
 	goroutines0    int // goroutines when the phase began
 	series         []point
@@ -147,6 +148,10 @@ func (s *sim) snapshot() [numRoles]counts {
 func (s *sim) run(ctx context.Context, ph phase) *result {
 	r := &result{phase: ph.name, nodes: ph.nodes, fleet: len(s.nodes), goroutines0: runtime.NumGoroutine()}
 	before := s.snapshot()
+	var detailBefore [numRoles]map[string]int64
+	for i := range detailBefore {
+		detailBefore[i] = s.ctr[i].details()
+	}
 	var srvBefore serverMetrics
 	if s.srv != nil {
 		srvBefore, _ = scrape(ctx, s.srv.MetricsURL)
@@ -199,6 +204,7 @@ func (s *sim) run(ctx context.Context, ph phase) *result {
 	after := s.snapshot()
 	for i := range after {
 		r.roles[i] = after[i].sub(before[i])
+		r.detail[i] = detailDiff(detailBefore[i], s.ctr[i].details())
 	}
 	if s.srv != nil {
 		if srvAfter, err := scrape(ctx, s.srv.MetricsURL); err == nil {
