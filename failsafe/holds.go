@@ -296,7 +296,10 @@ func (h *Holds) start(rec Record, adopted bool) *Hold {
 	}
 	h.mu.Lock()
 	if err != nil {
+		// Not at once: a fleet whose records etcd just refused would
+		// send them all again together.
 		hd.dirty = true
+		hd.nextWrite = time.Now().Add(retryIn(minBackoff, err))
 	} else {
 		hd.nextWrite = time.Now().Add(h.minInterval)
 	}

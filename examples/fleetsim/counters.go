@@ -124,19 +124,38 @@ func writeClass(req any) string {
 	case *etcdserverpb.DeleteRangeRequest:
 		return "Delete " + keyClass(r.Key)
 	case *etcdserverpb.TxnRequest:
-		for _, ops := range [][]*etcdserverpb.RequestOp{r.Success, r.Failure} {
-			for _, op := range ops {
-				switch {
-				case op.GetRequestPut() != nil:
-					return "Txn " + keyClass(op.GetRequestPut().Key)
-				case op.GetRequestDeleteRange() != nil:
-					return "Txn " + keyClass(op.GetRequestDeleteRange().Key)
-				}
-			}
+		if k := firstKey(r); k != nil {
+			return "Txn " + keyClass(k)
 		}
 		return "Txn"
 	}
 	return ""
+}
+
+// firstKey is the first key a KV request names, nil for others.
+func firstKey(req any) []byte {
+	switch r := req.(type) {
+	case *etcdserverpb.RangeRequest:
+		return r.Key
+	case *etcdserverpb.PutRequest:
+		return r.Key
+	case *etcdserverpb.DeleteRangeRequest:
+		return r.Key
+	case *etcdserverpb.TxnRequest:
+		for _, ops := range [][]*etcdserverpb.RequestOp{r.Success, r.Failure} {
+			for _, op := range ops {
+				switch {
+				case op.GetRequestPut() != nil:
+					return op.GetRequestPut().Key
+				case op.GetRequestDeleteRange() != nil:
+					return op.GetRequestDeleteRange().Key
+				case op.GetRequestRange() != nil:
+					return op.GetRequestRange().Key
+				}
+			}
+		}
+	}
+	return nil
 }
 
 func (c *counter) snapshot() counts {
@@ -186,8 +205,12 @@ func (c *counter) unary(ctx context.Context, method string, req, reply any, cc *
 	if err == nil {
 		c.recv.Add(size(reply))
 	} else {
+		what := path.Base(method)
+		if k := firstKey(req); k != nil {
+			what += " " + keyClass(k)
+		}
 		st := status.Convert(err)
-		c.note(path.Base(method) + ": " + st.Code().String() + " " + st.Message())
+		c.note(what + ": " + st.Code().String() + " " + st.Message())
 	}
 	return err
 }
