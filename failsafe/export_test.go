@@ -29,13 +29,18 @@ func ReleaseEvents(h *Holds) int64 { return h.releaseEvents.Load() }
 // StartFrom does.
 func TakeOver(h *Holds, rec Record) *Hold { return h.takeOver(rec) }
 
-// ReleaseHubRunning reports whether the goroutine that receives the
-// release watches of cli's Holds runs.
+// ReleaseHubRunning reports whether the stream, and the goroutine, that
+// run the release watches of cli's Holds run.
 func ReleaseHubRunning(cli *clientv3.Client) bool {
 	hubs.Lock()
-	defer hubs.Unlock()
-	_, ok := hubs.m[cli]
-	return ok
+	hub := hubs.m[cli]
+	hubs.Unlock()
+	if hub == nil {
+		return false
+	}
+	hub.mu.Lock()
+	defer hub.mu.Unlock()
+	return hub.stream != nil
 }
 
 // LeaseCheckAt is when h next asks for its WithLease lease.

@@ -59,9 +59,9 @@ type Record struct {
 // keys when the hold ends. However many holds are in effect, that work
 // costs one release watch and one lease per Holds, and no goroutine while
 // it waits: it runs in short passes, one at a time, when a hold changes or
-// a timer fires (see poke), and the responses of the release watches of
-// every Holds sharing an etcd client are received by one goroutine of
-// that client's (releaseHub). The work stops when the last hold's keys
+// a timer fires (see poke), and the release watches of every Holds sharing
+// an etcd client run on one watch stream, whose responses one goroutine
+// receives (releaseHub). The work stops when the last hold's keys
 // are removed, when Close is called, or when the etcd client is closed.
 type Holds struct {
 	client    *clientv3.Client

@@ -104,9 +104,8 @@ func (h *Holds) ownsID(id string) bool {
 // releaseWatch is the watch of the component's releases, shared by the
 // holds of h; h.wmu guards it.
 type releaseWatch struct {
-	ch     clientv3.WatchChan // nil while no watch runs
-	cancel context.CancelFunc
-	hub    *releaseHub // receives from ch
+	w       *hubWatch // nil while no watch runs
+	opening bool      // a watch is being opened
 	// After a failed watch: when to start again, and how long to wait
 	// after the next failure.
 	retryAt time.Time
@@ -115,18 +114,14 @@ type releaseWatch struct {
 
 // stopReleaseWatch stops h's release watch. Called with h.wmu held.
 func (h *Holds) stopReleaseWatch() {
-	w := &h.rw
-	if w.hub != nil {
-		w.hub.remove(h)
+	if h.rw.w != nil {
+		h.rw.w.stop()
 	}
-	if w.cancel != nil {
-		w.cancel()
-	}
-	w.ch, w.cancel, w.hub = nil, nil, nil
+	h.rw.w = nil
 }
 
 // errWatchLater: the release watch failed lately and is not opened again
-// before its retry time.
+// before its retry time, or another call is opening it.
 var errWatchLater = errors.New("release watch: retrying later")
 
 // openWatch opens the release watch when none runs, from etcd's revision
@@ -140,28 +135,47 @@ var errWatchLater = errors.New("release watch: retrying later")
 // while it runs; when records may have been released before (the watch
 // was down, or a hold was taken up from an earlier run), needList is set
 // and the releases are listed once the watch is up (listReleases).
+//
+// h.wmu is not held while etcd is asked: the goroutine that confirms the
+// creation hands out the responses of other watches, h's old one among
+// them, which take it.
 func (h *Holds) openWatch(timeout time.Duration) error {
 	h.wmu.Lock()
-	defer h.wmu.Unlock()
-	if h.rw.ch != nil {
+	switch {
+	case h.rw.w != nil:
+		h.wmu.Unlock()
 		return nil
-	}
-	if time.Now().Before(h.rw.retryAt) {
+	case h.rw.opening || time.Now().Before(h.rw.retryAt):
+		h.wmu.Unlock()
 		return errWatchLater
 	}
+	h.rw.opening = true
+	h.wmu.Unlock()
+
 	from, end := h.releaseRange()
-	wctx, wcancel := context.WithCancel(h.ctx)
-	// The client's Watch returns once etcd confirmed the creation: bound
-	// that wait by cancelling the watch.
-	timer := time.AfterFunc(timeout, wcancel)
-	ch := h.client.Watch(clientv3.WithRequireLeader(wctx), from, clientv3.WithRange(end))
-	if !timer.Stop() || wctx.Err() != nil {
-		wcancel()
-		h.rw.failed()
-		return fmt.Errorf("watch failsafe releases %s: creation not confirmed in %s", h.releaseDir(), timeout)
+	ctx, cancel := context.WithTimeout(h.ctx, timeout)
+	w, err := hubOf(h.client).watch(ctx, h, from, end)
+	cancel()
+
+	h.wmu.Lock()
+	defer h.wmu.Unlock()
+	h.rw.opening = false
+	if err == nil && h.ctx.Err() != nil {
+		w.stop()
+		err = h.ctx.Err()
 	}
-	h.rw.ch, h.rw.cancel = ch, wcancel
-	h.rw.hub = addReleaseWatch(h, ch)
+	if err == nil {
+		h.rw.w = w
+		if !w.alive() {
+			// Failed before h.rw.w named it, so unseen by onReleases.
+			h.stopReleaseWatch()
+			err = errors.New("watch ended as it began")
+		}
+	}
+	if err != nil {
+		h.rw.failed()
+		return fmt.Errorf("watch failsafe releases %s: %w", h.releaseDir(), err)
+	}
 	h.mu.Lock()
 	h.watchUp = true
 	h.mu.Unlock()
@@ -221,21 +235,21 @@ func (h *Holds) listReleases() error {
 }
 
 // onReleases hands out the releases of one response of the release watch
-// ch (ok false: ch was closed); h's client's releaseHub calls it. A closed
-// or failed watch is stopped, to be opened again by the bookkeeping after
-// a while (and the releases listed then). A response of a watch stopped
+// w, or notes its failure (err set); h's client's releaseHub calls it. A
+// failed watch is stopped, to be opened again by the bookkeeping after a
+// while (and the releases listed then). A response of a watch stopped
 // meanwhile is dropped: the releases are listed once the next one is up.
-func (h *Holds) onReleases(ch clientv3.WatchChan, wr clientv3.WatchResponse, ok bool) {
+func (h *Holds) onReleases(w *hubWatch, events []*mvccpb.Event, err error) {
 	h.wmu.Lock()
-	if h.rw.ch != ch {
+	if h.rw.w != w {
 		h.wmu.Unlock()
 		return
 	}
-	if ok && wr.Err() == nil {
+	if err == nil {
 		h.rw.wait = 0
 		h.wmu.Unlock()
-		h.releaseEvents.Add(int64(len(wr.Events)))
-		for _, ev := range wr.Events {
+		h.releaseEvents.Add(int64(len(events)))
+		for _, ev := range events {
 			if ev.Type == mvccpb.PUT {
 				h.dispatch(ev.Kv, true)
 			}
@@ -252,10 +266,6 @@ func (h *Holds) onReleases(ch clientv3.WatchChan, wr clientv3.WatchResponse, ok 
 	h.watchStopped()
 	if closed {
 		return
-	}
-	err := errors.New("watch closed")
-	if ok {
-		err = wr.Err()
 	}
 	h.log.Warn("watch of failsafe releases failed; retrying", zap.String("prefix", h.releaseDir()),
 		zap.Duration("in", wait), zap.Error(err))

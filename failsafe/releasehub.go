@@ -1,163 +1,259 @@
 package failsafe
 
 import (
-	"reflect"
+	"context"
+	"errors"
+	"fmt"
 	"sync"
 
+	"go.etcd.io/etcd/api/v3/etcdserverpb"
 	clientv3 "go.etcd.io/etcd/client/v3"
 )
 
-// A releaseHub receives the responses of the release watches of every
-// Holds that shares one etcd client, in one goroutine, and hands each to
-// its Holds (onReleases). The etcd client already runs a goroutine for
-// each watch; one more per Holds to receive from it made a process that
-// simulates a fleet, one Holds per node, pay two per held node.
+// A releaseHub runs the release watches of every Holds that shares one
+// etcd client on one gRPC watch stream of its own, and one goroutine
+// receives that stream's responses and hands each to its Holds
+// (onReleases). The etcd client's Watch runs a goroutine for each watch:
+// in a process that simulates a fleet, one Holds per node, that was a
+// goroutine per held node.
 //
-// The hub's goroutine starts with the first watch added and ends when the
-// last is removed or the client is closed.
+// Each watch is created with an id the hub chooses (etcd 3.4 and later
+// take one), so that a response names its watch without waiting for the
+// creations before it. The stream, and the goroutine, start with the first
+// watch and end when the last is cancelled, when the stream fails (every
+// watch on it fails then, and its Holds open another after a while) or
+// when the client is closed.
 type releaseHub struct {
 	client *clientv3.Client
-	// changed wakes the goroutine up to select over the watches again.
-	changed chan struct{}
 
-	mu      sync.Mutex
-	watches map[*Holds]clientv3.WatchChan
-	running bool // the goroutine runs; changed under hubs' lock too
+	mu     sync.Mutex
+	stream *hubStream // nil while none runs
 }
 
-// hubs are the release hubs whose goroutine runs, by client.
+// hubs are the release hubs, by client. A hub stays in the map while its
+// client lives: it is a mutex and a pointer while no watch runs.
 var hubs struct {
 	sync.Mutex
 	m map[*clientv3.Client]*releaseHub
 }
 
-// addReleaseWatch has the hub of h's client receive from ch, h's new
-// release watch, and returns the hub. Called with h.wmu held: the hub's
-// watches change with h.rw, so that the hub hands h the responses of
-// h.rw.ch only.
-func addReleaseWatch(h *Holds, ch clientv3.WatchChan) *releaseHub {
+// hubOf returns the hub of client.
+func hubOf(client *clientv3.Client) *releaseHub {
 	hubs.Lock()
 	defer hubs.Unlock()
-	hub := hubs.m[h.client]
+	hub := hubs.m[client]
 	if hub == nil {
-		hub = &releaseHub{client: h.client, changed: make(chan struct{}, 1),
-			watches: make(map[*Holds]clientv3.WatchChan)}
+		hub = &releaseHub{client: client}
 		if hubs.m == nil {
 			hubs.m = make(map[*clientv3.Client]*releaseHub)
 		}
-		hubs.m[h.client] = hub
-	}
-	hub.mu.Lock()
-	hub.watches[h] = ch
-	start := !hub.running
-	hub.running = true
-	hub.mu.Unlock()
-	if start {
-		go hub.run()
-	} else {
-		hub.wake()
+		hubs.m[client] = hub
+		// Forget the hub with its client: nothing runs on it then.
+		context.AfterFunc(client.Ctx(), func() {
+			hubs.Lock()
+			if hubs.m[client] == hub {
+				delete(hubs.m, client)
+			}
+			hubs.Unlock()
+		})
 	}
 	return hub
 }
 
-// remove stops handing h the responses of its release watch. Called with
-// h.wmu held.
-func (hub *releaseHub) remove(h *Holds) {
+// hubStream is one gRPC watch stream of a hub.
+type hubStream struct {
+	hub    *releaseHub
+	cancel context.CancelFunc
+	ws     etcdserverpb.Watch_WatchClient
+	sendMu sync.Mutex // gRPC allows one sender at a time
+
+	// Guarded by hub.mu.
+	watches map[int64]*hubWatch
+	nextID  int64
+	done    bool // failed or closed: no watch is added
+}
+
+// hubWatch is one release watch on a hub's stream.
+type hubWatch struct {
+	h  *Holds
+	st *hubStream
+	id int64
+	// created is closed once etcd answered the creation (err says
+	// whether it refused it) or the stream failed first.
+	created chan struct{}
+	once    sync.Once
+	err     error
+}
+
+// confirm ends the wait for w's creation, failed when err is set. Only the
+// first call counts.
+func (w *hubWatch) confirm(err error) {
+	w.once.Do(func() {
+		w.err = err
+		close(w.created)
+	})
+}
+
+// errWatchCanceled: etcd cancelled a release watch.
+var errWatchCanceled = errors.New("watch cancelled by etcd")
+
+// watch starts watching [from, end) for h and waits until etcd confirms
+// it, ctx ends or the stream fails.
+func (hub *releaseHub) watch(ctx context.Context, h *Holds, from, end string) (*hubWatch, error) {
 	hub.mu.Lock()
-	delete(hub.watches, h)
-	hub.mu.Unlock()
-	hub.wake()
-}
-
-func (hub *releaseHub) wake() {
-	select {
-	case hub.changed <- struct{}{}:
-	default:
-	}
-}
-
-// The first cases run selects over, before one for each watch.
-const (
-	hubChanged = iota
-	hubClosed
-	hubWatches
-)
-
-// run receives from the hub's watches until none is left or the client is
-// closed. It never holds hub.mu while it hands a response out: onReleases
-// may stop the watch, which removes it from the hub.
-func (hub *releaseHub) run() {
-	cases := []reflect.SelectCase{
-		hubChanged: {Dir: reflect.SelectRecv, Chan: reflect.ValueOf(hub.changed)},
-		hubClosed:  {Dir: reflect.SelectRecv, Chan: reflect.ValueOf(hub.client.Ctx().Done())},
-	}
-	var (
-		holds []*Holds
-		chans []clientv3.WatchChan
-	)
-	stale := true
-	for {
-		if stale {
-			stale = false
-			cases, holds, chans = cases[:hubWatches], holds[:0], chans[:0]
-			hub.mu.Lock()
-			for h, ch := range hub.watches {
-				cases = append(cases, reflect.SelectCase{Dir: reflect.SelectRecv, Chan: reflect.ValueOf(ch)})
-				holds, chans = append(holds, h), append(chans, ch)
-			}
+	st := hub.stream
+	if st == nil {
+		var err error
+		if st, err = hub.open(); err != nil {
 			hub.mu.Unlock()
-			if len(holds) == 0 {
-				if hub.stop(false) {
-					return
-				}
-				stale = true // a watch was added meanwhile
-				continue
-			}
+			return nil, err
 		}
-		i, v, ok := reflect.Select(cases)
-		switch i {
-		case hubChanged:
-			stale = true
-			continue
-		case hubClosed:
-			hub.stop(true)
+		hub.stream = st
+	}
+	st.nextID++
+	w := &hubWatch{h: h, st: st, id: st.nextID, created: make(chan struct{})}
+	st.watches[w.id] = w
+	hub.mu.Unlock()
+
+	err := st.send(&etcdserverpb.WatchRequest{RequestUnion: &etcdserverpb.WatchRequest_CreateRequest{
+		CreateRequest: &etcdserverpb.WatchCreateRequest{Key: []byte(from), RangeEnd: []byte(end), WatchId: w.id},
+	}})
+	if err != nil {
+		st.fail(err)
+	}
+	select {
+	case <-w.created:
+	case <-ctx.Done():
+		w.stop()
+		return nil, ctx.Err()
+	}
+	if w.err != nil {
+		w.stop()
+		return nil, w.err
+	}
+	return w, nil
+}
+
+// open opens a stream and starts its goroutine. Called with hub.mu held.
+func (hub *releaseHub) open() (*hubStream, error) {
+	// Cancelled by the stream's end, or the client's. Without a leader
+	// the member ends the stream, as the etcd client's watches do.
+	ctx, cancel := context.WithCancel(clientv3.WithRequireLeader(hub.client.Ctx()))
+	ws, err := etcdserverpb.NewWatchClient(hub.client.ActiveConnection()).Watch(ctx)
+	if err != nil {
+		cancel()
+		return nil, fmt.Errorf("open watch stream: %w", err)
+	}
+	st := &hubStream{hub: hub, cancel: cancel, ws: ws, watches: make(map[int64]*hubWatch)}
+	go st.receive()
+	return st, nil
+}
+
+func (st *hubStream) send(req *etcdserverpb.WatchRequest) error {
+	st.sendMu.Lock()
+	defer st.sendMu.Unlock()
+	return st.ws.Send(req)
+}
+
+// receive hands out the stream's responses until it fails. It holds no
+// lock while it calls onReleases, which may stop the watch.
+func (st *hubStream) receive() {
+	for {
+		resp, err := st.ws.Recv()
+		if err != nil {
+			st.fail(err)
 			return
 		}
-		h, ch := holds[i-hubWatches], chans[i-hubWatches]
-		if !ok {
-			// A closed channel would be selected again at once. It is
-			// not among the watches once onReleases has stopped it, or
-			// when it was stopped already.
-			stale = true
+		st.hub.mu.Lock()
+		w := st.watches[resp.WatchId]
+		if w != nil && resp.Canceled {
+			delete(st.watches, w.id)
 		}
-		hub.mu.Lock()
-		current := hub.watches[h] == ch
-		hub.mu.Unlock()
-		if !current {
-			continue // stopped meanwhile; onReleases would drop it
+		st.hub.mu.Unlock()
+		if w == nil {
+			continue // stopped meanwhile
 		}
-		var wr clientv3.WatchResponse
-		if ok {
-			wr = v.Interface().(clientv3.WatchResponse)
+		switch {
+		case resp.Created:
+			var err error
+			if resp.Canceled {
+				err = fmt.Errorf("watch refused by etcd: %s", resp.CancelReason)
+			}
+			w.confirm(err)
+		case resp.Canceled:
+			err := errWatchCanceled
+			if resp.CompactRevision != 0 {
+				err = fmt.Errorf("%w: history compacted at revision %d", errWatchCanceled, resp.CompactRevision)
+			} else if resp.CancelReason != "" {
+				err = fmt.Errorf("%w: %s", errWatchCanceled, resp.CancelReason)
+			}
+			w.h.onReleases(w, nil, err)
+		case len(resp.Events) > 0:
+			w.h.onReleases(w, resp.Events, nil)
 		}
-		h.onReleases(ch, wr, ok)
 	}
 }
 
-// stop ends the hub, when it has no watch left or when closed is set (the
-// client is closed: its watches end with it). It returns false when a
-// watch was added meanwhile and the hub goes on.
-func (hub *releaseHub) stop(closed bool) bool {
-	hubs.Lock()
-	defer hubs.Unlock()
+// fail ends the stream: every watch on it fails with err, and the next
+// watch opens another stream.
+func (st *hubStream) fail(err error) {
+	hub := st.hub
 	hub.mu.Lock()
-	defer hub.mu.Unlock()
-	if !closed && len(hub.watches) > 0 {
-		return false
+	if st.done {
+		hub.mu.Unlock()
+		return
 	}
-	hub.running = false
-	if hubs.m[hub.client] == hub {
-		delete(hubs.m, hub.client)
+	st.done = true
+	if hub.stream == st {
+		hub.stream = nil
 	}
-	return true
+	failed := st.watches
+	st.watches = nil
+	hub.mu.Unlock()
+	st.cancel()
+	err = fmt.Errorf("watch stream: %w", err)
+	for _, w := range failed {
+		select {
+		case <-w.created:
+			w.h.onReleases(w, nil, err)
+		default:
+			w.confirm(err)
+		}
+	}
+}
+
+// alive says whether w is still on its stream: not cancelled by etcd, its
+// stream not failed.
+func (w *hubWatch) alive() bool {
+	w.st.hub.mu.Lock()
+	defer w.st.hub.mu.Unlock()
+	return !w.st.done && w.st.watches[w.id] == w
+}
+
+// stop cancels w. The stream ends with its last watch.
+func (w *hubWatch) stop() {
+	st := w.st
+	hub := st.hub
+	hub.mu.Lock()
+	if st.done || st.watches[w.id] != w {
+		hub.mu.Unlock()
+		return
+	}
+	delete(st.watches, w.id)
+	last := len(st.watches) == 0
+	if last {
+		st.done = true
+		if hub.stream == st {
+			hub.stream = nil
+		}
+	}
+	hub.mu.Unlock()
+	if last {
+		st.cancel() // the goroutine ends with the stream
+		return
+	}
+	// Best effort: a watch etcd keeps sends responses the goroutine drops.
+	_ = st.send(&etcdserverpb.WatchRequest{RequestUnion: &etcdserverpb.WatchRequest_CancelRequest{
+		CancelRequest: &etcdserverpb.WatchCancelRequest{WatchId: w.id},
+	}})
 }

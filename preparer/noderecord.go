@@ -407,6 +407,7 @@ type heldRecord struct {
 	every time.Duration
 	write func() error // not called twice at once: only the timer calls it
 	onEnd func(lost bool)
+	fails int // writes failed in a row; only the timer's run touches it
 
 	mu       sync.Mutex
 	ended    bool
@@ -437,22 +438,44 @@ func (h *heldRecord) refresh() {
 	if h.ctx.Err() != nil {
 		return
 	}
+	next := h.every
 	if err := h.write(); err != nil {
 		if errors.Is(err, rpctypes.ErrLeaseNotFound) {
 			h.p.log.Warn("node record lease expired; writing the record under a new one")
 			go h.end(true) // end waits for this write to return
 			return
 		}
+		// Later after each failure in a row: a fleet whose node records
+		// all changed at once (a daemon set added a pod everywhere)
+		// would otherwise send every write etcd could not take again a
+		// third of a TTL later, together with the next ones. At 100,000
+		// simulated nodes those retries kept etcd behind.
+		h.fails++
+		next = nodeRecordRetry(h.every, h.fails)
 		if h.ctx.Err() == nil {
-			h.p.log.Warn("node record not rewritten; trying again", zap.Error(err))
+			h.p.log.Warn("node record not rewritten; trying again", zap.Duration("in", next), zap.Error(err))
 		}
+	} else {
+		h.fails = 0
 	}
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	if !h.ended {
 		h.writing.Add(1)
-		h.timer = time.AfterFunc(h.every, h.refresh)
+		h.timer = time.AfterFunc(next, h.refresh)
 	}
+}
+
+// maxNodeRecordBackoff bounds how many refresh intervals a node record
+// write that keeps failing waits for: the lease, kept apart, says the
+// preparer lives meanwhile.
+const maxNodeRecordBackoff = 8
+
+// nodeRecordRetry is how long to wait before writing the node record again
+// after fails failed writes in a row: every doubled per failure, at most
+// maxNodeRecordBackoff times every, less up to half at random.
+func nodeRecordRetry(every time.Duration, fails int) time.Duration {
+	return regrantDelay(every, maxNodeRecordBackoff*every, fails)
 }
 
 // end stops the record's keeping once, waits for a write in progress and
