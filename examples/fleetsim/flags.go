@@ -42,6 +42,8 @@ type config struct {
 	until        string // the last phase to run (empty: every phase)
 	pprofAddr    string
 	startRate    float64 // preparers started a second (0: all at once)
+	retryMin     time.Duration
+	retryMax     time.Duration
 }
 
 func parseFlags(args []string, out io.Writer) (*config, error) {
@@ -72,6 +74,8 @@ func parseFlags(args []string, out io.Writer) (*config, error) {
 	fs.Float64Var(&c.releaseRate, "release-rate", 1000, "with --release: holds released per second at most (a failsafe.Limiter, bursts of a tenth of that)")
 	fs.BoolVar(&c.failover, "controller-failover", false, "roll again and crash the controller mid-roll: a standby controller takes over when its lease expires and finishes the roll")
 	fs.IntVar(&c.leaseTTL, "lease-ttl", 10, "the controllers' lease TTL in seconds: how long a crashed controller keeps its farms")
+	fs.DurationVar(&c.retryMin, "retry-min", 200*time.Millisecond, "the preparers' first retry of failed work, doubled per failure up to --retry-max (preparer.WithBackoff; the preparer's own defaults are 1s and 1m)")
+	fs.DurationVar(&c.retryMax, "retry-max", 5*time.Second, "the preparers' longest wait between retries (preparer.WithBackoff)")
 	fs.DurationVar(&c.nodeTTL, "node-ttl", preparer.DefaultNodeTTL, "the TTL of each preparer's node record lease (preparer.WithNodeTTL)")
 	fs.DurationVar(&c.idle, "idle", 10*time.Second, "end with an idle phase this long, to measure the steady-state cost (0: none)")
 	fs.DurationVar(&c.phaseTimeout, "phase-timeout", 10*time.Minute, "give up on a phase that has not converged after this long")
@@ -108,6 +112,8 @@ func parseFlags(args []string, out io.Writer) (*config, error) {
 		return nil, fmt.Errorf("--release-rate %g: want more than 0", c.releaseRate)
 	case c.leaseTTL < 1:
 		return nil, fmt.Errorf("--lease-ttl %d: want 1 or more seconds", c.leaseTTL)
+	case c.retryMin <= 0 || c.retryMax < c.retryMin:
+		return nil, fmt.Errorf("--retry-min %s, --retry-max %s: want 0 < min <= max", c.retryMin, c.retryMax)
 	case c.nodeTTL < time.Second:
 		return nil, fmt.Errorf("--node-ttl %s: want at least 1s", c.nodeTTL)
 	case c.healthEvery <= 0:

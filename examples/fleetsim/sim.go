@@ -159,7 +159,7 @@ func (s *sim) startPreparers() error {
 			preparer.WithHealthChecker(mem),
 			preparer.WithHealthInterval(s.cfg.healthEvery),
 			preparer.WithNodeTTL(s.cfg.nodeTTL),
-			preparer.WithBackoff(200*time.Millisecond, 5*time.Second))
+			preparer.WithBackoff(s.cfg.retryMin, s.cfg.retryMax))
 		if err != nil {
 			return err
 		}
