@@ -4,6 +4,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -11,7 +13,11 @@ import (
 	"github.com/p2kit/p2kit/failsafe"
 	"github.com/p2kit/p2kit/kv"
 	"github.com/stretchr/testify/require"
+	"go.etcd.io/etcd/api/v3/etcdserverpb"
 	clientv3 "go.etcd.io/etcd/client/v3"
+	"go.uber.org/zap"
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/status"
 )
 
 // chain is a stack of guards under test.
@@ -308,4 +314,60 @@ func TestLeaseGivenBackWhenHoldsEnd(t *testing.T) {
 		leases, err := cli.Leases(ctx)
 		return err == nil && len(leases.Leases) == 0
 	}, waitFor, 20*time.Millisecond, "the lease was not given back")
+}
+
+// A hold record put whose answer was lost (a timeout while etcd was
+// behind) may have been applied all the same: the bookkeeping reads the
+// record before writing it again, and writes it only if it is not there.
+func TestLostRecordPutIsReadBeforeItIsSentAgain(t *testing.T) {
+	c := etcdtest.New(t)
+	for _, applied := range []bool{true, false} {
+		t.Run(fmt.Sprintf("applied=%v", applied), func(t *testing.T) {
+			var puts, lost atomic.Int64
+			cli, err := clientv3.New(clientv3.Config{
+				Endpoints: c.Endpoints(), DialTimeout: 5 * time.Second, Logger: zap.NewNop(),
+				DialOptions: []grpc.DialOption{grpc.WithChainUnaryInterceptor(
+					func(ctx context.Context, method string, req, reply any, cc *grpc.ClientConn, invoker grpc.UnaryInvoker, opts ...grpc.CallOption) error {
+						put, ok := req.(*etcdserverpb.PutRequest)
+						if !ok || !strings.Contains(string(put.Key), "/failsafe/holds/") {
+							return invoker(ctx, method, req, reply, cc, opts...)
+						}
+						puts.Add(1)
+						if lost.Add(1) > 1 {
+							return invoker(ctx, method, req, reply, cc, opts...)
+						}
+						// The first put's answer is lost, after etcd
+						// applied it or before it reached etcd: the
+						// caller's time runs out.
+						if applied {
+							if err := invoker(ctx, method, req, reply, cc, opts...); err != nil {
+								return err
+							}
+						}
+						<-ctx.Done()
+						return status.FromContextError(ctx.Err()).Err()
+					})},
+			})
+			require.NoError(t, err)
+			t.Cleanup(func() { _ = cli.Close() })
+			root := "/lost-" + fmt.Sprint(applied)
+			h := failsafe.NewHolds(cli, "lost", failsafe.WithPrefix(root))
+			t.Cleanup(h.Close)
+			hd := beginHold(t, h)
+			key := failsafe.HoldKey(root, hd.ID())
+			require.Eventually(t, func() bool {
+				resp, err := cli.Get(ctxT(t), key)
+				require.NoError(t, err)
+				return len(resp.Kvs) == 1 && failsafe.Settled(h)
+			}, waitFor, pollEvery, "hold record written")
+			resp, err := cli.Get(ctxT(t), key)
+			require.NoError(t, err)
+			want := int64(2) // the lost one, and the one that wrote it
+			if applied {
+				want = 1
+			}
+			require.Equal(t, want, puts.Load(), "puts of the hold record")
+			require.EqualValues(t, 1, resp.Kvs[0].Version)
+		})
+	}
 }

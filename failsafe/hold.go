@@ -28,8 +28,10 @@ type Hold struct {
 	// and when it may be written next.
 	dirty     bool
 	nextWrite time.Time
-	// lease is the lease the record was last written under.
-	lease clientv3.LeaseID
+	// lease is the lease the record was last written under; unsure, that
+	// the last put's answer was lost (it may have been applied).
+	lease  clientv3.LeaseID
+	unsure bool
 
 	// releaseCtx is canceled when an operator releases the hold.
 	releaseCtx context.Context

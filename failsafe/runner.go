@@ -1,6 +1,7 @@
 package failsafe
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -11,6 +12,8 @@ import (
 	"go.etcd.io/etcd/api/v3/v3rpc/rpctypes"
 	clientv3 "go.etcd.io/etcd/client/v3"
 	"go.uber.org/zap"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
 )
 
 // opTimeout bounds one etcd request made in the background.
@@ -91,7 +94,7 @@ func behind(err error) bool {
 			return true
 		}
 	}
-	return false
+	return status.Code(err) == codes.DeadlineExceeded
 }
 
 // nextBackoff is the backoff after one of backoff that ended in err.
@@ -300,13 +303,54 @@ func (h *Holds) putRecord(ctx context.Context, hd *Hold) error {
 	if err != nil {
 		return err
 	}
-	if _, err := h.client.Put(ctx, HoldKey(h.prefix, rec.ID), string(data), clientv3.WithLease(lease)); err != nil {
+	key := HoldKey(h.prefix, rec.ID)
+	h.mu.Lock()
+	unsure := hd.unsure
+	h.mu.Unlock()
+	if unsure {
+		// The last put's answer was lost: it may be in etcd's log still,
+		// to be applied. Read before writing again (a read is no raft
+		// entry): a put sent again each time one timed out was written
+		// twice or more, which kept an etcd that was behind, behind.
+		resp, err := h.client.Get(ctx, key)
+		if err != nil {
+			return err
+		}
+		if len(resp.Kvs) == 1 && resp.Kvs[0].Lease == int64(lease) && bytes.Equal(resp.Kvs[0].Value, data) {
+			h.written(hd, lease)
+			return nil
+		}
+	}
+	if _, err := h.client.Put(ctx, key, string(data), clientv3.WithLease(lease)); err != nil {
+		if answerLost(err) {
+			h.mu.Lock()
+			hd.unsure = true
+			h.mu.Unlock()
+		}
 		return err
 	}
-	h.mu.Lock()
-	hd.lease = lease
-	h.mu.Unlock()
+	h.written(hd, lease)
 	return nil
+}
+
+// written notes that hd's record is in etcd under lease.
+func (h *Holds) written(hd *Hold, lease clientv3.LeaseID) {
+	h.mu.Lock()
+	hd.lease, hd.unsure = lease, false
+	h.mu.Unlock()
+}
+
+// answerLost says whether a write that failed with err may have been
+// applied all the same: it timed out, at the client or in etcd, rather
+// than being refused.
+func answerLost(err error) bool {
+	for _, e := range []error{context.DeadlineExceeded, rpctypes.ErrTimeout, rpctypes.ErrTimeoutDueToLeaderFail,
+		rpctypes.ErrTimeoutDueToConnectionLost} {
+		if errors.Is(err, e) {
+			return true
+		}
+	}
+	return status.Code(err) == codes.DeadlineExceeded
 }
 
 // recordLease returns the lease hold records are written under: the one
