@@ -65,3 +65,15 @@ func Settled(h *Holds) bool {
 	}
 	return true
 }
+
+// PassWorkers is how many bookkeeping passes of one client's Holds run at
+// once.
+const PassWorkers = passWorkers
+
+// PassesQueued is how many of cli's Holds wait for a pass worker.
+func PassesQueued(cli *clientv3.Client) int {
+	q := &hubOf(cli).passes
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	return len(q.queue)
+}

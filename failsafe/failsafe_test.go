@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -370,4 +371,58 @@ func TestLostRecordPutIsReadBeforeItIsSentAgain(t *testing.T) {
 			require.EqualValues(t, 1, resp.Kvs[0].Version)
 		})
 	}
+}
+
+// The Holds that share a client write their records PassWorkers at a time,
+// the others queued without a goroutine each: at a mass deletion a process
+// running many preparers on one client does not send etcd every record at
+// once (at 100,000 simulated nodes that kept etcd's apply seconds behind
+// and let the node leases lapse).
+func TestHoldsSharingAClientWriteFewRecordsAtOnce(t *testing.T) {
+	const n = 20
+	c := etcdtest.New(t)
+	gate := make(chan struct{})
+	var inFlight, most atomic.Int64
+	cli, err := clientv3.New(clientv3.Config{
+		Endpoints: c.Endpoints(), DialTimeout: 5 * time.Second, Logger: zap.NewNop(),
+		DialOptions: []grpc.DialOption{grpc.WithChainUnaryInterceptor(
+			func(ctx context.Context, method string, req, reply any, cc *grpc.ClientConn, invoker grpc.UnaryInvoker, opts ...grpc.CallOption) error {
+				put, ok := req.(*etcdserverpb.PutRequest)
+				if !ok || !strings.Contains(string(put.Key), "/failsafe/holds/") {
+					return invoker(ctx, method, req, reply, cc, opts...)
+				}
+				now := inFlight.Add(1)
+				defer inFlight.Add(-1)
+				for m := most.Load(); now > m && !most.CompareAndSwap(m, now); m = most.Load() {
+				}
+				select {
+				case <-gate: // the test lets the puts through
+				case <-ctx.Done():
+					return status.FromContextError(ctx.Err()).Err()
+				}
+				return invoker(ctx, method, req, reply, cc, opts...)
+			})},
+	})
+	require.NoError(t, err)
+	t.Cleanup(func() { _ = cli.Close() })
+	root := "/few-at-once"
+	var begun sync.WaitGroup
+	for i := range n {
+		h := failsafe.NewHolds(cli, fmt.Sprintf("preparer/node%02d", i), failsafe.WithPrefix(root))
+		t.Cleanup(h.Close)
+		// Begin waits a while for its record: the holds begin together,
+		// as at a mass deletion.
+		begun.Go(func() { beginHold(t, h) })
+	}
+	defer begun.Wait()
+	// Two passes wait at the gate with a put each; the others wait for them.
+	require.Eventually(t, func() bool {
+		return inFlight.Load() == failsafe.PassWorkers && failsafe.PassesQueued(cli) == n-failsafe.PassWorkers
+	}, waitFor, pollEvery, "two record puts in flight, the other passes queued")
+	close(gate)
+	require.Eventually(t, func() bool {
+		recs, err := failsafe.ListHolds(ctxT(t), cli, root)
+		return err == nil && len(recs) == n
+	}, waitFor, pollEvery, "every hold's record written")
+	require.EqualValues(t, failsafe.PassWorkers, most.Load(), "hold record puts in flight at most")
 }

@@ -32,6 +32,9 @@ type Hold struct {
 	// the last put's answer was lost (it may have been applied).
 	lease  clientv3.LeaseID
 	unsure bool
+	// firstWritten is closed once the record is first in etcd: Begin
+	// waits for it a while.
+	firstWritten chan struct{}
 
 	// releaseCtx is canceled when an operator releases the hold.
 	releaseCtx context.Context

@@ -88,8 +88,11 @@ type Holds struct {
 	ended  []*Hold // holds ended whose keys the bookkeeping removes
 	lease  clientv3.LeaseID
 	keepAt time.Time // when the bookkeeping keeps the lease alive next (or, with WithLease, checks it)
-	// leaseNotified says the WithLease owner calls LeaseChanged.
+	// leaseNotified says the WithLease owner calls LeaseChanged;
+	// leaseNew, that it did since the last pass began (which then does
+	// not wait out a backoff: the records can go under the new lease).
 	leaseNotified bool
+	leaseNew      bool
 	// The bookkeeping (see poke): running says it is on, from a hold's
 	// beginning until nothing is left to do or h is closed; busy, that a
 	// pass runs; again, that h was poked during that pass; timer pokes h
@@ -139,7 +142,10 @@ func WithRecordTTL(d time.Duration) Option { return func(h *Holds) { h.ttl = d }
 // hold is in effect (every 30 seconds once the owner calls LeaseChanged);
 // a lease id other than the one the records were written under (the owner
 // lost the lease and granted another) has them written again. lease should return at once when the owner has a lease,
-// and otherwise wait for one until ctx ends. The owner decides how long
+// and otherwise wait for one until ctx ends (the bookkeeping waits at most
+// leaseWait, then tries again after a backoff or once LeaseChanged is
+// called: the bookkeeping of a client's Holds runs a few passes at a
+// time, and one waiting for a lease keeps the others waiting). The owner decides how long
 // records outlive the process (WithRecordTTL does not apply): to let a
 // restart take its holds up, it leaves the lease to expire rather than
 // revoking it while Active lists any hold.
@@ -277,37 +283,38 @@ func (h *Holds) start(rec Record, adopted bool) *Hold {
 	if h.client == nil {
 		return hd
 	}
-	// Open the release watch, then write the record, so that the record
-	// exists once Next has held; should etcd be slow or down, the
-	// bookkeeping goes on trying. A record written without the watch up,
-	// or taken up from an earlier run, may be released before the watch
-	// runs: the bookkeeping lists the releases once it does.
-	if h.openWatch(firstPutTimeout) != nil || adopted {
-		h.mu.Lock()
-		h.needList = true
-		h.mu.Unlock()
-	}
-	ctx, cancel := context.WithTimeout(h.ctx, firstPutTimeout)
-	err := h.putRecord(ctx, hd)
-	cancel()
-	if err != nil && h.ctx.Err() == nil {
-		h.log.Warn("write hold record failed; retrying in the background",
-			zap.String("key", HoldKey(h.prefix, rec.ID)), zap.Error(err))
-	}
+	// The record is written by the bookkeeping, which opens the release
+	// watch first, so that the record exists once Next has held; Begin
+	// waits for it a while. Should etcd be slow or down, the bookkeeping
+	// goes on trying. A record written without the watch up, or taken up
+	// from an earlier run, may be released before the watch runs: the
+	// bookkeeping lists the releases once it does.
+	//
+	// The bookkeeping runs a few passes at a time for all the Holds of a
+	// client (passWorkers): a process running many preparers on one
+	// client, all holding at once, sends etcd their records a few at a
+	// time rather than every one together.
+	written := make(chan struct{})
 	h.mu.Lock()
-	if err != nil {
-		// Not at once: a fleet whose records etcd just refused would
-		// send them all again together.
-		hd.dirty = true
-		hd.nextWrite = time.Now().Add(retryIn(minBackoff, err))
-	} else {
-		hd.nextWrite = time.Now().Add(h.minInterval)
+	hd.firstWritten = written
+	hd.dirty = true
+	if adopted {
+		h.needList = true
 	}
 	if h.ctx.Err() == nil {
 		h.running = true
 	}
 	h.mu.Unlock()
 	h.poke()
+	t := time.NewTimer(firstPutTimeout)
+	defer t.Stop()
+	select {
+	case <-written:
+	case <-t.C:
+		h.log.Warn("hold record not written yet; the bookkeeping goes on trying in the background",
+			zap.String("key", HoldKey(h.prefix, rec.ID)))
+	case <-h.ctx.Done():
+	}
 	return hd
 }
 

@@ -25,6 +25,7 @@ import (
 // when the client is closed.
 type releaseHub struct {
 	client *clientv3.Client
+	passes passQueue // the bookkeeping passes of the client's Holds
 
 	mu     sync.Mutex
 	stream *hubStream // nil while none runs
@@ -37,7 +38,8 @@ var hubs struct {
 	m map[*clientv3.Client]*releaseHub
 }
 
-// hubOf returns the hub of client.
+// hubOf returns the hub of client: its release watches and the queue of
+// its Holds' bookkeeping passes.
 func hubOf(client *clientv3.Client) *releaseHub {
 	hubs.Lock()
 	defer hubs.Unlock()

@@ -19,12 +19,17 @@ import (
 // opTimeout bounds one etcd request made in the background.
 const opTimeout = 5 * time.Second
 
+// leaseWait bounds how long the bookkeeping waits for a WithLease owner's
+// lease.
+const leaseWait = time.Second
+
 // The bookkeeping of h (removing ended holds' keys, writing records,
 // keeping the lease, opening the release watch) has no goroutine of its
 // own while it waits: a fleet holds at once on every node, and a process
 // simulating thousands of them would otherwise keep thousands of
-// goroutines asleep. It runs in passes instead, each in a goroutine that
-// lives for that pass only. A pass starts when h is poked (a hold began,
+// goroutines asleep. It runs in passes instead, on the pass workers of
+// its client, which run the passes of every Holds of the client a few at
+// a time (passqueue.go). A pass starts when h is poked (a hold began,
 // changed or ended, the lease was granted, the release watch failed, h
 // was closed) or when the timer it set for what falls due next fires.
 // Passes of one Holds never overlap: a poke during a pass has another
@@ -44,7 +49,7 @@ func (h *Holds) poke() {
 	}
 	h.mu.Unlock()
 	if start {
-		go h.passes()
+		hubOf(h.client).passes.run(h)
 	}
 }
 
@@ -167,6 +172,11 @@ func (h *Holds) pass() (wake time.Time, again bool) {
 		return time.Time{}, false
 	}
 	live := len(h.live) > 0
+	if h.leaseNew {
+		// The owner has a new lease: the records go under it now.
+		h.leaseNew = false
+		h.failAt, h.backoff = time.Time{}, minBackoff
+	}
 	h.mu.Unlock()
 
 	// failAt and backoff are only touched by the pass that runs; h.mu,
@@ -240,6 +250,16 @@ func (h *Holds) work(now time.Time, live bool, wake *time.Time) error {
 		if err := h.removeKeys(hd.id); err != nil {
 			requeue(ended[i:], due)
 			return err
+		}
+	}
+	if live && len(due) > 0 {
+		// The release watch first, so that a release of a record just
+		// written is seen; should it not open now, the releases are
+		// listed once it does.
+		if err := h.openWatch(opTimeout); err != nil {
+			h.mu.Lock()
+			h.needList = true
+			h.mu.Unlock()
 		}
 	}
 	for i, hd := range due {
@@ -337,6 +357,10 @@ func (h *Holds) putRecord(ctx context.Context, hd *Hold) error {
 func (h *Holds) written(hd *Hold, lease clientv3.LeaseID) {
 	h.mu.Lock()
 	hd.lease, hd.unsure = lease, false
+	if hd.firstWritten != nil {
+		close(hd.firstWritten)
+		hd.firstWritten = nil
+	}
 	h.mu.Unlock()
 }
 
@@ -358,7 +382,9 @@ func answerLost(err error) bool {
 // by the bookkeeping.
 func (h *Holds) recordLease(ctx context.Context) (clientv3.LeaseID, error) {
 	if h.leaseFrom != nil {
-		id, err := h.leaseFrom(ctx)
+		lctx, cancel := context.WithTimeout(ctx, leaseWait)
+		id, err := h.leaseFrom(lctx)
+		cancel()
 		if err != nil {
 			return 0, fmt.Errorf("hold record lease: %w", err)
 		}
@@ -451,6 +477,7 @@ const (
 func (h *Holds) LeaseChanged() {
 	h.mu.Lock()
 	h.leaseNotified = true
+	h.leaseNew = true
 	h.keepAt = time.Time{} // check now
 	h.mu.Unlock()
 	h.poke()
@@ -466,7 +493,7 @@ func (h *Holds) checkLease(now time.Time, later func(time.Time)) error {
 		later(at)
 		return nil
 	}
-	ctx, cancel := context.WithTimeout(h.ctx, opTimeout)
+	ctx, cancel := context.WithTimeout(h.ctx, leaseWait)
 	id, err := h.leaseFrom(ctx)
 	cancel()
 	if err != nil {

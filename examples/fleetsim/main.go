@@ -120,7 +120,7 @@ func simulate(ctx context.Context, cfg *config, out io.Writer) error {
 		fmt.Fprintf(out, "phase %-11s %6d nodes  %7.1fs  %s\n", ph.name, ph.nodes, r.seconds, status)
 		for _, role := range []int{rolePreparers, roleController} {
 			if len(r.detail[role]) > 0 {
-				fmt.Fprintf(out, "  %s: %s\n", roleNames[role], formatDetail(r.detail[role], 8))
+				fmt.Fprintf(out, "  %s: %s\n", roleNames[role], formatDetail(r.detail[role], 16))
 			}
 		}
 		if failed != nil || ph.name == cfg.until {
