@@ -29,8 +29,9 @@ type passQueue struct {
 }
 
 // run has h's passes run by a worker: at once when one is free,
-// otherwise after the Holds queued before it. h.busy is set and stays set
-// until its passes have run, so h is queued at most once.
+// otherwise after the Holds queued before it, one pass at a time (see
+// runPass). h.busy is set and stays set until its passes have run, so h
+// is queued at most once.
 func (q *passQueue) run(h *Holds) {
 	q.mu.Lock()
 	q.queue = append(q.queue, h)
@@ -58,6 +59,10 @@ func (q *passQueue) work() {
 		q.queue[0] = nil
 		q.queue = q.queue[1:]
 		q.mu.Unlock()
-		h.passes()
+		if h.runPass() {
+			q.mu.Lock()
+			q.queue = append(q.queue, h) // another pass, after the others'
+			q.mu.Unlock()
+		}
 	}
 }

@@ -121,25 +121,25 @@ func retryIn(backoff time.Duration, err error) time.Duration {
 	return backoff - rand.N(backoff/2+1)
 }
 
-// passes runs passes of the bookkeeping, one after another while pokes
-// ask for more, then sets the timer for when something falls due next and
-// returns. poke started it and set h.busy; it clears h.busy.
-func (h *Holds) passes() {
-	for {
-		wake, again := h.pass()
-		h.mu.Lock()
-		if h.running && (again || h.again) {
-			h.again = false
-			h.mu.Unlock()
-			continue
-		}
-		h.busy, h.again = false, false
-		if h.running && !wake.IsZero() {
-			h.setTimer(wake)
-		}
-		h.mu.Unlock()
-		return
+// runPass runs one pass of the bookkeeping. When pokes during it, or the
+// pass itself, ask for another, it returns true, and h goes to the back of
+// its client's queue with h.busy still set: a Holds poked again and again
+// does not keep a pass worker from the client's other Holds. Otherwise it
+// sets the timer for when something falls due next and clears h.busy,
+// which poke set.
+func (h *Holds) runPass() (more bool) {
+	wake, again := h.pass()
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if h.running && (again || h.again) {
+		h.again = false
+		return true
 	}
+	h.busy, h.again = false, false
+	if h.running && !wake.IsZero() {
+		h.setTimer(wake)
+	}
+	return false
 }
 
 // pass is one pass of the bookkeeping, while any hold is in effect or any

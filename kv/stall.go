@@ -2,7 +2,6 @@ package kv
 
 import (
 	"context"
-	"sync"
 	"time"
 
 	clientv3 "go.etcd.io/etcd/client/v3"
@@ -192,57 +191,4 @@ func (w *Watcher[T]) stalled(s *stream, msg string) {
 		zap.Duration("silent_for", time.Since(w.lastHeard(s)).Round(time.Millisecond)),
 		zap.Duration("next_stall_timeout", w.stall.timeout()),
 		zap.Int64("resume_revision", w.rev.Load()+1))
-}
-
-// boundCreation gives up a new watch, by cancelling its context, when etcd
-// has not confirmed its creation and its stream has been silent for the
-// stall timeout. The etcd client's Watch waits for that confirmation, and a
-// create request lost on a damaged connection would hold Next there for
-// good, deaf to Resync and to the probe; given up, the stream is marked dead
-// and the watch started again, on another stream, after a backoff. A
-// creation queued behind others on a stream that answers them waits: the
-// client creates the watches of a stream one at a time. The returned
-// function ends the bound.
-func (w *Watcher[T]) boundCreation(s *stream, cancel context.CancelFunc) (stop func()) {
-	t := w.stall.timeout()
-	var (
-		mu      sync.Mutex
-		stopped bool
-		timer   *time.Timer
-		check   func()
-	)
-	check = func() {
-		mu.Lock()
-		defer mu.Unlock()
-		if stopped {
-			return
-		}
-		if silent := time.Since(s.heardAt()); silent < t {
-			timer = time.AfterFunc(t-silent, check)
-			return
-		}
-		// Silent for the timeout: given up only when etcd answers a read
-		// (see onQuiet); an etcd that answers nothing is waited for.
-		mu.Unlock()
-		answered := w.answers(w.ctx, t)
-		mu.Lock()
-		if stopped {
-			return
-		}
-		if !answered || time.Since(s.heardAt()) < t {
-			timer = time.AfterFunc(t/reprobes, check)
-			return
-		}
-		s.dead.Store(true)
-		cancel()
-	}
-	mu.Lock()
-	timer = time.AfterFunc(t, check)
-	mu.Unlock()
-	return func() {
-		mu.Lock()
-		defer mu.Unlock()
-		stopped = true
-		timer.Stop()
-	}
 }

@@ -11,6 +11,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	pb "go.etcd.io/etcd/api/v3/etcdserverpb"
 	"go.etcd.io/etcd/api/v3/mvccpb"
 	clientv3 "go.etcd.io/etcd/client/v3"
 	"go.uber.org/zap"
@@ -69,14 +70,14 @@ type Watcher[T any] struct {
 	resync     atomic.Bool   // see Resync
 	wake       chan struct{} // Resync wakes a Next waiting on the stream
 
-	wch     clientv3.WatchChan
-	wcancel context.CancelFunc
-	pending []*clientv3.Event
+	sub     *sub                // the open watch; nil while none is open
+	backlog []*pb.WatchResponse // taken from sub, not handled yet
+	subErr  error               // sub's stream failed: handled once backlog and pending are
+	pending []*mvccpb.Event
 	from    int64 // the revision the open watch started from: applied already
 
-	pool      *streamPool     // the client's watch streams
-	st        *stream         // the stream the watch is on; nil while none is open
-	streamCtx context.Context // the open stream's, with its metadata
+	pool *streamPool // the client's watch streams
+	st   *stream     // the stream the watch is on; nil while none is open
 
 	retry      time.Duration
 	stall      stallCheck
@@ -139,25 +140,20 @@ func (w *Watcher[T]) Lag() int64 { return max(0, w.head.Load()-w.rev.Load()) }
 // with a keys-only listing of the prefix at its revision before Revision
 // moves (see progressHolds).
 func (w *Watcher[T]) RequestProgress(ctx context.Context) error {
-	if w.wch == nil {
+	if w.sub == nil {
 		return nil
 	}
 	w.confirm = true
 	return w.requestProgress(ctx)
 }
 
-// requestProgress sends a progress request on the watch's stream.
-func (w *Watcher[T]) requestProgress(ctx context.Context) error {
-	if w.wch == nil {
+// requestProgress sends a progress request on the watch's stream; etcd
+// answers the whole stream.
+func (w *Watcher[T]) requestProgress(context.Context) error {
+	if w.sub == nil {
 		return nil
 	}
-	// The client picks the stream by the context's metadata: use the
-	// stream's (see stream.context). etcd answers the whole stream.
-	rctx, cancel := context.WithCancel(w.streamCtx)
-	defer cancel()
-	stop := context.AfterFunc(ctx, cancel)
-	defer stop()
-	return w.s.client.RequestProgress(rctx)
+	return w.st.requestProgress()
 }
 
 func (w *Watcher[T]) seen(rev int64) {
@@ -209,8 +205,39 @@ func (w *Watcher[T]) Next(ctx context.Context) (*Batch[T], error) {
 			}
 			continue
 		}
-		if w.wch == nil {
-			w.startWatch()
+		if len(w.backlog) > 0 {
+			resp := w.backlog[0]
+			w.backlog[0] = nil
+			w.backlog = w.backlog[1:]
+			if err := w.onResponse(ctx, resp); err != nil {
+				return nil, err
+			}
+			continue
+		}
+		if w.subErr != nil {
+			// The stream failed; what arrived before was handed out.
+			failed := w.subErr
+			w.stopWatch()
+			if w.s.client.Ctx().Err() != nil {
+				return nil, fmt.Errorf("watch %s: %w", w.s.prefix, ErrClientClosed)
+			}
+			w.log.Warn("watch stream ended; resuming", zap.Int64("resume_revision", w.rev.Load()+1), zap.Error(failed))
+			if err := w.wait(ctx); err != nil {
+				return nil, err
+			}
+			continue
+		}
+		if w.sub == nil {
+			if err := w.startWatch(); err != nil {
+				if w.s.client.Ctx().Err() != nil {
+					return nil, fmt.Errorf("watch %s: %w", w.s.prefix, ErrClientClosed)
+				}
+				w.log.Warn("watch not started; retrying", zap.Error(err))
+				if err := w.wait(ctx); err != nil {
+					return nil, err
+				}
+				continue
+			}
 		}
 		quiet := time.NewTimer(w.stallWait())
 		select {
@@ -226,56 +253,51 @@ func (w *Watcher[T]) Next(ctx context.Context) (*Batch[T], error) {
 		case <-w.wake:
 			quiet.Stop()
 			continue
-		case resp, ok := <-w.wch:
+		case <-w.sub.ready:
 			quiet.Stop()
-			if ok && resp.Header.Revision > 0 {
-				// From etcd (the client's own close has no header).
-				w.stall.heardNow()
-				if w.st != nil {
-					w.st.hear()
-				}
-			}
-			if !ok {
-				w.stopWatch()
-				if w.s.client.Ctx().Err() != nil {
-					return nil, fmt.Errorf("watch %s: %w", w.s.prefix, ErrClientClosed)
-				}
-				if err := w.wait(ctx); err != nil {
-					return nil, err
-				}
-				continue
-			}
-			if resp.CompactRevision != 0 {
-				w.log.Warn("watch revision compacted; relisting",
-					zap.Int64("resume_revision", w.rev.Load()+1),
-					zap.Int64("compact_revision", resp.CompactRevision))
-				w.stopWatch()
-				w.needRelist = true
-				continue
-			}
-			if err := resp.Err(); err != nil {
-				w.log.Warn("watch stream ended; resuming", zap.Int64("resume_revision", w.rev.Load()+1), zap.Error(err))
-				w.stopWatch()
-				if err := w.wait(ctx); err != nil {
-					return nil, err
-				}
-				continue
-			}
-			w.retry = 0
-			w.seen(resp.Header.Revision)
-			if resp.IsProgressNotify() {
-				if r := resp.Header.Revision; r > w.rev.Load() && w.progressHolds(ctx, r) {
-					w.rev.Store(r)
-				}
-				continue
-			}
-			for _, ev := range resp.Events {
-				if ev.Kv.ModRevision > w.from { // the start revision's were applied
-					w.pending = append(w.pending, ev)
-				}
-			}
+			w.backlog, w.subErr = w.sub.take()
 		}
 	}
+}
+
+// onResponse takes one response of the open watch: its events go to
+// pending; a compaction or a cancellation by etcd stops the watch (the
+// next resumes, or relists). It returns an error when ctx ended while it
+// waited to resume.
+func (w *Watcher[T]) onResponse(ctx context.Context, resp *pb.WatchResponse) error {
+	rev := resp.GetHeader().GetRevision()
+	if rev > 0 {
+		w.stall.heardNow()
+	}
+	if resp.CompactRevision != 0 {
+		w.log.Warn("watch revision compacted; relisting",
+			zap.Int64("resume_revision", w.rev.Load()+1),
+			zap.Int64("compact_revision", resp.CompactRevision))
+		w.stopWatch()
+		w.needRelist = true
+		return nil
+	}
+	if resp.Canceled {
+		w.log.Warn("watch cancelled by etcd; resuming", zap.Int64("resume_revision", w.rev.Load()+1),
+			zap.String("reason", resp.CancelReason))
+		w.stopWatch()
+		return w.wait(ctx)
+	}
+	w.retry = 0
+	w.seen(rev)
+	if len(resp.Events) == 0 {
+		// A progress notification.
+		if rev > w.rev.Load() && w.progressHolds(ctx, rev) {
+			w.rev.Store(rev)
+		}
+		return nil
+	}
+	for _, ev := range resp.Events {
+		if ev.Kv.ModRevision > w.from { // the start revision's were applied
+			w.pending = append(w.pending, ev)
+		}
+	}
+	return nil
 }
 
 // wait sleeps for the current backoff, with jitter, doubling it for next time.
@@ -306,39 +328,30 @@ func (w *Watcher[T]) wait(ctx context.Context) error {
 // "last applied + 1" would leave the stall probe of its whole stream
 // unanswered until something, anywhere, is written, and the stream would
 // be restarted for nothing every stall timeout.
-func (w *Watcher[T]) startWatch() {
+func (w *Watcher[T]) startWatch() error {
 	st := w.pool.join()
-	w.st = st
-	w.streamCtx = st.context(w.ctx)
-	wctx, cancel := context.WithCancel(w.streamCtx)
-	w.wcancel = cancel
 	w.stall.heard = time.Now()
-	stop := w.boundCreation(st, cancel)
 	w.from = w.rev.Load()
-	w.wch = w.s.client.Watch(wctx, w.s.prefix,
-		clientv3.WithPrefix(),
-		clientv3.WithRev(max(w.from, 1)),
-		clientv3.WithProgressNotify())
-	stop()
-	switch {
-	case wctx.Err() == nil:
-		st.hear() // etcd confirmed the creation
-	case st.dead.Load() && w.ctx.Err() == nil:
-		w.stalled(st, "watch creation not confirmed on a silent stream; restarting it")
+	prefix := []byte(w.s.prefix)
+	sub, err := st.watch(prefix, []byte(clientv3.GetPrefixRangeEnd(w.s.prefix)), max(w.from, 1))
+	if err != nil {
+		w.pool.leave(st)
+		return err
 	}
+	w.st, w.sub = st, sub
+	return nil
 }
 
 func (w *Watcher[T]) stopWatch() {
-	if w.wcancel != nil {
-		w.wcancel()
+	if w.sub != nil {
+		w.sub.stop()
+		w.sub = nil
 	}
 	if w.st != nil {
 		w.pool.leave(w.st)
 		w.st = nil
 	}
-	w.wcancel = nil
-	w.wch = nil
-	w.pending = nil
+	w.pending, w.backlog, w.subErr = nil, nil, nil
 }
 
 func (w *Watcher[T]) name(key []byte) string { return strings.TrimPrefix(string(key), w.s.prefix) }

@@ -1,0 +1,16 @@
+package kv
+
+import (
+	clientv3 "go.etcd.io/etcd/client/v3"
+	"go.uber.org/zap"
+)
+
+// StartWatch opens w's watch on one of its client's streams, as Next does
+// when it has nothing to hand out, without waiting for anything.
+func StartWatch[T any](w *Watcher[T]) error { return w.startWatch() }
+
+// ProgressOrdered reports whether cli's servers are known to order progress
+// notifications after the events they confirm, asking them when that is due.
+func ProgressOrdered(cli *clientv3.Client) bool {
+	return poolOf(cli).progressOrdered(cli, zap.NewNop())
+}
