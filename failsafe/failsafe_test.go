@@ -325,32 +325,23 @@ func TestLostRecordPutIsReadBeforeItIsSentAgain(t *testing.T) {
 	for _, applied := range []bool{true, false} {
 		t.Run(fmt.Sprintf("applied=%v", applied), func(t *testing.T) {
 			var puts, lost atomic.Int64
-			cli, err := clientv3.New(clientv3.Config{
-				Endpoints: c.Endpoints(), DialTimeout: 5 * time.Second, Logger: zap.NewNop(),
-				DialOptions: []grpc.DialOption{grpc.WithChainUnaryInterceptor(
-					func(ctx context.Context, method string, req, reply any, cc *grpc.ClientConn, invoker grpc.UnaryInvoker, opts ...grpc.CallOption) error {
-						put, ok := req.(*etcdserverpb.PutRequest)
-						if !ok || !strings.Contains(string(put.Key), "/failsafe/holds/") {
-							return invoker(ctx, method, req, reply, cc, opts...)
+			cli := holdPutsClient(t, c,
+				func(ctx context.Context, put func(context.Context) error) error {
+					puts.Add(1)
+					if lost.Add(1) > 1 {
+						return put(ctx)
+					}
+					// The first put's answer is lost, after etcd
+					// applied it or before it reached etcd: the
+					// caller's time runs out.
+					if applied {
+						if err := put(ctx); err != nil {
+							return err
 						}
-						puts.Add(1)
-						if lost.Add(1) > 1 {
-							return invoker(ctx, method, req, reply, cc, opts...)
-						}
-						// The first put's answer is lost, after etcd
-						// applied it or before it reached etcd: the
-						// caller's time runs out.
-						if applied {
-							if err := invoker(ctx, method, req, reply, cc, opts...); err != nil {
-								return err
-							}
-						}
-						<-ctx.Done()
-						return status.FromContextError(ctx.Err()).Err()
-					})},
-			})
-			require.NoError(t, err)
-			t.Cleanup(func() { _ = cli.Close() })
+					}
+					<-ctx.Done()
+					return status.FromContextError(ctx.Err()).Err()
+				})
 			root := "/lost-" + fmt.Sprint(applied)
 			h := failsafe.NewHolds(cli, "lost", failsafe.WithPrefix(root))
 			t.Cleanup(h.Close)
@@ -383,28 +374,19 @@ func TestHoldsSharingAClientWriteFewRecordsAtOnce(t *testing.T) {
 	c := etcdtest.New(t)
 	gate := make(chan struct{})
 	var inFlight, most atomic.Int64
-	cli, err := clientv3.New(clientv3.Config{
-		Endpoints: c.Endpoints(), DialTimeout: 5 * time.Second, Logger: zap.NewNop(),
-		DialOptions: []grpc.DialOption{grpc.WithChainUnaryInterceptor(
-			func(ctx context.Context, method string, req, reply any, cc *grpc.ClientConn, invoker grpc.UnaryInvoker, opts ...grpc.CallOption) error {
-				put, ok := req.(*etcdserverpb.PutRequest)
-				if !ok || !strings.Contains(string(put.Key), "/failsafe/holds/") {
-					return invoker(ctx, method, req, reply, cc, opts...)
-				}
-				now := inFlight.Add(1)
-				defer inFlight.Add(-1)
-				for m := most.Load(); now > m && !most.CompareAndSwap(m, now); m = most.Load() {
-				}
-				select {
-				case <-gate: // the test lets the puts through
-				case <-ctx.Done():
-					return status.FromContextError(ctx.Err()).Err()
-				}
-				return invoker(ctx, method, req, reply, cc, opts...)
-			})},
-	})
-	require.NoError(t, err)
-	t.Cleanup(func() { _ = cli.Close() })
+	cli := holdPutsClient(t, c,
+		func(ctx context.Context, put func(context.Context) error) error {
+			now := inFlight.Add(1)
+			defer inFlight.Add(-1)
+			for m := most.Load(); now > m && !most.CompareAndSwap(m, now); m = most.Load() {
+			}
+			select {
+			case <-gate: // the test lets the puts through
+			case <-ctx.Done():
+				return status.FromContextError(ctx.Err()).Err()
+			}
+			return put(ctx)
+		})
 	root := "/few-at-once"
 	var begun sync.WaitGroup
 	for i := range n {
@@ -425,4 +407,25 @@ func TestHoldsSharingAClientWriteFewRecordsAtOnce(t *testing.T) {
 		return err == nil && len(recs) == n
 	}, waitFor, pollEvery, "every hold's record written")
 	require.EqualValues(t, failsafe.PassWorkers, most.Load(), "hold record puts in flight at most")
+}
+
+// holdPutsClient is a client of c whose puts of hold records go through
+// onPut, which sends one with put; its other requests go through as they
+// are.
+func holdPutsClient(t *testing.T, c *etcdtest.Cluster, onPut func(ctx context.Context, put func(context.Context) error) error) *clientv3.Client {
+	t.Helper()
+	cli, err := clientv3.New(clientv3.Config{
+		Endpoints: c.Endpoints(), DialTimeout: 5 * time.Second, Logger: zap.NewNop(),
+		DialOptions: []grpc.DialOption{grpc.WithChainUnaryInterceptor(
+			func(ctx context.Context, method string, req, reply any, cc *grpc.ClientConn, invoker grpc.UnaryInvoker, opts ...grpc.CallOption) error {
+				put, ok := req.(*etcdserverpb.PutRequest)
+				if !ok || !strings.Contains(string(put.Key), "/failsafe/holds/") {
+					return invoker(ctx, method, req, reply, cc, opts...)
+				}
+				return onPut(ctx, func(ctx context.Context) error { return invoker(ctx, method, req, reply, cc, opts...) })
+			})},
+	})
+	require.NoError(t, err)
+	t.Cleanup(func() { _ = cli.Close() })
+	return cli
 }
