@@ -40,7 +40,7 @@ func ReleaseHubRunning(cli *clientv3.Client) bool {
 	}
 	hub.mu.Lock()
 	defer hub.mu.Unlock()
-	return hub.stream != nil
+	return hub.stream != nil && !hub.stream.Done()
 }
 
 // LeaseCheckAt is when h next asks for its WithLease lease.

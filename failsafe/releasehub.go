@@ -6,29 +6,26 @@ import (
 	"fmt"
 	"sync"
 
+	"github.com/p2kit/p2kit/internal/watchmux"
 	"go.etcd.io/etcd/api/v3/etcdserverpb"
 	clientv3 "go.etcd.io/etcd/client/v3"
 )
 
 // A releaseHub runs the release watches of every Holds that shares one
-// etcd client on one gRPC watch stream of its own, and one goroutine
-// receives that stream's responses and hands each to its Holds
+// etcd client on one gRPC watch stream of its own (internal/watchmux),
+// whose one goroutine receives the responses and hands each to its Holds
 // (onReleases). The etcd client's Watch runs a goroutine for each watch:
 // in a process that simulates a fleet, one Holds per node, that was a
-// goroutine per held node.
-//
-// Each watch is created with an id the hub chooses (etcd 3.4 and later
-// take one), so that a response names its watch without waiting for the
-// creations before it. The stream, and the goroutine, start with the first
-// watch and end when the last is cancelled, when the stream fails (every
-// watch on it fails then, and its Holds open another after a while) or
-// when the client is closed.
+// goroutine per held node. The stream, and the goroutine, start with the
+// first watch and end when the last is cancelled, when the stream fails
+// (every watch on it fails then, and its Holds open another after a
+// while) or when the client is closed.
 type releaseHub struct {
 	client *clientv3.Client
 	passes passQueue // the bookkeeping passes of the client's Holds
 
 	mu     sync.Mutex
-	stream *hubStream // nil while none runs
+	stream *watchmux.Stream // nil, or done, while none runs
 }
 
 // hubs are the release hubs, by client. A hub stays in the map while its
@@ -62,24 +59,10 @@ func hubOf(client *clientv3.Client) *releaseHub {
 	return hub
 }
 
-// hubStream is one gRPC watch stream of a hub.
-type hubStream struct {
-	hub    *releaseHub
-	cancel context.CancelFunc
-	ws     etcdserverpb.Watch_WatchClient
-	sendMu sync.Mutex // gRPC allows one sender at a time
-
-	// Guarded by hub.mu.
-	watches map[int64]*hubWatch
-	nextID  int64
-	done    bool // failed or closed: no watch is added
-}
-
 // hubWatch is one release watch on a hub's stream.
 type hubWatch struct {
-	h  *Holds
-	st *hubStream
-	id int64
+	h *Holds
+	w *watchmux.Watch
 	// created is closed once etcd answered the creation (err says
 	// whether it refused it) or the stream failed first.
 	created chan struct{}
@@ -102,27 +85,22 @@ var errWatchCanceled = errors.New("watch cancelled by etcd")
 // watch starts watching [from, end) for h and waits until etcd confirms
 // it, ctx ends or the stream fails.
 func (hub *releaseHub) watch(ctx context.Context, h *Holds, from, end string) (*hubWatch, error) {
+	w := &hubWatch{h: h, created: make(chan struct{})}
 	hub.mu.Lock()
-	st := hub.stream
-	if st == nil {
-		var err error
-		if st, err = hub.open(); err != nil {
+	if hub.stream == nil || hub.stream.Done() {
+		st, err := watchmux.Open(hub.client, nil)
+		if err != nil {
 			hub.mu.Unlock()
 			return nil, err
 		}
 		hub.stream = st
 	}
-	st.nextID++
-	w := &hubWatch{h: h, st: st, id: st.nextID, created: make(chan struct{})}
-	st.watches[w.id] = w
+	mw, err := hub.stream.Watch(&etcdserverpb.WatchCreateRequest{Key: []byte(from), RangeEnd: []byte(end)}, w.on, w.failed)
 	hub.mu.Unlock()
-
-	err := st.send(&etcdserverpb.WatchRequest{RequestUnion: &etcdserverpb.WatchRequest_CreateRequest{
-		CreateRequest: &etcdserverpb.WatchCreateRequest{Key: []byte(from), RangeEnd: []byte(end), WatchId: w.id},
-	}})
 	if err != nil {
-		st.fail(err)
+		return nil, err
 	}
+	w.w = mw
 	select {
 	case <-w.created:
 	case <-ctx.Done():
@@ -136,126 +114,42 @@ func (hub *releaseHub) watch(ctx context.Context, h *Holds, from, end string) (*
 	return w, nil
 }
 
-// open opens a stream and starts its goroutine. Called with hub.mu held.
-func (hub *releaseHub) open() (*hubStream, error) {
-	// Cancelled by the stream's end, or the client's. Without a leader
-	// the member ends the stream, as the etcd client's watches do.
-	ctx, cancel := context.WithCancel(clientv3.WithRequireLeader(hub.client.Ctx()))
-	ws, err := etcdserverpb.NewWatchClient(hub.client.ActiveConnection()).Watch(ctx)
-	if err != nil {
-		cancel()
-		return nil, fmt.Errorf("open watch stream: %w", err)
-	}
-	st := &hubStream{hub: hub, cancel: cancel, ws: ws, watches: make(map[int64]*hubWatch)}
-	go st.receive()
-	return st, nil
-}
-
-func (st *hubStream) send(req *etcdserverpb.WatchRequest) error {
-	st.sendMu.Lock()
-	defer st.sendMu.Unlock()
-	return st.ws.Send(req)
-}
-
-// receive hands out the stream's responses until it fails. It holds no
-// lock while it calls onReleases, which may stop the watch.
-func (st *hubStream) receive() {
-	for {
-		resp, err := st.ws.Recv()
-		if err != nil {
-			st.fail(err)
-			return
+// on takes a response of w's watch. onReleases may stop the watch.
+func (w *hubWatch) on(resp *etcdserverpb.WatchResponse) {
+	switch {
+	case resp.Created:
+		var err error
+		if resp.Canceled {
+			err = fmt.Errorf("watch refused by etcd: %s", resp.CancelReason)
 		}
-		st.hub.mu.Lock()
-		w := st.watches[resp.WatchId]
-		if w != nil && resp.Canceled {
-			delete(st.watches, w.id)
+		w.confirm(err)
+	case resp.Canceled:
+		err := errWatchCanceled
+		if resp.CompactRevision != 0 {
+			err = fmt.Errorf("%w: history compacted at revision %d", errWatchCanceled, resp.CompactRevision)
+		} else if resp.CancelReason != "" {
+			err = fmt.Errorf("%w: %s", errWatchCanceled, resp.CancelReason)
 		}
-		st.hub.mu.Unlock()
-		if w == nil {
-			continue // stopped meanwhile
-		}
-		switch {
-		case resp.Created:
-			var err error
-			if resp.Canceled {
-				err = fmt.Errorf("watch refused by etcd: %s", resp.CancelReason)
-			}
-			w.confirm(err)
-		case resp.Canceled:
-			err := errWatchCanceled
-			if resp.CompactRevision != 0 {
-				err = fmt.Errorf("%w: history compacted at revision %d", errWatchCanceled, resp.CompactRevision)
-			} else if resp.CancelReason != "" {
-				err = fmt.Errorf("%w: %s", errWatchCanceled, resp.CancelReason)
-			}
-			w.h.onReleases(w, nil, err)
-		case len(resp.Events) > 0:
-			w.h.onReleases(w, resp.Events, nil)
-		}
+		w.h.onReleases(w, nil, err)
+	case len(resp.Events) > 0:
+		w.h.onReleases(w, resp.Events, nil)
 	}
 }
 
-// fail ends the stream: every watch on it fails with err, and the next
-// watch opens another stream.
-func (st *hubStream) fail(err error) {
-	hub := st.hub
-	hub.mu.Lock()
-	if st.done {
-		hub.mu.Unlock()
-		return
-	}
-	st.done = true
-	if hub.stream == st {
-		hub.stream = nil
-	}
-	failed := st.watches
-	st.watches = nil
-	hub.mu.Unlock()
-	st.cancel()
-	err = fmt.Errorf("watch stream: %w", err)
-	for _, w := range failed {
-		select {
-		case <-w.created:
-			w.h.onReleases(w, nil, err)
-		default:
-			w.confirm(err)
-		}
+// failed tells w's Holds that the stream failed, or fails the wait for
+// the creation.
+func (w *hubWatch) failed(err error) {
+	select {
+	case <-w.created:
+		w.h.onReleases(w, nil, err)
+	default:
+		w.confirm(err)
 	}
 }
 
 // alive says whether w is still on its stream: not cancelled by etcd, its
 // stream not failed.
-func (w *hubWatch) alive() bool {
-	w.st.hub.mu.Lock()
-	defer w.st.hub.mu.Unlock()
-	return !w.st.done && w.st.watches[w.id] == w
-}
+func (w *hubWatch) alive() bool { return w.w.Alive() }
 
 // stop cancels w. The stream ends with its last watch.
-func (w *hubWatch) stop() {
-	st := w.st
-	hub := st.hub
-	hub.mu.Lock()
-	if st.done || st.watches[w.id] != w {
-		hub.mu.Unlock()
-		return
-	}
-	delete(st.watches, w.id)
-	last := len(st.watches) == 0
-	if last {
-		st.done = true
-		if hub.stream == st {
-			hub.stream = nil
-		}
-	}
-	hub.mu.Unlock()
-	if last {
-		st.cancel() // the goroutine ends with the stream
-		return
-	}
-	// Best effort: a watch etcd keeps sends responses the goroutine drops.
-	_ = st.send(&etcdserverpb.WatchRequest{RequestUnion: &etcdserverpb.WatchRequest_CancelRequest{
-		CancelRequest: &etcdserverpb.WatchCancelRequest{WatchId: w.id},
-	}})
-}
+func (w *hubWatch) stop() { w.w.Stop(true) }

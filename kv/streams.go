@@ -2,16 +2,13 @@ package kv
 
 import (
 	"context"
-	"errors"
-	"fmt"
-	"math"
 	"sync"
 	"sync/atomic"
 	"time"
 
+	"github.com/p2kit/p2kit/internal/watchmux"
 	pb "go.etcd.io/etcd/api/v3/etcdserverpb"
 	clientv3 "go.etcd.io/etcd/client/v3"
-	"google.golang.org/grpc"
 )
 
 // watchesPerStream is how many watches of one etcd client share a gRPC
@@ -22,14 +19,12 @@ import (
 const watchesPerStream = 64
 
 // stream is one gRPC watch stream of a client, shared by up to
-// watchesPerStream watchers. The stream is p2kit's own, not the etcd
-// client's: one goroutine receives its responses and queues each for its
-// watch (see sub), and the watcher takes them in Next. The etcd client's
-// Watch ran a goroutine for every watch besides; in a process that
-// simulates a fleet, one watch per node, that was a goroutine per node.
-// Every watch is created with an id the stream picks (etcd 3.4 and later
-// take one), so that a response names its watch without waiting for the
-// creations before it.
+// watchesPerStream watchers. The stream is p2kit's own (internal/watchmux),
+// not the etcd client's: one goroutine receives its responses and queues
+// each for its watch (see sub), and the watcher takes them in Next. The
+// etcd client's Watch ran a goroutine for every watch besides; in a
+// process that simulates a fleet, one watch per node, that was a goroutine
+// per node.
 //
 // Every watcher on a stream reports what it hears, so the stream as a
 // whole is probed when it goes silent, once, not once per watch.
@@ -48,34 +43,37 @@ type stream struct {
 	members int  // guarded by streamPool.mu
 	listed  bool // in streamPool.open; guarded by streamPool.mu
 
-	mu     sync.Mutex
-	ws     pb.Watch_WatchClient // opened by the first watch; nil before
-	cancel context.CancelFunc
-	subs   map[int64]*sub
-	nextID int64
-	done   bool // failed or closed: no watch is added
-
-	sendMu sync.Mutex // gRPC allows one sender at a time
+	mu   sync.Mutex
+	mux  *watchmux.Stream // opened by the first watch; nil before
+	done bool             // closed, or failed to open: no watch is added
 }
 
 // sub is one watch on a stream: the responses received for it, queued
 // until its watcher takes them.
 type sub struct {
-	st    *stream
-	id    int64
+	w     *watchmux.Watch
 	ready chan struct{} // has a value while responses or err wait to be taken
-	// created: etcd confirmed the creation. Guarded by st.mu.
-	created bool
 
 	mu    sync.Mutex
 	queue []*pb.WatchResponse
 	err   error // the stream failed: nothing more comes
 }
 
-// push queues resp for the watcher.
-func (s *sub) push(resp *pb.WatchResponse) {
+// on queues resp for the watcher; a creation's confirmation is only heard.
+func (s *sub) on(resp *pb.WatchResponse) {
+	if resp.Created && !resp.Canceled {
+		return
+	}
 	s.mu.Lock()
 	s.queue = append(s.queue, resp)
+	s.mu.Unlock()
+	s.signal()
+}
+
+// failed notes that the stream failed.
+func (s *sub) failed(err error) {
+	s.mu.Lock()
+	s.err = err
 	s.mu.Unlock()
 	s.signal()
 }
@@ -97,6 +95,9 @@ func (s *sub) take() ([]*pb.WatchResponse, error) {
 	return q, s.err
 }
 
+// stop cancels the watch.
+func (s *sub) stop() { s.w.Stop(false) }
+
 // hear records a response on the stream: it lives.
 func (s *stream) hear() {
 	s.heard.Store(time.Now().UnixNano())
@@ -107,9 +108,6 @@ func (s *stream) hear() {
 
 func (s *stream) heardAt() time.Time { return time.Unix(0, s.heard.Load()) }
 
-// errStreamClosed: the stream failed or closed before the watch began.
-var errStreamClosed = errors.New("watch stream closed")
-
 // watch creates a watch of [key, end) from rev on the stream, opening the
 // gRPC stream first if it is not open yet. It does not wait for etcd to
 // confirm the creation: responses, the confirmation among them, arrive in
@@ -118,129 +116,48 @@ func (s *stream) watch(key, end []byte, rev int64) (*sub, error) {
 	s.mu.Lock()
 	if s.done {
 		s.mu.Unlock()
-		return nil, errStreamClosed
+		return nil, watchmux.ErrClosed
 	}
-	if s.ws == nil {
-		if err := s.open(); err != nil {
+	if s.mux == nil {
+		mux, err := watchmux.Open(s.pool.client, s.hear)
+		if err != nil {
 			s.done = true
 			s.closed.Store(true)
 			s.mu.Unlock()
 			return nil, err
 		}
+		s.mux = mux
 	}
-	s.nextID++
-	w := &sub{st: s, id: s.nextID, ready: make(chan struct{}, 1)}
-	s.subs[w.id] = w
+	mux := s.mux
 	s.mu.Unlock()
-	err := s.send(&pb.WatchRequest{RequestUnion: &pb.WatchRequest_CreateRequest{CreateRequest: &pb.WatchCreateRequest{
-		Key: key, RangeEnd: end, StartRevision: rev, ProgressNotify: true, WatchId: w.id,
-	}}})
+	w := &sub{ready: make(chan struct{}, 1)}
+	mw, err := mux.Watch(&pb.WatchCreateRequest{Key: key, RangeEnd: end, StartRevision: rev, ProgressNotify: true}, w.on, w.failed)
 	if err != nil {
-		s.fail(err)
+		s.closed.Store(true)
+		return nil, err
 	}
+	w.w = mw
 	return w, nil
-}
-
-// open opens the gRPC stream and starts its goroutine. Called with s.mu
-// held.
-func (s *stream) open() error {
-	cli := s.pool.client
-	// Cancelled by the stream's end, or the client's. Without a leader
-	// the member ends the stream, as it does the etcd client's.
-	ctx, cancel := context.WithCancel(clientv3.WithRequireLeader(cli.Ctx()))
-	ws, err := pb.NewWatchClient(cli.ActiveConnection()).Watch(ctx, grpc.MaxCallRecvMsgSize(math.MaxInt32))
-	if err != nil {
-		cancel()
-		return fmt.Errorf("open watch stream: %w", err)
-	}
-	s.ws, s.cancel = ws, cancel
-	s.subs = make(map[int64]*sub)
-	go s.receive(ws)
-	return nil
-}
-
-func (s *stream) send(req *pb.WatchRequest) error {
-	s.mu.Lock()
-	ws := s.ws
-	s.mu.Unlock()
-	if ws == nil {
-		return errStreamClosed
-	}
-	s.sendMu.Lock()
-	defer s.sendMu.Unlock()
-	return ws.Send(req)
 }
 
 // requestProgress asks etcd for a progress notification, which it sends
 // to every watch on the stream.
 func (s *stream) requestProgress() error {
-	return s.send(&pb.WatchRequest{RequestUnion: &pb.WatchRequest_ProgressRequest{ProgressRequest: &pb.WatchProgressRequest{}}})
-}
-
-// receive queues the stream's responses for their watches until it fails.
-func (s *stream) receive(ws pb.Watch_WatchClient) {
-	for {
-		resp, err := ws.Recv()
-		if err != nil {
-			s.fail(err)
-			return
-		}
-		s.hear()
-		s.mu.Lock()
-		if resp.WatchId == clientv3.InvalidWatchID {
-			// A progress notification for the whole stream: for the
-			// watches etcd had when it answered, the ones whose
-			// creation it confirmed before. One created since would
-			// take it for how far it has read although its catch-up
-			// events come after it.
-			for _, w := range s.subs {
-				if w.created {
-					w.push(resp)
-				}
-			}
-			s.mu.Unlock()
-			continue
-		}
-		w := s.subs[resp.WatchId]
-		if w != nil && resp.Created {
-			w.created = true
-		}
-		if w != nil && resp.Canceled {
-			delete(s.subs, w.id)
-		}
-		s.mu.Unlock()
-		switch {
-		case w == nil: // stopped meanwhile
-		case resp.Created && !resp.Canceled: // confirmed; heard above
-		default:
-			w.push(resp)
-		}
-	}
-}
-
-// fail ends the stream: every watch on it learns err, and none joins it.
-func (s *stream) fail(err error) {
-	s.closed.Store(true)
 	s.mu.Lock()
-	if s.done && s.subs == nil {
-		s.mu.Unlock()
-		return
-	}
-	s.done = true
-	failed := s.subs
-	s.subs = nil
-	cancel := s.cancel
+	mux := s.mux
 	s.mu.Unlock()
-	if cancel != nil {
-		cancel()
+	if mux == nil {
+		return watchmux.ErrClosed
 	}
-	err = fmt.Errorf("watch stream: %w", err)
-	for _, w := range failed {
-		w.mu.Lock()
-		w.err = err
-		w.mu.Unlock()
-		w.signal()
-	}
+	return mux.RequestProgress()
+}
+
+// failed reports whether the gRPC stream failed.
+func (s *stream) failed() bool {
+	s.mu.Lock()
+	mux := s.mux
+	s.mu.Unlock()
+	return mux != nil && mux.Done()
 }
 
 // close ends the stream once its last watch left.
@@ -248,26 +165,11 @@ func (s *stream) close() {
 	s.closed.Store(true)
 	s.mu.Lock()
 	s.done = true
-	s.subs = nil
-	cancel := s.cancel
+	mux := s.mux
 	s.mu.Unlock()
-	if cancel != nil {
-		cancel() // the goroutine ends with the stream
+	if mux != nil {
+		mux.Close()
 	}
-}
-
-// stop cancels w's watch.
-func (w *sub) stop() {
-	s := w.st
-	s.mu.Lock()
-	if s.done || s.subs[w.id] != w {
-		s.mu.Unlock()
-		return
-	}
-	delete(s.subs, w.id)
-	s.mu.Unlock()
-	// Best effort: responses of a watch etcd keeps are dropped.
-	_ = s.send(&pb.WatchRequest{RequestUnion: &pb.WatchRequest_CancelRequest{CancelRequest: &pb.WatchCancelRequest{WatchId: w.id}}})
 }
 
 // streamPool hands out the streams of one client.
@@ -301,7 +203,7 @@ func (p *streamPool) join() *stream {
 	defer p.mu.Unlock()
 	for len(p.open) > 0 {
 		s := p.open[len(p.open)-1]
-		if s.dead.Load() || s.closed.Load() || s.members >= watchesPerStream {
+		if s.dead.Load() || s.closed.Load() || s.failed() || s.members >= watchesPerStream {
 			p.open = p.open[:len(p.open)-1]
 			s.listed = false
 			continue
