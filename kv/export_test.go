@@ -14,3 +14,15 @@ func StartWatch[T any](w *Watcher[T]) error { return w.startWatch() }
 func ProgressOrdered(cli *clientv3.Client) bool {
 	return poolOf(cli).progressOrdered(cli, zap.NewNop())
 }
+
+// StreamMembers is how many watches cli's open watch streams count.
+func StreamMembers(cli *clientv3.Client) int {
+	p := poolOf(cli)
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	n := 0
+	for _, s := range p.open {
+		n += s.members
+	}
+	return n
+}

@@ -51,8 +51,13 @@ type stream struct {
 // sub is one watch on a stream: the responses received for it, queued
 // until its watcher takes them.
 type sub struct {
+	st    *stream
 	w     *watchmux.Watch
 	ready chan struct{} // has a value while responses or err wait to be taken
+	// ended once the watch is cancelled and counted out of its stream:
+	// by Next, or when the watcher's context ends first (see end).
+	ended     sync.Once
+	stopOnEnd func() bool
 
 	mu    sync.Mutex
 	queue []*pb.WatchResponse
@@ -95,8 +100,13 @@ func (s *sub) take() ([]*pb.WatchResponse, error) {
 	return q, s.err
 }
 
-// stop cancels the watch.
-func (s *sub) stop() { s.w.Stop(false) }
+// end cancels the watch and counts it out of its stream, once.
+func (s *sub) end() {
+	s.ended.Do(func() {
+		s.w.Stop(false)
+		s.st.pool.leave(s.st)
+	})
+}
 
 // hear records a response on the stream: it lives.
 func (s *stream) hear() {
@@ -130,7 +140,7 @@ func (s *stream) watch(key, end []byte, rev int64) (*sub, error) {
 	}
 	mux := s.mux
 	s.mu.Unlock()
-	w := &sub{ready: make(chan struct{}, 1)}
+	w := &sub{st: s, ready: make(chan struct{}, 1)}
 	mw, err := mux.Watch(&pb.WatchCreateRequest{Key: key, RangeEnd: end, StartRevision: rev, ProgressNotify: true}, w.on, w.failed)
 	if err != nil {
 		s.closed.Store(true)

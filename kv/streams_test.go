@@ -423,3 +423,24 @@ func TestProgressBeforeAWatchWasCreatedIsNotItsOwn(t *testing.T) {
 	require.Len(t, got.Events, 1)
 	require.Equal(t, 2, got.Events[0].New.Value.N)
 }
+
+// TestClosedWatcherGivesItsWatchBack: a watcher closed between calls to
+// Next, with no Next to come, gives its watch back at once (its stream
+// closes with it), rather than having etcd send it events that are queued
+// for nobody.
+func TestClosedWatcherGivesItsWatchBack(t *testing.T) {
+	c := etcdtest.New(t)
+	var streams atomic.Int64
+	cli := countingClient(t, &streams, c.Endpoints()...)
+	ctx := testCtx(t)
+	w := kv.New[item](cli, "/t/closed").Watch(ctx)
+	require.Equal(t, kv.Initial, next[item](t, w).Kind)
+	require.NoError(t, kv.StartWatch(w))
+	require.Equal(t, 1, kv.StreamMembers(cli))
+	w.Close()
+	require.Eventually(t, func() bool { return kv.StreamMembers(cli) == 0 }, 10*time.Second, 10*time.Millisecond,
+		"the closed watcher's watch still counts on its stream")
+	_, err := w.Next(ctx)
+	require.ErrorIs(t, err, context.Canceled)
+	require.Equal(t, 0, kv.StreamMembers(cli))
+}

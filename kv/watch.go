@@ -338,19 +338,21 @@ func (w *Watcher[T]) startWatch() error {
 		w.pool.leave(st)
 		return err
 	}
+	// A watcher closed (or whose context ended) between calls to Next
+	// gives its watch back at once: etcd stops sending its events, and
+	// none is queued for a Next that may never come.
+	sub.stopOnEnd = context.AfterFunc(w.ctx, sub.end)
 	w.st, w.sub = st, sub
 	return nil
 }
 
 func (w *Watcher[T]) stopWatch() {
 	if w.sub != nil {
-		w.sub.stop()
+		w.sub.stopOnEnd()
+		w.sub.end()
 		w.sub = nil
 	}
-	if w.st != nil {
-		w.pool.leave(w.st)
-		w.st = nil
-	}
+	w.st = nil
 	w.pending, w.backlog, w.subErr = nil, nil, nil
 }
 

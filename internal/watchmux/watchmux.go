@@ -64,7 +64,7 @@ func Open(cli *clientv3.Client, heard func()) (*Stream, error) {
 	return s, nil
 }
 
-// Watch creates a watch on s (create's WatchId is set to one s picks) and
+// Watch creates a watch on s (it sets create's WatchId to one it picks) and
 // returns without waiting for etcd to confirm it. Its responses go to on,
 // on the stream's goroutine, one at a time and in order: the creation's
 // confirmation (Created set), events, progress notifications (those etcd
@@ -82,9 +82,8 @@ func (s *Stream) Watch(create *pb.WatchCreateRequest, on func(*pb.WatchResponse)
 	w := &Watch{s: s, id: s.nextID, on: on, failed: failed}
 	s.watches[w.id] = w
 	s.mu.Unlock()
-	req := *create
-	req.WatchId = w.id
-	if err := s.send(&pb.WatchRequest{RequestUnion: &pb.WatchRequest_CreateRequest{CreateRequest: &req}}); err != nil {
+	create.WatchId = w.id
+	if err := s.send(&pb.WatchRequest{RequestUnion: &pb.WatchRequest_CreateRequest{CreateRequest: create}}); err != nil {
 		s.fail(err)
 	}
 	return w, nil
