@@ -242,9 +242,10 @@ func segment(s string) string {
 
 // Begin records, logs and counts a new hold described by rec (Guard,
 // Reason, Revision and the counts; the id, component and time are filled
-// in). The record is written before Begin returns, unless etcd is slow,
-// in which case it is written in the background (Begin waits at most
-// firstPutTimeout for the release watch and as long for the record).
+// in). The record is written before Begin returns, unless etcd is slow
+// or the client's other Holds have many records to write, in which case it
+// is written in the background (Begin waits at most firstPutTimeout for
+// the release watch and the record, which the bookkeeping writes).
 func (h *Holds) Begin(rec Record) *Hold {
 	now := time.Now()
 	rec.ID = h.newID(now)
