@@ -122,6 +122,7 @@ type recordKeeper struct {
 	mu        sync.Mutex
 	phase     recordPhase
 	retry     *time.Timer      // the next attempt, while waiting
+	held      *heldRecord      // the record held, once an attempt wrote it
 	lease     clientv3.LeaseID // the lease the record is under; NoLease once lost
 	cutOff    bool             // a lease was lost and no record written since
 	failing   bool
@@ -150,7 +151,13 @@ func (r *recordKeeper) attempt() {
 		return
 	}
 	h.onEnd = func(lost bool) { r.after(nil, lost) }
+	r.mu.Lock()
+	r.held = h
+	r.mu.Unlock()
 	h.start()
+	if r.ctx.Err() != nil {
+		h.end(false) // ctxEnded may have come before r.held was set
+	}
 }
 
 // written is called with the lease once the record is written under it.
@@ -180,6 +187,9 @@ func (r *recordKeeper) written(id clientv3.LeaseID) {
 func (r *recordKeeper) after(err error, lost bool) {
 	p := r.p
 	p.nodeLease.set(clientv3.NoLease)
+	r.mu.Lock()
+	r.held = nil
+	r.mu.Unlock()
 	if r.ctx.Err() != nil {
 		r.finish()
 		return
@@ -214,12 +224,16 @@ func (r *recordKeeper) after(err error, lost bool) {
 	})
 }
 
-// ctxEnded finishes at once when ctx ends between attempts; an attempt or
-// a held record in progress finishes by itself.
+// ctxEnded finishes at once when ctx ends between attempts, and ends the
+// record held; an attempt in progress finishes by itself.
 func (r *recordKeeper) ctxEnded() {
 	r.mu.Lock()
 	if r.phase != waiting {
+		h := r.held
 		r.mu.Unlock()
+		if h != nil {
+			h.end(false)
+		}
 		return
 	}
 	r.retry.Stop()
@@ -327,13 +341,7 @@ func regrantDelay(minDelay, maxDelay time.Duration, attempts int) time.Duration 
 // both until ctx ends or the lease is lost. It returns an error when it
 // could not grant the lease or write the record under it.
 func (p *Preparer) holdNodeRecord(ctx context.Context, nodes *status.NodeStore, keeper *leasekeep.Keeper, ttl int64, every time.Duration, granter *leasegrant.Granter, written func(clientv3.LeaseID)) (_ *heldRecord, err error) {
-	lctx, stop := context.WithCancel(ctx)
-	defer func() {
-		if err != nil {
-			stop()
-		}
-	}()
-	gctx, cancel := context.WithTimeout(lctx, every+time.Second)
+	gctx, cancel := context.WithTimeout(ctx, every+time.Second)
 	id, err := granter.Grant(gctx, p.client, ttl)
 	cancel()
 	if err != nil {
@@ -360,7 +368,7 @@ func (p *Preparer) holdNodeRecord(ctx context.Context, nodes *status.NodeStore, 
 		if last != nil && rec.Pods == last.Pods && rec.LastSeen.Sub(last.LastSeen) < p.nodeRefresh {
 			return nil
 		}
-		wctx, cancel := context.WithTimeout(lctx, every+time.Second)
+		wctx, cancel := context.WithTimeout(ctx, every+time.Second)
 		defer cancel()
 		if err := nodes.Put(wctx, p.node, rec, id); err != nil {
 			return err
@@ -377,7 +385,7 @@ func (p *Preparer) holdNodeRecord(ctx context.Context, nodes *status.NodeStore, 
 		if err == nil {
 			break
 		}
-		if lctx.Err() != nil || errors.Is(err, rpctypes.ErrLeaseNotFound) {
+		if ctx.Err() != nil || errors.Is(err, rpctypes.ErrLeaseNotFound) {
 			return nil, err
 		}
 		if attempt == 0 {
@@ -386,23 +394,24 @@ func (p *Preparer) holdNodeRecord(ctx context.Context, nodes *status.NodeStore, 
 		select {
 		case <-kept.Lost():
 			return nil, err
-		case <-lctx.Done():
+		case <-ctx.Done():
 			return nil, err
 		case <-time.After(regrantDelay(p.minBackoff, p.maxBackoff, attempt)):
 		}
 	}
 	written(id)
-	return &heldRecord{p: p, ctx: lctx, stop: stop, kept: kept, every: every, write: write}, nil
+	return &heldRecord{p: p, ctx: ctx, kept: kept, every: every, write: write}, nil
 }
 
 // heldRecord is a node record written under a lease the Keeper renews:
 // every third of the TTL a timer writes it again when it changed (or is
 // due for a refresh), and the loss of the lease or the end of ctx ends it
 // (onEnd, told whether the lease was lost). No goroutine waits meanwhile.
+// The recordKeeper ends it when ctx ends (ctxEnded): one callback on ctx
+// for the keeping, not one more for each record.
 type heldRecord struct {
 	p     *Preparer
-	ctx   context.Context // ends with the record's keeping
-	stop  context.CancelFunc
+	ctx   context.Context // the keeping's: writes end with it
 	kept  *leasekeep.Lease
 	every time.Duration
 	write func() error // not called twice at once: only the timer calls it
@@ -414,7 +423,6 @@ type heldRecord struct {
 	timer    *time.Timer
 	writing  sync.WaitGroup // a timer's write in progress
 	stopLost func() bool
-	stopCtx  func() bool
 }
 
 func (h *heldRecord) start() {
@@ -429,7 +437,6 @@ func (h *heldRecord) start() {
 		h.p.log.Warn("node record lease lost; writing the record under a new one")
 		h.end(true)
 	})
-	h.stopCtx = context.AfterFunc(h.ctx, func() { h.end(false) })
 }
 
 // refresh writes the record when that is due and sets the next timer.
@@ -492,8 +499,6 @@ func (h *heldRecord) end(lost bool) {
 	}
 	h.mu.Unlock()
 	h.stopLost()
-	h.stopCtx()
-	h.stop()
 	h.kept.Stop()
 	h.writing.Wait()
 	h.onEnd(lost)

@@ -15,22 +15,25 @@ import (
 )
 
 // observer follows what the preparers report, on a client of its own that
-// is not counted: the self pods in reality, the preparers' pod status
-// records and the failsafe holds. Three prefix watches on one client add
-// one watcher each to etcd, which the server-side figures include.
+// is not counted: the pods in reality, the preparers' pod status records,
+// their node records and the failsafe holds. Four prefix watches on one
+// client add one watcher each to etcd, which the server-side figures
+// include.
 type observer struct {
 	cli    *clientv3.Client
 	prefix string
 
-	mu    sync.Mutex
-	self  map[string]bool             // nodes whose self pod is in reality
-	pods  map[string]status.PodStatus // "<node>/<pod>" -> the preparer's record
-	holds map[string]string           // hold id -> component
+	mu       sync.Mutex
+	self     map[string]bool             // nodes whose self pod is in reality
+	real     map[string]int              // node -> pods in its reality, the self pod left out
+	pods     map[string]status.PodStatus // "<node>/<pod>" -> the preparer's record
+	recorded map[string]int              // node -> the pod count its node record gives
+	holds    map[string]string           // hold id -> component
 }
 
 func newObserver(cli *clientv3.Client, prefix string) *observer {
-	return &observer{cli: cli, prefix: prefix, self: map[string]bool{},
-		pods: map[string]status.PodStatus{}, holds: map[string]string{}}
+	return &observer{cli: cli, prefix: prefix, self: map[string]bool{}, real: map[string]int{},
+		pods: map[string]status.PodStatus{}, recorded: map[string]int{}, holds: map[string]string{}}
 }
 
 // start lists and then watches each prefix until ctx ends.
@@ -41,6 +44,7 @@ func (o *observer) start(ctx context.Context) error {
 	}{
 		{o.prefix + "/reality/", o.onReality},
 		{o.prefix + "/status/pods/", o.onStatus},
+		{o.prefix + "/status/nodes/", o.onNode},
 		{failsafe.HoldKey(o.prefix, ""), o.onHold},
 	}
 	for _, f := range follows {
@@ -49,6 +53,7 @@ func (o *observer) start(ctx context.Context) error {
 			return err
 		}
 		for _, kv := range resp.Kvs {
+			kv.Version = 1 // new to the observer (onReality counts creations)
 			f.fn(strings.TrimPrefix(string(kv.Key), f.dir), kv, false)
 		}
 		wch := o.cli.Watch(ctx, f.dir, clientv3.WithPrefix(), clientv3.WithRev(resp.Header.Revision+1))
@@ -63,18 +68,57 @@ func (o *observer) start(ctx context.Context) error {
 	return nil
 }
 
-func (o *observer) onReality(name string, _ *mvccpb.KeyValue, deleted bool) {
+// onReality counts a node's pods from creations and deletions: a
+// deletion follows its creation, and a put to a key that exists is a
+// modification (Version above 1).
+func (o *observer) onReality(name string, kv *mvccpb.KeyValue, deleted bool) {
 	node, pod, _ := strings.Cut(name, "/")
-	if pod != preparer.DefaultSelfPodID {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	switch {
+	case pod == preparer.DefaultSelfPodID && deleted:
+		delete(o.self, node)
+	case pod == preparer.DefaultSelfPodID:
+		o.self[node] = true
+	case deleted:
+		o.real[node]--
+	case kv.Version == 1:
+		o.real[node]++
+	}
+}
+
+// onNode notes the pod count of a preparer's node record.
+func (o *observer) onNode(name string, kv *mvccpb.KeyValue, deleted bool) {
+	node, ok := strings.CutSuffix(name, "/preparer")
+	if !ok {
 		return
 	}
 	o.mu.Lock()
 	defer o.mu.Unlock()
 	if deleted {
-		delete(o.self, node)
-	} else {
-		o.self[node] = true
+		delete(o.recorded, node)
+		return
 	}
+	var r status.NodeRecord
+	if err := json.Unmarshal(kv.Value, &r); err == nil {
+		o.recorded[node] = r.Pods
+	}
+}
+
+// settled reports whether node's record gives the pods its reality has,
+// and no status record of the pods gone is left.
+func (o *observer) settled(node string, gone map[string]bool) bool {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	if n, ok := o.recorded[node]; !ok || n != o.real[node] {
+		return false
+	}
+	for pod := range gone {
+		if _, ok := o.pods[node+"/"+pod]; ok {
+			return false
+		}
+	}
+	return true
 }
 
 func (o *observer) onStatus(name string, kv *mvccpb.KeyValue, deleted bool) {

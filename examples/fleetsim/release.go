@@ -17,7 +17,7 @@ import (
 )
 
 // releaseWorkers release holds at once, all behind one limiter.
-const releaseWorkers = 32
+const releaseWorkers = 128
 
 // maxReleaseEventsPerHold is what issue 16 allows: the watch events that
 // releasing N holds costs stay linear in N.
@@ -193,8 +193,8 @@ func releaseHold(ctx context.Context, cli *clientv3.Client, log *audit.Log, pref
 	return nil
 }
 
-// converged counts the nodes that have no hold left and uninstalled every
-// pod they held. A node counted once is not looked at again: the check
+// converged counts the nodes that have no hold left, uninstalled every
+// pod they held and whose node and status records say so. A node counted once is not looked at again: the check
 // at the end looks at every node.
 func (rl *release) converged() int {
 	if rl.finished == nil {
@@ -218,7 +218,11 @@ func (rl *release) converged() int {
 				break
 			}
 		}
-		if done {
+		// The node's records settle too: its node record gives the pods
+		// left, and the status records of the pods it uninstalled are
+		// deleted once the removed TTL has passed. Counting that work in
+		// the phase at every fleet size keeps the phases comparable.
+		if done && rl.s.obs.settled(node, rl.md.held[i]) {
 			rl.finished[i] = true
 			n++
 		}

@@ -19,6 +19,7 @@ import (
 	"context"
 	"errors"
 	"math/rand/v2"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -57,13 +58,14 @@ type Lease struct {
 
 	// Under k.mu:
 	ttl         time.Duration
-	answered    time.Time       // the last answer with a TTL, or when Keep began
-	due         time.Time       // when the next renewal is sent
-	outstanding bool            // a renewal was sent and not answered
-	late        bool            // unanswered for the TTL, logged
-	index       int             // in k.queue; -1 once removed
-	lost        context.Context // ended when etcd says the lease is gone
-	markLost    context.CancelFunc
+	answered    time.Time     // the last answer with a TTL, or when Keep began
+	due         time.Time     // when the next renewal is sent
+	outstanding bool          // a renewal was sent and not answered
+	late        bool          // unanswered for the TTL, logged
+	index       int           // in k.queue; -1 once removed
+	lost        bool          // etcd said the lease is gone
+	lostCh      chan struct{} // made by Lost, closed once lost
+	afterLost   []*func()     // what AfterLost arranged, until lost
 }
 
 var (
@@ -115,7 +117,6 @@ func (k *Keeper) release() {
 func (k *Keeper) Keep(id clientv3.LeaseID, ttl time.Duration, log *zap.Logger) *Lease {
 	now := time.Now()
 	l := &Lease{id: id, k: k, log: log, ttl: ttl, answered: now, due: now.Add(ttl / 3)}
-	l.lost, l.markLost = context.WithCancel(context.Background())
 	k.mu.Lock()
 	if old := k.leases[id]; old != nil {
 		k.remove(old)
@@ -129,12 +130,58 @@ func (k *Keeper) Keep(id clientv3.LeaseID, ttl time.Duration, log *zap.Logger) *
 
 // Lost is closed when etcd answered a renewal saying the lease is gone
 // (expired or revoked). It is not closed by Stop.
-func (l *Lease) Lost() <-chan struct{} { return l.lost.Done() }
+func (l *Lease) Lost() <-chan struct{} {
+	l.k.mu.Lock()
+	defer l.k.mu.Unlock()
+	if l.lostCh == nil {
+		// Made on demand: most leases are never waited on this way, and
+		// a fleet simulation keeps tens of thousands of them.
+		l.lostCh = make(chan struct{})
+		if l.lost {
+			close(l.lostCh)
+		}
+	}
+	return l.lostCh
+}
 
 // AfterLost arranges for f to run on a goroutine of its own once the
 // lease is lost (see Lost), as context.AfterFunc does: no goroutine waits
 // for it meanwhile. stop undoes that and reports whether it did.
-func (l *Lease) AfterLost(f func()) (stop func() bool) { return context.AfterFunc(l.lost, f) }
+func (l *Lease) AfterLost(f func()) (stop func() bool) {
+	l.k.mu.Lock()
+	defer l.k.mu.Unlock()
+	if l.lost {
+		go f()
+		return func() bool { return false }
+	}
+	fn := &f
+	l.afterLost = append(l.afterLost, fn)
+	return func() bool {
+		l.k.mu.Lock()
+		defer l.k.mu.Unlock()
+		i := slices.Index(l.afterLost, fn)
+		if i < 0 {
+			return false // run already, or stopped
+		}
+		l.afterLost = slices.Delete(l.afterLost, i, i+1)
+		return true
+	}
+}
+
+// markLost closes Lost and runs what AfterLost arranged; k.mu is held.
+func (l *Lease) markLost() {
+	if l.lost {
+		return
+	}
+	l.lost = true
+	if l.lostCh != nil {
+		close(l.lostCh)
+	}
+	for _, f := range l.afterLost {
+		go (*f)()
+	}
+	l.afterLost = nil
+}
 
 // Stop ends the renewals; the lease is left to expire (revoke it to end it
 // at once).

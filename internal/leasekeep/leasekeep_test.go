@@ -171,6 +171,9 @@ func TestLostAndStopped(t *testing.T) {
 
 	revoked := grant(t, cli, ttl)
 	l := k.Keep(revoked, ttl, zap.NewNop())
+	ran, undone := make(chan struct{}), make(chan struct{}, 1)
+	l.AfterLost(func() { close(ran) })
+	require.True(t, l.AfterLost(func() { undone <- struct{}{} })(), "AfterLost's stop before the loss")
 	_, err := cli.Revoke(ctxT(t), revoked)
 	require.NoError(t, err)
 	select {
@@ -178,6 +181,20 @@ func TestLostAndStopped(t *testing.T) {
 	case <-time.After(waitFor):
 		t.Fatal("revoked lease not reported lost")
 	}
+	select {
+	case <-ran:
+	case <-time.After(waitFor):
+		t.Fatal("AfterLost's function did not run once the lease was lost")
+	}
+	late := make(chan struct{})
+	stop := l.AfterLost(func() { close(late) })
+	select {
+	case <-late:
+	case <-time.After(waitFor):
+		t.Fatal("AfterLost on a lost lease did not run its function")
+	}
+	require.False(t, stop(), "stop after the function ran")
+	require.Empty(t, undone, "a stopped AfterLost ran")
 
 	stopped := grant(t, cli, ttl)
 	s := k.Keep(stopped, ttl, zap.NewNop())
