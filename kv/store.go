@@ -380,7 +380,8 @@ type deleteOptions struct{ rev int64 }
 // IfModRevision deletes only if the key's ModRevision is still rev.
 func IfModRevision(rev int64) DeleteOption { return func(o *deleteOptions) { o.rev = rev } }
 
-// Delete removes one key. A missing key is ErrNotFound; a failed condition
+// Delete removes one key. A missing key is ErrNotFound, with IfModRevision
+// too (what was read is gone either way); a key written since the revision
 // is ErrConflict.
 func (s *Store[T]) Delete(ctx context.Context, name string, opts ...DeleteOption) error {
 	var o deleteOptions
@@ -395,17 +396,32 @@ func (s *Store[T]) Delete(ctx context.Context, name string, opts ...DeleteOption
 	if o.rev != 0 {
 		cmp = clientv3.Compare(clientv3.ModRevision(key), "=", o.rev)
 	}
-	resp, err := s.client.Txn(ctx).If(cmp).Then(clientv3.OpDelete(key)).Commit()
+	txn := s.client.Txn(ctx).If(cmp).Then(clientv3.OpDelete(key))
+	if o.rev != 0 {
+		// A failed revision compare is either a key written since or a
+		// key gone: the count tells them apart, in the same transaction.
+		txn = txn.Else(clientv3.OpGet(key, clientv3.WithCountOnly()))
+	}
+	resp, err := txn.Commit()
 	if err != nil {
 		return fmt.Errorf("delete %s: %w", key, EtcdError(err))
 	}
 	if !resp.Succeeded {
-		if o.rev != 0 {
+		if o.rev != 0 && !missing(resp) {
 			return fmt.Errorf("delete %s at revision %d: %w", key, o.rev, ErrConflict)
 		}
 		return fmt.Errorf("delete %s: %w", key, ErrNotFound)
 	}
 	return nil
+}
+
+// missing reports whether the else branch's count says the key is gone.
+func missing(resp *clientv3.TxnResponse) bool {
+	if len(resp.Responses) == 0 {
+		return false
+	}
+	r := resp.Responses[0].GetResponseRange()
+	return r != nil && r.Count == 0
 }
 
 func (s *Store[T]) written(name string, v *T, createRev, modRev, version int64) *Object[T] {

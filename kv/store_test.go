@@ -62,6 +62,9 @@ func TestStoreCRUD(t *testing.T) {
 	require.ErrorIs(t, s.Delete(ctx, "a", kv.IfModRevision(a.ModRevision)), kv.ErrConflict)
 	require.NoError(t, s.Delete(ctx, "a", kv.IfModRevision(m.ModRevision)))
 	require.ErrorIs(t, s.Delete(ctx, "a"), kv.ErrNotFound)
+	// Gone already: not found at any revision, not a conflict (a delete
+	// applied whose answer was lost is sent again this way).
+	require.ErrorIs(t, s.Delete(ctx, "a", kv.IfModRevision(m.ModRevision)), kv.ErrNotFound)
 
 	for _, bad := range []string{"", "/a", "a//b", "a/../b", ".", "a b", "a\nb"} {
 		_, err := s.Create(ctx, bad, &item{})

@@ -193,3 +193,28 @@ func TestStartWithPodsOnDiskRemovesNothing(t *testing.T) {
 	never(t, 300*time.Millisecond, func() bool { return n.Removes() > 0 }, "removed a pod that intent names")
 	require.Equal(t, int64(50), n.Installs(), "nothing installed twice")
 }
+
+// A pod whose reality record is gone already when the preparer removes it
+// (its delete was applied but the answer lost, or another hand removed it)
+// is removed once: the record's absence is what the delete wanted. Before,
+// the delete at the remembered revision failed as a conflict for good:
+// the pod was uninstalled again at every retry and its status stayed
+// "launched".
+func TestRemoveWhenRealityIsAlreadyGone(t *testing.T) {
+	e := newEnv(t, "web1")
+	n := memory.NewNode()
+	e.self()
+	e.run(n, n, preparer.WithHealthChecker(n), preparer.WithBackoff(10*time.Millisecond, 50*time.Millisecond))
+
+	v1 := testManifest("hello", 1)
+	e.setIntent(v1)
+	self := digest(t, testManifest(preparer.DefaultSelfPodID, 1))
+	e.waitReality(map[string]string{preparer.DefaultSelfPodID: self, "hello": digest(t, v1)})
+	e.waitStatus("hello", func(s status.PodStatus) bool { return s.Health == status.Passing })
+
+	require.NoError(t, e.reality.Delete(e.ctx(), e.node, "hello"))
+	require.NoError(t, e.intent.Delete(e.ctx(), e.node, "hello"))
+	e.waitStatus("hello", func(s status.PodStatus) bool { return s.Status == status.Removed })
+	never(t, 300*time.Millisecond, func() bool { return n.Removes() > 1 }, "uninstalled again")
+	require.Equal(t, int64(1), n.Removes())
+}
