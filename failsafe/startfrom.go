@@ -34,13 +34,19 @@ func (s *seeded[T]) Next(ctx context.Context) (*kv.Batch[T], error) {
 	if err != nil || s.done {
 		return b, err
 	}
+	return s.first(b), nil
+}
+
+// first judges the first batch against the seed. A call of its own keeps
+// Next's frame small: the consumer's goroutine waits in Next.
+func (s *seeded[T]) first(b *kv.Batch[T]) *kv.Batch[T] {
 	s.done = true
 	seed := s.seed
 	// Only the first batch needs the seed: the source keeps it no longer
 	// (a preparer's whole reality, decoded).
 	s.seed = nil
 	if b.Kind != kv.Initial || seed == nil {
-		return b, nil
+		return b
 	}
 	var events []kv.Event[T]
 	bad := make(map[string]bool)
@@ -75,5 +81,5 @@ func (s *seeded[T]) Next(ctx context.Context) (*kv.Batch[T], error) {
 		return true
 	})
 	sort.SliceStable(events, func(i, j int) bool { return events[i].Name < events[j].Name })
-	return &kv.Batch[T]{Kind: kv.Initial, Revision: b.Revision, Events: events, Before: seed, After: b.After}, nil
+	return &kv.Batch[T]{Kind: kv.Initial, Revision: b.Revision, Events: events, Before: seed, After: b.After}
 }

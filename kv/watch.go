@@ -171,93 +171,99 @@ func (w *Watcher[T]) State() View[T] { return MapView[T](w.state) }
 func (w *Watcher[T]) markSynced() { w.syncedOnce.Do(func() { close(w.synced) }) }
 
 // Next implements Source.
+//
+// A consumer's goroutine waits in Next for as long as nothing changes, so
+// Next itself keeps a small frame: the work is in step, the wait in await.
+// Go halves an idle goroutine's stack only while it uses less than a
+// quarter of it, and a fleet simulation waits in Next once per node.
 func (w *Watcher[T]) Next(ctx context.Context) (*Batch[T], error) {
 	for {
-		if err := w.ctx.Err(); err != nil {
-			w.stopWatch()
-			return nil, err
+		b, idle, err := w.step(ctx)
+		if b != nil || err != nil {
+			return b, err
 		}
-		if err := ctx.Err(); err != nil {
-			return nil, err
-		}
-		w.takeResync()
-		if !w.listed || w.needRelist {
-			b, err := w.relist(ctx)
-			if err != nil {
-				if ctx.Err() != nil || w.ctx.Err() != nil {
-					continue
-				}
-				w.log.Warn("list failed; retrying", zap.Error(err))
-				if err := w.wait(ctx); err != nil {
-					return nil, err
-				}
-				continue
-			}
-			w.retry = 0
-			if b != nil {
-				return b, nil
-			}
-			continue
-		}
-		if len(w.pending) > 0 {
-			if b := w.applyPending(); b != nil {
-				return b, nil
-			}
-			continue
-		}
-		if len(w.backlog) > 0 {
-			resp := w.backlog[0]
-			w.backlog[0] = nil
-			w.backlog = w.backlog[1:]
-			if err := w.onResponse(ctx, resp); err != nil {
+		if idle {
+			if err := w.await(ctx); err != nil {
 				return nil, err
 			}
-			continue
-		}
-		if w.subErr != nil {
-			// The stream failed; what arrived before was handed out.
-			failed := w.subErr
-			w.stopWatch()
-			if w.s.client.Ctx().Err() != nil {
-				return nil, fmt.Errorf("watch %s: %w", w.s.prefix, ErrClientClosed)
-			}
-			w.log.Warn("watch stream ended; resuming", zap.Int64("resume_revision", w.rev.Load()+1), zap.Error(failed))
-			if err := w.wait(ctx); err != nil {
-				return nil, err
-			}
-			continue
-		}
-		if w.sub == nil {
-			if err := w.startWatch(); err != nil {
-				if w.s.client.Ctx().Err() != nil {
-					return nil, fmt.Errorf("watch %s: %w", w.s.prefix, ErrClientClosed)
-				}
-				w.log.Warn("watch not started; retrying", zap.Error(err))
-				if err := w.wait(ctx); err != nil {
-					return nil, err
-				}
-				continue
-			}
-		}
-		quiet := time.NewTimer(w.stallWait())
-		select {
-		case <-ctx.Done():
-			quiet.Stop()
-			return nil, ctx.Err()
-		case <-w.ctx.Done():
-			quiet.Stop()
-			continue
-		case <-quiet.C:
-			w.onQuiet(ctx)
-			continue
-		case <-w.wake:
-			quiet.Stop()
-			continue
-		case <-w.sub.ready:
-			quiet.Stop()
-			w.backlog, w.subErr = w.sub.take()
 		}
 	}
+}
+
+// step does what is due without waiting for etcd: it returns a batch or
+// an error for Next, or idle when nothing is left but to wait for the
+// stream.
+func (w *Watcher[T]) step(ctx context.Context) (_ *Batch[T], idle bool, _ error) {
+	if err := w.ctx.Err(); err != nil {
+		w.stopWatch()
+		return nil, false, err
+	}
+	if err := ctx.Err(); err != nil {
+		return nil, false, err
+	}
+	w.takeResync()
+	if !w.listed || w.needRelist {
+		b, err := w.relist(ctx)
+		if err != nil {
+			if ctx.Err() != nil || w.ctx.Err() != nil {
+				return nil, false, nil
+			}
+			w.log.Warn("list failed; retrying", zap.Error(err))
+			return nil, false, w.wait(ctx)
+		}
+		w.retry = 0
+		return b, false, nil
+	}
+	if len(w.pending) > 0 {
+		return w.applyPending(), false, nil
+	}
+	if len(w.backlog) > 0 {
+		resp := w.backlog[0]
+		w.backlog[0] = nil
+		w.backlog = w.backlog[1:]
+		return nil, false, w.onResponse(ctx, resp)
+	}
+	if w.subErr != nil {
+		// The stream failed; what arrived before was handed out.
+		failed := w.subErr
+		w.stopWatch()
+		if w.s.client.Ctx().Err() != nil {
+			return nil, false, fmt.Errorf("watch %s: %w", w.s.prefix, ErrClientClosed)
+		}
+		w.log.Warn("watch stream ended; resuming", zap.Int64("resume_revision", w.rev.Load()+1), zap.Error(failed))
+		return nil, false, w.wait(ctx)
+	}
+	if w.sub == nil {
+		if err := w.startWatch(); err != nil {
+			if w.s.client.Ctx().Err() != nil {
+				return nil, false, fmt.Errorf("watch %s: %w", w.s.prefix, ErrClientClosed)
+			}
+			w.log.Warn("watch not started; retrying", zap.Error(err))
+			return nil, false, w.wait(ctx)
+		}
+	}
+	return nil, true, nil
+}
+
+// await waits for the stream's next responses, a wake-up, the end of a
+// context, or a quiet spell long enough to check the stream (onQuiet).
+func (w *Watcher[T]) await(ctx context.Context) error {
+	quiet := time.NewTimer(w.stallWait())
+	select {
+	case <-ctx.Done():
+		quiet.Stop()
+		return ctx.Err()
+	case <-w.ctx.Done():
+		quiet.Stop()
+	case <-quiet.C:
+		w.onQuiet(ctx)
+	case <-w.wake:
+		quiet.Stop()
+	case <-w.sub.ready:
+		quiet.Stop()
+		w.backlog, w.subErr = w.sub.take()
+	}
+	return nil
 }
 
 // onResponse takes one response of the open watch: its events go to

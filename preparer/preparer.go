@@ -192,59 +192,101 @@ func New(client *clientv3.Client, node string, inst Installer, launch Launcher, 
 // Run converges the node until ctx ends. It does nothing at all until the
 // failsafe chain delivers the first intent batch, that is until the
 // preparer's own pod is in intent. It returns nil when ctx ends.
+//
+// Run's goroutine waits in the intent watch for as long as the preparer
+// runs, so what its stack holds meanwhile is kept small: the setting up
+// (begin) and the first batch's start (startWorkers) are calls of their
+// own whose frames are gone by then. Go halves an idle goroutine's stack
+// only while it uses less than a quarter of it; a fleet simulation runs
+// one such goroutine per node.
 func (p *Preparer) Run(ctx context.Context) error {
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
-	stopHousekeeping := p.housekeeping(ctx)
-	defer stopHousekeeping()
+	r, err := p.begin(ctx)
+	if err != nil {
+		if ctx.Err() != nil {
+			return nil // stopped while starting: not a failure
+		}
+		return err
+	}
+	defer r.end(cancel)
+	return p.converge(ctx, r)
+}
+
+// running is what Run set up: undone by end, in reverse.
+type running struct {
+	w                *kv.Watcher[manifest.Manifest]
+	src              kv.Source[manifest.Manifest]
+	q                *workqueue.Queue
+	stopHousekeeping func()
+	holds            *failsafe.Holds
+	stopResync       func()
+	stops            []func() // the workers and the health checks, once started
+}
+
+// begin starts the housekeeping and the holds, reads the node's reality
+// and opens the intent watch behind the failsafe chain.
+func (p *Preparer) begin(ctx context.Context) (_ *running, err error) {
+	r := &running{stopHousekeeping: p.housekeeping(ctx)}
+	defer func() {
+		if err != nil {
+			if r.holds != nil {
+				r.holds.Close()
+			}
+			r.stopHousekeeping()
+		}
+	}()
 	// Hold records are written under the node record's lease: a hold
 	// costs no lease of its own.
-	holds := failsafe.NewHolds(p.client, "preparer/"+p.node,
+	r.holds = failsafe.NewHolds(p.client, "preparer/"+p.node,
 		failsafe.WithLogger(p.log), failsafe.WithRegistry(p.reg), failsafe.WithPrefix(p.prefix),
 		failsafe.WithLease(p.nodeLease.wait))
-	p.holds.Store(holds)
+	p.holds.Store(r.holds)
 	// The node record tells holds of each new lease (LeaseChanged), so
 	// that they need not ask for it every second.
-	holds.LeaseChanged()
-	// Holds in effect when the preparer stops keep their records until
-	// the lease runs out (it is not revoked then), so that a restart
-	// takes them up.
-	defer holds.Close()
+	r.holds.LeaseChanged()
 	// What the node runs is what the first intent listing is judged
 	// against: a restart in the middle of a wipe or a restore must not
 	// read the missing pods as "uninstall them".
 	seed, err := p.reality.List(ctx, p.node)
 	if err != nil {
-		if ctx.Err() != nil {
-			return nil // stopped while reading: not a failure
-		}
-		return fmt.Errorf("preparer %s: read reality: %w", p.node, err)
+		return nil, fmt.Errorf("preparer %s: read reality: %w", p.node, err)
 	}
-	w, err := p.intent.WatchNode(ctx, p.node, kv.StallTimeout(p.watchStall))
+	r.w, err = p.intent.WatchNode(ctx, p.node, kv.StallTimeout(p.watchStall))
 	if err != nil {
-		return fmt.Errorf("preparer %s: %w", p.node, err)
+		return nil, fmt.Errorf("preparer %s: %w", p.node, err)
 	}
-	src := failsafe.Chain[manifest.Manifest](failsafe.StartFrom[manifest.Manifest](w, podView(p.node, seed.Items)),
-		failsafe.RequireKey[manifest.Manifest](holds, p.selfPod),
-		failsafe.MaxDeletes[manifest.Manifest](holds, 2, 0.5))
-
-	q := workqueue.New(p.minBackoff, p.maxBackoff)
+	r.src = failsafe.Chain[manifest.Manifest](failsafe.StartFrom[manifest.Manifest](r.w, podView(p.node, seed.Items)),
+		failsafe.RequireKey[manifest.Manifest](r.holds, p.selfPod),
+		failsafe.MaxDeletes[manifest.Manifest](r.holds, 2, 0.5))
 	// What runs once the first intent batch is in: the workers (started
-	// by the queue when pods are ready) and the health checks. Stopped
-	// after ctx ends.
-	var stops []func()
-	defer func() {
-		cancel()
-		q.Close()
-		for _, stop := range stops {
-			stop()
-		}
-	}()
-	defer p.resyncOnCutOff(w)()
+	// by the queue when pods are ready) and the health checks.
+	r.q = workqueue.New(p.minBackoff, p.maxBackoff)
+	r.stopResync = p.resyncOnCutOff(r.w)
+	return r, nil
+}
 
+// end stops what begin and converge started, after ctx (cancel) has
+// ended. Holds in effect when the preparer stops keep their records until
+// the lease runs out (it is not revoked then), so that a restart takes
+// them up.
+func (r *running) end(cancel context.CancelFunc) {
+	r.stopResync()
+	cancel()
+	r.q.Close()
+	for _, stop := range r.stops {
+		stop()
+	}
+	r.holds.Close()
+	r.stopHousekeeping()
+}
+
+// converge applies each intent batch the failsafe chain delivers until
+// ctx ends.
+func (p *Preparer) converge(ctx context.Context, r *running) error {
 	started := false
 	for {
-		b, err := src.Next(ctx)
+		b, err := r.src.Next(ctx)
 		if err != nil {
 			if ctx.Err() != nil {
 				return nil
@@ -253,20 +295,29 @@ func (p *Preparer) Run(ctx context.Context) error {
 		}
 		// Record the batch before any worker runs: a worker that saw the
 		// pods on disk before the first intent would remove them all.
-		p.apply(b, q)
-		p.m.setLag(p.node, w.Lag())
+		p.apply(b, r.q)
+		p.m.setLag(p.node, r.w.Lag())
 		if !started {
-			if err := p.start(ctx, q); err != nil {
+			if err := p.startWorkers(ctx, r); err != nil {
 				if ctx.Err() != nil {
 					return nil // stopped while starting: not a failure
 				}
 				return err
 			}
-			stops = append(stops, q.Serve(p.workers, func(pod string) error { return p.work(ctx, q, pod) }),
-				every(ctx, p.healthEvery, p.healthCheck(w)))
 			started = true
 		}
 	}
+}
+
+// startWorkers loads what the node has installed (start) and starts the
+// workers and the health checks, once the first intent batch is in.
+func (p *Preparer) startWorkers(ctx context.Context, r *running) error {
+	if err := p.start(ctx, r.q); err != nil {
+		return err
+	}
+	r.stops = append(r.stops, r.q.Serve(p.workers, func(pod string) error { return p.work(ctx, r.q, pod) }),
+		every(ctx, p.healthEvery, p.healthCheck(r.w)))
+	return nil
 }
 
 // start loads what the node has installed, once intent has been seen, and
