@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
 	"slices"
 	"strings"
 	"sync"
@@ -17,7 +18,7 @@ import (
 )
 
 // releaseWorkers release holds at once, all behind one limiter.
-const releaseWorkers = 128
+const releaseWorkers = 32
 
 // maxReleaseEventsPerHold is what issue 16 allows: the watch events that
 // releasing N holds costs stay linear in N.
@@ -73,26 +74,46 @@ func (rl *release) act(ctx context.Context) error {
 	// preparer's lease lapsed on a busy etcd: the preparer writes it
 	// again under its next lease) is released again once it is back, as
 	// an operator would on seeing "not found".
+	waiting := map[string]string{} // hold id -> node, for the holds gone
 	for pending := picked; ; {
 		gone, err := rl.releaseAll(ctx, pending, lim, log)
-		if err != nil || len(gone) == 0 {
+		if err != nil {
 			return err
 		}
 		rl.gone += len(gone)
-		if pending, err = rl.back(ctx, gone); err != nil {
+		maps.Copy(waiting, gone)
+		if len(waiting) == 0 {
+			return nil
+		}
+		if pending, err = rl.back(ctx, waiting); err != nil || len(pending) == 0 {
 			return err
 		}
 	}
 }
 
-// back waits until some of the holds gone are recorded again and returns
-// them.
-func (rl *release) back(ctx context.Context, gone map[string]bool) ([]failsafe.Record, error) {
+// back waits until some of the holds waiting are recorded again and
+// returns them, taking them out of waiting. A hold whose node has
+// uninstalled every pod it held was released after all (a release sent
+// again after a timeout finds the hold ended by the first): it is taken
+// out too, and back returns nothing once none is left.
+func (rl *release) back(ctx context.Context, waiting map[string]string) ([]failsafe.Record, error) {
+	index := make(map[string]int, len(rl.s.nodes))
+	for i, node := range rl.s.nodes {
+		index[node] = i
+	}
 	for {
 		select {
 		case <-time.After(time.Second):
 		case <-ctx.Done():
-			return nil, fmt.Errorf("%d holds whose record was gone when released are not back: %w", len(gone), ctx.Err())
+			return nil, fmt.Errorf("%d holds whose record was gone when released are not back: %w", len(waiting), ctx.Err())
+		}
+		for id, node := range waiting {
+			if i, ok := index[node]; ok && rl.delivered(i) {
+				delete(waiting, id)
+			}
+		}
+		if len(waiting) == 0 {
+			return nil, nil
 		}
 		recs, err := failsafe.ListHolds(ctx, rl.s.drv, rl.s.cfg.prefix)
 		if err != nil {
@@ -100,8 +121,9 @@ func (rl *release) back(ctx context.Context, gone map[string]bool) ([]failsafe.R
 		}
 		var again []failsafe.Record
 		for _, h := range recs {
-			if gone[h.ID] {
+			if _, ok := waiting[h.ID]; ok {
 				again = append(again, h)
+				delete(waiting, h.ID)
 			}
 		}
 		if len(again) > 0 {
@@ -110,13 +132,25 @@ func (rl *release) back(ctx context.Context, gone map[string]bool) ([]failsafe.R
 	}
 }
 
+// delivered reports whether node i uninstalled every pod it held since
+// the release began.
+func (rl *release) delivered(i int) bool {
+	d := rl.s.mem[i].calls().since(rl.before[i])
+	for pod := range rl.md.held[i] {
+		if d.uninstalls[pod] == 0 {
+			return false
+		}
+	}
+	return true
+}
+
 // releaseAll releases holds, paced by lim, and returns the ids of those
-// whose record was gone.
-func (rl *release) releaseAll(ctx context.Context, holds []failsafe.Record, lim *failsafe.Limiter, log *audit.Log) (map[string]bool, error) {
+// whose record was gone, with their nodes.
+func (rl *release) releaseAll(ctx context.Context, holds []failsafe.Record, lim *failsafe.Limiter, log *audit.Log) (map[string]string, error) {
 	work := make(chan failsafe.Record)
 	var mu sync.Mutex
 	var first error
-	gone := map[string]bool{}
+	gone := map[string]string{}
 	var wg sync.WaitGroup
 	for range releaseWorkers {
 		wg.Go(func() {
@@ -128,7 +162,7 @@ func (rl *release) releaseAll(ctx context.Context, holds []failsafe.Record, lim 
 				mu.Lock()
 				switch {
 				case errors.Is(err, kv.ErrNotFound):
-					gone[h.ID] = true
+					gone[h.ID] = strings.TrimPrefix(h.Component, "preparer/")
 				case err != nil && first == nil:
 					first = err
 				case err == nil:
@@ -184,7 +218,18 @@ func releaseHold(ctx context.Context, cli *clientv3.Client, log *audit.Log, pref
 	}
 	switch {
 	case errors.Is(err, kv.ErrConflict) && retried:
-		return nil // applied by a try that timed out; the hold has ended since
+		// A try that timed out was applied, or the hold's record is gone
+		// (its lease lapsed): the release key, which has no lease, tells.
+		resp, gerr := cli.Get(ctx, failsafe.ReleaseKey(prefix, h.ID), clientv3.WithCountOnly())
+		switch {
+		case gerr != nil:
+			return fmt.Errorf("release hold %s: %w", h.ID, gerr)
+		case resp.Count > 0:
+			return nil // applied; the preparer has yet to take it
+		}
+		// Not applied, or applied and taken already: sent again if the
+		// record comes back (see back).
+		return fmt.Errorf("release hold %s: %s: %w", h.ID, failsafe.HoldKey(prefix, h.ID), kv.ErrNotFound)
 	case errors.Is(err, kv.ErrConflict):
 		return fmt.Errorf("release hold %s: %s: %w", h.ID, failsafe.HoldKey(prefix, h.ID), kv.ErrNotFound)
 	case err != nil:
@@ -210,19 +255,11 @@ func (rl *release) converged() int {
 		if holding["preparer/"+node] {
 			continue
 		}
-		d := rl.s.mem[i].calls().since(rl.before[i])
-		done := true
-		for pod := range rl.md.held[i] {
-			if d.uninstalls[pod] == 0 {
-				done = false
-				break
-			}
-		}
 		// The node's records settle too: its node record gives the pods
 		// left, and the status records of the pods it uninstalled are
 		// deleted once the removed TTL has passed. Counting that work in
 		// the phase at every fleet size keeps the phases comparable.
-		if done && rl.s.obs.settled(node, rl.md.held[i]) {
+		if rl.delivered(i) && rl.s.obs.settled(node, rl.md.held[i]) {
 			rl.finished[i] = true
 			n++
 		}
