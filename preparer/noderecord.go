@@ -151,10 +151,11 @@ func (r *recordKeeper) attempt() {
 		return
 	}
 	h.onEnd = func(lost bool) { r.after(nil, lost) }
+	h.start()
+	// Set once started: ctxEnded may end it from now on.
 	r.mu.Lock()
 	r.held = h
 	r.mu.Unlock()
-	h.start()
 	if r.ctx.Err() != nil {
 		h.end(false) // ctxEnded may have come before r.held was set
 	}

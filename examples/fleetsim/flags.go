@@ -31,6 +31,7 @@ type config struct {
 	failover     bool
 	leaseTTL     int
 	nodeTTL      time.Duration
+	removedTTL   time.Duration
 	holdFor      time.Duration
 	phaseTimeout time.Duration
 	csv          string
@@ -77,6 +78,7 @@ func parseFlags(args []string, out io.Writer) (*config, error) {
 	fs.DurationVar(&c.retryMin, "retry-min", 200*time.Millisecond, "the preparers' first retry of failed work, doubled per failure up to --retry-max (preparer.WithBackoff; the preparer's own defaults are 1s and 1m)")
 	fs.DurationVar(&c.retryMax, "retry-max", 5*time.Second, "the preparers' longest wait between retries (preparer.WithBackoff)")
 	fs.DurationVar(&c.nodeTTL, "node-ttl", preparer.DefaultNodeTTL, "the TTL of each preparer's node record lease (preparer.WithNodeTTL)")
+	fs.DurationVar(&c.removedTTL, "removed-ttl", preparer.DefaultRemovedTTL, "how long a removed pod's status record stays before its preparer deletes it (preparer.WithRemovedTTL); the release phase waits for it")
 	fs.DurationVar(&c.idle, "idle", 10*time.Second, "end with an idle phase this long, to measure the steady-state cost (0: none)")
 	fs.DurationVar(&c.phaseTimeout, "phase-timeout", 10*time.Minute, "give up on a phase that has not converged after this long")
 	fs.StringVar(&c.csv, "csv", "", "write the per-phase figures to this CSV file")
@@ -116,6 +118,8 @@ func parseFlags(args []string, out io.Writer) (*config, error) {
 		return nil, fmt.Errorf("--retry-min %s, --retry-max %s: want 0 < min <= max", c.retryMin, c.retryMax)
 	case c.nodeTTL < time.Second:
 		return nil, fmt.Errorf("--node-ttl %s: want at least 1s", c.nodeTTL)
+	case c.removedTTL <= 0:
+		return nil, fmt.Errorf("--removed-ttl %s: want more than 0", c.removedTTL)
 	case c.healthEvery <= 0:
 		return nil, fmt.Errorf("--health-interval %s: want more than 0", c.healthEvery)
 	}

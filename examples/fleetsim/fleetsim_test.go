@@ -49,7 +49,7 @@ func runAllPhases(t *testing.T, extra ...string) {
 	csvPath, pngPath := filepath.Join(dir, "fleet.csv"), filepath.Join(dir, "fleet.png")
 	var out bytes.Buffer
 	args := append([]string{"--nodes", "20", "--mass-delete", "--release", "--controller-failover", "--lease-ttl", "3",
-		"--hold-for", "1s", "--health-interval", "200ms", "--phase-timeout", "60s", "--idle", "1s",
+		"--hold-for", "1s", "--health-interval", "200ms", "--phase-timeout", "60s", "--idle", "1s", "--removed-ttl", "1s",
 		"--progress=false", "--csv", csvPath, "--plot", pngPath}, extra...)
 	code := run(args, &out)
 	t.Log("\n" + out.String())

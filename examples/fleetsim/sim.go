@@ -159,6 +159,7 @@ func (s *sim) startPreparers() error {
 			preparer.WithHealthChecker(mem),
 			preparer.WithHealthInterval(s.cfg.healthEvery),
 			preparer.WithNodeTTL(s.cfg.nodeTTL),
+			preparer.WithRemovedTTL(s.cfg.removedTTL),
 			preparer.WithBackoff(s.cfg.retryMin, s.cfg.retryMax))
 		if err != nil {
 			return err
