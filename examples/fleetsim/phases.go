@@ -107,7 +107,7 @@ func (s *sim) phases() []phase {
 		if s.cfg.massDelete {
 			name = "mass-delete-2"
 		}
-		md := &massDelete{s: s}
+		md := &massDelete{s: s, meant: true}
 		rl := &release{s: s, md: md}
 		ps = append(ps,
 			phase{name: name, nodes: n, act: md.wipe, converged: md.holding, check: md.checkHeld},
@@ -243,15 +243,16 @@ func (s *sim) rollDone(id string) func(ctx context.Context, n int) (bool, error)
 // with a raw client, then restored.
 type massDelete struct {
 	s          *sim
-	saved      []clientv3.Op
+	meant      bool              // released, not restored: nothing is saved
+	saved      []clientv3.Op     // the intent deleted, until restored
 	uninstalls int64             // before the deletion
 	held       []map[string]bool // per node: the pods installed when the intent was deleted
 }
 
 func (md *massDelete) dir() string { return md.s.cfg.prefix + "/intent/" }
 
-// wipe saves every node's intent (on the uncounted client) and deletes it
-// all in one DeleteRange.
+// wipe saves every node's intent (on the uncounted client) unless the
+// deletion is meant, and deletes it all in one DeleteRange.
 func (md *massDelete) wipe(ctx context.Context) error {
 	md.uninstalls = md.s.uninstalls()
 	md.held = make([]map[string]bool, len(md.s.mem))
@@ -265,12 +266,16 @@ func (md *massDelete) wipe(ctx context.Context) error {
 			md.held[i][p] = true
 		}
 	}
-	resp, err := md.s.obs.cli.Get(ctx, md.dir(), clientv3.WithPrefix())
-	if err != nil {
-		return err
-	}
-	for _, kv := range resp.Kvs {
-		md.saved = append(md.saved, clientv3.OpPut(string(kv.Key), string(kv.Value)))
+	if !md.meant {
+		// The operator's copy, to put back: the simulation's heap
+		// carries it until the restore.
+		resp, err := md.s.obs.cli.Get(ctx, md.dir(), clientv3.WithPrefix())
+		if err != nil {
+			return err
+		}
+		for _, kv := range resp.Kvs {
+			md.saved = append(md.saved, clientv3.OpPut(string(kv.Key), string(kv.Value)))
+		}
 	}
 	// One raft entry removes every key. On an etcd that is behind, its
 	// answer can time out although it was (or will be) applied, and etcd
@@ -278,7 +283,7 @@ func (md *massDelete) wipe(ctx context.Context) error {
 	// the prefix is the same whenever it is applied, so it is sent again
 	// until one is answered.
 	for {
-		_, err = md.s.drv.Delete(ctx, md.dir(), clientv3.WithPrefix())
+		_, err := md.s.drv.Delete(ctx, md.dir(), clientv3.WithPrefix())
 		if err == nil || !etcdBehind(ctx, err) {
 			return err
 		}
@@ -329,12 +334,17 @@ func (md *massDelete) checkNoUninstalls(r *result) error {
 	return nil
 }
 
-// restore writes the saved intent back, in chunked transactions.
+// restore writes the saved intent back, in chunked transactions, and
+// lets the copy go.
 func (md *massDelete) restore(ctx context.Context) error {
 	ops := md.saved
 	for {
 		n, err := kv.CommitChunked(ctx, md.s.drv, nil, ops)
-		if err == nil || !etcdBehind(ctx, err) {
+		if err == nil {
+			md.saved = nil
+			return nil
+		}
+		if !etcdBehind(ctx, err) {
 			return err
 		}
 		// The chunk that failed may have been applied; its puts are the
