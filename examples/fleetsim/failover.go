@@ -69,6 +69,7 @@ func (fo *failover) act(ctx context.Context) error {
 		fo.lease = l
 	}
 	fo.fromRev = resp.Header.Revision + 1
+	s.compact.keep(resp.Header.Revision) // check reads the history from here
 
 	// The roll starts paused, so that the controller claims it before
 	// the standby runs: the standby only gets it by taking over.
@@ -175,6 +176,7 @@ func (fo *failover) watchLocks(ctx context.Context) error {
 // check judges the takeover time and etcd's history of the roll.
 func (fo *failover) check(ctx context.Context, r *result) error {
 	s := fo.s
+	defer s.compact.keep(0)
 	r.takeover = fo.takeover.Seconds()
 	ttl := time.Duration(s.cfg.leaseTTL) * time.Second
 	resp, err := s.obs.cli.Get(ctx, s.cfg.prefix+"/intent/", clientv3.WithPrefix(), clientv3.WithCountOnly())

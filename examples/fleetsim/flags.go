@@ -45,6 +45,7 @@ type config struct {
 	startRate    float64 // preparers started a second (0: all at once)
 	retryMin     time.Duration
 	retryMax     time.Duration
+	compactEvery time.Duration // 0: never
 }
 
 func parseFlags(args []string, out io.Writer) (*config, error) {
@@ -79,6 +80,7 @@ func parseFlags(args []string, out io.Writer) (*config, error) {
 	fs.DurationVar(&c.retryMax, "retry-max", 5*time.Second, "the preparers' longest wait between retries (preparer.WithBackoff)")
 	fs.DurationVar(&c.nodeTTL, "node-ttl", preparer.DefaultNodeTTL, "the TTL of each preparer's node record lease (preparer.WithNodeTTL)")
 	fs.DurationVar(&c.removedTTL, "removed-ttl", preparer.DefaultRemovedTTL, "how long a removed pod's status record stays before its preparer deletes it (preparer.WithRemovedTTL); the release phase waits for it")
+	fs.DurationVar(&c.compactEvery, "compact-every", 5*time.Minute, "compact etcd's history this often, to the revision of the round before, as kube-apiserver compacts its etcd (0: never, as for an --etcd cluster that compacts itself)")
 	fs.DurationVar(&c.idle, "idle", 10*time.Second, "end with an idle phase this long, to measure the steady-state cost (0: none)")
 	fs.DurationVar(&c.phaseTimeout, "phase-timeout", 10*time.Minute, "give up on a phase that has not converged after this long")
 	fs.StringVar(&c.csv, "csv", "", "write the per-phase figures to this CSV file")
@@ -120,6 +122,8 @@ func parseFlags(args []string, out io.Writer) (*config, error) {
 		return nil, fmt.Errorf("--node-ttl %s: want at least 1s", c.nodeTTL)
 	case c.removedTTL <= 0:
 		return nil, fmt.Errorf("--removed-ttl %s: want more than 0", c.removedTTL)
+	case c.compactEvery < 0:
+		return nil, fmt.Errorf("--compact-every %s: want 0 (never) or more", c.compactEvery)
 	case c.healthEvery <= 0:
 		return nil, fmt.Errorf("--health-interval %s: want more than 0", c.healthEvery)
 	}

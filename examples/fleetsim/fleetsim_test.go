@@ -50,13 +50,16 @@ func runAllPhases(t *testing.T, extra ...string) {
 	var out bytes.Buffer
 	args := append([]string{"--nodes", "20", "--mass-delete", "--release", "--controller-failover", "--lease-ttl", "3",
 		"--hold-for", "1s", "--health-interval", "200ms", "--phase-timeout", "60s", "--idle", "1s", "--removed-ttl", "1s",
-		"--progress=false", "--csv", csvPath, "--plot", pngPath}, extra...)
+		"--compact-every", "1s", "--progress=false", "--csv", csvPath, "--plot", pngPath}, extra...)
 	code := run(args, &out)
 	t.Log("\n" + out.String())
 	require.Equal(t, 0, code)
 	if external {
 		require.Contains(t, out.String(), "against etcd at ")
 	}
+	// The history was compacted while the phases ran, and every one of
+	// them converged all the same.
+	require.Regexp(t, `(?m)^etcd history compacted [1-9][0-9]* times \(--compact-every 1s\), last to revision [1-9][0-9]*; 0 rounds failed$`, out.String())
 	require.Regexp(t, `(?m)^regression-baseline: nodes=20 req_per_node=[0-9.]+ events_per_node=[0-9.]+ heap_kb_per_node=[0-9.]+ live_kb_per_node=[0-9.]+$`, out.String())
 
 	f, err := os.Open(csvPath)
@@ -163,6 +166,8 @@ func TestFlags(t *testing.T) {
 	out.Reset()
 	require.Equal(t, 2, run([]string{"--until", "release"}, &out))
 	require.Contains(t, out.String(), `--until "release": not a phase of this run, want one of start, daemon-set, rc, roll, idle`)
+	require.Equal(t, 2, run([]string{"--compact-every", "-1s"}, &out))
+	require.Contains(t, out.String(), "--compact-every -1s")
 	require.Equal(t, 2, run([]string{"--start-rate", "-1"}, &out))
 	require.Contains(t, out.String(), "--start-rate -1")
 }

@@ -134,6 +134,10 @@ func simulate(ctx context.Context, cfg *config, out io.Writer) error {
 		return err
 	}
 	writeSummary(out, cfg.nodes, results)
+	if c := s.compact; c != nil {
+		fmt.Fprintf(out, "etcd history compacted %d times (--compact-every %s), last to revision %d; %d rounds failed\n",
+			c.rounds.Load(), cfg.compactEvery, c.last.Load(), c.failed.Load())
+	}
 	if cfg.csv != "" {
 		if err := writeCSV(cfg.csv, results); err != nil {
 			return fmt.Errorf("--csv: %w", err)

@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"maps"
 	"slices"
 	"sync"
 	"time"
@@ -17,21 +16,50 @@ import (
 type simNode struct {
 	*memory.Node
 
-	mu         sync.Mutex
-	installs   map[string]int // pod -> Install calls
-	uninstalls map[string]int // pod -> Uninstall calls that removed an installed pod
-	noops      map[string]int // pod -> Uninstall calls that found nothing installed
-	removedAt  []time.Time    // when each removal happened
+	mu        sync.Mutex
+	counts    podCalls    // per pod the installer was called for
+	removedAt []time.Time // when each removal happened
 }
 
-func newSimNode(m *memory.Node) *simNode {
-	return &simNode{Node: m, installs: map[string]int{}, uninstalls: map[string]int{}, noops: map[string]int{}}
+// podCount is the installer's calls for one pod: Install, Uninstall that
+// removed an installed pod, and Uninstall that found nothing installed.
+type podCount struct {
+	pod                         string
+	installs, uninstalls, noops int32
+}
+
+// podCalls are one node's counts, a pod at most once. A node runs a few
+// pods, so a slice is searched faster, and costs the simulation's heap
+// less, than a map per kind of call.
+type podCalls []podCount
+
+// of returns pod's counts (zero when it has none).
+func (c podCalls) of(pod string) podCount {
+	for _, x := range c {
+		if x.pod == pod {
+			return x
+		}
+	}
+	return podCount{pod: pod}
+}
+
+func newSimNode(m *memory.Node) *simNode { return &simNode{Node: m} }
+
+// count returns pod's counts to update; n.mu is held.
+func (n *simNode) count(pod string) *podCount {
+	for i := range n.counts {
+		if n.counts[i].pod == pod {
+			return &n.counts[i]
+		}
+	}
+	n.counts = append(n.counts, podCount{pod: pod})
+	return &n.counts[len(n.counts)-1]
 }
 
 // Install implements preparer.Installer, counting the call.
 func (n *simNode) Install(ctx context.Context, m *manifest.Manifest) (string, error) {
 	n.mu.Lock()
-	n.installs[m.ID]++
+	n.count(m.ID).installs++
 	n.mu.Unlock()
 	return n.Node.Install(ctx, m)
 }
@@ -43,38 +71,33 @@ func (n *simNode) Uninstall(ctx context.Context, pod string) error {
 	pods, _ := n.Pods()
 	n.mu.Lock()
 	if slices.Contains(pods, pod) {
-		n.uninstalls[pod]++
+		n.count(pod).uninstalls++
 		n.removedAt = append(n.removedAt, time.Now())
 	} else {
-		n.noops[pod]++
+		n.count(pod).noops++
 	}
 	n.mu.Unlock()
 	return n.Node.Uninstall(ctx, pod)
 }
 
-// podCalls is a copy of one node's counts.
-type podCalls struct {
-	installs, uninstalls, noops map[string]int
-}
-
+// calls returns a copy of the node's counts.
 func (n *simNode) calls() podCalls {
 	n.mu.Lock()
 	defer n.mu.Unlock()
-	return podCalls{installs: maps.Clone(n.installs), uninstalls: maps.Clone(n.uninstalls), noops: maps.Clone(n.noops)}
+	return slices.Clone(n.counts)
 }
 
-// since returns, per pod, how many more calls of each kind than in before.
+// since returns the pods with more calls than in before, and how many
+// more of each kind.
 func (c podCalls) since(before podCalls) podCalls {
-	d := podCalls{installs: map[string]int{}, uninstalls: map[string]int{}, noops: map[string]int{}}
-	for _, x := range []struct{ now, was, out map[string]int }{
-		{c.installs, before.installs, d.installs},
-		{c.uninstalls, before.uninstalls, d.uninstalls},
-		{c.noops, before.noops, d.noops},
-	} {
-		for pod, v := range x.now {
-			if v -= x.was[pod]; v != 0 {
-				x.out[pod] = v
-			}
+	var d podCalls
+	for _, x := range c {
+		was := before.of(x.pod)
+		x.installs -= was.installs
+		x.uninstalls -= was.uninstalls
+		x.noops -= was.noops
+		if x.installs != 0 || x.uninstalls != 0 || x.noops != 0 {
+			d = append(d, x)
 		}
 	}
 	return d

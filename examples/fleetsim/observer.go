@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"strings"
 	"sync"
 	"time"
@@ -24,20 +25,23 @@ type observer struct {
 	prefix string
 
 	mu       sync.Mutex
-	self     map[string]bool             // nodes whose self pod is in reality
-	real     map[string]int              // node -> pods in its reality, the self pod left out
-	pods     map[string]status.PodStatus // "<node>/<pod>" -> the preparer's record
-	recorded map[string]int              // node -> the pod count its node record gives
-	holds    map[string]string           // hold id -> component
+	self     map[string]bool    // nodes whose self pod is in reality
+	real     map[string]int     // node -> pods in its reality, the self pod left out
+	pods     map[string]podSeen // "<node>/<pod>" -> what the preparer's record says
+	recorded map[string]int     // node -> the pod count its node record gives
+	holds    map[string]string  // hold id -> component
+	digests  map[string]string  // the manifest digests seen, each string once
 }
 
 func newObserver(cli *clientv3.Client, prefix string) *observer {
 	return &observer{cli: cli, prefix: prefix, self: map[string]bool{}, real: map[string]int{},
-		pods: map[string]status.PodStatus{}, recorded: map[string]int{}, holds: map[string]string{}}
+		pods: map[string]podSeen{}, recorded: map[string]int{}, holds: map[string]string{}, digests: map[string]string{}}
 }
 
-// start lists and then watches each prefix until ctx ends.
-func (o *observer) start(ctx context.Context) error {
+// start lists and then watches each prefix until ctx ends. A watch that
+// ends before (its revision compacted) is given to fail: the observer
+// would no longer see the fleet, and the run's figures would be wrong.
+func (o *observer) start(ctx context.Context, fail func(error)) error {
 	follows := []struct {
 		dir string
 		fn  func(name string, kv *mvccpb.KeyValue, deleted bool)
@@ -58,10 +62,17 @@ func (o *observer) start(ctx context.Context) error {
 		}
 		wch := o.cli.Watch(ctx, f.dir, clientv3.WithPrefix(), clientv3.WithRev(resp.Header.Revision+1))
 		go func() {
+			var err error
 			for wr := range wch {
 				for _, ev := range wr.Events {
 					f.fn(strings.TrimPrefix(string(ev.Kv.Key), f.dir), ev.Kv, ev.Type == mvccpb.DELETE)
 				}
+				if e := wr.Err(); e != nil {
+					err = e
+				}
+			}
+			if ctx.Err() == nil {
+				fail(fmt.Errorf("observer: the watch of %s ended (%v)", f.dir, err))
 			}
 		}()
 	}
@@ -107,13 +118,13 @@ func (o *observer) onNode(name string, kv *mvccpb.KeyValue, deleted bool) {
 
 // settled reports whether node's record gives the pods its reality has,
 // and no status record of the pods gone is left.
-func (o *observer) settled(node string, gone map[string]bool) bool {
+func (o *observer) settled(node string, gone []string) bool {
 	o.mu.Lock()
 	defer o.mu.Unlock()
 	if n, ok := o.recorded[node]; !ok || n != o.real[node] {
 		return false
 	}
-	for pod := range gone {
+	for _, pod := range gone {
 		if _, ok := o.pods[node+"/"+pod]; ok {
 			return false
 		}
@@ -134,8 +145,22 @@ func (o *observer) onStatus(name string, kv *mvccpb.KeyValue, deleted bool) {
 	}
 	var st status.PodStatus
 	if err := json.Unmarshal(kv.Value, &st); err == nil {
-		o.pods[pod] = st
+		if d, ok := o.digests[st.ManifestDigest]; ok {
+			st.ManifestDigest = d // one copy of each digest
+		} else {
+			o.digests[st.ManifestDigest] = st.ManifestDigest
+		}
+		o.pods[pod] = podSeen{status: st.Status, health: st.Health, digest: st.ManifestDigest}
 	}
+}
+
+// podSeen is what the observer keeps of a pod status record: the fields
+// the phases converge on, and not the rest (processes, times), which
+// would be the simulation's heap and no preparer's.
+type podSeen struct {
+	status status.PodState
+	health status.Health
+	digest string
 }
 
 func (o *observer) onHold(id string, kv *mvccpb.KeyValue, deleted bool) {
@@ -167,8 +192,8 @@ func (o *observer) healthy(pod, digest string) int {
 	defer o.mu.Unlock()
 	n := 0
 	for name, st := range o.pods {
-		if strings.HasSuffix(name, suffix) && st.Status == status.Launched &&
-			st.ManifestDigest == digest && st.Health == status.Passing {
+		if strings.HasSuffix(name, suffix) && st.status == status.Launched &&
+			st.digest == digest && st.health == status.Passing {
 			n++
 		}
 	}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"os"
 	"strings"
 	"time"
 
@@ -243,10 +244,10 @@ func (s *sim) rollDone(id string) func(ctx context.Context, n int) (bool, error)
 // with a raw client, then restored.
 type massDelete struct {
 	s          *sim
-	meant      bool              // released, not restored: nothing is saved
-	saved      []clientv3.Op     // the intent deleted, until restored
-	uninstalls int64             // before the deletion
-	held       []map[string]bool // per node: the pods installed when the intent was deleted
+	meant      bool       // released, not restored: nothing is saved
+	saved      string     // the file of the intent deleted (see backup), until restored
+	uninstalls int64      // before the deletion
+	held       [][]string // per node: the pods installed when the intent was deleted
 }
 
 func (md *massDelete) dir() string { return md.s.cfg.prefix + "/intent/" }
@@ -255,27 +256,22 @@ func (md *massDelete) dir() string { return md.s.cfg.prefix + "/intent/" }
 // deletion is meant, and deletes it all in one DeleteRange.
 func (md *massDelete) wipe(ctx context.Context) error {
 	md.uninstalls = md.s.uninstalls()
-	md.held = make([]map[string]bool, len(md.s.mem))
+	md.held = make([][]string, len(md.s.mem))
 	for i, m := range md.s.mem {
 		pods, err := m.Pods()
 		if err != nil {
 			return err
 		}
-		md.held[i] = map[string]bool{}
-		for _, p := range pods {
-			md.held[i][p] = true
-		}
+		md.held[i] = pods
 	}
 	if !md.meant {
-		// The operator's copy, to put back: the simulation's heap
-		// carries it until the restore.
-		resp, err := md.s.obs.cli.Get(ctx, md.dir(), clientv3.WithPrefix())
+		// The operator's copy, to put back, on disk.
+		path, err := backup(ctx, md.s.obs.cli, md.dir())
 		if err != nil {
-			return err
+			return fmt.Errorf("backup of the intent: %w", err)
 		}
-		for _, kv := range resp.Kvs {
-			md.saved = append(md.saved, clientv3.OpPut(string(kv.Key), string(kv.Value)))
-		}
+		md.saved = path
+		md.s.removeOnClose(path)
 	}
 	// One raft entry removes every key. On an etcd that is behind, its
 	// answer can time out although it was (or will be) applied, and etcd
@@ -334,23 +330,25 @@ func (md *massDelete) checkNoUninstalls(r *result) error {
 	return nil
 }
 
-// restore writes the saved intent back, in chunked transactions, and
-// lets the copy go.
+// restore writes the saved intent back, a page of puts a transaction,
+// and removes the copy.
 func (md *massDelete) restore(ctx context.Context) error {
-	ops := md.saved
+	if err := readBackup(md.saved, func(ops []clientv3.Op) error { return md.put(ctx, ops) }); err != nil {
+		return err
+	}
+	return os.Remove(md.saved)
+}
+
+// put writes ops in one transaction, sent again while etcd is behind.
+func (md *massDelete) put(ctx context.Context, ops []clientv3.Op) error {
 	for {
-		n, err := kv.CommitChunked(ctx, md.s.drv, nil, ops)
-		if err == nil {
-			md.saved = nil
-			return nil
-		}
-		if !etcdBehind(ctx, err) {
+		_, err := kv.Commit(ctx, md.s.drv, nil, ops...)
+		if err == nil || !etcdBehind(ctx, err) {
 			return err
 		}
-		// The chunk that failed may have been applied; its puts are the
-		// same whenever applied, so it is sent again with the rest.
-		ops = ops[n:]
-		fmt.Fprintf(md.s.out, "restore: %v; sending the %d ops left again\n", err, len(ops))
+		// The puts may have been applied; they are the same whenever
+		// applied, so they are sent again.
+		fmt.Fprintf(md.s.out, "restore: %v; sending the %d puts again\n", err, len(ops))
 		select {
 		case <-time.After(time.Second):
 		case <-ctx.Done():

@@ -136,8 +136,8 @@ func (rl *release) back(ctx context.Context, waiting map[string]string) ([]fails
 // the release began.
 func (rl *release) delivered(i int) bool {
 	d := rl.s.mem[i].calls().since(rl.before[i])
-	for pod := range rl.md.held[i] {
-		if d.uninstalls[pod] == 0 {
+	for _, pod := range rl.md.held[i] {
+		if d.of(pod).uninstalls == 0 {
 			return false
 		}
 	}
@@ -284,24 +284,22 @@ func (rl *release) check(ctx context.Context, r *result) error {
 	var held, removed, installs, noops int
 	for i, node := range s.nodes {
 		d := s.mem[i].calls().since(rl.before[i])
-		for pod := range rl.md.held[i] {
+		for _, pod := range rl.md.held[i] {
 			held++
-			if got := d.uninstalls[pod]; got != 1 {
+			if got := d.of(pod).uninstalls; got != 1 {
 				problems = append(problems, fmt.Sprintf("%s/%s uninstalled %d times", node, pod, got))
 			}
 		}
-		for pod, got := range d.uninstalls {
-			removed += got
-			if !rl.md.held[i][pod] {
-				problems = append(problems, fmt.Sprintf("%s/%s was not held but uninstalled %d times", node, pod, got))
+		for _, x := range d {
+			removed += int(x.uninstalls)
+			if x.uninstalls != 0 && !slices.Contains(rl.md.held[i], x.pod) {
+				problems = append(problems, fmt.Sprintf("%s/%s was not held but uninstalled %d times", node, x.pod, x.uninstalls))
 			}
-		}
-		for pod, got := range d.installs {
-			installs += got
-			problems = append(problems, fmt.Sprintf("%s/%s installed %d times", node, pod, got))
-		}
-		for _, got := range d.noops {
-			noops += got
+			if x.installs != 0 {
+				installs += int(x.installs)
+				problems = append(problems, fmt.Sprintf("%s/%s installed %d times", node, x.pod, x.installs))
+			}
+			noops += int(x.noops)
 		}
 	}
 	r.holds = len(rl.released)

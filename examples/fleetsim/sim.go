@@ -36,6 +36,7 @@ type sim struct {
 	ctl         *controllerProc    // the controller in charge
 	drv         *clientv3.Client   // the simulator's own writes
 	obs         *observer          // on an uncounted client
+	compact     *compactor         // nil with --compact-every 0
 
 	nodes []string
 	mem   []*simNode
@@ -44,7 +45,8 @@ type sim struct {
 	cancel context.CancelFunc
 	wg     sync.WaitGroup
 	errMu  sync.Mutex
-	errs   []error // components that stopped with an error
+	errs   []error  // components that stopped with an error
+	files  []string // removed on close
 }
 
 // newSim starts etcd (unless --etcd) and connects the clients.
@@ -96,8 +98,14 @@ func newSim(cfg *config, out io.Writer) (s *sim, err error) {
 		return nil, fmt.Errorf("--prefix %s: etcd holds %d keys under it already (an earlier run?): give another --prefix or empty it", cfg.prefix, resp.Count)
 	}
 	s.obs = newObserver(oc, cfg.prefix)
-	if err := s.obs.start(s.ctx); err != nil {
+	if err := s.obs.start(s.ctx, s.fail); err != nil {
 		return nil, fmt.Errorf("observer: %w", err)
+	}
+	if cfg.compactEvery > 0 {
+		s.compact = &compactor{cli: oc, every: cfg.compactEvery}
+		s.wg.Go(func() {
+			s.compact.run(s.ctx, func(err error) { s.log.Warn("etcd compaction", zap.Error(err)) })
+		})
 	}
 	for i := range cfg.nodes {
 		s.nodes = append(s.nodes, fmt.Sprintf("node%05d", i))
@@ -236,6 +244,13 @@ func (s *sim) bare() int {
 	return n
 }
 
+// removeOnClose removes the file when the simulation closes.
+func (s *sim) removeOnClose(path string) {
+	s.errMu.Lock()
+	defer s.errMu.Unlock()
+	s.files = append(s.files, path)
+}
+
 // close stops everything the simulation started.
 func (s *sim) close() {
 	s.cancel()
@@ -248,6 +263,9 @@ func (s *sim) close() {
 	}
 	if s.dir != "" {
 		_ = os.RemoveAll(s.dir)
+	}
+	for _, f := range s.files {
+		_ = os.Remove(f) // gone already once restored
 	}
 	if s.log != nil {
 		_ = s.log.Sync()
