@@ -1,9 +1,9 @@
 package failsafe
 
 import (
-	"context"
 	"slices"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	clientv3 "go.etcd.io/etcd/client/v3"
@@ -36,9 +36,13 @@ type Hold struct {
 	// waits for it a while.
 	firstWritten chan struct{}
 
-	// releaseCtx is canceled when an operator releases the hold.
-	releaseCtx context.Context
-	release    context.CancelFunc
+	// released is closed, and isReleased set, when an operator
+	// releases the hold (or it ends); onRelease (guarded by mu) are then
+	// called, once. Not a context: a context, its channel, its map of
+	// children and an AfterFunc per held node is a fleet's heap.
+	released   chan struct{}
+	isRel      atomic.Bool
+	onRelease  []*func()
 	releasedBy string
 	releaseRev int64
 	endOnce    sync.Once
@@ -133,7 +137,7 @@ func (hd *Hold) markDirty() {
 }
 
 // Released is closed when an operator releases the hold.
-func (hd *Hold) Released() <-chan struct{} { return hd.releaseCtx.Done() }
+func (hd *Hold) Released() <-chan struct{} { return hd.released }
 
 // ReleasedBy is who released the hold, "" while it is not released.
 func (hd *Hold) ReleasedBy() string {
@@ -151,13 +155,50 @@ func (hd *Hold) ReleaseRevision() int64 {
 	return hd.releaseRev
 }
 
-func (hd *Hold) isReleased() bool { return hd.releaseCtx.Err() != nil }
+func (hd *Hold) isReleased() bool { return hd.isRel.Load() }
 
 func (hd *Hold) fire(by string, rev int64) {
 	hd.mu.Lock()
-	if hd.releaseCtx.Err() == nil {
+	if !hd.isReleased() {
 		hd.releasedBy, hd.releaseRev = by, rev
 	}
 	hd.mu.Unlock()
 	hd.release()
+}
+
+// release marks the hold released and calls what waits for that, once.
+func (hd *Hold) release() {
+	hd.mu.Lock()
+	if hd.isRel.Swap(true) {
+		hd.mu.Unlock()
+		return
+	}
+	close(hd.released)
+	fs := hd.onRelease
+	hd.onRelease = nil
+	hd.mu.Unlock()
+	for _, f := range fs {
+		(*f)()
+	}
+}
+
+// afterRelease calls f once the hold is released, at once if it is.
+// stop keeps f from being called, and reports whether it did that.
+func (hd *Hold) afterRelease(f func()) (stop func() bool) {
+	hd.mu.Lock()
+	if hd.isReleased() {
+		hd.mu.Unlock()
+		f()
+		return func() bool { return false }
+	}
+	p := &f
+	hd.onRelease = append(hd.onRelease, p)
+	hd.mu.Unlock()
+	return func() bool {
+		hd.mu.Lock()
+		defer hd.mu.Unlock()
+		n := len(hd.onRelease)
+		hd.onRelease = slices.DeleteFunc(hd.onRelease, func(q *func()) bool { return q == p })
+		return len(hd.onRelease) < n
+	}
 }

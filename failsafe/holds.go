@@ -259,7 +259,7 @@ func (h *Holds) takeOver(rec Record) *Hold { return h.start(rec, true) }
 func (h *Holds) start(rec Record, adopted bool) *Hold {
 	rec.Component = h.component
 	hd := &Hold{h: h, id: rec.ID, guard: rec.Guard, rec: rec}
-	hd.releaseCtx, hd.release = context.WithCancel(context.Background())
+	hd.released = make(chan struct{})
 
 	h.mu.Lock()
 	h.live[rec.ID] = hd

@@ -231,7 +231,7 @@ func (s *stage[T]) nextHeld(ctx context.Context) (*kv.Batch[T], error) {
 	// Wait on the upstream, the release and the recheck at once: either
 	// of the last two cancels the inner Next, which loses nothing.
 	ictx, cancel := context.WithCancel(ctx)
-	stop := context.AfterFunc(hd.releaseCtx, cancel)
+	stop := hd.afterRelease(cancel)
 	var recheck atomic.Bool
 	var timer *time.Timer
 	if !s.recheckAt.IsZero() {

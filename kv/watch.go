@@ -55,10 +55,16 @@ func FromRevision(rev int64) WatchOption { return func(c *watchConfig) { c.fromR
 // carries it as Old and a Delete carries it as the last value known,
 // while etcd sends about half the bytes and reads no old revision.
 type Watcher[T any] struct {
-	s      *Store[T]
-	ctx    context.Context
-	cancel context.CancelFunc
-	log    *zap.Logger
+	s   *Store[T]
+	ctx context.Context // Watch's: its end ends the watch
+	log *zap.Logger
+
+	// closed is set by Close. The watcher has no context of its own,
+	// which would cost a fleet of preparers a context, a channel and a
+	// map of children each: Close wakes Next (wake) and gives the open
+	// watch back itself (subMu).
+	closed atomic.Bool
+	subMu  sync.Mutex // held while sub is set, and by Close to end it
 
 	state   map[string]*Object[T]
 	invalid map[string]int64 // names whose current stored value is bad, with its revision
@@ -93,11 +99,9 @@ func (s *Store[T]) Watch(ctx context.Context, opts ...WatchOption) *Watcher[T] {
 	for _, o := range opts {
 		o(&cfg)
 	}
-	wctx, cancel := context.WithCancel(ctx)
 	w := &Watcher[T]{
 		s:       s,
-		ctx:     wctx,
-		cancel:  cancel,
+		ctx:     ctx,
 		log:     s.log.With(zap.String("prefix", s.prefix)),
 		state:   make(map[string]*Object[T]),
 		invalid: make(map[string]int64),
@@ -114,8 +118,34 @@ func (s *Store[T]) Watch(ctx context.Context, opts ...WatchOption) *Watcher[T] {
 	return w
 }
 
-// Close ends the watch.
-func (w *Watcher[T]) Close() { w.cancel() }
+// Close ends the watch: Next returns context.Canceled from then on, and
+// a Next waiting on the stream returns at once. Safe to call from any
+// goroutine, more than once.
+func (w *Watcher[T]) Close() {
+	if w.closed.Swap(true) {
+		return
+	}
+	w.subMu.Lock()
+	if w.sub != nil {
+		w.sub.end()
+	}
+	w.subMu.Unlock()
+	select {
+	case w.wake <- struct{}{}:
+	default:
+	}
+}
+
+// ended returns why the watch ended (its context, or Close), or nil.
+func (w *Watcher[T]) ended() error {
+	if err := w.ctx.Err(); err != nil {
+		return err
+	}
+	if w.closed.Load() {
+		return context.Canceled
+	}
+	return nil
+}
 
 // Synced is closed once the first listing has been applied.
 func (w *Watcher[T]) Synced() <-chan struct{} { return w.synced }
@@ -194,7 +224,7 @@ func (w *Watcher[T]) Next(ctx context.Context) (*Batch[T], error) {
 // an error for Next, or idle when nothing is left but to wait for the
 // stream.
 func (w *Watcher[T]) step(ctx context.Context) (_ *Batch[T], idle bool, _ error) {
-	if err := w.ctx.Err(); err != nil {
+	if err := w.ended(); err != nil {
 		w.stopWatch()
 		return nil, false, err
 	}
@@ -205,7 +235,7 @@ func (w *Watcher[T]) step(ctx context.Context) (_ *Batch[T], idle bool, _ error)
 	if !w.listed || w.needRelist {
 		b, err := w.relist(ctx)
 		if err != nil {
-			if ctx.Err() != nil || w.ctx.Err() != nil {
+			if ctx.Err() != nil || w.ended() != nil {
 				return nil, false, nil
 			}
 			w.log.Warn("list failed; retrying", zap.Error(err))
@@ -323,6 +353,10 @@ func (w *Watcher[T]) wait(ctx context.Context) error {
 		return ctx.Err()
 	case <-w.ctx.Done():
 		return w.ctx.Err()
+	case <-w.wake:
+		// Close, or Resync: step sees which, and a Resync relists
+		// without waiting out the backoff.
+		return w.ended()
 	}
 }
 
@@ -348,7 +382,12 @@ func (w *Watcher[T]) startWatch() error {
 	// gives its watch back at once: etcd stops sending its events, and
 	// none is queued for a Next that may never come.
 	sub.stopOnEnd = context.AfterFunc(w.ctx, sub.end)
+	w.subMu.Lock()
 	w.st, w.sub = st, sub
+	if w.closed.Load() {
+		sub.end() // Close came first: step stops the watch
+	}
+	w.subMu.Unlock()
 	return nil
 }
 
@@ -356,7 +395,9 @@ func (w *Watcher[T]) stopWatch() {
 	if w.sub != nil {
 		w.sub.stopOnEnd()
 		w.sub.end()
+		w.subMu.Lock()
 		w.sub = nil
+		w.subMu.Unlock()
 	}
 	w.st = nil
 	w.pending, w.backlog, w.subErr = nil, nil, nil

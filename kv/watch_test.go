@@ -355,5 +355,24 @@ func TestWatchStopsWithContext(t *testing.T) {
 	w2.Close()
 	_, err = w2.Next(context.Background())
 	require.ErrorIs(t, err, context.Canceled)
-	_ = time.Second
+
+	// Close from another goroutine ends a Next that waits on a quiet
+	// stream, and a Close after that does nothing.
+	w3 := kv.New[item](cli, "/t/stop").Watch(testCtx(t))
+	next[item](t, w3)
+	errc := make(chan error, 1)
+	go func() {
+		_, err := w3.Next(context.Background())
+		errc <- err
+	}()
+	require.Eventually(t, func() bool { return kv.StreamMembers(cli) == 1 }, 10*time.Second, time.Millisecond,
+		"Next opens its watch") // the closed watchers gave theirs back
+	w3.Close()
+	select {
+	case err := <-errc:
+		require.ErrorIs(t, err, context.Canceled)
+	case <-time.After(30 * time.Second):
+		t.Fatal("Next still waits after Close")
+	}
+	w3.Close()
 }

@@ -7,6 +7,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 )
 
@@ -52,4 +53,34 @@ func TestEveryHasNoGoroutineBetweenRuns(t *testing.T) {
 	close(leave)
 	<-stopped
 	require.EqualValues(t, 3, after.Load())
+}
+
+// stop cancels the context of the run in progress, and the end of every's
+// context ends the runs; each run has a context of its own.
+func TestEveryCancelsTheRunInProgress(t *testing.T) {
+	started := make(chan context.Context, 1)
+	stop := every(context.Background(), time.Hour, func(ctx context.Context) {
+		started <- ctx
+		<-ctx.Done()
+	})
+	rctx := <-started
+	stop() // returns only once the run saw its context end
+	require.ErrorIs(t, rctx.Err(), context.Canceled)
+
+	ctx, cancel := context.WithCancel(context.Background())
+	var runs atomic.Int64
+	var last atomic.Pointer[context.Context]
+	stop = every(ctx, time.Millisecond, func(rctx context.Context) {
+		if prev := last.Swap(&rctx); prev != nil {
+			assert.NotSame(t, *prev, rctx, "a run's context is its own")
+			assert.ErrorIs(t, (*prev).Err(), context.Canceled, "a run's context ends with the run")
+		}
+		runs.Add(1)
+	})
+	require.Eventually(t, func() bool { return runs.Load() >= 3 }, 10*time.Second, time.Millisecond)
+	cancel()
+	stop()
+	n := runs.Load()
+	stop() // again: nothing left to wait for, and no run follows
+	require.Equal(t, n, runs.Load())
 }
