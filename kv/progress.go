@@ -124,7 +124,7 @@ func progressFixed(v string) bool {
 // servers that order their answers; on others, only when the watcher
 // asked for progress and its state is etcd's at rev.
 func (w *Watcher[T]) progressHolds(ctx context.Context, rev int64) bool {
-	if w.pool.progressOrdered(w.s.client, w.log) {
+	if w.pool.progressOrdered(w.s.client, w.s.log) {
 		return true
 	}
 	if !w.confirm {
@@ -136,7 +136,7 @@ func (w *Watcher[T]) progressHolds(ctx context.Context, rev int64) bool {
 	w.confirm = false
 	same, err := w.stateAt(ctx, rev)
 	if err != nil {
-		w.log.Debug("progress notification not confirmed", zap.Int64("revision", rev), zap.Error(err))
+		w.logger().Debug("progress notification not confirmed", zap.Int64("revision", rev), zap.Error(err))
 		return false
 	}
 	return same

@@ -29,7 +29,7 @@ func (w *Watcher[T]) takeResync() {
 		return
 	}
 	if w.listed && !w.needRelist {
-		w.log.Info("resync requested; relisting", zap.Int64("revision", w.rev.Load()))
+		w.logger().Info("resync requested; relisting", zap.Int64("revision", w.rev.Load()))
 		w.needRelist = true
 	}
 }

@@ -139,7 +139,7 @@ func (w *Watcher[T]) onQuiet(ctx context.Context) {
 		case ctx.Err() != nil || s.probed.Load() != p:
 			return // stopped, or the stream was heard meanwhile
 		case !answered:
-			w.log.Info("watch stream silent, and etcd answers no read either: slow or out of reach; probing again rather than restarting",
+			w.logger().Info("watch stream silent, and etcd answers no read either: slow or out of reach; probing again rather than restarting",
 				zap.Duration("silent_for", time.Since(w.lastHeard(s)).Round(time.Millisecond)))
 			now := time.Now().UnixNano()
 			s.probed.Store(now)
@@ -169,7 +169,7 @@ func (w *Watcher[T]) askProgress(ctx context.Context, t time.Duration) {
 	err := w.requestProgress(pctx)
 	cancel()
 	if err != nil && ctx.Err() == nil {
-		w.log.Debug("progress request on a silent watch stream failed", zap.Error(err))
+		w.logger().Debug("progress request on a silent watch stream failed", zap.Error(err))
 	}
 }
 
@@ -187,7 +187,7 @@ func (w *Watcher[T]) stalled(s *stream, msg string) {
 		w.stall.factor = min(2*max(1, w.stall.factor), maxStallBackoff)
 	}
 	w.stall.stalledAt = now
-	w.log.Warn(msg,
+	w.logger().Warn(msg,
 		zap.Duration("silent_for", time.Since(w.lastHeard(s)).Round(time.Millisecond)),
 		zap.Duration("next_stall_timeout", w.stall.timeout()),
 		zap.Int64("resume_revision", w.rev.Load()+1))

@@ -57,7 +57,6 @@ func FromRevision(rev int64) WatchOption { return func(c *watchConfig) { c.fromR
 type Watcher[T any] struct {
 	s   *Store[T]
 	ctx context.Context // Watch's: its end ends the watch
-	log *zap.Logger
 
 	// closed is set by Close. The watcher has no context of its own,
 	// which would cost a fleet of preparers a context, a channel and a
@@ -102,7 +101,6 @@ func (s *Store[T]) Watch(ctx context.Context, opts ...WatchOption) *Watcher[T] {
 	w := &Watcher[T]{
 		s:       s,
 		ctx:     ctx,
-		log:     s.log.With(zap.String("prefix", s.prefix)),
 		state:   make(map[string]*Object[T]),
 		invalid: make(map[string]int64),
 		synced:  make(chan struct{}),
@@ -135,6 +133,11 @@ func (w *Watcher[T]) Close() {
 	default:
 	}
 }
+
+// logger is the store's logger with the watched prefix. Made when a
+// message is logged, which is seldom: a logger kept per watcher is a
+// fleet's heap.
+func (w *Watcher[T]) logger() *zap.Logger { return w.s.log.With(zap.String("prefix", w.s.prefix)) }
 
 // ended returns why the watch ended (its context, or Close), or nil.
 func (w *Watcher[T]) ended() error {
@@ -238,7 +241,7 @@ func (w *Watcher[T]) step(ctx context.Context) (_ *Batch[T], idle bool, _ error)
 			if ctx.Err() != nil || w.ended() != nil {
 				return nil, false, nil
 			}
-			w.log.Warn("list failed; retrying", zap.Error(err))
+			w.logger().Warn("list failed; retrying", zap.Error(err))
 			return nil, false, w.wait(ctx)
 		}
 		w.retry = 0
@@ -260,7 +263,7 @@ func (w *Watcher[T]) step(ctx context.Context) (_ *Batch[T], idle bool, _ error)
 		if w.s.client.Ctx().Err() != nil {
 			return nil, false, fmt.Errorf("watch %s: %w", w.s.prefix, ErrClientClosed)
 		}
-		w.log.Warn("watch stream ended; resuming", zap.Int64("resume_revision", w.rev.Load()+1), zap.Error(failed))
+		w.logger().Warn("watch stream ended; resuming", zap.Int64("resume_revision", w.rev.Load()+1), zap.Error(failed))
 		return nil, false, w.wait(ctx)
 	}
 	if w.sub == nil {
@@ -268,7 +271,7 @@ func (w *Watcher[T]) step(ctx context.Context) (_ *Batch[T], idle bool, _ error)
 			if w.s.client.Ctx().Err() != nil {
 				return nil, false, fmt.Errorf("watch %s: %w", w.s.prefix, ErrClientClosed)
 			}
-			w.log.Warn("watch not started; retrying", zap.Error(err))
+			w.logger().Warn("watch not started; retrying", zap.Error(err))
 			return nil, false, w.wait(ctx)
 		}
 	}
@@ -306,7 +309,7 @@ func (w *Watcher[T]) onResponse(ctx context.Context, resp *pb.WatchResponse) err
 		w.stall.heardNow()
 	}
 	if resp.CompactRevision != 0 {
-		w.log.Warn("watch revision compacted; relisting",
+		w.logger().Warn("watch revision compacted; relisting",
 			zap.Int64("resume_revision", w.rev.Load()+1),
 			zap.Int64("compact_revision", resp.CompactRevision))
 		w.stopWatch()
@@ -314,7 +317,7 @@ func (w *Watcher[T]) onResponse(ctx context.Context, resp *pb.WatchResponse) err
 		return nil
 	}
 	if resp.Canceled {
-		w.log.Warn("watch cancelled by etcd; resuming", zap.Int64("resume_revision", w.rev.Load()+1),
+		w.logger().Warn("watch cancelled by etcd; resuming", zap.Int64("resume_revision", w.rev.Load()+1),
 			zap.String("reason", resp.CancelReason))
 		w.stopWatch()
 		return w.wait(ctx)
@@ -416,7 +419,7 @@ func (w *Watcher[T]) applyPending() *Batch[T] {
 	group := w.pending[:n]
 	w.pending = w.pending[n:]
 	if last := w.rev.Load(); rev <= last {
-		w.log.Error("refused events of a revision at or below one already applied",
+		w.logger().Error("refused events of a revision at or below one already applied",
 			zap.Int64("revision", rev), zap.Int64("applied_revision", last), zap.Int("events", len(group)))
 		return nil
 	}
@@ -443,7 +446,7 @@ func (w *Watcher[T]) applyPending() *Batch[T] {
 		obj, err := w.s.decode(ev.Kv)
 		if err != nil {
 			w.invalid[name] = ev.Kv.ModRevision
-			w.log.Error("undecodable value; keeping the last good one", zap.Error(err))
+			w.logger().Error("undecodable value; keeping the last good one", zap.Error(err))
 			events = append(events, Event[T]{Type: typ, Name: name, Key: string(ev.Kv.Key), Old: old, Err: err, Revision: rev})
 			continue
 		}
@@ -512,7 +515,7 @@ func (w *Watcher[T]) relist(ctx context.Context) (*Batch[T], error) {
 	for i := range events {
 		events[i].Revision = rev
 		if events[i].Err != nil {
-			w.log.Error("undecodable value; keeping the last good one", zap.Error(events[i].Err))
+			w.logger().Error("undecodable value; keeping the last good one", zap.Error(events[i].Err))
 		}
 	}
 	w.state = fresh
@@ -524,7 +527,7 @@ func (w *Watcher[T]) relist(ctx context.Context) (*Batch[T], error) {
 	if kind == Initial {
 		w.markSynced()
 	} else {
-		w.log.Info("relisted", zap.Int64("revision", rev), zap.Int("changes", len(events)))
+		w.logger().Info("relisted", zap.Int64("revision", rev), zap.Int("changes", len(events)))
 		if len(events) == 0 {
 			return nil, nil
 		}

@@ -13,9 +13,13 @@ import (
 	clientv3 "go.etcd.io/etcd/client/v3"
 )
 
-// backupPage is how many keys the backup reads, and the restore writes,
-// at a time.
-const backupPage = kv.MaxTxnOps
+// backupPage is how many keys the backup reads at a time, and
+// restorePage how many the restore writes a transaction (etcd's limit of
+// operations in one).
+const (
+	backupPage  = 1000
+	restorePage = kv.MaxTxnOps
+)
 
 // backup writes every key under prefix, read at one revision a page at a
 // time, to a new temporary file: the operator's copy of what the mass
@@ -99,7 +103,7 @@ func readBackup(path string, put func([]clientv3.Op) error) error {
 		if err != nil {
 			return fmt.Errorf("backup %s: the value of %s: %w", path, k, err)
 		}
-		if ops = append(ops, clientv3.OpPut(k, v)); len(ops) == backupPage {
+		if ops = append(ops, clientv3.OpPut(k, v)); len(ops) == restorePage {
 			if err := put(ops); err != nil {
 				return err
 			}

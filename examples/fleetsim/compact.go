@@ -14,10 +14,12 @@ import (
 // compactor compacts etcd's history as an operator's etcd is compacted
 // in production: every interval, to the revision the previous round read,
 // so that one interval of history is kept. It is kube-apiserver's
-// compaction (every five minutes by default). Without it, the member
-// indexes every revision and every deleted key of the run, which a run of
-// half an hour at 100,000 nodes measures as etcd's heap. It writes on the
-// observer's uncounted client: it is the operator's work, not p2kit's.
+// compaction (every five minutes by default). Without it, the embedded
+// member keeps an hour of history, and a run of half an hour indexes every
+// revision and deleted key it made. It writes on the observer's uncounted
+// client: it is the operator's work, not p2kit's. (Off by default: at
+// 100,000 nodes it did not lower the peak heap, and each compaction of a
+// million revisions slowed the member's answers; see docs/SCALE.md.)
 type compactor struct {
 	cli   *clientv3.Client
 	every time.Duration

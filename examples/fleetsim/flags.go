@@ -80,7 +80,7 @@ func parseFlags(args []string, out io.Writer) (*config, error) {
 	fs.DurationVar(&c.retryMax, "retry-max", 5*time.Second, "the preparers' longest wait between retries (preparer.WithBackoff)")
 	fs.DurationVar(&c.nodeTTL, "node-ttl", preparer.DefaultNodeTTL, "the TTL of each preparer's node record lease (preparer.WithNodeTTL)")
 	fs.DurationVar(&c.removedTTL, "removed-ttl", preparer.DefaultRemovedTTL, "how long a removed pod's status record stays before its preparer deletes it (preparer.WithRemovedTTL); the release phase waits for it")
-	fs.DurationVar(&c.compactEvery, "compact-every", 5*time.Minute, "compact etcd's history this often, to the revision of the round before, as kube-apiserver compacts its etcd (0: never, as for an --etcd cluster that compacts itself)")
+	fs.DurationVar(&c.compactEvery, "compact-every", 0, "compact etcd's history this often, to the revision of the round before, as kube-apiserver compacts its etcd every 5m (0: never; the embedded member compacts what is an hour old)")
 	fs.DurationVar(&c.idle, "idle", 10*time.Second, "end with an idle phase this long, to measure the steady-state cost (0: none)")
 	fs.DurationVar(&c.phaseTimeout, "phase-timeout", 10*time.Minute, "give up on a phase that has not converged after this long")
 	fs.StringVar(&c.csv, "csv", "", "write the per-phase figures to this CSV file")

@@ -16,12 +16,7 @@ type Queue struct {
 	mu         sync.Mutex
 	cond       *sync.Cond
 	order      []string
-	queued     map[string]bool
-	active     map[string]bool
-	dirty      map[string]bool
-	failures   map[string]int
-	timers     map[string]*time.Timer
-	due        map[string]time.Time // when each timer fires
+	keys       map[string]*entry // keys with a state; nil until the first
 	closed     bool
 	minBackoff time.Duration
 	maxBackoff time.Duration
@@ -35,20 +30,45 @@ type Queue struct {
 	served   sync.WaitGroup
 }
 
+// entry is one key's state. A key with none (not queued, not active, no
+// failure, no retry) has no entry: one map of entries, emptied as keys go
+// idle, is what a queue keeps, not a map per kind of state; a process that
+// runs thousands of queues (a simulated fleet's preparers) keeps their
+// sum.
+type entry struct {
+	queued   bool // in order
+	active   bool // being processed
+	dirty    bool // added while active: runs again
+	failures int  // in a row
+	timer    *time.Timer
+	due      time.Time // when timer fires
+}
+
 // New returns a queue whose retries back off from min to max.
 func New(minBackoff, maxBackoff time.Duration) *Queue {
-	q := &Queue{
-		queued:     map[string]bool{},
-		active:     map[string]bool{},
-		dirty:      map[string]bool{},
-		failures:   map[string]int{},
-		timers:     map[string]*time.Timer{},
-		due:        map[string]time.Time{},
-		minBackoff: minBackoff,
-		maxBackoff: maxBackoff,
-	}
+	q := &Queue{minBackoff: minBackoff, maxBackoff: maxBackoff}
 	q.cond = sync.NewCond(&q.mu)
 	return q
+}
+
+// entryLocked returns key's entry, made if it has none.
+func (q *Queue) entryLocked(key string) *entry {
+	if e, ok := q.keys[key]; ok {
+		return e
+	}
+	if q.keys == nil {
+		q.keys = map[string]*entry{}
+	}
+	e := &entry{}
+	q.keys[key] = e
+	return e
+}
+
+// tidyLocked drops key's entry once it holds no state.
+func (q *Queue) tidyLocked(key string, e *entry) {
+	if !e.queued && !e.active && !e.dirty && e.failures == 0 && e.timer == nil {
+		delete(q.keys, key)
+	}
 }
 
 // Add asks for key to be processed. A key already waiting is not added
@@ -64,14 +84,15 @@ func (q *Queue) addLocked(key string) {
 		return
 	}
 	q.stopTimerLocked(key)
-	if q.active[key] {
-		q.dirty[key] = true
+	e := q.entryLocked(key)
+	if e.active {
+		e.dirty = true
 		return
 	}
-	if q.queued[key] {
+	if e.queued {
 		return
 	}
-	q.queued[key] = true
+	e.queued = true
 	q.order = append(q.order, key)
 	q.cond.Signal()
 	q.serveMoreLocked()
@@ -147,9 +168,10 @@ func (q *Queue) Get() (string, bool) {
 // popLocked takes the first ready key and marks it active.
 func (q *Queue) popLocked() string {
 	key := q.order[0]
+	q.order[0] = ""
 	q.order = q.order[1:]
-	delete(q.queued, key)
-	q.active[key] = true
+	e := q.entryLocked(key)
+	e.queued, e.active = false, true
 	return key
 }
 
@@ -159,20 +181,22 @@ func (q *Queue) popLocked() string {
 func (q *Queue) Done(key string, err error) {
 	q.mu.Lock()
 	defer q.mu.Unlock()
-	delete(q.active, key)
+	e := q.entryLocked(key)
+	e.active = false
 	if err == nil {
-		delete(q.failures, key)
+		e.failures = 0
 	} else {
-		q.failures[key]++
+		e.failures++
 	}
-	if q.dirty[key] {
-		delete(q.dirty, key)
+	if e.dirty {
+		e.dirty = false
 		q.addLocked(key)
 		return
 	}
 	if err != nil {
-		q.afterLocked(key, q.backoff(q.failures[key]))
+		q.afterLocked(key, q.backoff(e.failures))
 	}
+	q.tidyLocked(key, e)
 }
 
 // AddAfter adds key after d, unless it is added sooner: a retry or an
@@ -188,30 +212,31 @@ func (q *Queue) afterLocked(key string, d time.Duration) {
 		return
 	}
 	due := time.Now().Add(d)
-	if t, ok := q.timers[key]; ok {
-		if !q.due[key].After(due) {
+	e := q.entryLocked(key)
+	if e.timer != nil {
+		if !e.due.After(due) {
 			return
 		}
-		t.Stop()
+		e.timer.Stop()
 	}
 	var t *time.Timer
 	t = time.AfterFunc(d, func() {
 		q.mu.Lock()
 		defer q.mu.Unlock()
-		if q.timers[key] == t {
+		if e, ok := q.keys[key]; ok && e.timer == t {
 			q.stopTimerLocked(key)
 			q.addLocked(key)
 		}
 	})
-	q.timers[key] = t
-	q.due[key] = due
+	e.timer, e.due = t, due
 }
 
+// stopTimerLocked stops key's pending retry, if any.
 func (q *Queue) stopTimerLocked(key string) {
-	if t, ok := q.timers[key]; ok {
-		t.Stop()
-		delete(q.timers, key)
-		delete(q.due, key)
+	if e, ok := q.keys[key]; ok && e.timer != nil {
+		e.timer.Stop()
+		e.timer, e.due = nil, time.Time{}
+		q.tidyLocked(key, e)
 	}
 }
 
@@ -219,15 +244,21 @@ func (q *Queue) stopTimerLocked(key string) {
 func (q *Queue) Failures(key string) int {
 	q.mu.Lock()
 	defer q.mu.Unlock()
-	return q.failures[key]
+	if e, ok := q.keys[key]; ok {
+		return e.failures
+	}
+	return 0
 }
 
 // Forget drops key's failure count and any pending retry.
 func (q *Queue) Forget(key string) {
 	q.mu.Lock()
 	defer q.mu.Unlock()
-	delete(q.failures, key)
-	q.stopTimerLocked(key)
+	if e, ok := q.keys[key]; ok {
+		e.failures = 0
+		q.stopTimerLocked(key)
+		q.tidyLocked(key, e)
+	}
 }
 
 // backoff doubles from min per failure up to max, with up to 25% jitter.
@@ -245,7 +276,7 @@ func (q *Queue) Close() {
 	q.mu.Lock()
 	defer q.mu.Unlock()
 	q.closed = true
-	for k := range q.timers {
+	for k := range q.keys {
 		q.stopTimerLocked(k)
 	}
 	q.cond.Broadcast()
