@@ -125,6 +125,9 @@ func (w *Watcher[T]) Close() {
 	}
 	w.subMu.Lock()
 	if w.sub != nil {
+		// Its AfterFunc on the Watch's context goes too: a watcher
+		// closed under a context that lives on leaves nothing behind.
+		w.sub.stopOnEnd()
 		w.sub.end()
 	}
 	w.subMu.Unlock()
@@ -388,7 +391,9 @@ func (w *Watcher[T]) startWatch() error {
 	w.subMu.Lock()
 	w.st, w.sub = st, sub
 	if w.closed.Load() {
-		sub.end() // Close came first: step stops the watch
+		// Close came first: step stops the watch.
+		sub.stopOnEnd()
+		sub.end()
 	}
 	w.subMu.Unlock()
 	return nil
