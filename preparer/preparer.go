@@ -67,7 +67,7 @@ type Preparer struct {
 	real       map[string]*kv.Object[manifest.Manifest]
 	lastStatus map[string]*status.PodStatus // never changed in place
 	pruned     map[string]string            // pod -> the digest whose older installs were pruned
-	podLocks   map[string]*sync.Mutex
+	podLocks   map[string]*podLock
 	cut        cutOffs // see cutoff.go
 
 	// nodeLease is the node record's lease while the record is kept,
@@ -167,7 +167,7 @@ func New(client *clientv3.Client, node string, inst Installer, launch Launcher, 
 		real:        map[string]*kv.Object[manifest.Manifest]{},
 		lastStatus:  map[string]*status.PodStatus{},
 		pruned:      map[string]string{},
-		podLocks:    map[string]*sync.Mutex{},
+		podLocks:    map[string]*podLock{},
 	}
 	for _, o := range opts {
 		o(p)
@@ -418,16 +418,37 @@ func (p *Preparer) work(ctx context.Context, q *workqueue.Queue, pod string) err
 }
 
 // lockPod serializes the actions and health checks of one pod: it returns
-// the pod's mutex, locked. (Not an unlock function: a method value is an
+// the pod's lock, locked. (Not an unlock function: a method value is an
 // allocation, and health checks lock every pod of every node each interval.)
-func (p *Preparer) lockPod(pod string) *sync.Mutex {
+func (p *Preparer) lockPod(pod string) *podLock {
 	p.mu.Lock()
 	l, ok := p.podLocks[pod]
 	if !ok {
-		l = &sync.Mutex{}
+		l = &podLock{p: p, pod: pod}
 		p.podLocks[pod] = l
 	}
+	l.refs++
 	p.mu.Unlock()
-	l.Lock()
+	l.mu.Lock()
 	return l
+}
+
+// podLock is one pod's lock. It stays in podLocks only while a caller
+// holds it or waits for it: a preparer that runs for months sees pods come
+// and go, and keeps no lock for each pod it ever ran.
+type podLock struct {
+	mu   sync.Mutex
+	p    *Preparer
+	pod  string
+	refs int // callers holding or waiting; guarded by p.mu
+}
+
+// Unlock releases the pod's lock.
+func (l *podLock) Unlock() {
+	l.mu.Unlock()
+	l.p.mu.Lock()
+	if l.refs--; l.refs == 0 {
+		delete(l.p.podLocks, l.pod)
+	}
+	l.p.mu.Unlock()
 }
