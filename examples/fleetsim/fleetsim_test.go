@@ -90,7 +90,13 @@ func runAllPhases(t *testing.T, extra ...string) {
 		require.Positive(t, get("peak_live_heap_bytes"), phase)
 		require.Positive(t, get("live_kb_per_node"), phase)
 		require.Positive(t, get("peak_stack_bytes"), phase)
-		require.LessOrEqual(t, get("peak_live_heap_bytes"), get("peak_heap_bytes"), "%s: live heap is part of HeapAlloc", phase)
+		// The live heap is part of HeapAlloc, but the runtime keeps the
+		// two apart (the last mark's count, and the allocator's per-P
+		// statistics, flushed at other times), and they can disagree by a
+		// few pages: 27,101,720 against 27,091,208 bytes in one run
+		// against three members.
+		require.LessOrEqual(t, get("peak_live_heap_bytes"), get("peak_heap_bytes")*1.01+64<<10,
+			"%s: live heap is part of HeapAlloc", phase)
 		if runtime.GOOS == "linux" {
 			require.Positive(t, get("peak_rss_bytes"), phase)
 			require.Positive(t, get("rss_kb_per_node"), phase)
