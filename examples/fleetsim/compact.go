@@ -31,7 +31,8 @@ type compactor struct {
 }
 
 // keep stops compaction past rev until it is called with 0: a check that
-// reads etcd's history from rev on (the controller failover's) needs it.
+// reads etcd's history from rev on (the controller failover's) needs it;
+// keep(1) stops compaction altogether (the mass deletion's backup).
 // A compaction runs to a revision read at least a round before, so one
 // that races with keep leaves rev, read after it, readable.
 func (c *compactor) keep(rev int64) {

@@ -265,8 +265,12 @@ func (md *massDelete) wipe(ctx context.Context) error {
 		md.held[i] = pods
 	}
 	if !md.meant {
-		// The operator's copy, to put back, on disk.
+		// The operator's copy, to put back, on disk. It is read a page
+		// at a time at one revision, which --compact-every must leave
+		// alone meanwhile.
+		md.s.compact.keep(1)
 		path, err := backup(ctx, md.s.obs.cli, md.dir())
+		md.s.compact.keep(0)
 		if err != nil {
 			return fmt.Errorf("backup of the intent: %w", err)
 		}
