@@ -58,6 +58,11 @@ type Change struct {
 }
 
 // View is the mirrored fleet. Create it with New, start it with Run.
+//
+// What the mirrors hold is read-only: the objects are shared with every
+// reader, and label sets and manifests read from equal bytes share their
+// maps (kv.Shared), so a set changed in place would change it for other
+// nodes too. Clone what you change.
 type View struct {
 	client *clientv3.Client
 	prefix string
@@ -209,7 +214,9 @@ func (v *View) notify(src Source) func([]string) {
 // controllers removing pods one transaction at a time, down to none, are
 // not.
 func (v *View) Run(ctx context.Context) error {
-	ls := labels.New(v.client, keyspace.WithPrefix(v.prefix), keyspace.WithLogger(v.log))
+	// The view only reads label sets, and holds the same few (a daemon
+	// set's pod labels, the node labels of a pool) for many nodes.
+	ls := labels.New(v.client, keyspace.WithPrefix(v.prefix), keyspace.WithLogger(v.log), keyspace.WithSharedValues())
 	is := intent.NewStore(v.client, keyspace.WithPrefix(v.prefix), keyspace.WithLogger(v.log))
 	rs := reality.NewStore(v.client, keyspace.WithPrefix(v.prefix), keyspace.WithLogger(v.log))
 	ss := status.NewPodStatusStore(v.client, keyspace.WithPrefix(v.prefix), keyspace.WithLogger(v.log))

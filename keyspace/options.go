@@ -15,6 +15,9 @@ type Options struct {
 	Root string
 	// Log is the logger watches use; never nil after Resolve.
 	Log *zap.Logger
+	// SharedValues has the stores of map-valued entities (labels) give
+	// the values they read from equal bytes the same maps (kv.Shared).
+	SharedValues bool
 }
 
 // Option changes Options.
@@ -32,6 +35,15 @@ func WithLogger(l *zap.Logger) Option {
 			o.Log = l
 		}
 	}
+}
+
+// WithSharedValues has the label sets a store reads from equal bytes share
+// one map (kv.Shared), for a process that holds many of them and only reads
+// them: a fleet view holds the same daemon set pod labels for every node.
+// Whoever changes such a set must change a clone of it. Pod manifests are
+// always read that way.
+func WithSharedValues() Option {
+	return func(o *Options) { o.SharedValues = true }
 }
 
 // Resolve applies opts over the defaults.

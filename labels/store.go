@@ -27,14 +27,23 @@ type Store struct {
 // logger of watches and of undecodable values skipped by Matching.
 func New(client *clientv3.Client, opts ...keyspace.Option) *Store {
 	o := keyspace.Resolve(opts)
+	var c kv.Codec[Set] = codec{}
+	if o.SharedValues {
+		c = kv.Shared(c, sharedSets)
+	}
 	root := kv.New(client, o.Dir("labels")+"/",
-		kv.WithCodec[Set](codec{}),
+		kv.WithCodec(c),
 		kv.WithNameCheck[Set](checkName),
 		kv.WithValidate(func(_ string, v *Set) error { return v.Validate() }),
 		kv.WithLogger[Set](o.Log),
 	)
 	return &Store{root: root, log: o.Log}
 }
+
+// sharedSets is how many distinct label sets a store made with
+// keyspace.WithSharedValues keeps decoded: the pod labels of a few daemon
+// sets and replication controllers, and node labels that many nodes share.
+const sharedSets = 4096
 
 // checkName accepts "<type>/<id>" names relative to the labels prefix.
 func checkName(name string) error {

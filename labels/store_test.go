@@ -3,6 +3,7 @@ package labels_test
 import (
 	"errors"
 	"fmt"
+	"reflect"
 	"sync"
 	"testing"
 
@@ -294,4 +295,27 @@ func TestStoreBadStoredValue(t *testing.T) {
 	ids, err = st.Matching(ctx, labels.Node, labels.MustParse("env=prod"))
 	require.NoError(t, err)
 	require.Equal(t, []string{"bad", "good1"}, ids)
+}
+
+// A store made WithSharedValues reads equal label sets into one map (a
+// fleet view holds one daemon set's pod labels for every node); a plain
+// store gives every read its own map, which its caller may change.
+func TestSharedValues(t *testing.T) {
+	plain, cli, ctx := setup(t)
+	for _, node := range []string{"n1", "n2"} {
+		_, err := plain.Put(ctx, labels.Node, node, labels.Set{"pool": "web"})
+		require.NoError(t, err)
+	}
+	pointers := func(s *labels.Store) (uintptr, uintptr) {
+		a, err := s.Get(ctx, labels.Node, "n1")
+		require.NoError(t, err)
+		b, err := s.Get(ctx, labels.Node, "n2")
+		require.NoError(t, err)
+		require.Equal(t, a.Value, b.Value)
+		return reflect.ValueOf(a.Value).Pointer(), reflect.ValueOf(b.Value).Pointer()
+	}
+	a, b := pointers(plain)
+	require.NotEqual(t, a, b, "a plain store's reads share nothing")
+	a, b = pointers(labels.New(cli, keyspace.WithSharedValues()))
+	require.Equal(t, a, b, "equal sets share one map")
 }

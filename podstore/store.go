@@ -31,7 +31,7 @@ func New(client *clientv3.Client, dir string, opts ...keyspace.Option) *Store {
 		s: kv.New(client, o.Dir(dir),
 			kv.WithNameCheck[manifest.Manifest](keyspace.IDs("node", "pod")),
 			kv.WithValidate(validate),
-			kv.WithCodec[manifest.Manifest](codec{}),
+			kv.WithCodec(manifests),
 			kv.WithLogger[manifest.Manifest](o.Log)),
 	}
 }
