@@ -26,3 +26,8 @@ func StreamMembers(cli *clientv3.Client) int {
 	}
 	return n
 }
+
+// HoldsPending reports whether w still refers to an array of etcd events:
+// once every pending event is handed out, it must not (an emptied slice
+// keeps its whole array, and the array keeps the events' values).
+func HoldsPending[T any](w *Watcher[T]) bool { return w.pending != nil }

@@ -86,7 +86,8 @@ type Watcher[T any] struct {
 
 	retry      time.Duration
 	stall      stallCheck
-	confirm    bool // RequestProgress asked: confirm a progress notification (see progressHolds)
+	quiet      *time.Timer // await's; only Next's goroutine uses it
+	confirm    bool        // RequestProgress asked: confirm a progress notification (see progressHolds)
 	synced     chan struct{}
 	syncedOnce sync.Once
 }
@@ -283,20 +284,29 @@ func (w *Watcher[T]) step(ctx context.Context) (_ *Batch[T], idle bool, _ error)
 
 // await waits for the stream's next responses, a wake-up, the end of a
 // context, or a quiet spell long enough to check the stream (onQuiet).
+//
+// The quiet timer is the watcher's own, set again at every wait: a timer
+// made per wait and stopped stays in the runtime's timer heap until its
+// time would have come, and a fleet of watchers, each waking up often
+// with a stall timeout of minutes, kept a heap of them.
 func (w *Watcher[T]) await(ctx context.Context) error {
-	quiet := time.NewTimer(w.stallWait())
+	if w.quiet == nil {
+		w.quiet = time.NewTimer(w.stallWait())
+	} else {
+		w.quiet.Reset(w.stallWait()) // Go 1.23 on: no stale tick is left in C
+	}
 	select {
 	case <-ctx.Done():
-		quiet.Stop()
+		w.quiet.Stop()
 		return ctx.Err()
 	case <-w.ctx.Done():
-		quiet.Stop()
-	case <-quiet.C:
+		w.quiet.Stop()
+	case <-w.quiet.C:
 		w.onQuiet(ctx)
 	case <-w.wake:
-		quiet.Stop()
+		w.quiet.Stop()
 	case <-w.sub.ready:
-		quiet.Stop()
+		w.quiet.Stop()
 		w.backlog, w.subErr = w.sub.take()
 	}
 	return nil
@@ -423,6 +433,15 @@ func (w *Watcher[T]) applyPending() *Batch[T] {
 	}
 	group := w.pending[:n]
 	w.pending = w.pending[n:]
+	// The events handed out let go of their etcd values: the array under
+	// pending would otherwise keep them (and an emptied slice keeps its
+	// whole array) until the next response, on a quiet watch for good.
+	defer func() {
+		clear(group)
+		if len(w.pending) == 0 {
+			w.pending = nil
+		}
+	}()
 	if last := w.rev.Load(); rev <= last {
 		w.logger().Error("refused events of a revision at or below one already applied",
 			zap.Int64("revision", rev), zap.Int64("applied_revision", last), zap.Int("events", len(group)))

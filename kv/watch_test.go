@@ -376,3 +376,26 @@ func TestWatchStopsWithContext(t *testing.T) {
 	}
 	w3.Close()
 }
+
+// Once a watcher has handed out every event it received, it keeps none of
+// etcd's: a watcher of a quiet prefix kept the last response's events, with
+// their values, for as long as the prefix stayed quiet (at 100,000 simulated
+// nodes, 1 KB per node).
+func TestWatchKeepsNoEventHandedOut(t *testing.T) {
+	cli := etcdtest.New(t).Client(t)
+	ctx := testCtx(t)
+	s := kv.New[item](cli, "/t/w")
+	w := s.Watch(ctx)
+	defer w.Close()
+	require.Equal(t, kv.Initial, next[item](t, w).Kind)
+	for i := range 3 {
+		_, err := s.Put(ctx, fmt.Sprintf("k%d", i), &item{N: i})
+		require.NoError(t, err)
+	}
+	seen := 0
+	for seen < 3 {
+		b := next[item](t, w)
+		seen += len(b.Events)
+	}
+	require.False(t, kv.HoldsPending(w), "events handed out are let go")
+}
