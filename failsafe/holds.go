@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"math/rand/v2"
+	"slices"
 	"sort"
 	"strings"
 	"sync"
@@ -74,8 +75,17 @@ type Holds struct {
 	ttl         time.Duration
 	minInterval time.Duration
 
-	ctx    context.Context // ends with Close or the client
-	cancel context.CancelFunc
+	// base is the client's context (Background without a client); its
+	// end, or Close (closed), ends h's work. Holds has no context of its
+	// own: a context, its map of children and an AfterFunc on it were
+	// 0.6 KB per simulated node. Each request gets one from opCtx, which
+	// Close cancels.
+	base      context.Context
+	closed    chan struct{}
+	closeOnce sync.Once
+	opMu      sync.Mutex
+	ops       []*context.CancelFunc // requests in flight; nil once closed
+	opsClosed bool                  // under opMu
 
 	grantMu sync.Mutex         // one lease grant at a time
 	granter leasegrant.Granter // guarded by grantMu
@@ -174,16 +184,11 @@ func NewHolds(client *clientv3.Client, component string, opts ...Option) *Holds 
 	for _, o := range opts {
 		o(h)
 	}
-	parent := context.Background()
+	h.base = context.Background()
 	if client != nil {
-		parent = client.Ctx()
+		h.base = client.Ctx()
 	}
-	h.ctx, h.cancel = context.WithCancel(parent)
-	if client != nil {
-		// Closing h or the client pokes the bookkeeping, which then
-		// stops: there is no goroutine waiting for either.
-		context.AfterFunc(h.ctx, h.poke)
-	}
+	h.closed = make(chan struct{})
 	h.log = h.log.With(zap.String("component", component))
 	h.m = newMetrics(h.reg, h.log)
 	return h
@@ -196,7 +201,60 @@ func (h *Holds) Component() string { return h.component }
 // the release watch. The records of holds still in effect stay until their
 // lease expires (WithRecordTTL), so that the process, started again, takes
 // them up. Call it when the component stops.
-func (h *Holds) Close() { h.cancel() }
+func (h *Holds) Close() {
+	h.closeOnce.Do(func() {
+		close(h.closed)
+		h.opMu.Lock()
+		ops := h.ops
+		h.ops, h.opsClosed = nil, true
+		h.opMu.Unlock()
+		for _, cancel := range ops {
+			(*cancel)()
+		}
+		// The bookkeeping stops at its next pass: no goroutine waits
+		// for Close. A closed client fails the release watch, whose
+		// Holds then poke theirs (onReleases); a Holds without one
+		// stops when its timer fires.
+		h.poke()
+	})
+}
+
+// err is context.Canceled once h is closed, the client's context's error
+// once the client is, and nil before.
+func (h *Holds) err() error {
+	select {
+	case <-h.closed:
+		return context.Canceled
+	default:
+	}
+	return h.base.Err()
+}
+
+// opCtx returns the context of one request of h's: it ends after d, with
+// the client, or when h is closed. Call cancel when the request is done.
+func (h *Holds) opCtx(d time.Duration) (context.Context, context.CancelFunc) {
+	ctx, cancel := context.WithTimeout(h.base, d)
+	h.opMu.Lock()
+	if h.opsClosed {
+		h.opMu.Unlock()
+		cancel()
+		return ctx, cancel
+	}
+	p := &cancel
+	h.ops = append(h.ops, p)
+	h.opMu.Unlock()
+	return ctx, func() {
+		h.opMu.Lock()
+		if i := slices.Index(h.ops, p); i >= 0 {
+			h.ops = slices.Delete(h.ops, i, i+1)
+		}
+		if len(h.ops) == 0 {
+			h.ops = nil // a burst's array goes
+		}
+		h.opMu.Unlock()
+		cancel()
+	}
+}
 
 // HoldKey is the etcd key of a hold's record.
 func HoldKey(prefix, id string) string {
@@ -302,7 +360,7 @@ func (h *Holds) start(rec Record, adopted bool) *Hold {
 	if adopted {
 		h.needList = true
 	}
-	if h.ctx.Err() == nil {
+	if h.err() == nil {
 		h.running = true
 	}
 	h.mu.Unlock()
@@ -314,7 +372,8 @@ func (h *Holds) start(rec Record, adopted bool) *Hold {
 	case <-t.C:
 		h.log.Warn("hold record not written yet; the bookkeeping goes on trying in the background",
 			zap.String("key", HoldKey(h.prefix, rec.ID)))
-	case <-h.ctx.Done():
+	case <-h.closed:
+	case <-h.base.Done():
 	}
 	return hd
 }

@@ -153,16 +153,16 @@ func (h *Holds) openWatch(timeout time.Duration) error {
 	h.wmu.Unlock()
 
 	from, end := h.releaseRange()
-	ctx, cancel := context.WithTimeout(h.ctx, timeout)
+	ctx, cancel := h.opCtx(timeout)
 	w, err := hubOf(h.client).watch(ctx, h, from, end)
 	cancel()
 
 	h.wmu.Lock()
 	defer h.wmu.Unlock()
 	h.rw.opening = false
-	if err == nil && h.ctx.Err() != nil {
+	if err == nil && h.err() != nil {
 		w.stop()
-		err = h.ctx.Err()
+		err = h.err()
 	}
 	if err == nil {
 		h.rw.w = w
@@ -219,7 +219,7 @@ func (h *Holds) listReleases() error {
 		return nil
 	}
 	from, end := h.releaseRange()
-	ctx, cancel := context.WithTimeout(h.ctx, opTimeout)
+	ctx, cancel := h.opCtx(opTimeout)
 	resp, err := h.client.Get(ctx, from, clientv3.WithRange(end))
 	cancel()
 	if err != nil {
@@ -257,7 +257,7 @@ func (h *Holds) onReleases(w *hubWatch, events []*mvccpb.Event, err error) {
 		return
 	}
 	h.stopReleaseWatch()
-	closed := h.ctx.Err() != nil
+	closed := h.err() != nil
 	if !closed {
 		h.rw.failed()
 	}
@@ -265,6 +265,7 @@ func (h *Holds) onReleases(w *hubWatch, events []*mvccpb.Event, err error) {
 	h.wmu.Unlock()
 	h.watchStopped()
 	if closed {
+		h.poke() // the bookkeeping stops (its client or h is closed)
 		return
 	}
 	h.log.Warn("watch of failsafe releases failed; retrying", zap.String("prefix", h.releaseDir()),
@@ -310,7 +311,7 @@ func (h *Holds) dispatch(kvp *mvccpb.KeyValue, background bool) {
 func (h *Holds) removeUnknown(id, by string, kvp *mvccpb.KeyValue) {
 	key := string(kvp.Key)
 	holdKey := HoldKey(h.prefix, id)
-	octx, cancel := context.WithTimeout(h.ctx, opTimeout)
+	octx, cancel := h.opCtx(opTimeout)
 	defer cancel()
 	resp, err := h.client.Txn(octx).
 		If(clientv3.Compare(clientv3.CreateRevision(holdKey), "=", 0),

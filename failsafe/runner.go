@@ -154,7 +154,7 @@ func (h *Holds) runPass() (more bool) {
 func (h *Holds) pass() (wake time.Time, again bool) {
 	now := time.Now()
 	h.mu.Lock()
-	if h.ctx.Err() != nil {
+	if h.err() != nil {
 		h.off()
 		h.mu.Unlock()
 		h.stopWatch()
@@ -186,7 +186,7 @@ func (h *Holds) pass() (wake time.Time, again bool) {
 		return h.failAt, false
 	}
 	if err := h.work(now, live, &wake); err != nil {
-		if h.ctx.Err() != nil {
+		if h.err() != nil {
 			return time.Time{}, true // stop
 		}
 		d := retryIn(h.backoff, err)
@@ -269,7 +269,7 @@ func (h *Holds) work(now time.Time, live bool, wake *time.Time) error {
 		if !live {
 			continue // ended meanwhile: its record is removed, not written
 		}
-		octx, cancel := context.WithTimeout(h.ctx, opTimeout)
+		octx, cancel := h.opCtx(opTimeout)
 		err := h.putRecord(octx, hd)
 		cancel()
 		if err != nil {
@@ -300,7 +300,7 @@ func (h *Holds) work(now time.Time, live bool, wake *time.Time) error {
 
 // removeKeys removes an ended hold's record and any release of it.
 func (h *Holds) removeKeys(id string) error {
-	ctx, cancel := context.WithTimeout(h.ctx, opTimeout)
+	ctx, cancel := h.opCtx(opTimeout)
 	defer cancel()
 	_, err := h.client.Txn(ctx).Then(
 		clientv3.OpDelete(HoldKey(h.prefix, id)),
@@ -432,7 +432,7 @@ func (h *Holds) keepLease(now time.Time, later func(time.Time)) error {
 		later(at)
 		return nil
 	}
-	ctx, cancel := context.WithTimeout(h.ctx, opTimeout)
+	ctx, cancel := h.opCtx(opTimeout)
 	resp, err := h.client.KeepAliveOnce(ctx, lease)
 	cancel()
 	h.mu.Lock()
@@ -493,7 +493,7 @@ func (h *Holds) checkLease(now time.Time, later func(time.Time)) error {
 		later(at)
 		return nil
 	}
-	ctx, cancel := context.WithTimeout(h.ctx, leaseWait)
+	ctx, cancel := h.opCtx(leaseWait)
 	id, err := h.leaseFrom(ctx)
 	cancel()
 	if err != nil {
@@ -524,9 +524,9 @@ func (h *Holds) checkLease(now time.Time, later func(time.Time)) error {
 // revoke gives back a lease no hold uses any more, which also removes any
 // record still under it.
 func (h *Holds) revoke(lease clientv3.LeaseID) {
-	ctx, cancel := context.WithTimeout(h.ctx, opTimeout)
+	ctx, cancel := h.opCtx(opTimeout)
 	defer cancel()
-	if _, err := h.client.Revoke(ctx, lease); err != nil && h.ctx.Err() == nil {
+	if _, err := h.client.Revoke(ctx, lease); err != nil && h.err() == nil {
 		h.log.Warn("revoke hold record lease; it expires by itself", zap.Error(err))
 	}
 }

@@ -384,7 +384,7 @@ func (s *stage[T]) earlierHold() (Record, bool) {
 		return Record{}, false
 	}
 	dir := HoldKey(h.prefix, IDPrefix(h.component))
-	gctx, cancel := context.WithTimeout(h.ctx, opTimeout)
+	gctx, cancel := h.opCtx(opTimeout)
 	defer cancel()
 	resp, err := h.client.Get(gctx, dir, clientv3.WithPrefix())
 	if err != nil {
