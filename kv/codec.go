@@ -40,11 +40,12 @@ func Shared[T any](c Codec[T], size int) Codec[T] {
 }
 
 type shared[T any] struct {
-	c    Codec[T]
-	mu   sync.Mutex
-	m    map[string]*T
-	ring []string // keys in the order added
-	next int
+	c      Codec[T]
+	mu     sync.Mutex
+	m      map[string]*T
+	ring   []string // keys in the order added
+	next   int
+	filled int // slots of ring in use
 }
 
 func (s *shared[T]) Marshal(v *T) ([]byte, error) { return s.c.Marshal(v) }
@@ -66,8 +67,10 @@ func (s *shared[T]) Unmarshal(data []byte, v *T) error {
 	if q, ok := s.m[key]; ok {
 		p = q // decoded meanwhile by another reader
 	} else {
-		if old := s.ring[s.next]; old != "" {
-			delete(s.m, old)
+		if s.filled == len(s.ring) {
+			delete(s.m, s.ring[s.next]) // the oldest; "" is a key like any other
+		} else {
+			s.filled++
 		}
 		s.ring[s.next] = key
 		s.next = (s.next + 1) % len(s.ring)

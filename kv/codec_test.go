@@ -24,8 +24,12 @@ func (c *countingCodec) Unmarshal(data []byte, v *map[string]string) error {
 	c.mu.Lock()
 	c.calls[string(data)]++
 	c.mu.Unlock()
-	if string(data) == "bad" {
+	switch string(data) {
+	case "bad":
 		return errors.New("bad value")
+	case "":
+		*v = map[string]string{}
+		return nil
 	}
 	return kv.JSON[map[string]string]{}.Unmarshal(data, v)
 }
@@ -66,6 +70,14 @@ func TestSharedCodec(t *testing.T) {
 	require.NoError(t, c.Unmarshal([]byte(a), &z))
 	require.Equal(t, 2, inner.count(a))
 	require.NotEqual(t, mapPointer(x), mapPointer(z), "decoded anew once pushed out")
+
+	// Empty bytes that c accepts are a value like any other, pushed out
+	// in their turn.
+	one := kv.Shared[map[string]string](inner, 1)
+	require.NoError(t, one.Unmarshal(nil, &z))
+	require.NoError(t, one.Unmarshal([]byte(a), &z))
+	require.NoError(t, one.Unmarshal(nil, &z))
+	require.Equal(t, 2, inner.count(""), "the empty value was pushed out by a")
 
 	out, err := c.Marshal(&x)
 	require.NoError(t, err)
