@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/p2kit/p2kit/internal/leasegrant"
+	"github.com/p2kit/p2kit/internal/logx"
 	"github.com/prometheus/client_golang/prometheus"
 	clientv3 "go.etcd.io/etcd/client/v3"
 	"go.uber.org/zap"
@@ -189,7 +190,7 @@ func NewHolds(client *clientv3.Client, component string, opts ...Option) *Holds 
 		h.base = client.Ctx()
 	}
 	h.closed = make(chan struct{})
-	h.log = h.log.With(zap.String("component", component))
+	h.log = logx.With(h.log, zap.String("component", component))
 	h.m = newMetrics(h.reg, h.log)
 	return h
 }

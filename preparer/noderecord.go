@@ -12,6 +12,7 @@ import (
 
 	"github.com/p2kit/p2kit/internal/leasegrant"
 	"github.com/p2kit/p2kit/internal/leasekeep"
+	"github.com/p2kit/p2kit/internal/logx"
 	"github.com/p2kit/p2kit/keyspace"
 	"github.com/p2kit/p2kit/status"
 	"go.etcd.io/etcd/api/v3/v3rpc/rpctypes"
@@ -351,7 +352,7 @@ func (p *Preparer) holdNodeRecord(ctx context.Context, nodes *status.NodeStore, 
 	// The client's keeper renews the lease on one stream for every lease
 	// of the client, at most once per third of the TTL, and says when etcd
 	// answers that the lease is gone.
-	kept := keeper.Keep(id, time.Duration(ttl)*time.Second, p.log.With(zap.String("lease_of", "node record")))
+	kept := keeper.Keep(id, time.Duration(ttl)*time.Second, logx.With(p.log, zap.String("lease_of", "node record")))
 	defer func() {
 		if err != nil {
 			kept.Stop()

@@ -13,6 +13,7 @@ import (
 	"github.com/ProtonMail/go-crypto/openpgp"
 	"github.com/p2kit/p2kit/failsafe"
 	"github.com/p2kit/p2kit/intent"
+	"github.com/p2kit/p2kit/internal/logx"
 	"github.com/p2kit/p2kit/internal/workqueue"
 	"github.com/p2kit/p2kit/keyspace"
 	"github.com/p2kit/p2kit/kv"
@@ -181,7 +182,7 @@ func New(client *clientv3.Client, node string, inst Installer, launch Launcher, 
 	if p.health == nil {
 		p.health = DefaultHealthChecker{}
 	}
-	p.log = p.log.With(zap.String("node", node))
+	p.log = logx.With(p.log, zap.String("node", node))
 	p.intent = intent.NewStore(client, keyspace.WithPrefix(p.prefix), keyspace.WithLogger(p.log))
 	p.reality = reality.NewStore(client, keyspace.WithPrefix(p.prefix), keyspace.WithLogger(p.log))
 	p.statuses = status.NewPodStatusStore(client, keyspace.WithPrefix(p.prefix), keyspace.WithLogger(p.log))
