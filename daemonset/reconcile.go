@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"sort"
 	"strings"
 	"time"
@@ -11,20 +12,35 @@ import (
 	"github.com/p2kit/p2kit/farm"
 	"github.com/p2kit/p2kit/kv"
 	"github.com/p2kit/p2kit/labels"
+	"github.com/p2kit/p2kit/manifest"
 	"github.com/p2kit/p2kit/status"
 	"go.uber.org/zap"
 )
 
 // plan is what one pass found, node by node, for one daemon set.
+//
+// A pass over a daemon set of the whole fleet makes one: it keeps sorted
+// lists and counts, not a map per node (at 100,000 nodes each such map
+// was megabytes a pass).
 type plan struct {
-	matched   []string
-	missing   []string // matched nodes to schedule
-	scheduled []string // matched nodes that hold the daemon set's pod
-	stale     []string // scheduled nodes whose intent is another version
-	remove    []string // the daemon set's nodes that no longer match
-	foreign   int      // matched nodes whose pod belongs to someone else
-	healthy   map[string]bool
-	current   int
+	matched      []string // sorted
+	missing      []string // matched nodes to schedule
+	scheduled    []string // matched nodes that hold the daemon set's pod, sorted
+	stale        []string // scheduled nodes whose intent is another version
+	staleHealthy []bool   // whether each of stale is healthy
+	remove       []string // the daemon set's nodes that no longer match
+	foreign      int      // matched nodes whose pod belongs to someone else
+	healthy      int      // scheduled nodes whose pod is healthy
+	current      int
+	// isHealthy says whether a scheduled node's pod is healthy, as the
+	// fleet view has it now.
+	isHealthy func(node string) bool
+}
+
+// isScheduled says whether node is one of p.scheduled.
+func (p *plan) isScheduled(node string) bool {
+	_, ok := slices.BinarySearch(p.scheduled, node)
+	return ok
 }
 
 // reconcile is one level-triggered pass over daemon set id: everything it
@@ -94,7 +110,7 @@ func (f *Farm) reconcile(ctx context.Context, id string, fence farm.Fence) error
 		return err
 	}
 	st.Matched, st.Scheduled, st.Current, st.Foreign = len(p.matched), len(p.scheduled), p.current, p.foreign
-	st.Healthy = len(p.healthy)
+	st.Healthy = p.healthy
 	if ds.Disabled {
 		st.Message = "disabled: schedules and unschedules nothing"
 		return f.writeStatus(ctx, id, fence, prevSt, st)
@@ -233,9 +249,17 @@ func (f *Farm) overlap(obj *Object, matched []string) string {
 }
 
 // plan sorts the nodes of daemon set obj by what they need.
+// matched is sorted, as View.NodesMatching returns it.
 func (f *Farm) plan(ctx context.Context, obj *Object, digest string, matched []string) (*plan, error) {
 	id, pod := obj.Name, obj.Value.PodID
-	p := &plan{matched: matched, healthy: map[string]bool{}}
+	p := &plan{matched: matched}
+	healthy := func(n string, in *kv.Object[manifest.Manifest]) bool {
+		return f.view.Healthy(n, pod, f.view.IntentDigest(in))
+	}
+	p.isHealthy = func(n string) bool {
+		in, ok := f.view.Intent.Get(n + "/" + pod)
+		return ok && healthy(n, in)
+	}
 	gone := map[string]bool{} // owners confirmed deleted
 	isGone := func(owner string) (bool, error) {
 		if v, ok := gone[owner]; ok {
@@ -252,9 +276,7 @@ func (f *Farm) plan(ctx context.Context, obj *Object, digest string, matched []s
 		}
 		return gone[owner], nil
 	}
-	isMatched := make(map[string]bool, len(matched))
 	for _, n := range matched {
-		isMatched[n] = true
 		name := n + "/" + pod
 		owner := ""
 		if l, ok := f.view.PodLabels.Get(name); ok {
@@ -264,14 +286,15 @@ func (f *Farm) plan(ctx context.Context, obj *Object, digest string, matched []s
 		switch {
 		case owner == id && hasIntent:
 			p.scheduled = append(p.scheduled, n)
-			d := f.view.IntentDigest(in)
-			if d == digest {
+			h := healthy(n, in)
+			if f.view.IntentDigest(in) == digest {
 				p.current++
 			} else {
 				p.stale = append(p.stale, n)
+				p.staleHealthy = append(p.staleHealthy, h)
 			}
-			if f.view.Healthy(n, pod, d) {
-				p.healthy[n] = true
+			if h {
+				p.healthy++
 			}
 		case owner == id:
 			p.missing = append(p.missing, n) // its intent was removed under it
@@ -292,7 +315,7 @@ func (f *Farm) plan(ctx context.Context, obj *Object, digest string, matched []s
 		}
 	}
 	for _, n := range f.ownedNodes(id, pod) {
-		if !isMatched[n] {
+		if _, ok := slices.BinarySearch(matched, n); !ok {
 			p.remove = append(p.remove, n)
 		}
 	}
@@ -326,7 +349,7 @@ func (f *Farm) updatable(id string, ds *DaemonSet, digest string, p *plan) (upda
 	pct := min(max(ds.MinHealth, 0), 100)
 	required := (pct*n + 99) / 100
 	budget := max(n-required, 1)
-	room := budget - (n - len(p.healthy))
+	room := budget - (n - p.healthy)
 
 	now := time.Now()
 	f.mu.Lock()
@@ -335,15 +358,11 @@ func (f *Farm) updatable(id string, ds *DaemonSet, digest string, p *plan) (upda
 		inflight = map[string]updateAt{}
 		f.updating[id] = inflight
 	}
-	isScheduled := make(map[string]bool, n)
-	for _, node := range p.scheduled {
-		isScheduled[node] = true
-	}
 	timeout := ds.Timeout.Std()
 	var next time.Duration // until the next in-flight node times out
 	for node, u := range inflight {
 		switch {
-		case !isScheduled[node] || u.digest != digest || p.healthy[node]:
+		case !p.isScheduled(node) || u.digest != digest || p.isHealthy(node):
 			delete(inflight, node)
 		case timeout > 0 && now.Sub(u.since) > timeout:
 			timedOut = append(timedOut, node)
@@ -362,13 +381,13 @@ func (f *Farm) updatable(id string, ds *DaemonSet, digest string, p *plan) (upda
 		// Look again when it times out, to say so.
 		f.after(id, next+time.Millisecond)
 	}
-	for _, node := range p.stale {
-		if !p.healthy[node] {
+	for i, node := range p.stale {
+		if !p.staleHealthy[i] {
 			updates = append(updates, node)
 		}
 	}
-	for _, node := range p.stale {
-		if p.healthy[node] {
+	for i, node := range p.stale {
+		if p.staleHealthy[i] {
 			if room <= 0 {
 				waiting = true
 				break
