@@ -7,6 +7,7 @@ package memory
 import (
 	"context"
 	"fmt"
+	"slices"
 	"sort"
 	"sync"
 	"sync/atomic"
@@ -26,12 +27,23 @@ type Node struct {
 	// version that never becomes healthy.
 	Unhealthy func(digest string) bool
 
-	mu        sync.Mutex
-	installed map[string]map[string]bool // pod -> digests on "disk"
-	running   map[string]run
-	nextPID   atomic.Int64
-	installs  atomic.Int64
-	removes   atomic.Int64
+	// A node holds a few pods: a slice searched in order costs a fraction
+	// of a map's memory (a map's first group has room for eight), and a
+	// simulated fleet keeps a node per simulated node.
+	mu       sync.Mutex
+	pods     []pod // installed, in the order they were first installed
+	nextPID  atomic.Int64
+	installs atomic.Int64
+	removes  atomic.Int64
+}
+
+// pod is a pod on the simulated disk: the versions installed, and the one
+// running, if any.
+type pod struct {
+	id      string
+	digests []string
+	running bool
+	run     run
 }
 
 type run struct {
@@ -42,9 +54,19 @@ type run struct {
 
 // NewNode returns an empty node.
 func NewNode() *Node {
-	n := &Node{installed: map[string]map[string]bool{}, running: map[string]run{}}
+	n := &Node{}
 	n.nextPID.Store(1000)
 	return n
+}
+
+// find returns pod id, nil when it is not installed. n.mu is held.
+func (n *Node) find(id string) *pod {
+	for i := range n.pods {
+		if n.pods[i].id == id {
+			return &n.pods[i]
+		}
+	}
+	return nil
 }
 
 // Install implements preparer.Installer.
@@ -55,11 +77,13 @@ func (n *Node) Install(ctx context.Context, m *manifest.Manifest) (string, error
 	}
 	n.mu.Lock()
 	defer n.mu.Unlock()
-	if n.installed[m.ID] == nil {
-		n.installed[m.ID] = map[string]bool{}
+	p := n.find(m.ID)
+	if p == nil {
+		n.pods = append(n.pods, pod{id: m.ID})
+		p = &n.pods[len(n.pods)-1]
 	}
-	if !n.installed[m.ID][d] {
-		n.installed[m.ID][d] = true
+	if !slices.Contains(p.digests, d) {
+		p.digests = append(p.digests, d)
 		n.installs.Add(1)
 	}
 	return "mem://" + m.ID + "/" + d, nil
@@ -69,25 +93,28 @@ func (n *Node) Install(ctx context.Context, m *manifest.Manifest) (string, error
 func (n *Node) Hook(context.Context, *manifest.Manifest, string, string) error { return nil }
 
 // Uninstall implements preparer.Installer.
-func (n *Node) Uninstall(_ context.Context, pod string) error {
+func (n *Node) Uninstall(_ context.Context, id string) error {
 	n.mu.Lock()
 	defer n.mu.Unlock()
-	if _, ok := n.installed[pod]; ok {
-		n.removes.Add(1)
+	for i := range n.pods {
+		if n.pods[i].id == id {
+			n.removes.Add(1)
+			n.pods = slices.Delete(n.pods, i, i+1)
+			break
+		}
 	}
-	delete(n.installed, pod)
-	delete(n.running, pod)
+	if len(n.pods) == 0 {
+		n.pods = nil
+	}
 	return nil
 }
 
 // Prune implements preparer.Installer.
-func (n *Node) Prune(_ context.Context, pod, keep string) error {
+func (n *Node) Prune(_ context.Context, id, keep string) error {
 	n.mu.Lock()
 	defer n.mu.Unlock()
-	for d := range n.installed[pod] {
-		if d != keep {
-			delete(n.installed[pod], d)
-		}
+	if p := n.find(id); p != nil {
+		p.digests = slices.DeleteFunc(p.digests, func(d string) bool { return d != keep })
 	}
 	return nil
 }
@@ -97,8 +124,8 @@ func (n *Node) Pods() ([]string, error) {
 	n.mu.Lock()
 	defer n.mu.Unlock()
 	var pods []string
-	for p := range n.installed {
-		pods = append(pods, p)
+	for _, p := range n.pods {
+		pods = append(pods, p.id)
 	}
 	sort.Strings(pods)
 	return pods, nil
@@ -112,37 +139,46 @@ func (n *Node) Launch(_ context.Context, m *manifest.Manifest, dir string) error
 	}
 	n.mu.Lock()
 	defer n.mu.Unlock()
-	if !n.installed[m.ID][d] {
+	p := n.find(m.ID)
+	if p == nil || !slices.Contains(p.digests, d) {
 		return fmt.Errorf("launch %s: version %s is not installed", m.ID, d)
 	}
-	if r, ok := n.running[m.ID]; ok && r.digest == d {
+	if p.running && p.run.digest == d {
 		return nil
 	}
-	n.running[m.ID] = run{digest: d, pid: int(n.nextPID.Add(1)), since: time.Now()}
+	p.running, p.run = true, run{digest: d, pid: int(n.nextPID.Add(1)), since: time.Now()}
 	return nil
 }
 
 // Stop implements preparer.Launcher.
-func (n *Node) Stop(_ context.Context, pod string, _ time.Duration) error {
+func (n *Node) Stop(_ context.Context, id string, _ time.Duration) error {
 	n.mu.Lock()
 	defer n.mu.Unlock()
-	delete(n.running, pod)
+	if p := n.find(id); p != nil {
+		p.running, p.run = false, run{}
+	}
 	return nil
 }
 
-// Running implements preparer.Launcher.
-func (n *Node) Running(pod string) (string, bool) {
+// running returns the run of pod id, if it runs.
+func (n *Node) running(id string) (run, bool) {
 	n.mu.Lock()
 	defer n.mu.Unlock()
-	r, ok := n.running[pod]
+	if p := n.find(id); p != nil && p.running {
+		return p.run, true
+	}
+	return run{}, false
+}
+
+// Running implements preparer.Launcher.
+func (n *Node) Running(id string) (string, bool) {
+	r, ok := n.running(id)
 	return r.digest, ok
 }
 
 // Processes implements preparer.Launcher: one process per running pod.
-func (n *Node) Processes(pod string) ([]status.Process, error) {
-	n.mu.Lock()
-	defer n.mu.Unlock()
-	r, ok := n.running[pod]
+func (n *Node) Processes(id string) ([]status.Process, error) {
+	r, ok := n.running(id)
 	if !ok {
 		return nil, nil
 	}
@@ -150,17 +186,14 @@ func (n *Node) Processes(pod string) ([]status.Process, error) {
 }
 
 // PID is the simulated pid of a running pod, 0 when it is not running.
-func (n *Node) PID(pod string) int {
-	n.mu.Lock()
-	defer n.mu.Unlock()
-	return n.running[pod].pid
+func (n *Node) PID(id string) int {
+	r, _ := n.running(id)
+	return r.pid
 }
 
 // Check implements preparer.HealthChecker.
 func (n *Node) Check(_ context.Context, m *manifest.Manifest, _ []status.Process) (status.Health, error) {
-	n.mu.Lock()
-	r, ok := n.running[m.ID]
-	n.mu.Unlock()
+	r, ok := n.running(m.ID)
 	switch {
 	case !ok:
 		return status.Critical, fmt.Errorf("%s is not running", m.ID)
