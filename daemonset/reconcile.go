@@ -219,19 +219,18 @@ func (f *Farm) overlap(obj *Object, matched []string) string {
 		}
 	}
 	f.mu.Unlock()
-	sort.Slice(others, func(i, j int) bool { return others[i].CreateRevision < others[j].CreateRevision })
-	mine := make(map[string]bool, len(matched))
-	for _, n := range matched {
-		mine[n] = true
+	if len(others) == 0 {
+		return ""
 	}
+	sort.Slice(others, func(i, j int) bool { return others[i].CreateRevision < others[j].CreateRevision })
 	for _, o := range others {
 		sel, err := labels.Parse(o.Value.NodeSelector)
 		if err != nil {
 			continue
 		}
 		var common []string
-		for _, n := range f.view.NodesMatching(sel) {
-			if mine[n] {
+		for n := range f.view.MatchingNodes(sel).All() {
+			if _, mine := slices.BinarySearch(matched, n); mine {
 				common = append(common, n)
 			}
 		}
@@ -252,7 +251,7 @@ func (f *Farm) overlap(obj *Object, matched []string) string {
 // matched is sorted, as View.NodesMatching returns it.
 func (f *Farm) plan(ctx context.Context, obj *Object, digest string, matched []string) (*plan, error) {
 	id, pod := obj.Name, obj.Value.PodID
-	p := &plan{matched: matched}
+	p := &plan{matched: matched, scheduled: make([]string, 0, len(matched))}
 	healthy := func(n string, in *kv.Object[manifest.Manifest]) bool {
 		return f.view.Healthy(n, pod, f.view.IntentDigest(in))
 	}
@@ -326,12 +325,13 @@ func (f *Farm) plan(ctx context.Context, obj *Object, digest string, matched []s
 // sorted. It reads the fleet view's index by OwnerLabel: it costs the
 // daemon set's own pods, not the fleet.
 func (f *Farm) ownedNodes(id, pod string) []string {
-	var nodes []string
-	for _, name := range f.owned.Names(id) {
-		if node, p, ok := strings.Cut(name, "/"); ok && p == pod {
+	nodes := make([]string, 0, f.owned.Len(id))
+	f.owned.Range(id, func(o *kv.Object[labels.Set]) bool {
+		if node, p, ok := strings.Cut(o.Name, "/"); ok && p == pod {
 			nodes = append(nodes, node)
 		}
-	}
+		return true
+	})
 	sort.Strings(nodes) // "a-b/pod" sorts before "a/pod"
 	return nodes
 }

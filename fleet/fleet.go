@@ -302,15 +302,16 @@ func (v *View) NodesWithIntent(podID string) []string {
 // its health check passes: reality has that version and the preparer's
 // record says launched, passing, for that digest.
 func (v *View) Healthy(node, pod, digest string) bool {
-	name := node + "/" + pod
-	r, ok := v.Reality.Get(name)
+	// One string for both keys: a daemon set's pass asks this of every node.
+	key := node + "/" + pod + "/" + status.PreparerNamespace
+	r, ok := v.Reality.Get(key[:len(node)+1+len(pod)])
 	if !ok {
 		return false
 	}
 	if v.realityDigest(r) != digest {
 		return false
 	}
-	s, ok := v.Status.Get(name + "/" + status.PreparerNamespace)
+	s, ok := v.Status.Get(key)
 	if !ok {
 		return false
 	}
