@@ -231,6 +231,9 @@ func (f *Farm) serve(ctx context.Context, sess *concurrency.Session) {
 	f.mu.Unlock()
 }
 
+// maxRest bounds the rest of an entity after a pass (see work).
+const maxRest = 5 * time.Second
+
 func (f *Farm) work(ctx context.Context) {
 	for {
 		id, ok := f.q.Get()
@@ -243,10 +246,15 @@ func (f *Farm) work(ctx context.Context) {
 			f.q.Done(id, nil)
 			continue
 		}
-		f.m.observe(time.Since(start), err)
+		took := time.Since(start)
+		f.m.observe(took, err)
 		switch {
 		case err == nil:
-			f.q.Done(id, nil)
+			// Rested as long as the pass took: changes to an entity whose
+			// pass reads the whole fleet (a daemon set of 100,000 nodes
+			// is planned in about a second) come faster than its passes,
+			// and would have a worker plan it back to back.
+			f.q.DoneRest(id, nil, min(took, maxRest))
 			if res.RequeueAfter > 0 {
 				f.q.AddAfter(id, res.RequeueAfter)
 			}

@@ -42,6 +42,7 @@ type entry struct {
 	failures int  // in a row
 	timer    *time.Timer
 	due      time.Time // when timer fires
+	rest     time.Time // not processed again before this (DoneRest)
 }
 
 // New returns a queue whose retries back off from min to max.
@@ -66,7 +67,7 @@ func (q *Queue) entryLocked(key string) *entry {
 
 // tidyLocked drops key's entry once it holds no state.
 func (q *Queue) tidyLocked(key string, e *entry) {
-	if !e.queued && !e.active && !e.dirty && e.failures == 0 && e.timer == nil {
+	if !e.queued && !e.active && !e.dirty && e.failures == 0 && e.timer == nil && !time.Now().Before(e.rest) {
 		delete(q.keys, key)
 	}
 }
@@ -92,6 +93,11 @@ func (q *Queue) addLocked(key string) {
 	if e.queued {
 		return
 	}
+	if wait := time.Until(e.rest); wait > 0 {
+		q.afterLocked(key, wait) // resting: the adds until then are one
+		return
+	}
+	e.rest = time.Time{}
 	e.queued = true
 	q.order = append(q.order, key)
 	q.cond.Signal()
@@ -178,11 +184,21 @@ func (q *Queue) popLocked() string {
 // Done reports the outcome of processing key. A nil err resets its backoff;
 // an error schedules a retry after the key's next backoff. A key dirtied
 // while active is queued again at once.
-func (q *Queue) Done(key string, err error) {
+func (q *Queue) Done(key string, err error) { q.DoneRest(key, err, 0) }
+
+// DoneRest is Done, and key is not processed again until rest has passed:
+// adds until then make one run when it has. A reconciler whose pass of a
+// key took long (a daemon set of the whole fleet) rests the key as long,
+// so that a stream of changes costs it at most half its time, however
+// fast the changes come.
+func (q *Queue) DoneRest(key string, err error, rest time.Duration) {
 	q.mu.Lock()
 	defer q.mu.Unlock()
 	e := q.entryLocked(key)
 	e.active = false
+	if rest > 0 {
+		e.rest = time.Now().Add(rest)
+	}
 	if err == nil {
 		e.failures = 0
 	} else {

@@ -111,6 +111,40 @@ func TestAddAfterKeepsTheEarliest(t *testing.T) {
 	q.Done(k, nil)
 }
 
+// A key done with a rest is not run again before the rest has passed,
+// however often it is added (dirtied while active or added after), and
+// runs once when it has; a rest does not hold back other keys.
+func TestDoneRestCoalesces(t *testing.T) {
+	q := New(time.Millisecond, time.Millisecond)
+	defer q.Close()
+	q.Add("a")
+	k, _ := q.Get()
+	q.Add("a") // dirtied while active
+	q.DoneRest(k, nil, time.Hour)
+	q.Add("a")
+	q.Add("b")
+	require.Equal(t, 1, q.Len(), "a rests; only b waits")
+	k, _ = q.Get()
+	require.Equal(t, "b", k)
+	q.Done(k, nil)
+
+	// A short rest: the adds made during it are one run, after it.
+	q.Add("c")
+	k, _ = q.Get()
+	q.DoneRest(k, nil, 20*time.Millisecond)
+	q.Add("c")
+	q.Add("c")
+	require.Eventually(t, func() bool { return q.Len() == 1 }, 5*time.Second, time.Millisecond)
+	k, _ = q.Get()
+	require.Equal(t, "c", k)
+	q.Done(k, nil)
+	require.Equal(t, 0, q.Len())
+	q.mu.Lock()
+	_, kept := q.keys["c"]
+	q.mu.Unlock()
+	require.False(t, kept, "c has no state left once run after its rest")
+}
+
 // A served queue runs no goroutine while it has nothing to do, never more
 // than Serve's n, never one key on two goroutines, and runs a key dirtied
 // while it is processed again.
