@@ -57,9 +57,9 @@ func (p *Preparer) seedRemoved(ctx context.Context) bool {
 	defer p.mu.Unlock()
 	for _, o := range l.Items {
 		pod := o.Name[:len(o.Name)-len("/"+status.PreparerNamespace)]
-		if _, known := p.lastStatus[pod]; !known && o.Value.Status == status.Removed {
+		if !p.lastStatus.Has(pod) && o.Value.Status == status.Removed {
 			st := o.Value
-			p.lastStatus[pod] = &st
+			p.lastStatus.Set(pod, &st)
 		}
 	}
 	return true
@@ -69,7 +69,7 @@ func (p *Preparer) seedRemoved(ctx context.Context) bool {
 func (p *Preparer) deleteExpired(ctx context.Context, now time.Time) {
 	p.mu.Lock()
 	var expired []string
-	for pod, st := range p.lastStatus {
+	for pod, st := range p.lastStatus.All() {
 		if st.Status == status.Removed && now.Sub(st.UpdatedAt) >= p.removedTTL {
 			expired = append(expired, pod)
 		}
@@ -84,8 +84,8 @@ func (p *Preparer) deleteRemoved(ctx context.Context, pod string, now time.Time)
 	l := p.lockPod(pod)
 	defer l.Unlock()
 	p.mu.Lock()
-	st, ok := p.lastStatus[pod]
-	_, wanted := p.desired[pod]
+	st, ok := p.lastStatus.Get(pod)
+	wanted := p.desired.Has(pod)
 	p.mu.Unlock()
 	if !ok || wanted || st.Status != status.Removed || now.Sub(st.UpdatedAt) < p.removedTTL {
 		return // changed since the list was taken
@@ -97,7 +97,7 @@ func (p *Preparer) deleteRemoved(ctx context.Context, pod string, now time.Time)
 		return
 	}
 	p.mu.Lock()
-	delete(p.lastStatus, pod)
+	p.lastStatus.Delete(pod)
 	p.mu.Unlock()
 	p.log.Info("status record of removed pod deleted", zap.String("pod", pod))
 }

@@ -20,9 +20,9 @@ func (p *Preparer) reconcile(ctx context.Context, pod string) error {
 	defer l.Unlock()
 
 	p.mu.Lock()
-	want := p.desired[pod]
-	badErr := p.badIntent[pod]
-	real := p.real[pod]
+	want := p.desired.Value(pod)
+	badErr := p.badIntent.Value(pod)
+	real := p.real.Value(pod)
 	p.mu.Unlock()
 
 	if pod == p.selfPod {
@@ -112,7 +112,7 @@ func (p *Preparer) install(ctx context.Context, want *manifest.Manifest, real *k
 // the preparer did so already.
 func (p *Preparer) prune(ctx context.Context, pod, digest string) {
 	p.mu.Lock()
-	done := p.pruned[pod] == digest
+	done := p.pruned.Value(pod) == digest
 	p.mu.Unlock()
 	if done {
 		return
@@ -122,7 +122,7 @@ func (p *Preparer) prune(ctx context.Context, pod, digest string) {
 		return
 	}
 	p.mu.Lock()
-	p.pruned[pod] = digest
+	p.pruned.Set(pod, digest)
 	p.mu.Unlock()
 }
 
@@ -149,8 +149,8 @@ func (p *Preparer) remove(ctx context.Context, pod string, real *kv.Object[manif
 			return fmt.Errorf("reality %s/%s: %w", p.node, pod, err)
 		}
 		p.mu.Lock()
-		delete(p.real, pod)
-		delete(p.pruned, pod)
+		p.real.Delete(pod)
+		p.pruned.Delete(pod)
 		p.mu.Unlock()
 	}
 	if isRunning || real != nil {
@@ -158,7 +158,7 @@ func (p *Preparer) remove(ctx context.Context, pod string, real *kv.Object[manif
 		p.log.Info("pod removed", zap.String("pod", pod))
 	}
 	p.mu.Lock()
-	_, hadStatus := p.lastStatus[pod]
+	hadStatus := p.lastStatus.Has(pod)
 	p.mu.Unlock()
 	if isRunning || real != nil || hadStatus {
 		return p.setStatus(ctx, pod, status.PodStatus{Status: status.Removed, Health: status.Unknown})
@@ -207,7 +207,7 @@ func (p *Preparer) writeReality(ctx context.Context, want *manifest.Manifest, re
 		return fmt.Errorf("reality %s/%s: %w", p.node, want.ID, err)
 	}
 	p.mu.Lock()
-	p.real[want.ID] = obj
+	p.real.Set(want.ID, obj)
 	p.mu.Unlock()
 	return nil
 }
@@ -238,7 +238,7 @@ func (p *Preparer) reportError(ctx context.Context, pod string, want *manifest.M
 func (p *Preparer) reportLaunched(ctx context.Context, want *manifest.Manifest, digest string) error {
 	st := status.PodStatus{Status: status.Launched, ManifestDigest: digest, Health: status.Unknown}
 	p.mu.Lock()
-	if last, ok := p.lastStatus[want.ID]; ok && last.ManifestDigest == digest && last.Status == status.Launched {
+	if last, ok := p.lastStatus.Get(want.ID); ok && last.ManifestDigest == digest && last.Status == status.Launched {
 		st.Health = last.Health
 	}
 	p.mu.Unlock()
@@ -252,7 +252,7 @@ func (p *Preparer) reportLaunched(ctx context.Context, want *manifest.Manifest, 
 // one written.
 func (p *Preparer) setStatus(ctx context.Context, pod string, st status.PodStatus) error {
 	p.mu.Lock()
-	last, ok := p.lastStatus[pod]
+	last, ok := p.lastStatus.Get(pod)
 	p.mu.Unlock()
 	if ok && sameStatus(*last, st) {
 		return nil
@@ -264,7 +264,7 @@ func (p *Preparer) setStatus(ctx context.Context, pod string, st status.PodStatu
 		return fmt.Errorf("status %s/%s: %w", p.node, pod, err)
 	}
 	p.mu.Lock()
-	p.lastStatus[pod] = &st
+	p.lastStatus.Set(pod, &st)
 	p.mu.Unlock()
 	return nil
 }

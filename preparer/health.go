@@ -75,8 +75,8 @@ func (p *Preparer) healthCheck(w interface{ Lag() int64 }) func(context.Context)
 func (p *Preparer) checkAll(ctx context.Context) {
 	p.mu.Lock()
 	var pods []*manifest.Manifest
-	for pod, m := range p.desired {
-		if last, ok := p.lastStatus[pod]; ok && last.Status == status.Launched && pod != p.selfPod {
+	for pod, m := range p.desired.All() {
+		if last, ok := p.lastStatus.Get(pod); ok && last.Status == status.Launched && pod != p.selfPod {
 			pods = append(pods, m)
 		}
 	}
@@ -104,8 +104,8 @@ func (p *Preparer) checkPod(ctx context.Context, m *manifest.Manifest) {
 	l := p.lockPod(m.ID)
 	defer l.Unlock()
 	p.mu.Lock()
-	last, ok := p.lastStatus[m.ID]
-	current := p.desired[m.ID] == m
+	last, ok := p.lastStatus.Get(m.ID)
+	current := p.desired.Value(m.ID) == m
 	p.mu.Unlock()
 	if !ok || last.Status != status.Launched || !current {
 		return // changed since the list was taken

@@ -511,8 +511,8 @@ func (h *heldRecord) end(lost bool) {
 func (p *Preparer) realityPods() int {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	n := len(p.real)
-	if _, ok := p.real[p.selfPod]; ok {
+	n := p.real.Len()
+	if p.real.Has(p.selfPod) {
 		n--
 	}
 	return n

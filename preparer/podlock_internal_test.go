@@ -11,7 +11,7 @@ import (
 // other pods' locks are free; and no lock is kept once nobody holds or
 // waits for it.
 func TestPodLocksExcludeAndGo(t *testing.T) {
-	p := &Preparer{podLocks: map[string]*podLock{}}
+	p := &Preparer{}
 	const callers, rounds = 8, 200
 	inside := map[string]int{}
 	var mu sync.Mutex // guards inside, for the check only
@@ -38,5 +38,5 @@ func TestPodLocksExcludeAndGo(t *testing.T) {
 	wg.Wait()
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	require.Empty(t, p.podLocks, "locks kept with nobody holding them")
+	require.Zero(t, p.podLocks.Len(), "locks kept with nobody holding them")
 }

@@ -14,6 +14,7 @@ import (
 	"github.com/p2kit/p2kit/failsafe"
 	"github.com/p2kit/p2kit/intent"
 	"github.com/p2kit/p2kit/internal/logx"
+	"github.com/p2kit/p2kit/internal/smallmap"
 	"github.com/p2kit/p2kit/internal/workqueue"
 	"github.com/p2kit/p2kit/keyspace"
 	"github.com/p2kit/p2kit/kv"
@@ -62,13 +63,15 @@ type Preparer struct {
 	crashWindow time.Duration
 	removedTTL  time.Duration
 
+	// mu guards what follows. The per-pod state is small maps: a node has
+	// a few pods, and a simulated fleet keeps every map once per node.
 	mu         sync.Mutex
-	desired    map[string]*manifest.Manifest // the guarded view of intent
-	badIntent  map[string]error              // intent keys whose value cannot be decoded
-	real       map[string]*kv.Object[manifest.Manifest]
-	lastStatus map[string]*status.PodStatus // never changed in place
-	pruned     map[string]string            // pod -> the digest whose older installs were pruned
-	podLocks   map[string]*podLock
+	desired    smallmap.Map[*manifest.Manifest] // the guarded view of intent
+	badIntent  smallmap.Map[error]              // intent keys whose value cannot be decoded
+	real       smallmap.Map[*kv.Object[manifest.Manifest]]
+	lastStatus smallmap.Map[*status.PodStatus] // never changed in place
+	pruned     smallmap.Map[string]            // pod -> the digest whose older installs were pruned
+	podLocks   smallmap.Map[*podLock]
 	cut        cutOffs // see cutoff.go
 
 	// nodeLease is the node record's lease while the record is kept,
@@ -163,12 +166,6 @@ func New(client *clientv3.Client, node string, inst Installer, launch Launcher, 
 		startedAt:   time.Now().UTC(),
 		crashWindow: DefaultCrashLoopWindow,
 		removedTTL:  DefaultRemovedTTL,
-		desired:     map[string]*manifest.Manifest{},
-		badIntent:   map[string]error{},
-		real:        map[string]*kv.Object[manifest.Manifest]{},
-		lastStatus:  map[string]*status.PodStatus{},
-		pruned:      map[string]string{},
-		podLocks:    map[string]*podLock{},
 	}
 	for _, o := range opts {
 		o(p)
@@ -331,7 +328,7 @@ func (p *Preparer) start(ctx context.Context, q *workqueue.Queue) error {
 	}
 	p.mu.Lock()
 	for _, o := range l.Items {
-		p.real[o.Value.ID] = o
+		p.real.Set(o.Value.ID, o)
 	}
 	p.mu.Unlock()
 	for _, o := range l.Items {
@@ -369,9 +366,9 @@ func podView(node string, items []*kv.Object[manifest.Manifest]) kv.View[manifes
 func (p *Preparer) apply(b *kv.Batch[manifest.Manifest], q *workqueue.Queue) {
 	p.mu.Lock()
 	if b.Kind == kv.Initial {
-		clear(p.desired)
+		p.desired.Clear()
 		b.After.Range(func(o *kv.Object[manifest.Manifest]) bool {
-			p.desired[o.Name] = &o.Value
+			p.desired.Set(o.Name, &o.Value)
 			q.Add(o.Name)
 			return true
 		})
@@ -380,20 +377,20 @@ func (p *Preparer) apply(b *kv.Batch[manifest.Manifest], q *workqueue.Queue) {
 		ev := &b.Events[i]
 		switch {
 		case ev.Err != nil:
-			p.badIntent[ev.Name] = ev.Err
-			if _, ok := p.desired[ev.Name]; !ok && ev.Old != nil {
+			p.badIntent.Set(ev.Name, ev.Err)
+			if !p.desired.Has(ev.Name) && ev.Old != nil {
 				// Undecodable since before this run started: the last
 				// good version is what the node runs (StartFrom gives
 				// reality's manifest as Old), and it stays in force.
-				p.desired[ev.Name] = &ev.Old.Value
+				p.desired.Set(ev.Name, &ev.Old.Value)
 			}
 			p.log.Error("intent value cannot be decoded; keeping the last good one", zap.Error(ev.Err))
 		case ev.Type == kv.Delete:
-			delete(p.badIntent, ev.Name)
-			delete(p.desired, ev.Name)
+			p.badIntent.Delete(ev.Name)
+			p.desired.Delete(ev.Name)
 		default:
-			delete(p.badIntent, ev.Name)
-			p.desired[ev.Name] = &ev.New.Value
+			p.badIntent.Delete(ev.Name)
+			p.desired.Set(ev.Name, &ev.New.Value)
 		}
 	}
 	p.mu.Unlock()
@@ -423,10 +420,10 @@ func (p *Preparer) work(ctx context.Context, q *workqueue.Queue, pod string) err
 // allocation, and health checks lock every pod of every node each interval.)
 func (p *Preparer) lockPod(pod string) *podLock {
 	p.mu.Lock()
-	l, ok := p.podLocks[pod]
+	l, ok := p.podLocks.Get(pod)
 	if !ok {
 		l = &podLock{p: p, pod: pod}
-		p.podLocks[pod] = l
+		p.podLocks.Set(pod, l)
 	}
 	l.refs++
 	p.mu.Unlock()
@@ -449,7 +446,7 @@ func (l *podLock) Unlock() {
 	l.mu.Unlock()
 	l.p.mu.Lock()
 	if l.refs--; l.refs == 0 {
-		delete(l.p.podLocks, l.pod)
+		l.p.podLocks.Delete(l.pod)
 	}
 	l.p.mu.Unlock()
 }
