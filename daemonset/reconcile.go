@@ -12,7 +12,6 @@ import (
 	"github.com/p2kit/p2kit/farm"
 	"github.com/p2kit/p2kit/kv"
 	"github.com/p2kit/p2kit/labels"
-	"github.com/p2kit/p2kit/manifest"
 	"github.com/p2kit/p2kit/status"
 	"go.uber.org/zap"
 )
@@ -252,12 +251,9 @@ func (f *Farm) overlap(obj *Object, matched []string) string {
 func (f *Farm) plan(ctx context.Context, obj *Object, digest string, matched []string) (*plan, error) {
 	id, pod := obj.Name, obj.Value.PodID
 	p := &plan{matched: matched, scheduled: make([]string, 0, len(matched))}
-	healthy := func(n string, in *kv.Object[manifest.Manifest]) bool {
-		return f.view.Healthy(n, pod, f.view.IntentDigest(in))
-	}
 	p.isHealthy = func(n string) bool {
 		in, ok := f.view.Intent.Get(n + "/" + pod)
-		return ok && healthy(n, in)
+		return ok && f.view.Healthy(n, pod, f.view.IntentDigest(in))
 	}
 	gone := map[string]bool{} // owners confirmed deleted
 	isGone := func(owner string) (bool, error) {
@@ -285,8 +281,9 @@ func (f *Farm) plan(ctx context.Context, obj *Object, digest string, matched []s
 		switch {
 		case owner == id && hasIntent:
 			p.scheduled = append(p.scheduled, n)
-			h := healthy(n, in)
-			if f.view.IntentDigest(in) == digest {
+			d := f.view.IntentDigest(in)
+			h := f.view.Healthy(n, pod, d)
+			if d == digest {
 				p.current++
 			} else {
 				p.stale = append(p.stale, n)
