@@ -42,7 +42,10 @@ type entry struct {
 	failures int  // in a row
 	timer    *time.Timer
 	due      time.Time // when timer fires
-	rest     time.Time // not processed again before this (DoneRest)
+	// Resting after DoneRest: restTimer ends the rest; restAdd, that the
+	// key was added meanwhile and runs then.
+	restTimer *time.Timer
+	restAdd   bool
 }
 
 // New returns a queue whose retries back off from min to max.
@@ -67,7 +70,7 @@ func (q *Queue) entryLocked(key string) *entry {
 
 // tidyLocked drops key's entry once it holds no state.
 func (q *Queue) tidyLocked(key string, e *entry) {
-	if !e.queued && !e.active && !e.dirty && e.failures == 0 && e.timer == nil && !time.Now().Before(e.rest) {
+	if !e.queued && !e.active && !e.dirty && e.failures == 0 && e.timer == nil && e.restTimer == nil {
 		delete(q.keys, key)
 	}
 }
@@ -93,11 +96,10 @@ func (q *Queue) addLocked(key string) {
 	if e.queued {
 		return
 	}
-	if wait := time.Until(e.rest); wait > 0 {
-		q.afterLocked(key, wait) // resting: the adds until then are one
+	if e.restTimer != nil {
+		e.restAdd = true // the adds during a rest are one, after it
 		return
 	}
-	e.rest = time.Time{}
 	e.queued = true
 	q.order = append(q.order, key)
 	q.cond.Signal()
@@ -196,8 +198,8 @@ func (q *Queue) DoneRest(key string, err error, rest time.Duration) {
 	defer q.mu.Unlock()
 	e := q.entryLocked(key)
 	e.active = false
-	if rest > 0 {
-		e.rest = time.Now().Add(rest)
+	if rest > 0 && !q.closed {
+		q.restLocked(key, e, rest)
 	}
 	if err == nil {
 		e.failures = 0
@@ -213,6 +215,28 @@ func (q *Queue) DoneRest(key string, err error, rest time.Duration) {
 		q.afterLocked(key, q.backoff(e.failures))
 	}
 	q.tidyLocked(key, e)
+}
+
+// restLocked starts key's rest: adds wait until it ends.
+func (q *Queue) restLocked(key string, e *entry, rest time.Duration) {
+	if e.restTimer != nil {
+		e.restTimer.Stop()
+	}
+	var t *time.Timer
+	t = time.AfterFunc(rest, func() {
+		q.mu.Lock()
+		defer q.mu.Unlock()
+		if cur, ok := q.keys[key]; !ok || cur != e || e.restTimer != t {
+			return
+		}
+		e.restTimer = nil
+		if e.restAdd {
+			e.restAdd = false
+			q.addLocked(key)
+		}
+		q.tidyLocked(key, e)
+	})
+	e.restTimer = t
 }
 
 // AddAfter adds key after d, unless it is added sooner: a retry or an
@@ -292,7 +316,11 @@ func (q *Queue) Close() {
 	q.mu.Lock()
 	defer q.mu.Unlock()
 	q.closed = true
-	for k := range q.keys {
+	for k, e := range q.keys {
+		if e.restTimer != nil {
+			e.restTimer.Stop()
+			e.restTimer, e.restAdd = nil, false
+		}
 		q.stopTimerLocked(k)
 	}
 	q.cond.Broadcast()

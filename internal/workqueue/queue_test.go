@@ -143,6 +143,28 @@ func TestDoneRestCoalesces(t *testing.T) {
 	_, kept := q.keys["c"]
 	q.mu.Unlock()
 	require.False(t, kept, "c has no state left once run after its rest")
+
+	// A rest with no add: nothing runs, and the key's state goes with it.
+	q.Add("d")
+	k, _ = q.Get()
+	q.DoneRest(k, nil, 10*time.Millisecond)
+	require.Eventually(t, func() bool {
+		q.mu.Lock()
+		defer q.mu.Unlock()
+		_, kept := q.keys["d"]
+		return !kept
+	}, 5*time.Second, time.Millisecond, "d's rest is over and nothing is left of it")
+	require.Equal(t, 0, q.Len())
+
+	// An AddAfter due during a rest runs once the rest is over.
+	q.Add("e")
+	k, _ = q.Get()
+	q.DoneRest(k, nil, 30*time.Millisecond)
+	q.AddAfter("e", time.Millisecond)
+	require.Eventually(t, func() bool { return q.Len() == 1 }, 5*time.Second, time.Millisecond)
+	k, _ = q.Get()
+	require.Equal(t, "e", k)
+	q.Done(k, nil)
 }
 
 // A served queue runs no goroutine while it has nothing to do, never more
