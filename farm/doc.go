@@ -11,4 +11,11 @@
 // lost its lock cannot write: farmtest.TestFencing checks it. The daemon
 // set, RC, roll and pod cluster farms are built this way, and so can
 // yours.
+//
+// An entity is reconciled again when it or what it watches changes, and
+// every Resync. After a pass it rests for as long as the pass took (at
+// most five seconds): the changes that arrive meanwhile make one pass when
+// the rest ends. An entity whose pass reads the whole fleet, as a daemon
+// set of every node does, thus spends at most half its worker's time
+// reconciling, however fast its nodes change.
 package farm
