@@ -520,14 +520,14 @@ func (p *Preparer) realityPods() int {
 
 // housekeeping starts what runs beside convergence from the start of Run,
 // whether or not intent has been seen: the node record and the clean-up of
-// removed pods' records. The returned function stops both and waits; it
-// revokes the node record's lease.
-func (p *Preparer) housekeeping(ctx context.Context) func() {
-	ctx, cancel := context.WithCancel(ctx)
+// removed pods' records. Both end with ctx, which is Run's: a context of
+// their own would cost every preparer of a simulated fleet a context, its
+// channel and its map of children. The returned function waits for both
+// once ctx has ended; the node record's lease is revoked then.
+func (p *Preparer) housekeeping(ctx context.Context) (wait func()) {
 	waitRecord := p.keepNodeRecord(ctx)
 	stopCleanup := every(ctx, p.cleanupEvery(), p.cleanupRemoved())
 	return func() {
-		cancel()
 		stopCleanup()
 		waitRecord()
 	}

@@ -198,11 +198,12 @@ func New(client *clientv3.Client, node string, inst Installer, launch Launcher, 
 // only while it uses less than a quarter of it; a fleet simulation runs
 // one such goroutine per node.
 func (p *Preparer) Run(ctx context.Context) error {
+	parent := ctx
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
-	r, err := p.begin(ctx)
+	r, err := p.begin(ctx, cancel)
 	if err != nil {
-		if ctx.Err() != nil {
+		if parent.Err() != nil {
 			return nil // stopped while starting: not a failure
 		}
 		return err
@@ -216,22 +217,24 @@ type running struct {
 	w                *kv.Watcher[manifest.Manifest]
 	src              kv.Source[manifest.Manifest]
 	q                *workqueue.Queue
-	stopHousekeeping func()
+	waitHousekeeping func() // once Run's context has ended
 	holds            *failsafe.Holds
 	stopResync       func()
 	stops            []func() // the workers and the health checks, once started
 }
 
 // begin starts the housekeeping and the holds, reads the node's reality
-// and opens the intent watch behind the failsafe chain.
-func (p *Preparer) begin(ctx context.Context) (_ *running, err error) {
-	r := &running{stopHousekeeping: p.housekeeping(ctx)}
+// and opens the intent watch behind the failsafe chain. On an error it
+// ends ctx (cancel) and undoes what it started.
+func (p *Preparer) begin(ctx context.Context, cancel context.CancelFunc) (_ *running, err error) {
+	r := &running{waitHousekeeping: p.housekeeping(ctx)}
 	defer func() {
 		if err != nil {
+			cancel()
 			if r.holds != nil {
 				r.holds.Close()
 			}
-			r.stopHousekeeping()
+			r.waitHousekeeping()
 		}
 	}()
 	// Hold records are written under the node record's lease: a hold
@@ -276,7 +279,7 @@ func (r *running) end(cancel context.CancelFunc) {
 		stop()
 	}
 	r.holds.Close()
-	r.stopHousekeeping()
+	r.waitHousekeeping()
 }
 
 // converge applies each intent batch the failsafe chain delivers until
