@@ -146,9 +146,9 @@ func (w *Watcher[T]) progressHolds(ctx context.Context, rev int64) bool {
 // prefix at etcd's revision rev, at the same modification revision, and
 // no other.
 func (w *Watcher[T]) stateAt(ctx context.Context, rev int64) (bool, error) {
-	known := len(w.state)
+	known := w.state.Len()
 	for name := range w.invalid {
-		if _, ok := w.state[name]; !ok {
+		if !w.state.m.Has(name) {
 			known++
 		}
 	}
@@ -158,7 +158,7 @@ func (w *Watcher[T]) stateAt(ctx context.Context, rev int64) (bool, error) {
 		name := w.name(kv.Key)
 		mod, bad := w.invalid[name]
 		if !bad {
-			obj, ok := w.state[name]
+			obj, ok := w.state.Get(name)
 			if !ok {
 				same = false
 				return

@@ -65,8 +65,8 @@ type Watcher[T any] struct {
 	closed atomic.Bool
 	subMu  sync.Mutex // held while sub is set, and by Close to end it
 
-	state   map[string]*Object[T]
-	invalid map[string]int64 // names whose current stored value is bad, with its revision
+	state   state[T]         // given out as the batches' After: valid until the next Next
+	invalid map[string]int64 // names whose current stored value is bad, with its revision; nil while none is
 
 	rev        atomic.Int64
 	head       atomic.Int64 // the newest etcd revision any response reported
@@ -100,14 +100,12 @@ func (s *Store[T]) Watch(ctx context.Context, opts ...WatchOption) *Watcher[T] {
 		o(&cfg)
 	}
 	w := &Watcher[T]{
-		s:       s,
-		ctx:     ctx,
-		state:   make(map[string]*Object[T]),
-		invalid: make(map[string]int64),
-		synced:  make(chan struct{}),
-		wake:    make(chan struct{}, 1),
-		pool:    poolOf(s.client),
-		stall:   stallCheck{base: cfg.stall, factor: 1},
+		s:      s,
+		ctx:    ctx,
+		synced: make(chan struct{}),
+		wake:   make(chan struct{}, 1),
+		pool:   poolOf(s.client),
+		stall:  stallCheck{base: cfg.stall, factor: 1},
 	}
 	if cfg.fromRev > 0 {
 		w.listed = true
@@ -203,7 +201,7 @@ func (w *Watcher[T]) seen(rev int64) {
 }
 
 // State is the watcher's current state; valid until the next call to Next.
-func (w *Watcher[T]) State() View[T] { return MapView[T](w.state) }
+func (w *Watcher[T]) State() View[T] { return &w.state }
 
 func (w *Watcher[T]) markSynced() { w.syncedOnce.Do(func() { close(w.synced) }) }
 
@@ -453,13 +451,13 @@ func (w *Watcher[T]) applyPending() *Batch[T] {
 			continue
 		}
 		name := w.name(ev.Kv.Key)
-		old, had := w.state[name]
+		old, had := w.state.Get(name)
 		if ev.Type == mvccpb.DELETE {
 			delete(w.invalid, name)
 			if !had {
 				continue
 			}
-			delete(w.state, name)
+			w.state.m.Delete(name)
 			events = append(events, Event[T]{Type: Delete, Name: name, Key: old.Key, Old: old, Revision: rev})
 			continue
 		}
@@ -469,20 +467,23 @@ func (w *Watcher[T]) applyPending() *Batch[T] {
 		}
 		obj, err := w.s.decode(ev.Kv)
 		if err != nil {
+			if w.invalid == nil {
+				w.invalid = make(map[string]int64)
+			}
 			w.invalid[name] = ev.Kv.ModRevision
 			w.logger().Error("undecodable value; keeping the last good one", zap.Error(err))
 			events = append(events, Event[T]{Type: typ, Name: name, Key: string(ev.Kv.Key), Old: old, Err: err, Revision: rev})
 			continue
 		}
 		delete(w.invalid, name)
-		w.state[name] = obj
+		w.state.m.Set(name, obj)
 		events = append(events, Event[T]{Type: typ, Name: name, Key: obj.Key, Old: old, New: obj, Revision: rev})
 	}
 	w.rev.Store(rev)
 	if len(events) == 0 {
 		return nil
 	}
-	after := MapView[T](w.state)
+	after := &w.state
 	return &Batch[T]{Kind: Live, Revision: rev, Events: events, Before: beforeOf[T](after, events), After: after}
 }
 
@@ -494,21 +495,24 @@ func (w *Watcher[T]) relist(ctx context.Context) (*Batch[T], error) {
 		kind = Initial
 	}
 	w.stopWatch()
-	fresh := make(map[string]*Object[T], len(w.state))
-	invalid := make(map[string]int64)
+	var fresh state[T]
+	var invalid map[string]int64
 	var events []Event[T]
 	rev, err := w.s.listRaw(ctx, func(kv *mvccpb.KeyValue) {
 		name := w.name(kv.Key)
-		old, had := w.state[name]
+		old, had := w.state.Get(name)
 		typ := Create
 		if had {
 			typ = Mutate
 		}
 		obj, err := w.s.decode(kv)
 		if err != nil {
+			if invalid == nil {
+				invalid = make(map[string]int64)
+			}
 			invalid[name] = kv.ModRevision
 			if had {
-				fresh[name] = old
+				fresh.m.Set(name, old)
 			}
 			if w.invalid[name] != kv.ModRevision {
 				events = append(events, Event[T]{Type: typ, Name: name, Key: string(kv.Key), Old: old, Err: err})
@@ -516,10 +520,10 @@ func (w *Watcher[T]) relist(ctx context.Context) (*Batch[T], error) {
 			return
 		}
 		if had && old.ModRevision == obj.ModRevision {
-			fresh[name] = old
+			fresh.m.Set(name, old)
 			return
 		}
-		fresh[name] = obj
+		fresh.m.Set(name, obj)
 		events = append(events, Event[T]{Type: typ, Name: name, Key: obj.Key, Old: old, New: obj})
 	})
 	if err != nil {
@@ -529,8 +533,8 @@ func (w *Watcher[T]) relist(ctx context.Context) (*Batch[T], error) {
 		return nil, fmt.Errorf("listing of %s at revision %d is older than revision %d already applied: refused", w.s.prefix, rev, last)
 	}
 	var deleted []Event[T]
-	for name, old := range w.state {
-		if _, ok := fresh[name]; !ok {
+	for name, old := range w.state.m.All() {
+		if !fresh.m.Has(name) {
 			deleted = append(deleted, Event[T]{Type: Delete, Name: name, Key: old.Key, Old: old})
 		}
 	}
@@ -556,6 +560,6 @@ func (w *Watcher[T]) relist(ctx context.Context) (*Batch[T], error) {
 			return nil, nil
 		}
 	}
-	after := MapView[T](fresh)
+	after := &w.state
 	return &Batch[T]{Kind: kind, Revision: rev, Events: events, Before: beforeOf[T](after, events), After: after}, nil
 }
