@@ -58,7 +58,7 @@ func Settled(h *Holds) bool {
 	if h.busy {
 		return false
 	}
-	for _, hd := range h.live {
+	for _, hd := range h.live.All() {
 		if hd.dirty {
 			return false
 		}

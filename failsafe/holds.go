@@ -13,6 +13,7 @@ import (
 
 	"github.com/p2kit/p2kit/internal/leasegrant"
 	"github.com/p2kit/p2kit/internal/logx"
+	"github.com/p2kit/p2kit/internal/smallmap"
 	"github.com/prometheus/client_golang/prometheus"
 	clientv3 "go.etcd.io/etcd/client/v3"
 	"go.uber.org/zap"
@@ -95,8 +96,8 @@ type Holds struct {
 	leaseFrom func(context.Context) (clientv3.LeaseID, error)
 
 	mu     sync.Mutex
-	live   map[string]*Hold
-	ended  []*Hold // holds ended whose keys the bookkeeping removes
+	live   smallmap.Map[*Hold] // by id: a slice while a few are, as on a node
+	ended  []*Hold             // holds ended whose keys the bookkeeping removes
 	lease  clientv3.LeaseID
 	keepAt time.Time // when the bookkeeping keeps the lease alive next (or, with WithLease, checks it)
 	// leaseNotified says the WithLease owner calls LeaseChanged;
@@ -177,7 +178,6 @@ func NewHolds(client *clientv3.Client, component string, opts ...Option) *Holds 
 		component:   component,
 		prefix:      DefaultPrefix,
 		log:         zap.NewNop(),
-		live:        make(map[string]*Hold),
 		ttl:         30 * time.Second,
 		minInterval: 500 * time.Millisecond,
 		backoff:     minBackoff,
@@ -321,7 +321,7 @@ func (h *Holds) start(rec Record, adopted bool) *Hold {
 	hd.released = make(chan struct{})
 
 	h.mu.Lock()
-	h.live[rec.ID] = hd
+	h.live.Set(rec.ID, hd)
 	h.mu.Unlock()
 
 	h.m.begun(h.component, rec.Guard)
@@ -385,8 +385,8 @@ const firstPutTimeout = 2 * time.Second
 // Active returns the records of the holds of h in effect, oldest first.
 func (h *Holds) Active() []Record {
 	h.mu.Lock()
-	live := make([]*Hold, 0, len(h.live))
-	for _, hd := range h.live {
+	live := make([]*Hold, 0, h.live.Len())
+	for _, hd := range h.live.All() {
 		live = append(live, hd)
 	}
 	h.mu.Unlock()
@@ -417,7 +417,7 @@ func (hd *Hold) End(released bool) {
 
 func (h *Holds) end(hd *Hold, released bool) {
 	h.mu.Lock()
-	delete(h.live, hd.id)
+	h.live.Delete(hd.id)
 	if h.running {
 		// The bookkeeping removes the record and any release, and
 		// gives the lease back once no hold is left.

@@ -4,6 +4,7 @@ import (
 	"reflect"
 	"sort"
 
+	"github.com/p2kit/p2kit/internal/smallmap"
 	"github.com/p2kit/p2kit/kv"
 )
 
@@ -50,13 +51,13 @@ type netChange[T any] struct {
 	up      kv.View[T] // the upstream state after the latest batch
 	rev     int64
 	initial bool // the hold began on the Initial batch
-	pending map[string]*pendingKey[T]
+	// pending holds the changed keys. A hold on one node's pods has a
+	// few: a slice, not a Go map's group of eight, until it has more.
+	pending smallmap.Map[*pendingKey[T]]
 	n       [4]int // keys per class
 }
 
-func newNetChange[T any]() *netChange[T] {
-	return &netChange[T]{pending: make(map[string]*pendingKey[T])}
-}
+func newNetChange[T any]() *netChange[T] { return &netChange[T]{} }
 
 // apply takes one upstream batch into the net change.
 func (n *netChange[T]) apply(b *kv.Batch[T]) {
@@ -69,12 +70,12 @@ func (n *netChange[T]) apply(b *kv.Batch[T]) {
 		if ev.Err != nil {
 			continue // the upstream state kept its value
 		}
-		p, ok := n.pending[ev.Name]
+		p, ok := n.pending.Get(ev.Name)
 		if !ok {
 			// Untouched since the hold began: the consumer has the
 			// value the upstream had before this event.
 			p = &pendingKey[T]{obj: ev.Old}
-			n.pending[ev.Name] = p
+			n.pending.Set(ev.Name, p)
 		} else {
 			n.n[p.cls]--
 		}
@@ -95,7 +96,7 @@ func (n *netChange[T]) counts() (deletes, creates, mutates int) {
 func (n *netChange[T]) change() Change[T] {
 	d, c, m := n.counts()
 	return Change[T]{
-		Before:  &heldView[T]{up: n.up, pending: n.pending, n: n.up.Len() + d - c},
+		Before:  &heldView[T]{up: n.up, pending: &n.pending, n: n.up.Len() + d - c},
 		After:   n.up,
 		Deletes: d, Creates: c, Mutates: m,
 		Revision: n.rev,
@@ -108,7 +109,7 @@ var eventType = [...]kv.EventType{deleted: kv.Delete, created: kv.Create, mutate
 
 // each yields every key the net change changes.
 func (n *netChange[T]) each(yield func(string, kv.EventType) bool) {
-	for name, p := range n.pending {
+	for name, p := range n.pending.All() {
 		if p.cls != same && !yield(name, eventType[p.cls]) {
 			return
 		}
@@ -124,7 +125,7 @@ func (n *netChange[T]) heldKeys(max int) []string {
 			continue
 		}
 		var group []string
-		for name, p := range n.pending {
+		for name, p := range n.pending.All() {
 			if p.cls == cls {
 				group = append(group, name)
 			}
@@ -148,7 +149,7 @@ func (n *netChange[T]) batch(initial bool) *kv.Batch[T] {
 	}
 	var events []kv.Event[T]
 	before := make(map[string]*kv.Object[T])
-	for name, p := range n.pending {
+	for name, p := range n.pending.All() {
 		if p.cls == same {
 			continue
 		}
@@ -183,12 +184,12 @@ func (n *netChange[T]) batch(initial bool) *kv.Batch[T] {
 // size, kept by the net change's counts.
 type heldView[T any] struct {
 	up      kv.View[T]
-	pending map[string]*pendingKey[T]
+	pending *smallmap.Map[*pendingKey[T]]
 	n       int
 }
 
 func (v *heldView[T]) Get(name string) (*kv.Object[T], bool) {
-	if p, ok := v.pending[name]; ok {
+	if p, ok := v.pending.Get(name); ok {
 		return p.obj, p.obj != nil
 	}
 	return v.up.Get(name)
@@ -199,7 +200,7 @@ func (v *heldView[T]) Len() int { return v.n }
 func (v *heldView[T]) Range(fn func(*kv.Object[T]) bool) {
 	stopped := false
 	v.up.Range(func(o *kv.Object[T]) bool {
-		if _, ok := v.pending[o.Name]; ok {
+		if v.pending.Has(o.Name) {
 			return true
 		}
 		stopped = !fn(o)
@@ -208,7 +209,7 @@ func (v *heldView[T]) Range(fn func(*kv.Object[T]) bool) {
 	if stopped {
 		return
 	}
-	for _, p := range v.pending {
+	for _, p := range v.pending.All() {
 		if p.obj != nil && !fn(p.obj) {
 			return
 		}

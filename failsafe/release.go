@@ -201,7 +201,7 @@ func (h *Holds) stopWatch() {
 func (h *Holds) watchStopped() {
 	h.mu.Lock()
 	h.watchUp = false
-	h.needList = h.needList || len(h.live) > 0
+	h.needList = h.needList || h.live.Len() > 0
 	h.mu.Unlock()
 }
 
@@ -289,7 +289,7 @@ func (h *Holds) dispatch(kvp *mvccpb.KeyValue, background bool) {
 		by = rel.ReleasedBy
 	}
 	h.mu.Lock()
-	hd := h.live[id]
+	hd := h.live.Value(id)
 	h.mu.Unlock()
 	if hd != nil {
 		h.log.Info("failsafe release received", zap.String("hold", id), zap.String("released_by", by),

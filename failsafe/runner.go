@@ -160,7 +160,7 @@ func (h *Holds) pass() (wake time.Time, again bool) {
 		h.stopWatch()
 		return time.Time{}, false
 	}
-	if len(h.live) == 0 && len(h.ended) == 0 {
+	if h.live.Len() == 0 && len(h.ended) == 0 {
 		h.off()
 		lease := h.lease
 		h.lease = 0
@@ -171,7 +171,7 @@ func (h *Holds) pass() (wake time.Time, again bool) {
 		}
 		return time.Time{}, false
 	}
-	live := len(h.live) > 0
+	live := h.live.Len() > 0
 	if h.leaseNew {
 		// The owner has a new lease: the records go under it now.
 		h.leaseNew = false
@@ -197,7 +197,7 @@ func (h *Holds) pass() (wake time.Time, again bool) {
 	}
 	h.backoff = minBackoff
 	h.mu.Lock()
-	idle := len(h.live) == 0 && len(h.ended) == 0
+	idle := h.live.Len() == 0 && len(h.ended) == 0
 	h.mu.Unlock()
 	return wake, idle // when idle: give the lease back and stop
 }
@@ -223,7 +223,7 @@ func (h *Holds) work(now time.Time, live bool, wake *time.Time) error {
 	ended := h.ended
 	h.ended = nil
 	var due []*Hold
-	for _, hd := range h.live {
+	for _, hd := range h.live.All() {
 		switch {
 		case !hd.dirty:
 		case now.Before(hd.nextWrite):
@@ -239,7 +239,7 @@ func (h *Holds) work(now time.Time, live bool, wake *time.Time) error {
 		h.mu.Lock()
 		h.ended = append(ended, h.ended...)
 		for _, hd := range due {
-			if _, ok := h.live[hd.id]; ok {
+			if h.live.Has(hd.id) {
 				hd.dirty = true
 			}
 		}
@@ -264,7 +264,7 @@ func (h *Holds) work(now time.Time, live bool, wake *time.Time) error {
 	}
 	for i, hd := range due {
 		h.mu.Lock()
-		_, live := h.live[hd.id]
+		live := h.live.Has(hd.id)
 		h.mu.Unlock()
 		if !live {
 			continue // ended meanwhile: its record is removed, not written
@@ -442,8 +442,8 @@ func (h *Holds) keepLease(now time.Time, later func(time.Time)) error {
 		if h.lease == lease {
 			h.lease = 0
 		}
-		h.log.Warn("hold record lease lost; writing the records of holds in effect again", zap.Int("holds", len(h.live)))
-		for _, hd := range h.live {
+		h.log.Warn("hold record lease lost; writing the records of holds in effect again", zap.Int("holds", h.live.Len()))
+		for _, hd := range h.live.All() {
 			hd.dirty = true
 		}
 		later(now)
@@ -502,7 +502,7 @@ func (h *Holds) checkLease(now time.Time, later func(time.Time)) error {
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	stale := 0
-	for _, hd := range h.live {
+	for _, hd := range h.live.All() {
 		if hd.lease != 0 && hd.lease != id && !hd.dirty {
 			hd.dirty = true
 			stale++

@@ -402,7 +402,7 @@ func (s *stage[T]) earlierHold() (Record, bool) {
 			continue
 		}
 		h.mu.Lock()
-		_, live := h.live[rec.ID]
+		live := h.live.Has(rec.ID)
 		h.mu.Unlock()
 		if !live {
 			return rec, true
